@@ -1,0 +1,104 @@
+# LLM Template System — one make target per workflow; CI (.ci/run) calls `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := 3.11
+UV_VERSION ?= 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+PYTEST := $(UV) run --frozen pytest
+SERVICES := gateway auth catalog templates generator exporter
+PKGS := llmts_common llmts_providers llmts_templating $(addprefix llmts_,$(SERVICES))
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x $(HOME)/.local/bin/uv || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+.PHONY: install
+install: uv ## install Python 3.11 deps of every package into .venv (from uv.lock)
+	@$(UV) sync --all-packages --frozen --quiet
+
+.PHONY: sync
+sync: install
+
+.PHONY: lock
+lock: uv ## re-resolve uv.lock after changing a pyproject.toml
+	@$(UV) lock
+
+.PHONY: fmt
+fmt: install ## format and auto-fix
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+.PHONY: lint
+lint: install compose-validate ## ruff, format check, mypy --strict, import rules, compose validation
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy $(addprefix -p ,$(PKGS))
+	@$(UV) run --frozen lint-imports
+
+.PHONY: compose-validate
+compose-validate: install ## validate docker-compose.yml against the Compose Specification schema
+	@$(PY) scripts/compose_validate.py docker-compose.yml
+
+.PHONY: infra-up
+infra-up: ## start the real local Kafka (KRaft) and MongoDB-wire server (no Docker), then create topics
+	@bash scripts/infra.sh up
+	@$(MAKE) --no-print-directory topics
+
+.PHONY: infra-down
+infra-down: ## stop the local Kafka and MongoDB-wire server
+	@bash scripts/infra.sh down
+
+.PHONY: topics
+topics: install ## create every topic and its DLQ (idempotent)
+	@$(PY) scripts/provision_topics.py
+
+.PHONY: run
+run: install infra-up ## install, start infra and the six services; gateway on http://127.0.0.1:8000 (Ctrl-C stops)
+	@echo "gateway: http://127.0.0.1:$${GATEWAY_PORT:-8000}  (docs: /docs, readiness: /ready)"
+	@$(UV) run --frozen honcho -f Procfile start $(if $(wildcard .env),-e .env,)
+
+.PHONY: run-demo
+run-demo: install infra-up ## like run, plus fake OpenRouter/Ollama servers so generation works offline
+	@echo "gateway: http://127.0.0.1:$${GATEWAY_PORT:-8000}  (fake OpenRouter on :18080, fake Ollama on :18081)"
+	@OPENROUTER_BASE_URL=http://127.0.0.1:18080/api/v1 OPENROUTER_API_KEY=demo-key OLLAMA_BASE_URL=http://127.0.0.1:18081 \
+		$(UV) run --frozen honcho -f Procfile.demo start
+
+.PHONY: test
+test: install ## install everything, start infra, run unit + integration + e2e tiers, stop what was started
+	@bash scripts/test.sh
+
+.PHONY: test-unit
+test-unit: install ## unit tier only (no I/O)
+	@$(PYTEST) -m "not connected and not e2e" libs services tests
+
+.PHONY: test-integration
+test-integration: install ## integration tier (needs `make infra-up`)
+	@$(PYTEST) -m "connected" libs services
+
+.PHONY: test-e2e
+test-e2e: install ## end-to-end tier through the gateway (needs `make infra-up`)
+	@$(PYTEST) -m "e2e" tests
+
+.PHONY: bench-render
+bench-render: install ## sandboxed vs plain Jinja2 rendering rate
+	@$(PY) bench/bench_render.py
+
+.PHONY: bench-export
+bench-export: install ## export formats at 100k items: time, ratio vs baseline, peak RSS
+	@$(PY) bench/bench_export.py
+
+.PHONY: bench-generation
+bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway
+	@$(PY) bench/bench_generation.py
+
+.PHONY: clean
+clean: ## remove caches and local state (keeps downloaded jars in ~/.cache/llmts)
+	@bash scripts/infra.sh down || true
+	@rm -rf var .pytest_cache .mypy_cache .ruff_cache

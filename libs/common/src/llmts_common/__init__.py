@@ -1,0 +1,1 @@
+"""Shared contracts and plumbing for the LLM Template System services. No business logic lives here."""

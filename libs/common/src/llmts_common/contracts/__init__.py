@@ -1,0 +1,98 @@
+"""Every command and event of the system, with a registry from wire type to model."""
+
+from __future__ import annotations
+
+from llmts_common.contracts import topics
+from llmts_common.contracts.base import Message
+from llmts_common.contracts.commands import ExportRequested, GenerationCancelRequested, GenerationRequested
+from llmts_common.contracts.common_models import (
+    TERMINAL_STATUSES,
+    Counts,
+    JobStatus,
+    ModelRef,
+    OutputFormat,
+    Prompts,
+    TemplateSnapshot,
+    Usage,
+    ValidationMode,
+    ValidationSpec,
+)
+from llmts_common.contracts.events import (
+    ExportFailed,
+    ExportReady,
+    GenerationCancelled,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationProgress,
+    GenerationStarted,
+    ItemGenerated,
+    ItemRejected,
+    ModelCatalogUpdated,
+    TemplateCreated,
+    TemplateDeleted,
+    TemplateUpdated,
+    UserRegistered,
+)
+
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    GenerationRequested,
+    GenerationCancelRequested,
+    ExportRequested,
+    GenerationStarted,
+    ItemGenerated,
+    ItemRejected,
+    GenerationProgress,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationCancelled,
+    ExportReady,
+    ExportFailed,
+    TemplateCreated,
+    TemplateUpdated,
+    TemplateDeleted,
+    ModelCatalogUpdated,
+    UserRegistered,
+)
+
+REGISTRY: dict[str, type[Message]] = {m.TYPE: m for m in ALL_MESSAGES}
+
+GENERATION_TERMINAL_EVENTS: tuple[type[Message], ...] = (
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationCancelled,
+)
+
+__all__ = [
+    "ALL_MESSAGES",
+    "GENERATION_TERMINAL_EVENTS",
+    "REGISTRY",
+    "TERMINAL_STATUSES",
+    "Counts",
+    "ExportFailed",
+    "ExportReady",
+    "ExportRequested",
+    "GenerationCancelRequested",
+    "GenerationCancelled",
+    "GenerationCompleted",
+    "GenerationFailed",
+    "GenerationProgress",
+    "GenerationRequested",
+    "GenerationStarted",
+    "ItemGenerated",
+    "ItemRejected",
+    "JobStatus",
+    "Message",
+    "ModelCatalogUpdated",
+    "ModelRef",
+    "OutputFormat",
+    "Prompts",
+    "TemplateCreated",
+    "TemplateDeleted",
+    "TemplateSnapshot",
+    "TemplateUpdated",
+    "Usage",
+    "UserRegistered",
+    "ValidationMode",
+    "ValidationSpec",
+    "topics",
+]

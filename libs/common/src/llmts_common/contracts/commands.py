@@ -1,0 +1,58 @@
+"""Commands: imperative requests for work, consumed by exactly one service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from llmts_common.contracts import topics
+from llmts_common.contracts.base import Message
+from llmts_common.contracts.common_models import ModelRef, TemplateSnapshot, ValidationMode
+
+
+class GenerationRequested(Message):
+    """A user asked for a generation job; the gateway accepted it (202) and the generator runs it."""
+
+    TYPE: ClassVar[str] = "llmts.generation.requested"
+    TOPIC: ClassVar[str] = topics.GENERATION_COMMANDS
+    KEY_FIELD: ClassVar[str] = "job_id"
+
+    job_id: str = Field(description="The job id returned to the client.", examples=["9f1c…"])
+    user_id: str = Field(description="Owner of the job.")
+    template: TemplateSnapshot
+    model: ModelRef
+    count: int = Field(ge=1, description="Number of valid items wanted.")
+    tasks: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per-task variables (llm-data-gen)."
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+    validation_mode: ValidationMode = "strict"
+    concurrency: int = Field(default=8, ge=1, le=256)
+    max_attempts_per_item: int = Field(default=3, ge=1, le=20)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    dedup: bool = True
+    requested_at: datetime
+
+
+class GenerationCancelRequested(Message):
+    TYPE: ClassVar[str] = "llmts.generation.cancel_requested"
+    TOPIC: ClassVar[str] = topics.GENERATION_COMMANDS
+    KEY_FIELD: ClassVar[str] = "job_id"
+
+    job_id: str
+    user_id: str
+    reason: str = "cancelled by user"
+
+
+class ExportRequested(Message):
+    TYPE: ClassVar[str] = "llmts.export.requested"
+    TOPIC: ClassVar[str] = topics.EXPORT_COMMANDS
+    KEY_FIELD: ClassVar[str] = "export_id"
+
+    export_id: str
+    job_id: str
+    user_id: str
+    format: str = Field(examples=["csv"])
+    options: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,64 @@
+"""Value objects shared by several contracts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ValidationMode = Literal["strict", "custom", "none"]
+OutputFormat = Literal["json", "text"]
+JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Usage(_Frozen):
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0, description="Cost in USD as billed by the provider.")
+
+
+class ModelRef(_Frozen):
+    provider: Literal["openrouter", "ollama"] | None = Field(default=None, examples=["openrouter"])
+    id: str = Field(examples=["openai/gpt-4o-mini"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class Prompts(_Frozen):
+    system: str = ""
+    user: str
+
+
+class ValidationSpec(_Frozen):
+    mode: ValidationMode = "strict"
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TemplateSnapshot(_Frozen):
+    """The template version a job runs with; carried in the command so history survives edits and deletion."""
+
+    id: str
+    version: int = Field(ge=1)
+    name: str
+    owner_id: str
+    output_format: OutputFormat = "json"
+    prompts: Prompts
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+class Counts(_Frozen):
+    requested: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    attempts: int = 0

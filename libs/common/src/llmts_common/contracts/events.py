@@ -1,0 +1,174 @@
+"""Events: facts that happened, published for any interested system."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from llmts_common.contracts import topics
+from llmts_common.contracts.base import Message
+from llmts_common.contracts.common_models import ModelRef, Usage
+
+
+class _JobEvent(Message):
+    TOPIC: ClassVar[str] = topics.GENERATION_EVENTS
+    KEY_FIELD: ClassVar[str] = "job_id"
+
+    job_id: str
+    user_id: str
+
+
+class GenerationStarted(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.started"
+
+    requested: int
+    model: ModelRef
+    template_id: str
+    template_version: int
+    started_at: datetime
+
+
+class ItemGenerated(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.item_generated"
+
+    index: int = Field(ge=0, description="Position of the item in the job's result (0-based, dense).")
+    data: Any = Field(
+        description="The validated item (object for json templates, string for text templates)."
+    )
+    attempts: int = Field(ge=1)
+    usage: Usage
+    content_hash: str
+
+
+class ItemRejected(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.item_rejected"
+
+    slot: int = Field(ge=0, description="The generation slot that gave up after its attempts.")
+    reason: Literal["invalid", "duplicate", "provider_error", "cancelled"]
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    last_output: str | None = None
+    attempts: int = Field(ge=0)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class GenerationProgress(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.progress"
+
+    requested: int
+    succeeded: int
+    rejected: int
+    in_flight: int
+    attempts: int
+    usage: Usage
+    projected_cost_usd: float | None = None
+    eta_seconds: float | None = None
+
+
+class GenerationCompleted(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.completed"
+
+    status: Literal["completed", "completed_with_errors"]
+    requested: int
+    succeeded: int
+    rejected: int
+    attempts: int
+    usage: Usage
+    duration_seconds: float
+    stop_reason: str | None = Field(default=None, description="Why fewer than requested, when so.")
+
+
+class GenerationFailed(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.failed"
+
+    code: str = Field(examples=["insufficient_credits"])
+    reason: str
+    succeeded: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class GenerationCancelled(_JobEvent):
+    TYPE: ClassVar[str] = "llmts.generation.cancelled"
+
+    succeeded: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ExportReady(Message):
+    TYPE: ClassVar[str] = "llmts.export.ready"
+    TOPIC: ClassVar[str] = topics.EXPORT_EVENTS
+    KEY_FIELD: ClassVar[str] = "export_id"
+
+    export_id: str
+    job_id: str
+    user_id: str
+    format: str
+    bytes: int = Field(ge=0)
+    sha256: str
+    items: int = Field(ge=0)
+    download_path: str = Field(examples=["/exports/abc/download"])
+
+
+class ExportFailed(Message):
+    TYPE: ClassVar[str] = "llmts.export.failed"
+    TOPIC: ClassVar[str] = topics.EXPORT_EVENTS
+    KEY_FIELD: ClassVar[str] = "export_id"
+
+    export_id: str
+    job_id: str
+    user_id: str
+    format: str
+    reason: str
+
+
+class _TemplateEvent(Message):
+    TOPIC: ClassVar[str] = topics.TEMPLATE_EVENTS
+    KEY_FIELD: ClassVar[str] = "template_id"
+
+    template_id: str
+    owner_id: str
+    version: int
+    name: str
+    visibility: Literal["private", "public"]
+
+
+class TemplateCreated(_TemplateEvent):
+    TYPE: ClassVar[str] = "llmts.template.created"
+
+
+class TemplateUpdated(_TemplateEvent):
+    TYPE: ClassVar[str] = "llmts.template.updated"
+
+
+class TemplateDeleted(_TemplateEvent):
+    TYPE: ClassVar[str] = "llmts.template.deleted"
+
+
+class ModelCatalogUpdated(Message):
+    TYPE: ClassVar[str] = "llmts.catalog.updated"
+    TOPIC: ClassVar[str] = topics.CATALOG_EVENTS
+    KEY_FIELD: ClassVar[str] = "provider"
+
+    provider: str
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    total: int = 0
+    synced_at: datetime
+
+
+class UserRegistered(Message):
+    TYPE: ClassVar[str] = "llmts.auth.user_registered"
+    TOPIC: ClassVar[str] = topics.AUTH_EVENTS
+    KEY_FIELD: ClassVar[str] = "user_id"
+
+    user_id: str
+    email: str
+    name: str | None = None
+    method: Literal["password", "google", "github"] = "password"
+    registered_at: datetime

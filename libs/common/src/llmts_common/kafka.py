@@ -1,0 +1,245 @@
+"""Kafka helpers on FastStream/aiokafka.
+
+- ``create_broker``: one broker per service (acks=all, idempotent producer).
+- ``EventPublisher``: publishes a contract inside its envelope, key = aggregate id, W3C ``traceparent`` in headers.
+- ``register_consumer``: a subscriber that parses the envelope, deduplicates on its id, runs the handler with
+  retries, sends a message that keeps failing (or cannot be parsed) to ``<topic>.dlq`` with the error, and commits
+  the offset only after the effect. Transient infrastructure errors (Mongo or Kafka unreachable) are never
+  dead-lettered: the offset is rewound and the message is retried until the dependency is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pydantic import ValidationError
+
+from llmts_common.contracts import REGISTRY, Message
+from llmts_common.contracts.topics import dlq_topic
+from llmts_common.envelope import Envelope
+from llmts_common.logging import correlation_id_var
+from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, ProcessedMessages
+from llmts_common.tracing import current_traceparent, span
+
+log = logging.getLogger("llmts.kafka")
+
+
+class TransientError(Exception):
+    """Raised by a handler for a failure that will pass (a dependency is down): retry, never dead-letter."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, KafkaError, *TRANSIENT_MONGO_ERRORS)
+
+Handler = Callable[[Any, Envelope], Awaitable[None]]
+
+
+def create_broker(
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    graceful_timeout: float = 25.0,
+    description: str | None = None,
+) -> KafkaBroker:
+    return KafkaBroker(
+        bootstrap_servers.split(","),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        graceful_timeout=graceful_timeout,
+        description=description,
+        logger=logging.getLogger(f"llmts.kafka.{client_id}"),
+        log_level=logging.DEBUG,
+        request_timeout_ms=30_000,
+        retry_backoff_ms=200,
+    )
+
+
+def envelope_headers(envelope: Envelope) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "ce_specversion": envelope.specversion,
+        "ce_id": envelope.id,
+        "ce_type": envelope.type,
+        "ce_source": envelope.source,
+        "ce_subject": envelope.subject,
+    }
+    if envelope.traceparent:
+        headers["traceparent"] = envelope.traceparent
+    if envelope.correlationid:
+        headers["correlation-id"] = envelope.correlationid
+    return headers
+
+
+class EventPublisher:
+    """Publishes contracts in their envelope; the Kafka key is the aggregate id so one aggregate stays ordered."""
+
+    def __init__(self, broker: KafkaBroker, *, source: str) -> None:
+        self._broker = broker
+        self.source = source
+
+    def envelope_for(
+        self, message: Message, *, correlation_id: str | None = None, message_id: str | None = None
+    ) -> Envelope:
+        return message.to_envelope(
+            source=self.source,
+            traceparent=current_traceparent(),
+            correlationid=correlation_id or correlation_id_var.get(),
+            message_id=message_id,
+        )
+
+    async def publish(
+        self, message: Message, *, correlation_id: str | None = None, message_id: str | None = None
+    ) -> Envelope:
+        with span(
+            f"{message.TOPIC} publish", kind=SpanKind.PRODUCER, attributes=_attrs(message.TOPIC, message.TYPE)
+        ):
+            envelope = self.envelope_for(message, correlation_id=correlation_id, message_id=message_id)
+            await self.publish_envelope(envelope, message.TOPIC)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope, topic: str) -> None:
+        await self._broker.publish(
+            envelope.model_dump_json().encode(),
+            topic=topic,
+            key=envelope.subject.encode(),
+            headers=envelope_headers(envelope),
+        )
+
+    async def publish_raw(
+        self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
+    ) -> None:
+        await self._broker.publish(value, topic=topic, key=key, headers=headers)
+
+
+def _attrs(topic: str, message_type: str) -> dict[str, str]:
+    return {
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+        "messaging.message.type": message_type,
+    }
+
+
+def _backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
+    return float(min(cap, base * (2**attempt)) * (0.5 + random.random() / 2))
+
+
+def register_consumer(
+    broker: KafkaBroker,
+    *,
+    topic: str,
+    group_id: str,
+    handlers: Mapping[type[Message], Handler],
+    publisher: EventPublisher,
+    processed: Callable[[], ProcessedMessages | None] | None = None,
+    max_attempts: int = 3,
+    description: str | None = None,
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+) -> Any:
+    """Register one subscriber on ``topic`` dispatching by envelope type to ``handlers``.
+
+    ``processed`` is called per message (so the store can be bound after start-up) and may return None to skip
+    deduplication. Messages of types this consumer has no handler for are acknowledged and ignored, so new event
+    types never block old consumers.
+    """
+    consumer_name = f"{group_id}:{topic}"
+    by_type = {cls.TYPE: (cls, fn) for cls, fn in handlers.items()}
+
+    async def dead_letter(msg: KafkaMessage, error: BaseException, attempts: int) -> None:
+        record: Any = msg.raw_message
+        headers = {
+            k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+            for k, v in (record.headers or [])
+        }
+        headers.update(
+            {
+                "x-dlq-error": f"{type(error).__name__}: {error}"[:2000],
+                "x-dlq-error-type": type(error).__name__,
+                "x-dlq-topic": topic,
+                "x-dlq-partition": str(record.partition),
+                "x-dlq-offset": str(record.offset),
+                "x-dlq-consumer": consumer_name,
+                "x-dlq-attempts": str(attempts),
+            }
+        )
+        await publisher.publish_raw(msg.body, topic=dlq_topic(topic), key=record.key, headers=headers)
+        log.error(
+            "message dead-lettered",
+            extra={
+                "topic": topic,
+                "consumer": consumer_name,
+                "error_type": type(error).__name__,
+                "attempts": attempts,
+            },
+        )
+
+    async def on_message(msg: KafkaMessage) -> None:
+        try:
+            envelope = Envelope.model_validate_json(msg.body)
+        except ValidationError as exc:
+            await dead_letter(msg, exc, 1)
+            return
+        entry = by_type.get(envelope.type)
+        if entry is None:
+            if envelope.type not in REGISTRY:
+                log.debug("ignoring unknown message type %s", envelope.type)
+            return
+        cls, fn = entry
+        try:
+            message = cls.from_envelope(envelope)
+        except ValidationError as exc:
+            await dead_letter(msg, exc, 1)
+            return
+        store = processed() if processed else None
+        if store is not None and await store.seen(consumer_name, envelope.id):
+            log.debug("duplicate delivery of %s skipped", envelope.id)
+            return
+        token = correlation_id_var.set(envelope.correlationid)
+        try:
+            with span(
+                f"{topic} process",
+                kind=SpanKind.CONSUMER,
+                traceparent=envelope.traceparent,
+                attributes={**_attrs(topic, envelope.type), "messaging.message.id": envelope.id},
+            ) as s:
+                attempt = 0
+                while True:
+                    try:
+                        await fn(message, envelope)
+                        break
+                    except TRANSIENT_ERRORS as exc:
+                        s.record_exception(exc)
+                        log.warning("transient failure handling %s, will redeliver: %s", envelope.type, exc)
+                        await asyncio.sleep(_backoff(3))
+                        raise
+                    except Exception as exc:
+                        attempt += 1
+                        s.record_exception(exc)
+                        if attempt >= max_attempts:
+                            s.set_status(Status(StatusCode.ERROR, str(exc)))
+                            await dead_letter(msg, exc, attempt)
+                            break
+                        log.warning("handler failed (attempt %d/%d): %s", attempt, max_attempts, exc)
+                        await asyncio.sleep(_backoff(attempt))
+            if store is not None:
+                await store.mark(consumer_name, envelope.id)
+        finally:
+            correlation_id_var.reset(token)
+
+    on_message.__name__ = f"on_{topic.replace('.', '_')}"
+    return broker.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset=auto_offset_reset,
+        description=description,
+        max_poll_interval_ms=600_000,
+    )(on_message)

@@ -1,0 +1,66 @@
+"""Typed base settings. Build them in ``bootstrap()``/lifespan, never at import time."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every service shares. Subclass per service; env var names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    service_name: str = "llmts"
+    environment: Literal["dev", "test", "prod"] = "dev"
+    http_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HTTP_HOST"))
+    http_port: int = Field(default=8000, ge=0, le=65535)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list."
+    )
+    kafka_client_id: str | None = None
+    kafka_consumer_max_attempts: int = Field(default=3, ge=1, description="Handler attempts before the DLQ.")
+
+    mongo_url: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27017"))
+    mongo_db: str = Field(default="", description="Database of this service; defaults to llmts_<service>.")
+    mongo_server_selection_timeout_ms: int = 5000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP endpoint; unset = no export."
+    )
+    otel_console: bool = False
+
+    jwks_url: str = Field(default="http://127.0.0.1:8001/.well-known/jwks.json")
+    jwt_issuer: str = "llmts-auth"
+    jwt_audience: str = "llmts"
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
+    max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+
+    @property
+    def database_name(self) -> str:
+        return self.mongo_db or f"llmts_{self.service_name}"
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr) -> SecretStr:
+        if v.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("placeholder value is not a valid secret")
+        return v
+
+
+def reject_placeholder(value: SecretStr | None, name: str, *, environment: str) -> None:
+    """Raise when a secret still holds a placeholder in production."""
+    if environment != "prod" or value is None:
+        return
+    if value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+        raise ValueError(f"{name} holds a placeholder value; set a real secret")

@@ -1,0 +1,269 @@
+"""FastAPI plumbing every service shares: the error body, limits, correlation ids, tracing, metrics, health.
+
+Every error leaves as ``{"error": {"code", "message", "details"}}``; an unexpected exception is logged with its
+correlation id and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmts_common.errors import AppError, error_body
+from llmts_common.logging import correlation_id_var
+from llmts_common.tracing import context_from_headers, tracer
+
+log = logging.getLogger("llmts.http")
+
+HTTP_REQUESTS = Counter(
+    "llmts_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "llmts_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+ReadinessCheck = Callable[[], Awaitable[bool | dict[str, Any]]]
+
+_STRING_RE = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when brackets nest deeper than ``limit`` (strings skipped); linear, never recursive."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    stripped = _STRING_RE.sub(b'""', body)
+    depth = 0
+    for ch in stripped:
+        if ch in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class EdgeMiddleware:
+    """Pure-ASGI middleware: correlation id, server span, metrics, body-size and JSON-depth limits."""
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.service = service
+        self.max_body = max_body_bytes
+        self.max_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        cid = headers.get("x-correlation-id") or headers.get("x-request-id") or uuid.uuid4().hex
+        cid = cid[:128]
+        token = correlation_id_var.set(cid)
+        method = scope.get("method", "WS")
+        path = scope.get("path", "")
+        status_holder = {"status": 500}
+        start = time.perf_counter()
+        try:
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                return
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+                await _send_error(
+                    send, 413, "payload_too_large", f"request body exceeds {self.max_body} bytes", cid
+                )
+                status_holder["status"] = 413
+                return
+            receive = await self._buffered_receive(receive, headers, method)
+
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status_holder["status"] = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+                await send(message)
+
+            ctx = context_from_headers(headers)
+            with tracer("llmts.http").start_as_current_span(
+                f"{method} {path}", context=ctx, kind=SpanKind.SERVER, attributes={"http.method": method}
+            ) as span:
+                await self.app(scope, receive, send_wrapper)
+                span.set_attribute("http.status_code", status_holder["status"])
+                if status_holder["status"] >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+        except _Reject as rej:
+            status_holder["status"] = rej.status
+            await _send_error(send, rej.status, rej.code, rej.message, cid)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(self.service, method, route_path, str(status_holder["status"])).inc()
+            HTTP_LATENCY.labels(self.service, method, route_path).observe(time.perf_counter() - start)
+            correlation_id_var.reset(token)
+
+    async def _buffered_receive(self, receive: Receive, headers: Mapping[str, str], method: str) -> Receive:
+        if method in ("GET", "HEAD", "OPTIONS", "DELETE") and "content-length" not in headers:
+            return receive
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Reject(400, "client_disconnected", "client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _Reject(413, "payload_too_large", f"request body exceeds {self.max_body} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if "json" in headers.get("content-type", "") and json_depth_exceeds(body, self.max_depth):
+            raise _Reject(422, "json_too_deep", f"JSON nesting deeper than {self.max_depth} levels")
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, cid: str) -> None:
+    payload = json.dumps(error_body(code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-correlation-id", cid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        item = {
+            "loc": list(err.get("loc", ())),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        out.append(item)
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _jsonable_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"][1:]) or "body"
+        return JSONResponse(
+            error_body("validation_error", f"invalid request: {where}: {first['msg']}", errors),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }
+        code = codes.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body("internal_error", "internal error", {"correlation_id": correlation_id_var.get()}),
+            status_code=500,
+        )
+
+
+def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> None:
+    @app.get("/health", tags=["health"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["health"], summary="Readiness: every dependency reachable")
+    async def ready() -> JSONResponse:
+        results: dict[str, Any] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                res = await check()
+            except Exception as exc:
+                res = {"ready": False, "error": type(exc).__name__}
+            if isinstance(res, bool):
+                res = {"ready": res}
+            results[name] = res
+            ok = ok and bool(res.get("ready"))
+        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    *,
+    service: str,
+    title: str,
+    version: str = "0.1.0",
+    description: str = "",
+    lifespan: Any = None,
+    max_body_bytes: int = 1_048_576,
+    max_json_depth: int = 64,
+    checks: Mapping[str, ReadinessCheck] | None = None,
+    **kwargs: Any,
+) -> FastAPI:
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **kwargs)
+    install_error_handlers(app)
+    add_health_routes(app, checks or {})
+    app.add_middleware(
+        EdgeMiddleware, service=service, max_body_bytes=max_body_bytes, max_json_depth=max_json_depth
+    )
+    return app

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make test`: start the local infrastructure if it is not running, run the three tiers, stop what we started.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+UV=${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}
+export UV_PYTHON_DOWNLOADS=never
+
+started=0
+if ! bash scripts/infra.sh status >/dev/null 2>&1; then
+  t0=$(date +%s)
+  bash scripts/infra.sh up || { echo "test: infrastructure failed to start"; exit 1; }
+  started=1
+  echo "test: infra started in $(( $(date +%s) - t0 ))s"
+fi
+cleanup() { if [ "$started" = 1 ]; then bash scripts/infra.sh down >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+
+.venv/bin/python scripts/provision_topics.py || { echo "test: topic provisioning failed"; exit 1; }
+
+rc=0
+tier() {  # name, pytest args...
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  echo "=== tier: $name ==="
+  "$UV" run --frozen pytest "$@"
+  local r=$?
+  [ $r -eq 5 ] && { echo "test: tier $name collected no tests"; r=0; }
+  echo "test: tier $name finished in $(( $(date +%s) - t0 ))s (exit $r)"
+  [ $r -ne 0 ] && rc=$r
+}
+tier unit -m "not connected and not e2e" libs services tests
+tier integration -m "connected" libs services tests
+tier e2e -m "e2e" tests
+exit $rc

@@ -1,0 +1,1 @@
+"""llmts auth service: Accounts, login, OAuth and tokens."""

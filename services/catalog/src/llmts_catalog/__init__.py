@@ -1,0 +1,1 @@
+"""llmts catalog service: The model catalog of OpenRouter and Ollama."""

@@ -1,0 +1,1 @@
+"""llmts exporter service: Builds export files of a job's items."""

@@ -1,0 +1,99 @@
+"""HTTP clients to the services behind the gateway (synchronous reads go over HTTP, work goes through Kafka)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Request, Response
+
+from llmts_common.errors import ServiceUnavailable
+from llmts_common.logging import correlation_id_var
+from llmts_common.tracing import current_traceparent
+
+SERVICES = ("auth", "catalog", "templates", "generator", "exporter")
+_HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-encoding",
+    "host",
+}
+
+
+class Upstreams:
+    def __init__(self, urls: dict[str, str], *, timeout: float) -> None:
+        self.urls = urls
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        self.clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            for name, url in urls.items()
+        }
+
+    async def aclose(self) -> None:
+        for c in self.clients.values():
+            await c.aclose()
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"x-correlation-id": correlation_id_var.get() or ""}
+        tp = current_traceparent()
+        if tp:
+            headers["traceparent"] = tp
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        try:
+            return await self.clients[service].request(
+                method, path, json=json, params=params, headers=self._headers(headers), content=content
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(
+                f"the {service} service is unavailable",
+                details={"service": service, "error": type(exc).__name__},
+            ) from exc
+
+    async def forward(
+        self, service: str, request: Request, path: str, *, extra_headers: dict[str, str] | None = None
+    ) -> Response:
+        """Pass a request through unchanged (body, query, auth header) and relay the answer."""
+        body = await request.body()
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "content-type", "accept", "x-forwarded-for")
+        }
+        client_ip = request.client.host if request.client else ""
+        headers.setdefault("x-forwarded-for", client_ip)
+        if extra_headers:
+            headers.update(extra_headers)
+        resp = await self.request(
+            service,
+            request.method,
+            path,
+            params=list(request.query_params.multi_items()),
+            headers=headers,
+            content=body or None,
+        )
+        out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
+        return Response(content=resp.content, status_code=resp.status_code, headers=out_headers)
+
+    async def ready(self, service: str) -> dict[str, Any]:
+        try:
+            resp = await self.clients[service].get("/ready", timeout=2.0)
+        except httpx.HTTPError as exc:
+            return {"ready": False, "error": type(exc).__name__}
+        return {"ready": resp.status_code == 200}

@@ -1,0 +1,104 @@
+"""Composition root of the gateway."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from llmts_common.auth import JwksVerifier
+from llmts_common.outbox import Outbox, run_relay
+from llmts_common.runtime import ServiceRuntime
+from llmts_common.web import create_app as create_http_app
+from llmts_gateway.adapters.hub import EventHub
+from llmts_gateway.adapters.upstreams import SERVICES, Upstreams
+from llmts_gateway.deps import GatewayContext
+from llmts_gateway.entrypoints import stream
+from llmts_gateway.entrypoints.http import mount_routes
+from llmts_gateway.settings import GatewaySettings
+
+DESCRIPTION = """
+The public API of the LLM Template System. Authenticate with `Authorization: Bearer <access token>` (from
+`POST /auth/login`). Errors are always `{"error": {"code", "message", "details"}}`.
+Commands (generation, exports) answer **202** with an id to poll or watch.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0] if route.tags else 'api'}-{route.name}"
+
+
+def bootstrap(
+    settings: GatewaySettings | None = None, *, verifier: JwksVerifier | None = None
+) -> tuple[FastAPI, GatewayContext, ServiceRuntime]:
+    settings = settings or GatewaySettings()
+    runtime = ServiceRuntime(settings, indexes=Outbox.indexes())
+    assert runtime.publisher is not None
+    hub = EventHub()
+    upstreams = Upstreams(
+        {
+            "auth": settings.auth_url,
+            "catalog": settings.catalog_url,
+            "templates": settings.templates_url,
+            "generator": settings.generator_url,
+            "exporter": settings.exporter_url,
+        },
+        timeout=settings.upstream_timeout_seconds,
+    )
+    ctx = GatewayContext(
+        settings=settings,
+        verifier=verifier
+        or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        upstreams=upstreams,
+        hub=hub,
+        outbox=Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher),
+    )
+    stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
+    outbox = ctx.outbox
+    assert outbox is not None
+
+    async def relay(stop: Any) -> None:
+        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
+
+    runtime.add_background("outbox-relay", relay)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            try:
+                yield
+            finally:
+                await upstreams.aclose()
+
+    checks: dict[str, Any] = dict(runtime.checks())
+    for name in SERVICES:
+        checks[name] = _service_check(upstreams, name)
+    app = create_http_app(
+        service=settings.service_name,
+        title="LLM Template System API",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        checks=checks,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.ctx = ctx
+    app.state.runtime = runtime
+    mount_routes(app)
+    return app, ctx, runtime
+
+
+def _service_check(upstreams: Upstreams, name: str) -> Any:
+    async def check() -> dict[str, Any]:
+        return await upstreams.ready(name)
+
+    return check
+
+
+def create_app() -> FastAPI:
+    """Factory for ``uvicorn --factory``."""
+    return bootstrap()[0]

@@ -1,0 +1,38 @@
+"""FastAPI dependencies of the gateway: the current user and the shared adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from llmts_common.auth import JwksVerifier, Principal, bearer_token
+from llmts_common.outbox import Outbox
+from llmts_gateway.adapters.hub import EventHub
+from llmts_gateway.adapters.upstreams import Upstreams
+from llmts_gateway.settings import GatewaySettings
+
+
+@dataclass
+class GatewayContext:
+    settings: GatewaySettings
+    verifier: JwksVerifier
+    upstreams: Upstreams
+    hub: EventHub
+    outbox: Outbox | None = None
+
+
+def get_context(request: Request) -> GatewayContext:
+    ctx: GatewayContext = request.app.state.ctx
+    return ctx
+
+
+Context = Annotated[GatewayContext, Depends(get_context)]
+
+
+async def current_user(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return await ctx.verifier.verify(bearer_token(authorization))
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]

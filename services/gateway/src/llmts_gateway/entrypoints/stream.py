@@ -1,0 +1,49 @@
+"""Kafka subscribers of the gateway: job and export events fan out to the clients watching them."""
+
+from __future__ import annotations
+
+from llmts_common.contracts import (
+    ALL_MESSAGES,
+    ExportFailed,
+    ExportReady,
+    Message,
+    topics,
+)
+from llmts_common.envelope import Envelope
+from llmts_common.kafka import register_consumer
+from llmts_common.runtime import ServiceRuntime
+from llmts_gateway.adapters.hub import EventHub
+
+
+def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
+    assert runtime.broker is not None
+    assert runtime.publisher is not None
+
+    async def fan_out(message: Message, envelope: Envelope) -> None:
+        event = {
+            "id": envelope.id,
+            "type": envelope.type,
+            "time": envelope.time.isoformat(),
+            "data": envelope.data,
+        }
+        job_id = envelope.data.get("job_id")
+        if isinstance(message, ExportReady | ExportFailed):
+            hub.publish(f"export:{message.export_id}", event)
+        if isinstance(job_id, str):
+            hub.publish(f"job:{job_id}", event)
+
+    generation_events = {m: fan_out for m in ALL_MESSAGES if m.TOPIC == topics.GENERATION_EVENTS}
+    export_events = {m: fan_out for m in ALL_MESSAGES if m.TOPIC == topics.EXPORT_EVENTS}
+    for topic, handlers in (
+        (topics.GENERATION_EVENTS, generation_events),
+        (topics.EXPORT_EVENTS, export_events),
+    ):
+        register_consumer(
+            runtime.broker,
+            topic=topic,
+            group_id=group_id,
+            handlers=handlers,
+            publisher=runtime.publisher,
+            auto_offset_reset="latest",
+            description=f"Fans {topic} out to WebSocket/SSE clients watching a job.",
+        )

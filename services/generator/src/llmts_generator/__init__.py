@@ -1,0 +1,1 @@
+"""llmts generator service: Runs generation jobs."""

@@ -1,0 +1,1 @@
+"""llmts templates service: Templates, versions, rendering preview and validation."""
