@@ -36,7 +36,7 @@ fmt: install ## format and auto-fix
 	@$(UV) run --frozen ruff check --fix .
 
 .PHONY: lint
-lint: install compose-validate ## ruff, format check, mypy --strict, import rules, compose validation
+lint: install compose-validate k8s-validate ## ruff, format check, mypy --strict, import rules, compose + k8s validation
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy $(addprefix -p ,$(PKGS))
@@ -45,6 +45,14 @@ lint: install compose-validate ## ruff, format check, mypy --strict, import rule
 .PHONY: compose-validate
 compose-validate: install ## validate docker-compose.yml against the Compose Specification schema
 	@$(PY) scripts/compose_validate.py docker-compose.yml
+
+.PHONY: k8s-validate
+k8s-validate: ## render every Kustomize overlay and validate it with kubeconform (offline schemas)
+	@bash scripts/k8s_validate.sh
+
+.PHONY: k8s-render
+k8s-render: ## print the rendered prod overlay
+	@$${LLMTS_CACHE_DIR:-$$HOME/.cache/llmts}/bin/kustomize build deploy/k8s/overlays/$${OVERLAY:-prod}
 
 .PHONY: infra-up
 infra-up: ## start the real local Kafka (KRaft) and MongoDB-wire server (no Docker), then create topics

@@ -24,6 +24,7 @@ class BaseServiceSettings(BaseSettings):
         default="127.0.0.1:9092", description="Comma-separated host:port list."
     )
     kafka_client_id: str | None = None
+    kafka_group_id: str = Field(default="", description="Consumer group id; default llmts-<service>.")
     kafka_consumer_max_attempts: int = Field(default=3, ge=1, description="Handler attempts before the DLQ.")
 
     mongo_url: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27017"))
@@ -45,6 +46,10 @@ class BaseServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
     max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+
+    @property
+    def consumer_group(self) -> str:
+        return self.kafka_group_id or f"llmts-{self.service_name}"
 
     @property
     def database_name(self) -> str:

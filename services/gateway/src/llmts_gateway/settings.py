@@ -20,7 +20,6 @@ class GatewaySettings(BaseServiceSettings):
     exporter_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 30.0
 
-    kafka_group_id: str = Field(default="", description="Consumer group; default llmts-gateway-<instance>.")
     instance_id: str = Field(
         default="0", description="Distinguishes replicas: each gateway replica fans out all events."
     )

@@ -1,0 +1,197 @@
+"""The whole system as real processes for end-to-end tests: fake OpenRouter + fake Ollama and the six services,
+on their own ports and databases, talking to the local Kafka and MongoDB-wire server that `make test` started.
+
+Used by ``tests/e2e/conftest.py`` (session fixture ``stack``), the benchmarks and the chaos scenarios.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("auth", "catalog", "templates", "generator", "exporter", "gateway")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(  # noqa: S603 - fixed argv of our own services
+            self.args, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def signal(self, sig: int) -> None:
+        if self.popen and self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if not self.popen:
+            return None
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(10)
+        if self._log:
+            self._log.close()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.popen:
+            self.popen.wait(10)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Stack:
+    run_id: str
+    log_dir: Path
+    procs: dict[str, Proc] = field(default_factory=dict)
+    openrouter_latency_ms: int = 0
+
+    @property
+    def gateway(self) -> str:
+        return self.procs["gateway"].url
+
+    @property
+    def fake_openrouter(self) -> str:
+        return self.procs["fake_openrouter"].url
+
+    @property
+    def fake_ollama(self) -> str:
+        return self.procs["fake_ollama"].url
+
+    def url(self, name: str) -> str:
+        return self.procs[name].url
+
+    def build(self) -> Stack:
+        py = sys.executable
+        ports = {name: free_port() for name in (*SERVICES, "fake_openrouter", "fake_ollama")}
+        fake_or = f"http://127.0.0.1:{ports['fake_openrouter']}"
+        fake_ol = f"http://127.0.0.1:{ports['fake_ollama']}"
+        base_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))
+        }
+        base_env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "ENVIRONMENT": "test",
+                "LOG_LEVEL": os.environ.get("E2E_LOG_LEVEL", "INFO"),
+                "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
+                "JWKS_URL": f"http://127.0.0.1:{ports['auth']}/.well-known/jwks.json",
+                "OPENROUTER_BASE_URL": f"{fake_or}/api/v1",
+                "OPENROUTER_API_KEY": "sk-or-v1-e2e-test-key",
+                "OLLAMA_BASE_URL": fake_ol,
+                "CATALOG_REFRESH_SECONDS": "60",
+                "KAFKA_GROUP_PREFIX": f"e2e-{self.run_id}",
+            }
+        )
+        for svc in SERVICES:
+            base_env[f"{svc.upper()}_URL"] = f"http://127.0.0.1:{ports[svc]}"
+        self.procs["fake_openrouter"] = Proc(
+            "fake_openrouter",
+            [py, "-m", "tests.fakes.openrouter", "--port", str(ports["fake_openrouter"]), "--latency-ms", str(self.openrouter_latency_ms)],
+            dict(base_env),
+            ports["fake_openrouter"],
+            self.log_dir / "fake_openrouter.log",
+        )
+        self.procs["fake_ollama"] = Proc(
+            "fake_ollama",
+            [py, "-m", "tests.fakes.ollama", "--port", str(ports["fake_ollama"])],
+            dict(base_env),
+            ports["fake_ollama"],
+            self.log_dir / "fake_ollama.log",
+        )
+        for svc in SERVICES:
+            env = dict(base_env)
+            env[f"{svc.upper()}_PORT"] = str(ports[svc])
+            env["MONGO_DB"] = f"llmts_e2e_{self.run_id}_{svc}"
+            env["KAFKA_GROUP_ID"] = f"llmts-{svc}-e2e-{self.run_id}"
+            self.procs[svc] = Proc(svc, [py, "-m", f"llmts_{svc}"], env, ports[svc], self.log_dir / f"{svc}.log")
+        return self
+
+    def start(self, timeout: float = 120.0) -> Stack:
+        for proc in self.procs.values():
+            proc.start()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 120.0, names: tuple[str, ...] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(names or self.procs)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                proc = self.procs[name]
+                if not proc.alive():
+                    raise RuntimeError(f"{name} exited early:\n{proc.log_tail()}")
+                path = "/api/v1/models" if name == "fake_openrouter" else "/api/version" if name == "fake_ollama" else "/ready"
+                try:
+                    if httpx.get(proc.url + path, timeout=2.0).status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.3)
+        if pending:
+            tails = "\n".join(f"--- {n}\n{self.procs[n].log_tail()}" for n in pending)
+            raise RuntimeError(f"not ready in {timeout}s: {sorted(pending)}\n{tails}")
+
+    def restart(self, name: str, *, kill: bool = False, timeout: float = 60.0) -> None:
+        proc = self.procs[name]
+        if kill:
+            proc.kill()
+        else:
+            proc.stop()
+        proc.start()
+        self.wait_ready(timeout, (name,))
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.procs[name].stop()
+
+
+def new_stack(log_dir: Path | None = None, *, openrouter_latency_ms: int = 0) -> Stack:
+    run_id = uuid.uuid4().hex[:8]
+    log_dir = log_dir or ROOT / "var" / "log" / f"e2e-{run_id}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return Stack(run_id=run_id, log_dir=log_dir, openrouter_latency_ms=openrouter_latency_ms).build()
