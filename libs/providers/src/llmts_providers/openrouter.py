@@ -1,0 +1,389 @@
+"""OpenRouter through the official ``openai`` SDK (chat) and httpx (``/models``, ``/key``).
+
+Wire format: providers-api.md part A. The SDK is built with ``max_retries=0``: retrying is the caller's
+decision, made from the error taxonomy (``retryable`` / ``retry_after``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+import httpx
+import openai
+from pydantic import SecretStr
+
+from llmts_providers.errors import (
+    BadRequest,
+    MidStreamError,
+    ModelNotFound,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_from_status,
+    error_message,
+)
+from llmts_providers.models import (
+    ChatRequest,
+    ChatResult,
+    ConnectionTestResult,
+    ModelRecord,
+    schema_instruction,
+)
+from llmts_providers.settings import ProviderSettings
+
+__all__ = ["OpenRouterProvider"]
+
+PROVIDER = "openrouter"
+# The SDK refuses to start without a key; OpenRouter then answers 401, which maps to AuthFailed.
+_NO_KEY = "sk-or-missing-key"
+_MODELS_CACHE_TTL_S = 60.0
+
+
+def _secret(value: str | SecretStr | None) -> str | None:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value or None
+
+
+def _headers_dict(headers: Any) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in headers.items()}
+    except AttributeError:
+        return {}
+
+
+class OpenRouterProvider:
+    """OpenRouter adapter. See the package README for the request mapping."""
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "https://openrouter.ai/api/v1",
+        api_key: str | SecretStr | None = None,
+        app_url: str | None = None,
+        app_title: str | None = None,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = _secret(api_key)
+        headers: dict[str, str] = {}
+        if app_url:
+            headers["HTTP-Referer"] = app_url
+        if app_title:
+            headers["X-OpenRouter-Title"] = app_title
+            headers["X-Title"] = app_title  # backwards-compatible name
+        self._timeout_s = timeout_s
+        self._sdk = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or _NO_KEY,
+            max_retries=0,
+            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
+            default_headers=headers or None,
+        )
+        http_headers = dict(headers)
+        if self._api_key:
+            http_headers["Authorization"] = f"Bearer {self._api_key}"
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers=http_headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+        )
+        self._models_cache: tuple[float, list[ModelRecord]] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> OpenRouterProvider:
+        return cls(
+            base_url=settings.openrouter_base_url,
+            api_key=settings.openrouter_api_key,
+            app_url=settings.openrouter_app_url,
+            app_title=settings.openrouter_app_title,
+            timeout_s=settings.provider_timeout_seconds,
+            connect_timeout_s=settings.provider_connect_timeout_seconds,
+        )
+
+    @property
+    def has_key(self) -> bool:
+        return self._api_key is not None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenRouterProvider(base_url={self.base_url!r}, key={'set' if self._api_key else 'unset'})"
+
+    # --- request body ---------------------------------------------------------------------------------
+    def build_request_body(self, request: ChatRequest) -> dict[str, Any]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        body: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema is not None:
+            if request.supports_structured_output:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": request.schema_name,
+                        "strict": request.strict,
+                        "schema": request.json_schema,
+                    },
+                }
+                # route only to endpoints that honour response_format (providers-api.md A2)
+                body["provider"] = {"require_parameters": True}
+            else:
+                body["response_format"] = {"type": "json_object"}
+                instruction = schema_instruction(request.json_schema)
+                if messages and messages[0]["role"] == "system":
+                    messages[0] = {"role": "system", "content": messages[0]["content"] + instruction}
+                else:
+                    messages.insert(0, {"role": "system", "content": instruction.lstrip()})
+        body["stream"] = request.stream
+        if request.stream:
+            body["stream_options"] = {"include_usage": True}
+        # deprecated no-op today, required by older deployments to get usage.cost (providers-api.md A2)
+        body["usage"] = {"include": True}
+        for key, value in request.extra.items():
+            if key == "provider" and isinstance(value, Mapping) and isinstance(body.get("provider"), dict):
+                body["provider"] = {**body["provider"], **value}
+            else:
+                body[key] = value
+        return body
+
+    # --- chat -----------------------------------------------------------------------------------------
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        body = self.build_request_body(request)
+        rest = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
+        timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
+        started = time.perf_counter()
+        partial: list[str] = []
+        try:
+            if body.get("stream"):
+                return await self._chat_stream(body, rest, timeout, started, partial)
+            return await self._chat_once(body, rest, timeout, started)
+        except openai.APIStatusError as exc:
+            raise error_from_status(
+                PROVIDER,
+                exc.status_code,
+                {"error": exc.body} if isinstance(exc.body, Mapping) else exc.body,
+                _headers_dict(exc.response.headers),
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise ProviderTimeout(f"request timed out: {exc}", PROVIDER) from exc
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise ProviderUnavailable(f"connection failed: {cause!r}", PROVIDER) from exc
+        except openai.APIError as exc:
+            # the SDK raises a bare APIError for an SSE chunk with a top-level ``error`` (mid-stream error)
+            raise MidStreamError(
+                error_message({"error": exc.body}, exc.message),
+                PROVIDER,
+                raw=exc.body,
+                partial_text="".join(partial),
+            ) from exc
+
+    async def _chat_once(
+        self, body: dict[str, Any], rest: dict[str, Any], timeout_s: Any, started: float
+    ) -> ChatResult:
+        resp = await self._sdk.chat.completions.create(
+            model=body["model"],
+            messages=cast(Any, body["messages"]),
+            stream=False,
+            extra_body=rest,
+            timeout=timeout_s,
+        )
+        extra = resp.model_extra or {}
+        choices = list(getattr(resp, "choices", None) or [])
+        error = extra.get("error")
+        if not error and choices:
+            error = (choices[0].model_extra or {}).get("error")
+        if error:  # HTTP 200 carrying an error (providers-api.md A3)
+            raise MidStreamError(
+                error_message({"error": error}, "error in 200 response"), PROVIDER, raw=error
+            )
+        text, finish, native = "", None, None
+        if choices:
+            choice = choices[0]
+            text = (choice.message.content or "") if getattr(choice, "message", None) else ""
+            finish = choice.finish_reason
+            native = (choice.model_extra or {}).get("native_finish_reason")
+        usage = getattr(resp, "usage", None)
+        return self._result(
+            text=text,
+            finish=finish,
+            native=native,
+            usage=usage,
+            model=getattr(resp, "model", None) or body["model"],
+            generation_id=getattr(resp, "id", None),
+            upstream=extra.get("provider"),
+            started=started,
+        )
+
+    async def _chat_stream(
+        self, body: dict[str, Any], rest: dict[str, Any], timeout_s: Any, started: float, parts: list[str]
+    ) -> ChatResult:
+        stream = await self._sdk.chat.completions.create(
+            model=body["model"],
+            messages=cast(Any, body["messages"]),
+            stream=True,
+            extra_body=rest,
+            timeout=timeout_s,
+        )
+        finish: str | None = None
+        native: str | None = None
+        usage: Any = None
+        gen_id: str | None = None
+        model: str | None = None
+        upstream: str | None = None
+        try:
+            # The SDK skips ": OPENROUTER PROCESSING" comments and stops at [DONE]. The usage chunk comes either
+            # with ``choices: []`` (docs) or with one choice and an empty delta (observed) — both handled here.
+            async for chunk in stream:
+                gen_id = gen_id or chunk.id
+                model = model or chunk.model
+                extra = chunk.model_extra or {}
+                upstream = upstream or extra.get("provider")
+                for choice in chunk.choices or []:
+                    delta = choice.delta
+                    if delta is not None and delta.content:
+                        parts.append(delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                        native = (choice.model_extra or {}).get("native_finish_reason") or native
+                if chunk.usage is not None:
+                    usage = chunk.usage
+        finally:
+            await stream.close()
+        if finish == "error":
+            raise MidStreamError(
+                "stream finished with finish_reason=error", PROVIDER, partial_text="".join(parts)
+            )
+        return self._result(
+            text="".join(parts),
+            finish=finish,
+            native=native,
+            usage=usage,
+            model=model or body["model"],
+            generation_id=gen_id,
+            upstream=upstream,
+            started=started,
+        )
+
+    @staticmethod
+    def _result(
+        *,
+        text: str,
+        finish: str | None,
+        native: Any,
+        usage: Any,
+        model: str,
+        generation_id: str | None,
+        upstream: Any,
+        started: float,
+    ) -> ChatResult:
+        prompt_tokens = completion_tokens = 0
+        cost: Any = None
+        if usage is not None:
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = (getattr(usage, "model_extra", None) or {}).get("cost")
+        cost_ok = isinstance(cost, int | float) and not isinstance(cost, bool)
+        return ChatResult(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=float(cost) if cost_ok else 0.0,
+            cost_reported=cost_ok,
+            model=model,
+            provider=PROVIDER,
+            generation_id=generation_id,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            upstream_provider=upstream if isinstance(upstream, str) else None,
+            native_finish_reason=native if isinstance(native, str) else None,
+        )
+
+    # --- catalog --------------------------------------------------------------------------------------
+    async def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        try:
+            resp = await self._http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"GET {path} timed out", PROVIDER) from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"GET {path} failed: {exc!r}", PROVIDER) from exc
+        if resp.status_code >= 400:
+            try:
+                err_body: Any = resp.json()
+            except ValueError:
+                err_body = resp.text
+            raise error_from_status(PROVIDER, resp.status_code, err_body, _headers_dict(resp.headers))
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise ProviderUnavailable(
+                f"GET {path}: invalid JSON", PROVIDER, status_code=resp.status_code
+            ) from exc
+
+    async def list_models(self) -> list[ModelRecord]:
+        payload = await self._get_json("models")
+        items = payload.get("data") if isinstance(payload, Mapping) else payload
+        if not isinstance(items, list):
+            raise BadRequest("unexpected /models response shape", PROVIDER, raw=payload)
+        records = [ModelRecord.from_openrouter(m) for m in items if isinstance(m, Mapping) and m.get("id")]
+        self._models_cache = (time.monotonic(), records)
+        return records
+
+    async def get_model(self, model_id: str) -> ModelRecord:
+        cached = self._models_cache
+        if cached is None or time.monotonic() - cached[0] > _MODELS_CACHE_TTL_S:
+            records = await self.list_models()
+        else:
+            records = cached[1]
+        for record in records:
+            if record.id == model_id:
+                return record
+        raise ModelNotFound(f"model {model_id!r} not in the OpenRouter catalog", PROVIDER, status_code=404)
+
+    # --- connection test ------------------------------------------------------------------------------
+    async def test_connection(self) -> ConnectionTestResult:
+        started = time.perf_counter()
+        try:
+            try:
+                payload = await self._get_json("key")
+            except ModelNotFound:  # 404: legacy deployments only serve /auth/key
+                payload = await self._get_json("auth/key")
+        except ProviderError as exc:
+            latency = (time.perf_counter() - started) * 1000.0
+            if isinstance(exc, ProviderUnavailable) and exc.status_code is None:
+                return ConnectionTestResult(provider=PROVIDER, reachable=False, error=str(exc))
+            key_valid = False if exc.status_code in (401, 403) else None
+            error = str(exc) if self._api_key else f"no API key configured; {exc}"
+            return ConnectionTestResult(
+                provider=PROVIDER, reachable=True, latency_ms=latency, key_valid=key_valid, error=error
+            )
+        latency = (time.perf_counter() - started) * 1000.0
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        credits: dict[str, Any] | None = None
+        if isinstance(data, Mapping):
+            keep = (
+                "label",
+                "limit",
+                "limit_remaining",
+                "limit_reset",
+                "usage",
+                "usage_daily",
+                "usage_monthly",
+            )
+            credits = {k: data.get(k) for k in keep if k in data}
+            credits["is_free_tier"] = data.get("is_free_tier")
+        return ConnectionTestResult(
+            provider=PROVIDER, reachable=True, latency_ms=latency, key_valid=True, credits=credits
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._sdk.close()

@@ -1,0 +1,1 @@
+"""Protocol-faithful fake OpenRouter and Ollama servers (see tests/fakes/README.md)."""

@@ -1,0 +1,401 @@
+"""Shared machinery of the fake providers: runtime config, fault injection, stats, control routes, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.instance import WORDS, broken_variant, generate_instance
+
+# Kinds a `script` entry (or a rate) can produce. A script entry is a kind string, an HTTP status ("429", 503),
+# or a dict {"kind": ..., **params}; params: retry_after_s, status, delay_ms, message.
+KINDS = {
+    "ok",  # normal answer
+    "status",  # HTTP error with {"status": N}; 429 gets Retry-After/X-RateLimit-*, 5xx the provider's body
+    "context_too_long",  # 400 with the provider's context-length message
+    "invalid_model",  # OpenRouter 400 "is not a valid model ID" / Ollama 404 not found
+    "midstream_error",  # 200 stream with an error chunk after some content (non-stream: 200 + error body)
+    "error_200",  # non-stream 200 carrying an error object (OpenRouter); stream: same as midstream_error
+    "invalid_json",  # broken JSON or JSON violating the schema
+    "code_fence",  # ```json fenced JSON with prose around it
+    "duplicate",  # repeat the previous answer text verbatim
+    "free_text",  # prose, ignoring any schema
+    "empty",  # empty content
+    "length",  # truncated output with finish_reason "length"
+    "slow",  # extra delay_ms, then ok
+    "disconnect",  # drop the connection mid-response
+}
+
+
+@dataclasses.dataclass
+class FakeConfig:
+    latency_ms: float = 0.0  # fixed delay before the answer (streams: before the first content chunk)
+    jitter_ms: float = 0.0  # + uniform(0, jitter_ms)
+    rate_429: float = 0.0
+    retry_after_s: float | None = 1.0  # Retry-After on 429/503; None = no header
+    rate_5xx: float = 0.0
+    status_5xx: int = 503
+    rate_402: float = 0.0
+    rate_midstream_error: float = 0.0
+    rate_invalid_json: float = 0.0
+    rate_code_fence: float = 0.0
+    rate_duplicate: float = 0.0
+    down: bool = False  # every non-control request → 503
+    fail_first_n: int = 0  # the first N chat calls fail with fail_first_status
+    fail_first_status: int = 503
+    script: list[Any] = dataclasses.field(default_factory=list)  # per-call behaviours, consumed in order
+    seed: int = 0
+    api_key: str | None = None  # when set, chat/models/key require "Authorization: Bearer <api_key>"
+    accept_unknown_models: bool = False
+    stream_chunk_chars: int = 16
+    usage_chunk_shape: str = "alternate"  # "empty_choices" (docs) | "empty_delta" (observed) | "alternate"
+    keepalive_comments: bool = True  # ": OPENROUTER PROCESSING" lines in SSE
+    ring_size: int = 20  # how many last request bodies /_fake/stats keeps
+    credits_limit: float | None = None  # /key "limit"; None = unlimited
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Coerce CLI/env strings to the field's type."""
+    default = getattr(FakeConfig(), name)
+    if not isinstance(value, str):
+        return value
+    if name == "script":
+        return json.loads(value)
+    if value.lower() in ("none", "null", ""):
+        return None
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int) and not isinstance(default, bool):
+        return int(value)
+    if isinstance(default, float) or name == "retry_after_s" or name == "credits_limit":
+        return float(value)
+    return value
+
+
+class FakeState:
+    """Runtime state of one fake server; safe to poke from tests (single event loop serves requests)."""
+
+    def __init__(self, config: FakeConfig | None = None, **overrides: Any) -> None:
+        base = config or FakeConfig()
+        self._initial = dataclasses.replace(base, **overrides)
+        self.config = dataclasses.replace(self._initial, script=list(self._initial.script))
+        self.reset()
+
+    # --- control ----------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.config = dataclasses.replace(self._initial, script=list(self._initial.script))
+        self.rng = random.Random(self.config.seed)
+        self.chat_calls = 0
+        self.requests = 0
+        self.by_outcome: Counter[str] = Counter()
+        self.by_path: Counter[str] = Counter()
+        self.last_requests: deque[dict[str, Any]] = deque(maxlen=self.config.ring_size)
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.last_answer: str | None = None
+        self.started_at = time.time()
+
+    def configure(self, **changes: Any) -> None:
+        unknown = set(changes) - set(FakeConfig.field_names())
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}; known: {FakeConfig.field_names()}")
+        coerced = {k: _coerce(k, v) for k, v in changes.items()}
+        if "script" in coerced:
+            coerced["script"] = list(coerced["script"] or [])
+        self.config = dataclasses.replace(self.config, **coerced)
+        if "seed" in coerced:
+            self.rng = random.Random(self.config.seed)
+        if "ring_size" in coerced:
+            self.last_requests = deque(self.last_requests, maxlen=self.config.ring_size)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "calls": self.chat_calls,
+            "requests": self.requests,
+            "by_outcome": dict(self.by_outcome),
+            "by_path": dict(self.by_path),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 10),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "script_remaining": len(self.config.script),
+            "last_requests": list(self.last_requests),
+            "config": dataclasses.asdict(self.config),
+        }
+
+    # --- per-request helpers ----------------------------------------------------------------------------
+    def note_request(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.requests += 1
+        self.by_path[path] += 1
+        if body is not None:
+            entry = {"path": path, "body": body, "ts": time.time()}
+            if headers:
+                entry["headers"] = headers
+            self.last_requests.append(entry)
+
+    def next_outcome(self) -> dict[str, Any]:
+        """Decide what this chat call does (script → down → fail_first_n → rates → ok)."""
+        self.chat_calls += 1
+        cfg = self.config
+        if cfg.script:
+            return normalise_outcome(cfg.script.pop(0))
+        if cfg.down:
+            return {"kind": "status", "status": 503}
+        if self.chat_calls <= cfg.fail_first_n:
+            return {"kind": "status", "status": cfg.fail_first_status}
+        rng = self.rng
+        if cfg.rate_429 and rng.random() < cfg.rate_429:
+            return {"kind": "status", "status": 429}
+        if cfg.rate_5xx and rng.random() < cfg.rate_5xx:
+            return {"kind": "status", "status": cfg.status_5xx}
+        if cfg.rate_402 and rng.random() < cfg.rate_402:
+            return {"kind": "status", "status": 402}
+        if cfg.rate_midstream_error and rng.random() < cfg.rate_midstream_error:
+            return {"kind": "midstream_error"}
+        if cfg.rate_invalid_json and rng.random() < cfg.rate_invalid_json:
+            return {"kind": "invalid_json"}
+        if cfg.rate_code_fence and rng.random() < cfg.rate_code_fence:
+            return {"kind": "code_fence"}
+        if cfg.rate_duplicate and rng.random() < cfg.rate_duplicate:
+            return {"kind": "duplicate"}
+        return {"kind": "ok"}
+
+    def delay_s(self, outcome: dict[str, Any]) -> float:
+        cfg = self.config
+        ms = cfg.latency_ms + (self.rng.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0.0)
+        ms += float(outcome.get("delay_ms") or 0)
+        return ms / 1000.0
+
+    async def sleep(self, outcome: dict[str, Any]) -> None:
+        d = self.delay_s(outcome)
+        if d > 0:
+            await asyncio.sleep(d)
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+    def account(
+        self, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0
+    ) -> None:
+        self.by_outcome[outcome] += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.cost_usd += cost
+
+
+def normalise_outcome(entry: Any) -> dict[str, Any]:
+    if isinstance(entry, int) or (isinstance(entry, str) and entry.isdigit()):
+        return {"kind": "status", "status": int(entry)}
+    if isinstance(entry, str):
+        kind = entry
+        out: dict[str, Any] = {"kind": kind}
+    elif isinstance(entry, dict):
+        out = dict(entry)
+        if "kind" not in out:
+            out["kind"] = "status" if "status" in out else "ok"
+        if str(out["kind"]).isdigit():
+            out = {**out, "kind": "status", "status": int(out["kind"])}
+    else:
+        raise ValueError(f"bad script entry {entry!r}")
+    if out["kind"] not in KINDS:
+        raise ValueError(f"unknown script kind {out['kind']!r}; known: {sorted(KINDS)} or an HTTP status")
+    return out
+
+
+class FakeDisconnect(Exception):
+    """Raised inside a streaming body to make uvicorn drop the connection."""
+
+
+class _DropFakeDisconnect(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, FakeDisconnect):
+                return False
+            exc = (
+                exc.__cause__
+                or exc.__context__
+                or (exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else None)
+            )
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_DropFakeDisconnect())
+
+
+async def drop_connection(content: str) -> AsyncIterator[bytes]:
+    yield content[: len(content) // 2].encode()
+    raise FakeDisconnect
+
+
+# --- answer synthesis ---------------------------------------------------------------------------------------
+def estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def prose(state: FakeState, n_words: int = 0) -> str:
+    rng = state.rng
+    n = n_words or rng.randint(8, 24)
+    words = [rng.choice(WORDS) for _ in range(n)]
+    words[0] = words[0].capitalize()
+    return " ".join(words) + f". (answer {state.chat_calls})"
+
+
+def synthesise(
+    state: FakeState, schema: dict[str, Any] | None, json_mode: bool, outcome: dict[str, Any]
+) -> tuple[str, str]:
+    """Return (content, finish_reason) for a successful-status call, honouring content-level faults."""
+    kind = outcome["kind"]
+    if kind == "duplicate" and state.last_answer is not None:
+        return state.last_answer, "stop"
+    if kind == "empty":
+        return "", "stop"
+    if kind == "free_text" or (schema is None and not json_mode):
+        text = prose(state)
+        if kind == "length":
+            return text[: len(text) // 2], "length"
+        state.last_answer = text
+        return text, "stop"
+    instance = (
+        generate_instance(schema, seed=state.config.seed, counter=state.chat_calls)
+        if schema is not None
+        else {"result": prose(state, 6)}
+    )
+    text = json.dumps(instance, ensure_ascii=False)
+    finish = "stop"
+    if kind == "invalid_json":
+        text = broken_variant(instance, schema or {}, state.rng)
+    elif kind == "length":
+        text, finish = text[: max(1, len(text) * 2 // 3)], "length"
+    elif kind == "code_fence":
+        text = f"Sure! Here is the item you asked for:\n\n```json\n{json.dumps(instance, indent=2)}\n```\n\nLet me know if you need more."
+    state.last_answer = text
+    return text, finish
+
+
+_MARKER_RE = re.compile(r"JSON Schema", re.IGNORECASE)
+
+
+def schema_from_messages(messages: list[Any]) -> dict[str, Any] | None:
+    """Find a JSON Schema described in the prompt (json_object mode): the first JSON object after 'JSON Schema'."""
+    decoder = json.JSONDecoder()
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, str):
+            continue
+        for m in _MARKER_RE.finditer(content):
+            start = content.find("{", m.end())
+            while start != -1:
+                try:
+                    obj, _ = decoder.raw_decode(content, start)
+                except ValueError:
+                    start = content.find("{", start + 1)
+                    continue
+                if isinstance(obj, dict) and ("type" in obj or "properties" in obj or "$defs" in obj):
+                    return obj
+                break
+    return None
+
+
+def prompt_tokens_of(messages: list[Any]) -> int:
+    total = 3
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        total += 4 + (estimate_tokens(content) if isinstance(content, str) else 0)
+    return total
+
+
+# --- control routes -----------------------------------------------------------------------------------------
+def control_routes(state: FakeState) -> list[Route]:
+    async def config(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(dataclasses.asdict(state.config))
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("body must be a JSON object")
+            if "script" in changes:
+                changes["script"] = [normalise_outcome(e) for e in changes["script"] or []]
+            state.configure(**changes)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(dataclasses.asdict(state.config))
+
+    async def stats(_: Request) -> Response:
+        return JSONResponse(state.stats())
+
+    async def reset(_: Request) -> Response:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    return [
+        Route("/_fake/config", config, methods=["GET", "POST"]),
+        Route("/_fake/stats", stats, methods=["GET"]),
+        Route("/_fake/reset", reset, methods=["POST"]),
+    ]
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------
+def config_from_env_and_args(
+    argv: list[str] | None, prog: str, default_port: int
+) -> tuple[str, int, FakeConfig]:
+    """``FAKE_<FIELD>`` env vars, then ``--<field>`` flags (``--latency-ms 200``), then ``--config '<json>'``."""
+    parser = argparse.ArgumentParser(prog=prog, description="Protocol-faithful fake LLM provider")
+    parser.add_argument("--host", default=os.environ.get("FAKE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FAKE_PORT", default_port)))
+    parser.add_argument("--config", help="JSON object merged into the config last")
+    for name in FakeConfig.field_names():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None)
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    for name in FakeConfig.field_names():
+        env = os.environ.get(f"FAKE_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env)
+        cli = getattr(args, name)
+        if cli is not None:
+            values[name] = _coerce(name, cli)
+    if args.config:
+        values.update(json.loads(args.config))
+    if "script" in values:
+        values["script"] = [normalise_outcome(e) for e in values["script"]]
+    return args.host, args.port, FakeConfig(**values)
+
+
+def serve(
+    create_app: Callable[[FakeState], Any], argv: list[str] | None, prog: str, default_port: int
+) -> None:
+    import uvicorn
+
+    host, port, cfg = config_from_env_and_args(argv, prog, default_port)
+    app = create_app(FakeState(cfg))
+    print(
+        f"{prog} listening on http://{host}:{port} config={json.dumps(dataclasses.asdict(cfg))}", flush=True
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
