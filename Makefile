@@ -110,3 +110,7 @@ bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRo
 clean: ## remove caches and local state (keeps downloaded jars in ~/.cache/llmts)
 	@bash scripts/infra.sh down || true
 	@rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: asyncapi
+asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
+	@$(PY) scripts/asyncapi.py
