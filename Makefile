@@ -114,3 +114,7 @@ clean: ## remove caches and local state (keeps downloaded jars in ~/.cache/llmts
 .PHONY: asyncapi
 asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 	@$(PY) scripts/asyncapi.py
+
+.PHONY: config-docs
+config-docs: install ## regenerate docs/configuration.md from the settings classes
+	@$(PY) scripts/settings_reference.py

@@ -15,37 +15,61 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    service_name: str = "llmts"
-    environment: Literal["dev", "test", "prod"] = "dev"
-    http_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HTTP_HOST"))
-    http_port: int = Field(default=8000, ge=0, le=65535)
+    service_name: str = Field(
+        default="llmts", description="Service name in logs, traces and the default database."
+    )
+    environment: Literal["dev", "test", "prod"] = Field(
+        default="dev", description="prod refuses placeholder secrets."
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("HTTP_HOST"),
+        description="Bind address (0.0.0.0 in containers).",
+    )
+    http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port.")
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated host:port list."
     )
-    kafka_client_id: str | None = None
+    kafka_client_id: str | None = Field(
+        default=None, description="Kafka client id; default the service name."
+    )
     kafka_group_id: str = Field(default="", description="Consumer group id; default llmts-<service>.")
     kafka_consumer_max_attempts: int = Field(default=3, ge=1, description="Handler attempts before the DLQ.")
 
-    mongo_url: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27017"))
+    mongo_url: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:27017"),
+        description="MongoDB connection string (may hold credentials).",
+    )
     mongo_db: str = Field(default="", description="Database of this service; defaults to llmts_<service>.")
-    mongo_server_selection_timeout_ms: int = 5000
+    mongo_server_selection_timeout_ms: int = Field(
+        default=5000, description="How long a Mongo call waits for a server."
+    )
 
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(
+        default=True, description="JSON log lines (with trace and correlation ids) on stdout."
+    )
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP endpoint; unset = no export."
     )
-    otel_console: bool = False
+    otel_console: bool = Field(default=False, description="Also print spans to stdout (debugging).")
 
-    jwks_url: str = Field(default="http://127.0.0.1:8001/.well-known/jwks.json")
-    jwt_issuer: str = "llmts-auth"
-    jwt_audience: str = "llmts"
+    jwks_url: str = Field(
+        default="http://127.0.0.1:8001/.well-known/jwks.json",
+        description="Where access-token public keys are fetched.",
+    )
+    jwt_issuer: str = Field(default="llmts-auth", description="Expected `iss` of access tokens.")
+    jwt_audience: str = Field(default="llmts", description="Expected `aud` of access tokens.")
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
     max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
-    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    shutdown_grace_seconds: float = Field(
+        default=25.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight work may finish before the process exits.",
+    )
 
     @property
     def consumer_group(self) -> str:

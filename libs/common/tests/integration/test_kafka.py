@@ -31,7 +31,12 @@ def _command(job_id: str) -> GenerationRequested:
         job_id=job_id,
         user_id="u1",
         template=TemplateSnapshot(
-            id="t", version=1, name="n", owner_id="u1", prompts=Prompts(user="hi {{ index }}"), schema={"type": "object"}
+            id="t",
+            version=1,
+            name="n",
+            owner_id="u1",
+            prompts=Prompts(user="hi {{ index }}"),
+            schema={"type": "object"},
         ),
         model=ModelRef(provider="openrouter", id="openai/gpt-4o-mini"),
         count=3,
@@ -48,7 +53,9 @@ async def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
 
 
 async def _read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     out: list[Any] = []
     try:
@@ -72,7 +79,9 @@ async def brokers(kafka_bootstrap: str) -> AsyncIterator[tuple[Any, Any]]:
     await gw.stop()
 
 
-async def test_round_trip_between_two_services(brokers: tuple[Any, Any], db: Database, unique_topic: str, kafka_bootstrap: str) -> None:
+async def test_round_trip_between_two_services(
+    brokers: tuple[Any, Any], db: Database, unique_topic: str, kafka_bootstrap: str
+) -> None:
     gw_broker, gen_broker = brokers
     events_topic = unique_topic + ".events"
     gw_pub = EventPublisher(gw_broker, source="gateway")
@@ -97,8 +106,20 @@ async def test_round_trip_between_two_services(brokers: tuple[Any, Any], db: Dat
     async def on_started(msg: GenerationStarted, env: Envelope) -> None:
         replies.append((msg, env))
 
-    register_consumer(gen_broker, topic=unique_topic, group_id=f"g-{uuid.uuid4().hex[:6]}", handlers={GenerationRequested: on_requested}, publisher=gen_pub)
-    register_consumer(gw_broker, topic=events_topic, group_id=f"g-{uuid.uuid4().hex[:6]}", handlers={GenerationStarted: on_started}, publisher=gw_pub)
+    register_consumer(
+        gen_broker,
+        topic=unique_topic,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        handlers={GenerationRequested: on_requested},
+        publisher=gen_pub,
+    )
+    register_consumer(
+        gw_broker,
+        topic=events_topic,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        handlers={GenerationStarted: on_started},
+        publisher=gw_pub,
+    )
     await gen_broker.start()
     await gw_broker.start()
 
@@ -134,7 +155,9 @@ async def test_round_trip_between_two_services(brokers: tuple[Any, Any], db: Dat
     assert trace_id_of(headers["traceparent"].decode()) == trace_id
 
 
-async def test_duplicate_delivery_is_processed_once(brokers: tuple[Any, Any], db: Database, unique_topic: str) -> None:
+async def test_duplicate_delivery_is_processed_once(
+    brokers: tuple[Any, Any], db: Database, unique_topic: str
+) -> None:
     gw_broker, gen_broker = brokers
     pub = EventPublisher(gw_broker, source="gateway")
     processed = ProcessedMessages(db)

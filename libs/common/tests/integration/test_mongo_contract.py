@@ -93,7 +93,14 @@ async def test_aggregation_shapes_the_app_uses(db: Database) -> None:
         async for r in await col.aggregate(
             [
                 {"$match": {"job_id": "j"}},
-                {"$group": {"_id": "$outcome", "n": {"$sum": 1}, "cost": {"$sum": "$cost"}, "tokens": {"$sum": "$tokens"}}},
+                {
+                    "$group": {
+                        "_id": "$outcome",
+                        "n": {"$sum": 1},
+                        "cost": {"$sum": "$cost"},
+                        "tokens": {"$sum": "$tokens"},
+                    }
+                },
                 {"$sort": {"_id": 1}},
                 {"$project": {"n": 1, "cost": 1, "tokens": 1}},
             ]

@@ -19,7 +19,9 @@ async def test_data_survives_a_restart() -> None:
     client = create_client(MONGO_URL, server_selection_timeout_ms=20_000)
     try:
         await client[name]["things"].insert_many([{"_id": i, "v": f"value-{i}"} for i in range(50)])
-        proc = await asyncio.create_subprocess_exec("bash", str(ROOT / "scripts" / "infra.sh"), "restart", "mongo", cwd=ROOT)
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "scripts" / "infra.sh"), "restart", "mongo", cwd=ROOT
+        )
         assert await proc.wait() == 0
         for _ in range(100):
             if await ping(client):

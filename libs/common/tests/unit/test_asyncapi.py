@@ -28,5 +28,10 @@ def test_every_message_has_a_channel_and_an_operation() -> None:
     in_channels = {m for ch in doc["channels"].values() for m in ch["messages"]}
     assert names == in_channels
     assert len(names) == 17
-    sent = {ref["$ref"].rsplit("/", 1)[-1] for op in doc["operations"].values() if op["action"] == "send" for ref in op["messages"]}
+    sent = {
+        ref["$ref"].rsplit("/", 1)[-1]
+        for op in doc["operations"].values()
+        if op["action"] == "send"
+        for ref in op["messages"]
+    }
     assert sent == names

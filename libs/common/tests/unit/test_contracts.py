@@ -68,7 +68,9 @@ def test_every_named_message_exists_with_unique_type_and_known_topic() -> None:
 
 def test_envelope_round_trip_keeps_fields_and_key() -> None:
     msg = _request()
-    env = msg.to_envelope(source="gateway", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01", correlationid="c1")
+    env = msg.to_envelope(
+        source="gateway", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01", correlationid="c1"
+    )
     assert env.subject == "job-1"
     assert env.type == "llmts.generation.requested"
     assert env.dataschema == "urn:llmts:schema:llmts.generation.requested:1"

@@ -34,7 +34,9 @@ def _app() -> httpx.AsyncClient:
     async def boom() -> None:
         raise RuntimeError("secret internals")
 
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url="http://t")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url="http://t"
+    )
 
 
 async def test_validation_error_has_the_error_body() -> None:
@@ -70,7 +72,11 @@ async def test_unexpected_error_is_500_without_internals() -> None:
 
 async def test_oversized_body_is_413() -> None:
     async with _app() as c:
-        r = await c.post("/things", content=b'{"name": "' + b"x" * 5000 + b'", "count": 1}', headers={"content-type": "application/json"})
+        r = await c.post(
+            "/things",
+            content=b'{"name": "' + b"x" * 5000 + b'", "count": 1}',
+            headers={"content-type": "application/json"},
+        )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "payload_too_large"
 

@@ -28,9 +28,15 @@ class GenerationStarted(_JobEvent):
     template_id: str
     template_version: int
     started_at: datetime
-    template_name: str | None = Field(default=None, description="Added in v1: name of the template version used.")
-    output_format: Literal["json", "text"] | None = Field(default=None, description="json items or free text.")
-    item_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of one item (json templates).")
+    template_name: str | None = Field(
+        default=None, description="Added in v1: name of the template version used."
+    )
+    output_format: Literal["json", "text"] | None = Field(
+        default=None, description="json items or free text."
+    )
+    item_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema of one item (json templates)."
+    )
 
 
 class ItemGenerated(_JobEvent):
