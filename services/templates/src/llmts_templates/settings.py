@@ -12,3 +12,20 @@ class TemplatesSettings(BaseServiceSettings):
     http_port: int = Field(
         default=8003, ge=0, le=65535, validation_alias=AliasChoices("TEMPLATES_PORT", "HTTP_PORT")
     )
+    catalog_url: str = Field(
+        default="http://127.0.0.1:8002", description="Catalog service, for prices in preview estimates."
+    )
+    catalog_timeout_seconds: float = Field(default=3.0, gt=0)
+    default_model: str = Field(
+        default="openrouter/auto",
+        description="Model a preview uses when neither request nor template names one.",
+    )
+    default_max_tokens: int = Field(
+        default=1024, ge=1, description="Completion tokens the high cost estimate assumes without max_tokens."
+    )
+    outbox_relay_interval_seconds: float = Field(default=1.0, gt=0)
+    tombstone_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="Deleted templates (and their versions) are purged after this.",
+    )

@@ -1,0 +1,1 @@
+"""Adapters of the templates service: Mongo repositories, clients."""

@@ -1,0 +1,106 @@
+"""Composition root of the templates service: builds real adapters unless fakes are passed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from llmts_common.auth import JwksVerifier
+from llmts_common.mongo import utcnow
+from llmts_common.outbox import EmbeddedOutbox
+from llmts_common.runtime import ServiceRuntime
+from llmts_common.web import create_app as create_http_app
+from llmts_templates.adapters.catalog import CatalogPriceClient
+from llmts_templates.adapters.mongo import INDEXES, MongoTemplateRepository
+from llmts_templates.adapters.provider_body import ProviderRequestBuilder
+from llmts_templates.domain.examples import load_examples
+from llmts_templates.domain.ports import PriceSource
+from llmts_templates.entrypoints.http import AppServices, router
+from llmts_templates.handlers import Deps
+from llmts_templates.settings import TemplatesSettings
+from llmts_templating import PromptRenderer
+
+log = logging.getLogger("llmts.templates")
+
+PURGE_EVERY_TICKS = 600
+
+
+def bootstrap(
+    settings: TemplatesSettings | None = None,
+    *,
+    verifier: JwksVerifier | None = None,
+    prices: PriceSource | None = None,
+) -> tuple[FastAPI, ServiceRuntime]:
+    settings = settings or TemplatesSettings()
+    runtime = ServiceRuntime(settings, indexes=INDEXES)
+    assert runtime.publisher is not None
+    repo = MongoTemplateRepository(runtime.db)
+    outbox = EmbeddedOutbox([repo.templates], runtime.publisher)
+    wake = asyncio.Event()
+    catalog = CatalogPriceClient(settings.catalog_url, timeout=settings.catalog_timeout_seconds)
+    bodies = ProviderRequestBuilder()
+    svc = AppServices(
+        deps=Deps(repo=repo, event=outbox.entry, notify=wake.set, examples=load_examples()),
+        verifier=verifier
+        or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        renderer=PromptRenderer(),
+        bodies=bodies,
+        prices=prices or catalog,
+        default_model=settings.default_model,
+        default_max_tokens=settings.default_max_tokens,
+    )
+
+    async def relay(stop: asyncio.Event) -> None:
+        """Publish pending template events: at once after a write (``wake``), else every interval."""
+        ticks = 0
+        while not stop.is_set():
+            wake.clear()
+            try:
+                await outbox.relay_once()
+            except Exception as exc:  # Kafka or Mongo down: try again next tick
+                log.warning("template outbox relay tick failed: %s", exc)
+            ticks += 1
+            if ticks % PURGE_EVERY_TICKS == 0:
+                with contextlib.suppress(Exception):
+                    cutoff = utcnow() - timedelta(seconds=settings.tombstone_retention_seconds)
+                    await repo.purge_tombstones(cutoff)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(
+                waiters, timeout=settings.outbox_relay_interval_seconds, return_when="FIRST_COMPLETED"
+            )
+            for w in waiters:
+                w.cancel()
+
+    runtime.add_background("outbox-relay", relay)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            try:
+                yield
+            finally:
+                await catalog.aclose()
+                await bodies.aclose()
+
+    app = create_http_app(
+        service=settings.service_name,
+        title="llmts templates",
+        lifespan=lifespan,
+        checks=runtime.checks(),
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    app.state.runtime = runtime
+    app.state.services = svc
+    app.include_router(router)
+    return app, runtime
+
+
+def create_app() -> FastAPI:
+    """Factory for ``uvicorn --factory``."""
+    return bootstrap()[0]

@@ -1,0 +1,178 @@
+"""``POST /templates/validate``: every problem of a template document, as data.
+
+Errors make the document unusable; warnings are worth a look but a generation can still run:
+
+- the document shape (pydantic; unknown keys, schema missing for json …) → errors at their path;
+- Jinja syntax / refused constructs / oversized prompts → errors with line numbers;
+- undefined variables → **warnings**: a name declared in neither ``variables``, nor a task, nor the built-ins may
+  still arrive as a request variable at preview/generation time; rendering is strict, so a name that is still
+  missing then fails with an error naming it (preview shows it at once);
+- llm-data-gen placeholders ``{name}`` that nothing declares → warnings (they would stay literal text);
+- invalid JSON Schema (checked against its metaschema) → errors; malformed rules → errors;
+- rules naming paths the schema lacks → warnings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from llmts_templates.domain.document import TemplateDocument
+from llmts_templating.render import (
+    BUILTIN_VARIABLES,
+    RenderError,
+    check_template,
+    placeholder_names,
+    undeclared_variables,
+)
+from llmts_templating.validation import (
+    RuleError,
+    check_schema,
+    compile_rules,
+    rule_paths_missing_from_schema,
+)
+
+_SUFFIX = re.compile(r"^(?P<base>.+?)_(?:(?:minus|plus)(?:_\d{1,6})?|translit|num)$")
+
+
+class Issue(BaseModel):
+    path: str
+    message: str
+    line: int | None = None
+    kind: str | None = None
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    errors: list[Issue] = Field(default_factory=list)
+    warnings: list[Issue] = Field(default_factory=list)
+
+
+def loc_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
+
+
+def shape_errors(exc: ValidationError) -> list[Issue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        path = loc_path(tuple(err["loc"]))
+        if path == "$" and "schema is required" in err["msg"]:
+            path = "schema"
+        issues.append(Issue(path=path, message=err["msg"], kind="document"))
+    return issues
+
+
+def _declared(doc: TemplateDocument) -> set[str]:
+    return doc.declared_names() | set(BUILTIN_VARIABLES)
+
+
+def _prompt_issues(doc: TemplateDocument, report: ValidationReport) -> None:
+    declared = _declared(doc)
+    for name, source in (("system", doc.prompts.system), ("user", doc.prompts.user)):
+        path = f"prompts.{name}"
+        problems = check_template(source, path=path)
+        for p in problems:
+            report.errors.append(Issue(path=path, message=p.message, line=p.line, kind=p.kind))
+        if problems:
+            continue
+        try:
+            names = undeclared_variables(source)
+            placeholders = placeholder_names(source)
+        except RenderError as err:  # compiled a moment ago; defensive
+            report.errors.append(Issue(path=path, message=err.message, line=err.line, kind=err.kind))
+            continue
+        for var in sorted(names - declared):
+            report.warnings.append(
+                Issue(
+                    path=path,
+                    message=(
+                        f"variable '{var}' is declared in neither variables, tasks nor the built-ins; "
+                        "rendering fails unless the request supplies it"
+                    ),
+                    kind="undefined_variable",
+                )
+            )
+        for ph in sorted(placeholders - declared):
+            m = _SUFFIX.match(ph)
+            if m and m["base"] in declared:
+                continue
+            report.warnings.append(
+                Issue(
+                    path=path,
+                    message=f"placeholder '{{{ph}}}' matches no variable and will stay literal text",
+                    kind="unknown_placeholder",
+                )
+            )
+
+
+def _schema_issues(doc: TemplateDocument, report: ValidationReport) -> bool:
+    if doc.json_schema is None:
+        return False
+    issues = check_schema(doc.json_schema)
+    for issue in issues:
+        suffix = issue.path.lstrip("$").lstrip(".") if issue.path else ""
+        report.errors.append(
+            Issue(path=f"schema.{suffix}" if suffix else "schema", message=issue.message, kind="schema")
+        )
+    if doc.output.format == "text":
+        report.warnings.append(
+            Issue(path="schema", message="output.format is 'text': the schema is not used", kind="schema")
+        )
+    return not issues
+
+
+def _rule_issues(doc: TemplateDocument, report: ValidationReport, schema_ok: bool) -> None:
+    rules = doc.validation.rules
+    if doc.validation.mode == "custom" and not rules:
+        report.warnings.append(
+            Issue(path="validation.rules", message="custom mode without rules accepts any JSON", kind="rules")
+        )
+    if not rules:
+        return
+    try:
+        compile_rules(rules, output_format=doc.output.format)
+    except RuleError as err:
+        for problem in err.problems:
+            report.errors.append(
+                Issue(path=f"validation.rules[{problem.index}]", message=str(problem), kind="rules")
+            )
+        return
+    if schema_ok and doc.json_schema is not None:
+        for missing in rule_paths_missing_from_schema(rules, doc.json_schema):
+            report.warnings.append(
+                Issue(
+                    path="validation.rules",
+                    message=f"rule path '{missing}' is not in the schema",
+                    kind="rules",
+                )
+            )
+
+
+def validate_document(doc: TemplateDocument) -> ValidationReport:
+    report = ValidationReport(valid=True)
+    _prompt_issues(doc, report)
+    schema_ok = _schema_issues(doc, report)
+    _rule_issues(doc, report, schema_ok)
+    report.valid = not report.errors
+    return report
+
+
+def validate_payload(payload: Any) -> ValidationReport:
+    """Validate raw JSON: shape errors first (then nothing else can be checked), then the content."""
+    if not isinstance(payload, dict):
+        return ValidationReport(
+            valid=False, errors=[Issue(path="$", message="a template document is a JSON object")]
+        )
+    try:
+        doc = TemplateDocument.model_validate(payload)
+    except ValidationError as exc:
+        return ValidationReport(valid=False, errors=shape_errors(exc))
+    return validate_document(doc)

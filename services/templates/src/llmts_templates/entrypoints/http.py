@@ -1,0 +1,282 @@
+"""HTTP entrypoint of the templates service (behind the gateway, which forwards the caller's bearer token).
+
+Every route verifies the token itself (JWKS) and acts for ``Principal.user_id``. Thin: parse, call a handler,
+shape the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmts_common.auth import JwksVerifier, Principal, bearer_token
+from llmts_common.errors import Unprocessable
+from llmts_templates import handlers
+from llmts_templates.adapters.provider_body import ProviderRequestBuilder
+from llmts_templates.checks import shape_errors, validate_payload
+from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
+from llmts_templates.domain.ports import ListFilter, PriceSource
+from llmts_templates.handlers import Deps
+from llmts_templates.preview import PreviewRequest, preview
+from llmts_templating import PromptRenderer
+
+TemplateId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+VersionNo = Annotated[int, Path(ge=1, le=1_000_000)]
+
+
+@dataclass
+class AppServices:
+    deps: Deps
+    verifier: JwksVerifier
+    renderer: PromptRenderer
+    bodies: ProviderRequestBuilder
+    prices: PriceSource
+    default_model: str
+    default_max_tokens: int
+
+
+def services(request: Request) -> AppServices:
+    svc: AppServices = request.app.state.services
+    return svc
+
+
+Services = Annotated[AppServices, Depends(services)]
+
+
+async def current_user(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return await svc.verifier.verify(bearer_token(authorization))
+
+
+User = Annotated[Principal, Depends(current_user)]
+
+
+class ImportOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    visibility: Literal["private", "public"] | None = None
+
+
+def summary(record: TemplateRecord) -> dict[str, Any]:
+    d = record.document
+    return {
+        "id": record.id,
+        "owner_id": record.owner_id,
+        "version": record.version,
+        "name": d.name,
+        "description": d.description,
+        "category": d.category,
+        "tags": list(d.tags),
+        "visibility": d.visibility,
+        "output_format": d.output.format,
+        "model_id": d.model.id if d.model else None,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def version_summary(v: TemplateVersion) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "created_at": v.created_at.isoformat(),
+        "created_by": v.created_by,
+        "note": v.note,
+        "name": v.document.name,
+    }
+
+
+router = APIRouter(prefix="/templates", tags=["templates"])
+
+
+@router.post("", status_code=201, summary="Create a template (version 1)")
+async def create(document: TemplateDocument, user: User, svc: Services) -> dict[str, Any]:
+    record = await handlers.create_template(document, user_id=user.user_id, deps=svc.deps)
+    return record.public()
+
+
+@router.get("", summary="List own and public templates")
+async def list_(
+    user: User,
+    svc: Services,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search in name and description.")] = None,
+    visibility: Literal["private", "public"] | None = None,
+    owner: Annotated[Literal["me"] | None, Query(description="`me`: only my templates.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    flt = ListFilter(
+        user_id=user.user_id,
+        category=category,
+        tag=tag,
+        q=q or None,
+        visibility=visibility,
+        only_mine=owner == "me",
+        limit=limit,
+        offset=offset,
+    )
+    records, total = await handlers.list_templates(flt, deps=svc.deps)
+    return {"items": [summary(r) for r in records], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/examples", summary="Example templates that can be imported", dependencies=[Depends(current_user)]
+)
+async def examples(svc: Services) -> dict[str, Any]:
+    items = [e.public() for e in handlers.list_examples(deps=svc.deps)]
+    return {"items": items, "total": len(items)}
+
+
+@router.post("/examples/{example_id}/import", status_code=201, summary="Copy an example into my templates")
+async def import_example(
+    example_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")],
+    user: User,
+    svc: Services,
+    options: Annotated[ImportOptions | None, Body()] = None,
+) -> dict[str, Any]:
+    opts = options or ImportOptions()
+    record = await handlers.import_example(
+        example_id, user_id=user.user_id, deps=svc.deps, name=opts.name, visibility=opts.visibility
+    )
+    return record.public()
+
+
+@router.post(
+    "/validate",
+    summary="Validate a template document (200 with errors and warnings)",
+    dependencies=[Depends(current_user)],
+)
+async def validate(payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return validate_payload(payload).model_dump(mode="json", exclude_none=True)
+
+
+@router.post("/preview", summary="Render one item, the provider request body and estimates")
+async def preview_(
+    req: PreviewRequest,
+    user: User,
+    svc: Services,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    version = None
+    if req.template_id is not None:
+        if req.version is not None:
+            v = await handlers.get_version(req.template_id, req.version, user_id=user.user_id, deps=svc.deps)
+            document, version = v.document, v.version
+        else:
+            record = await handlers.get_readable(req.template_id, user_id=user.user_id, deps=svc.deps)
+            document, version = record.document, record.version
+    else:
+        document = _document_or_422(req.template)
+    result = await preview(
+        document,
+        req,
+        renderer=svc.renderer,
+        bodies=svc.bodies,
+        prices=svc.prices,
+        now=svc.deps.clock(),
+        default_model=svc.default_model,
+        default_max_tokens=svc.default_max_tokens,
+        authorization=authorization,
+    )
+    return {"template_id": req.template_id, "version": version, **result}
+
+
+def _document_or_422(raw: Any) -> TemplateDocument:
+    try:
+        return TemplateDocument.model_validate(raw)
+    except ValidationError as exc:
+        issues = [i.model_dump(exclude_none=True) for i in shape_errors(exc)]
+        raise Unprocessable("the template document is invalid", details=issues) from None
+
+
+@router.post("/import/llm-data-gen", status_code=201, summary="Import an llm-data-gen config file as is")
+async def import_llm_data_gen(
+    config: Annotated[dict[str, Any], Body()],
+    user: User,
+    svc: Services,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    visibility: Literal["private", "public"] = "private",
+) -> dict[str, Any]:
+    record, notes = await handlers.import_llm_data_gen(
+        config, user_id=user.user_id, deps=svc.deps, name=name, visibility=visibility
+    )
+    return {"template": record.public(), "notes": notes}
+
+
+@router.get("/{template_id}", summary="Get a template (own, or public)")
+async def get(template_id: TemplateId, user: User, svc: Services) -> dict[str, Any]:
+    record = await handlers.get_readable(template_id, user_id=user.user_id, deps=svc.deps)
+    return record.public()
+
+
+@router.put("/{template_id}", summary="Replace a template: creates a new immutable version (owner only)")
+async def put(
+    template_id: TemplateId,
+    document: TemplateDocument,
+    user: User,
+    svc: Services,
+    expected_version: Annotated[
+        int | None, Query(ge=1, description="Optimistic concurrency: 409 unless this is the current version.")
+    ] = None,
+) -> dict[str, Any]:
+    record = await handlers.update_template(
+        template_id, document, user_id=user.user_id, deps=svc.deps, expected_version=expected_version
+    )
+    return record.public()
+
+
+@router.delete("/{template_id}", status_code=204, summary="Delete a template (owner only)")
+async def delete(template_id: TemplateId, user: User, svc: Services) -> Response:
+    await handlers.delete_template(template_id, user_id=user.user_id, deps=svc.deps)
+    return Response(status_code=204)
+
+
+@router.get("/{template_id}/versions", summary="Versions of a template, newest first")
+async def versions(
+    template_id: TemplateId,
+    user: User,
+    svc: Services,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, total, current = await handlers.list_versions(
+        template_id, user_id=user.user_id, limit=limit, offset=offset, deps=svc.deps
+    )
+    return {
+        "template_id": template_id,
+        "current_version": current,
+        "items": [version_summary(v) for v in items],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/{template_id}/versions/{n}", summary="One version of a template")
+async def version(template_id: TemplateId, n: VersionNo, user: User, svc: Services) -> dict[str, Any]:
+    v = await handlers.get_version(template_id, n, user_id=user.user_id, deps=svc.deps)
+    return v.public()
+
+
+@router.get("/{template_id}/diff", summary="Structured diff between two versions")
+async def diff(
+    template_id: TemplateId,
+    user: User,
+    svc: Services,
+    from_: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int | None, Query(ge=1, description="Default: the current version.")] = None,
+) -> dict[str, Any]:
+    result = await handlers.diff_versions(
+        template_id, from_version=from_, to_version=to, user_id=user.user_id, deps=svc.deps
+    )
+    return result.model_dump(mode="json", by_alias=True)
+
+
+@router.post("/{template_id}/rollback/{n}", summary="New version equal to version n (owner only)")
+async def rollback(template_id: TemplateId, n: VersionNo, user: User, svc: Services) -> dict[str, Any]:
+    record = await handlers.rollback_template(template_id, n, user_id=user.user_id, deps=svc.deps)
+    return record.public()

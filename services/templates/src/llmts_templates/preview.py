@@ -1,0 +1,217 @@
+"""``POST /templates/preview``: render one item's prompts, the provider request body and the estimates.
+
+Token estimate: characters / 4 (rounded up) over everything the request sends (messages and, for json output,
+the schema) — a deliberate approximation, no tokenizer. Cost range per item: low = prompt tokens at the prompt
+price (+ per-request price), high = low + ``max_tokens`` completion tokens at the completion price; times
+``count``. Prices are the catalog's (USD per 1M tokens); without the catalog the estimate is null with a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmts_common.errors import Unprocessable
+from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
+from llmts_templates.domain.document import ModelSpec, TemplateDocument
+from llmts_templates.domain.ports import ModelPrice, PriceSource
+from llmts_templating import PromptRenderer, RenderError, build_context
+
+PREVIEW_JOB_ID = "preview"
+MILLION = Decimal(1_000_000)
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str | None = Field(default=None, description="A stored template (readable by the caller).")
+    version: int | None = Field(default=None, ge=1, description="With template_id: a past version.")
+    template: dict[str, Any] | None = Field(default=None, description="An unsaved template document.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Request variables (win over all).")
+    index: int = Field(default=0, ge=0, le=10_000_000, description="0-based item index in the job.")
+    task: int | dict[str, Any] | None = Field(
+        default=None,
+        description="A task row (object) or the position of one of the template's tasks; "
+        "default: the task the index falls into (tasks run in order, each `count` items).",
+    )
+    model: str | ModelSpec | None = Field(
+        default=None, description="Model id or spec; default: the template's."
+    )
+    count: int | None = Field(default=None, ge=1, le=1_000_000, description="Items, for the cost estimate.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PreviewRequest:
+        if (self.template_id is None) == (self.template is None):
+            raise ValueError("give exactly one of template_id and template")
+        if self.version is not None and self.template_id is None:
+            raise ValueError("version needs template_id")
+        return self
+
+
+def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, Any] | None, int]:
+    """(task fields, task_index) for the previewed item."""
+    if isinstance(req.task, dict):
+        return req.task, req.index
+    if isinstance(req.task, int):
+        if not 0 <= req.task < len(doc.tasks):
+            raise Unprocessable(
+                f"task {req.task} does not exist (the template has {len(doc.tasks)})", code="invalid_task"
+            )
+        return doc.tasks[req.task], req.index
+    if not doc.tasks:
+        return None, req.index
+    start = 0
+    for task in doc.tasks:
+        raw = task.get("count", 1)
+        n = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0 else 1
+        if req.index < start + n:
+            return task, req.index - start
+        start += n
+    raise Unprocessable(
+        f"index {req.index} is beyond the template's tasks ({start} items)", code="invalid_index"
+    )
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and isinstance(rf.get("json_schema"), dict):
+        chars += len(json.dumps(rf["json_schema"].get("schema"), ensure_ascii=False))
+    if isinstance(body.get("format"), dict):  # Ollama structured output
+        chars += len(json.dumps(body["format"], ensure_ascii=False))
+    return math.ceil(chars / 4)
+
+
+def _usd(value: Decimal) -> float:
+    return float(round(value, 8))
+
+
+def cost_range(
+    price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, count: int
+) -> dict[str, Any] | None:
+    if price.prompt_per_million is None or price.completion_per_million is None:
+        return None
+    request = price.request or Decimal(0)
+    low = Decimal(prompt_tokens) * price.prompt_per_million / MILLION + request
+    high = low + Decimal(completion_tokens) * price.completion_per_million / MILLION
+    return {
+        "currency": "USD",
+        "model": price.model_id,
+        "count": count,
+        "per_item": {"low": _usd(low), "high": _usd(high)},
+        "total": {"low": _usd(low * count), "high": _usd(high * count)},
+        "prices_per_million": {
+            "prompt": str(price.prompt_per_million),
+            "completion": str(price.completion_per_million),
+            "request": str(request),
+        },
+        "completion_tokens_assumed": {"low": 0, "high": completion_tokens},
+    }
+
+
+async def preview(
+    doc: TemplateDocument,
+    req: PreviewRequest,
+    *,
+    renderer: PromptRenderer,
+    bodies: ProviderRequestBuilder,
+    prices: PriceSource,
+    now: datetime,
+    default_model: str,
+    default_max_tokens: int,
+    authorization: str | None,
+) -> dict[str, Any]:
+    notes: list[str] = []
+    task, task_index = resolve_task(doc, req)
+    context = build_context(
+        index=req.index,
+        task_index=task_index,
+        job_id=PREVIEW_JOB_ID,
+        now=now,
+        template_variables=doc.variables,
+        task=task,
+        request_variables=req.variables,
+    )
+    try:
+        rendered = await asyncio.to_thread(
+            renderer.render_prompts, doc.prompts.system, doc.prompts.user, context
+        )
+    except RenderError as err:
+        raise Unprocessable(
+            f"the template does not render: {err.message}", code="render_error", details=err.to_dict()
+        ) from None
+
+    model = req.model if isinstance(req.model, ModelSpec) else None
+    if isinstance(req.model, str):
+        base = doc.model
+        model = ModelSpec(
+            id=req.model,
+            provider=None,
+            temperature=base.temperature if base else None,
+            max_tokens=base.max_tokens if base else None,
+        )
+    if model is None:
+        model = doc.model
+    if model is None:
+        model = ModelSpec(id=default_model)
+        notes.append(f"the template names no model; previewed with the default {default_model!r}")
+    provider = provider_for(model.id, model.provider)
+
+    price_lookup = None
+    structured = True
+    if req.count is not None:
+        price_lookup = await prices.price(model.id, authorization=authorization)
+        notes.extend(price_lookup.notes)
+    body = bodies.body(
+        provider=provider,
+        model_id=model.id,
+        system=rendered.system,
+        user=rendered.user,
+        temperature=model.temperature,
+        max_tokens=model.max_tokens,
+        json_schema=doc.json_schema if doc.output.format == "json" else None,
+        structured_output=structured,
+    )
+    prompt_tokens = estimate_tokens(body)
+    completion = model.max_tokens
+    if completion is None and price_lookup and price_lookup.price:
+        completion = price_lookup.price.max_completion_tokens
+    if completion is None:
+        completion = default_max_tokens
+        notes.append(f"no max_tokens: the high estimate assumes {default_max_tokens} completion tokens")
+
+    cost = None
+    if req.count is None:
+        notes.append("give count (and a model) for a cost estimate")
+    elif price_lookup is not None and price_lookup.price is not None:
+        cost = cost_range(
+            price_lookup.price, prompt_tokens=prompt_tokens, completion_tokens=completion, count=req.count
+        )
+        if cost is None:
+            notes.append(f"the catalog has no token price for {model.id!r}; no cost estimate")
+        else:
+            notes.append(
+                "the estimate scales this item's prompt to every item; prompts of other items may differ"
+            )
+    return {
+        "index": req.index,
+        "task_index": task_index,
+        "task": task,
+        "rendered": {"system": rendered.system, "user": rendered.user},
+        "provider": provider,
+        "model": model.model_dump(mode="json"),
+        "request_body": body,
+        "token_estimate": {
+            "prompt_tokens": prompt_tokens,
+            "max_completion_tokens": completion,
+            "method": "chars/4",
+        },
+        "cost_estimate": cost,
+        "notes": notes,
+    }

@@ -1,0 +1,131 @@
+"""Use cases against the in-memory repository: ownership, versions, rollback, events in the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmts_common.errors import Conflict, Forbidden, NotFound, Unprocessable
+from llmts_templates import handlers
+from llmts_templates.domain.document import TemplateDocument
+from llmts_templates.domain.ports import ListFilter
+from llmts_templates.handlers import Deps
+
+
+def document(**over: Any) -> TemplateDocument:
+    base: dict[str, Any] = {
+        "name": "Quiz",
+        "category": "education",
+        "tags": ["quiz"],
+        "prompts": {"user": "About {{ topic }}"},
+        "schema": {"type": "object"},
+        "variables": {"topic": "x"},
+    }
+    base.update(over)
+    return TemplateDocument.model_validate(base)
+
+
+async def test_create_writes_version_1_and_an_event(deps: Deps, repo: Any) -> None:
+    record = await handlers.create_template(document(), user_id="alice", deps=deps)
+    assert record.version == 1
+    assert record.owner_id == "alice"
+    assert repo.events(record.id) == ["llmts.template.created"]
+    assert (await repo.get_version(record.id, 1)).document == record.document
+    assert deps.woken  # type: ignore[attr-defined]
+
+
+async def test_private_is_404_for_others_public_is_read_only(deps: Deps) -> None:
+    private = await handlers.create_template(document(), user_id="alice", deps=deps)
+    public = await handlers.create_template(document(visibility="public"), user_id="alice", deps=deps)
+    with pytest.raises(NotFound):
+        await handlers.get_readable(private.id, user_id="bob", deps=deps)
+    with pytest.raises(NotFound):
+        await handlers.update_template(private.id, document(name="x"), user_id="bob", deps=deps)
+    with pytest.raises(NotFound):
+        await handlers.delete_template(private.id, user_id="bob", deps=deps)
+    assert (await handlers.get_readable(public.id, user_id="bob", deps=deps)).id == public.id
+    with pytest.raises(Forbidden):
+        await handlers.update_template(public.id, document(name="x"), user_id="bob", deps=deps)
+    with pytest.raises(Forbidden):
+        await handlers.rollback_template(public.id, 1, user_id="bob", deps=deps)
+
+
+async def test_update_versions_diff_rollback(deps: Deps, repo: Any) -> None:
+    r1 = await handlers.create_template(document(), user_id="alice", deps=deps)
+    r2 = await handlers.update_template(r1.id, document(name="Quiz v2"), user_id="alice", deps=deps)
+    assert r2.version == 2
+    assert r2.created_at == r1.created_at
+    versions, total, current = await handlers.list_versions(
+        r1.id, user_id="alice", limit=10, offset=0, deps=deps
+    )
+    assert (total, current, [v.version for v in versions]) == (2, 2, [2, 1])
+    d = await handlers.diff_versions(r1.id, from_version=1, to_version=None, user_id="alice", deps=deps)
+    assert [c.path for c in d.other] == ["name"]
+    r3 = await handlers.rollback_template(r1.id, 1, user_id="alice", deps=deps)
+    assert r3.version == 3
+    assert r3.document == r1.document
+    v3 = await handlers.get_version(r1.id, 3, user_id="alice", deps=deps)
+    assert v3.note == "rollback to 1"
+    assert (await handlers.get_version(r1.id, 2, user_id="alice", deps=deps)).document.name == "Quiz v2"
+    assert repo.events(r1.id) == [
+        "llmts.template.created",
+        "llmts.template.updated",
+        "llmts.template.updated",
+    ]
+    with pytest.raises(NotFound):
+        await handlers.rollback_template(r1.id, 9, user_id="alice", deps=deps)
+
+
+async def test_stale_expected_version_conflicts(deps: Deps) -> None:
+    r1 = await handlers.create_template(document(), user_id="alice", deps=deps)
+    await handlers.update_template(r1.id, document(name="b"), user_id="alice", deps=deps, expected_version=1)
+    with pytest.raises(Conflict):
+        await handlers.update_template(
+            r1.id, document(name="c"), user_id="alice", deps=deps, expected_version=1
+        )
+
+
+async def test_a_lost_version_write_heals(deps: Deps, repo: Any) -> None:
+    r1 = await handlers.create_template(document(), user_id="alice", deps=deps)
+    del repo.versions[(r1.id, 1)]  # as if the process died between the two writes
+    await handlers.update_template(r1.id, document(name="b"), user_id="alice", deps=deps)
+    assert await repo.get_version(r1.id, 1) is not None
+
+
+async def test_delete_tombstones_with_event(deps: Deps, repo: Any) -> None:
+    r1 = await handlers.create_template(document(), user_id="alice", deps=deps)
+    await handlers.delete_template(r1.id, user_id="alice", deps=deps)
+    with pytest.raises(NotFound):
+        await handlers.get_readable(r1.id, user_id="alice", deps=deps)
+    assert repo.events(r1.id)[-1] == "llmts.template.deleted"
+
+
+async def test_list_filters(deps: Deps) -> None:
+    await handlers.create_template(document(name="Alpha quiz"), user_id="alice", deps=deps)
+    await handlers.create_template(
+        document(name="Beta", category="other", tags=["x"], visibility="public"), user_id="bob", deps=deps
+    )
+    await handlers.create_template(document(name="Gamma"), user_id="bob", deps=deps)
+    items, total = await handlers.list_templates(ListFilter(user_id="alice"), deps=deps)
+    assert total == 2
+    assert {r.document.name for r in items} == {"Alpha quiz", "Beta"}
+    _, total = await handlers.list_templates(ListFilter(user_id="alice", only_mine=True), deps=deps)
+    assert total == 1
+    items, _ = await handlers.list_templates(ListFilter(user_id="alice", tag="x"), deps=deps)
+    assert [r.document.name for r in items] == ["Beta"]
+
+
+async def test_examples_import_and_unknown_example(deps: Deps) -> None:
+    record = await handlers.import_example("quiz", user_id="carol", deps=deps, visibility="public")
+    assert record.owner_id == "carol"
+    assert record.document.visibility == "public"
+    assert record.document.metadata["imported_from"] == "example:quiz"
+    with pytest.raises(NotFound):
+        await handlers.import_example("nope", user_id="carol", deps=deps)
+
+
+async def test_llm_data_gen_import_errors_are_422(deps: Deps) -> None:
+    with pytest.raises(Unprocessable) as exc:
+        await handlers.import_llm_data_gen({"output": {"format": "json"}}, user_id="a", deps=deps)
+    assert exc.value.details == {"path": "schema"}
