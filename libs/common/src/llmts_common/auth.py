@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import JWKRegistry, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from llmts_common.errors import Unauthorized
@@ -92,7 +92,15 @@ class JwksVerifier:
             self._install(data)
 
     def _install(self, data: dict[str, Any]) -> None:
-        keyset = KeySet.import_key_set(data)  # type: ignore[arg-type]
+        """Import key by key: one malformed or unsupported entry must not take the whole set down."""
+        keys = []
+        raw_keys = data.get("keys") if isinstance(data, dict) else None
+        for raw in raw_keys if isinstance(raw_keys, list) else []:
+            try:
+                keys.append(JWKRegistry.import_key(raw))
+            except (JoseError, ValueError, TypeError, KeyError):
+                continue
+        keyset = KeySet(keys)
         self._keyset = keyset
         self._kids = {str(k.kid) for k in keyset.keys}
         self._fetched_at = time.monotonic()

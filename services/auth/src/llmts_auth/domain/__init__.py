@@ -1,0 +1,1 @@
+"""Pure domain of the auth service: users, password policy, token rules, login throttling. Stdlib only."""

@@ -1,0 +1,97 @@
+"""Domain errors. The HTTP entrypoint maps each ``code`` to a status; nothing here knows HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AuthError(Exception):
+    code: str = "auth_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidEmail(AuthError):
+    code = "invalid_email"
+
+
+class WeakPassword(AuthError):
+    code = "weak_password"
+
+
+class EmailTaken(AuthError):
+    code = "email_taken"
+
+
+class InvalidCredentials(AuthError):
+    """Same message whether the email exists or not."""
+
+    code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("invalid email or password")
+
+
+class LoginThrottled(AuthError):
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many failed login attempts; try again later", details={"retry_after": retry_after}
+        )
+        self.retry_after = retry_after
+
+
+class InvalidRefreshToken(AuthError):
+    code = "invalid_refresh_token"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    code = "refresh_token_reused"
+
+
+class UserNotFound(AuthError):
+    code = "user_not_found"
+
+
+class UnknownProvider(AuthError):
+    code = "unknown_provider"
+
+
+class ProviderNotConfigured(AuthError):
+    code = "provider_not_configured"
+
+
+class OAuthStateInvalid(AuthError):
+    code = "invalid_state"
+
+
+class OAuthMissingCode(AuthError):
+    code = "missing_code"
+
+
+class OAuthDenied(AuthError):
+    """The provider redirected back with ``error=…`` (user denied consent, …)."""
+
+    code = "oauth_denied"
+
+
+class OAuthExchangeFailed(AuthError):
+    """The provider rejected the code exchange or answered something unusable."""
+
+    code = "oauth_exchange_failed"
+
+
+class InvalidIdToken(AuthError):
+    code = "invalid_id_token"
+
+
+class EmailNotVerified(AuthError):
+    code = "email_not_verified"
+
+
+class ProviderUnavailable(AuthError):
+    code = "provider_unavailable"

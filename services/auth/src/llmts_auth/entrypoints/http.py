@@ -1,0 +1,278 @@
+"""HTTP entrypoint of the auth service: ``/auth/*`` (reached through the gateway) and the public JWKS."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmts_auth import handlers
+from llmts_auth.domain import errors
+from llmts_auth.domain.commands import CompleteOAuth, Login, Logout, Refresh, Register, StartOAuth
+from llmts_auth.domain.throttle import ThrottlePolicy
+from llmts_auth.domain.users import User
+from llmts_auth.handlers import TokenPair, Tokens
+from llmts_auth.ports import (
+    Clock,
+    LoginThrottle,
+    OAuthProvider,
+    OAuthStateRepository,
+    PasswordHasher,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from llmts_auth.settings import AuthSettings
+from llmts_common.auth import JwksVerifier, Principal, bearer_token
+from llmts_common.errors import AppError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@dataclass
+class AuthContext:
+    """What the routes need; built by ``bootstrap``."""
+
+    settings: AuthSettings
+    users: UserRepository
+    refresh_tokens: RefreshTokenRepository
+    states: OAuthStateRepository
+    throttle: LoginThrottle
+    throttle_policy: ThrottlePolicy
+    hasher: PasswordHasher
+    tokens: Tokens
+    verifier: JwksVerifier
+    jwks: Callable[[], Awaitable[dict[str, Any]]]
+    providers: dict[str, OAuthProvider | None]
+    clock: Clock
+
+
+def get_context(request: Request) -> AuthContext:
+    ctx: AuthContext = request.app.state.auth
+    return ctx
+
+
+Context = Annotated[AuthContext, Depends(get_context)]
+
+
+async def current_principal(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return await ctx.verifier.verify(bearer_token(authorization))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+# --- schemas --------------------------------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(max_length=1024, description="At least 10 characters, not common, not the email.")
+    name: str | None = Field(default=None, max_length=200, examples=["Ada Lovelace"])
+
+
+class UserPublic(BaseModel):
+    id: str = Field(description="The user id; the `sub` of access tokens and the owner id in every service.")
+    email: str
+    name: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class TokenPairPublic(BaseModel):
+    access_token: str = Field(description="JWT (Ed25519), send as `Authorization: Bearer <token>`.")
+    refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one.")
+    token_type: str = Field(default="bearer", examples=["bearer"])
+    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> TokenPairPublic:
+        return cls(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+        )
+
+
+# --- error mapping --------------------------------------------------------------------------------------------
+
+STATUS: dict[type[errors.AuthError], int] = {
+    errors.InvalidEmail: 422,
+    errors.WeakPassword: 422,
+    errors.EmailTaken: 409,
+    errors.InvalidCredentials: 401,
+    errors.LoginThrottled: 429,
+    errors.InvalidRefreshToken: 401,
+    errors.UserNotFound: 401,
+    errors.UnknownProvider: 404,
+    errors.ProviderNotConfigured: 503,
+    errors.OAuthStateInvalid: 400,
+    errors.OAuthMissingCode: 400,
+    errors.OAuthDenied: 400,
+    errors.OAuthExchangeFailed: 400,
+    errors.InvalidIdToken: 400,
+    errors.EmailNotVerified: 403,
+    errors.ProviderUnavailable: 502,
+}
+
+
+def to_app_error(exc: errors.AuthError) -> AppError:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="llmts"'
+    if isinstance(exc, errors.LoginThrottled):
+        headers["Retry-After"] = str(exc.retry_after)
+    return AppError(exc.message, code=exc.code, details=exc.details, status_code=status, headers=headers)
+
+
+def install_error_mapping(app: FastAPI) -> None:
+    @app.exception_handler(errors.AuthError)
+    async def _auth_error(_: Request, exc: errors.AuthError) -> JSONResponse:
+        err = to_app_error(exc)
+        return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers)
+
+
+def client_ip(request: Request, trusted_hops: int) -> str | None:
+    """The caller's address: the entry the nearest trusted proxy appended to X-Forwarded-For, else the peer."""
+    if trusted_hops > 0:
+        forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",") if p.strip()]
+        if forwarded:
+            return forwarded[-trusted_hops] if len(forwarded) >= trusted_hops else forwarded[0]
+    return request.client.host if request.client else None
+
+
+def redirect_uri(settings: AuthSettings, provider: str) -> str:
+    return f"{settings.oauth_redirect_base_url.rstrip('/')}/auth/oauth/{provider}/callback"
+
+
+# --- routes ---------------------------------------------------------------------------------------------------
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/register", status_code=201, response_model=UserPublic, summary="Create an account")
+async def register(body: UserCreate, ctx: Context) -> UserPublic:
+    user = await handlers.register(
+        Register(email=body.email, password=body.password, name=body.name),
+        users=ctx.users,
+        hasher=ctx.hasher,
+        clock=ctx.clock,
+    )
+    return UserPublic.of(user)
+
+
+@router.post("/auth/login", response_model=TokenPairPublic, summary="Log in with email and password")
+async def login(body: LoginRequest, request: Request, ctx: Context) -> JSONResponse:
+    pair = await handlers.login(
+        Login(
+            email=body.email,
+            password=body.password,
+            client_ip=client_ip(request, ctx.settings.trusted_proxy_hops),
+        ),
+        users=ctx.users,
+        hasher=ctx.hasher,
+        throttle=ctx.throttle,
+        throttle_policy=ctx.throttle_policy,
+        tokens=ctx.tokens,
+        clock=ctx.clock,
+    )
+    return JSONResponse(TokenPairPublic.of(pair).model_dump(), headers=NO_STORE)
+
+
+@router.post("/auth/refresh", response_model=TokenPairPublic, summary="Rotate a refresh token")
+async def refresh(body: RefreshRequest, ctx: Context) -> JSONResponse:
+    pair = await handlers.refresh(
+        Refresh(refresh_token=body.refresh_token), users=ctx.users, tokens=ctx.tokens, clock=ctx.clock
+    )
+    return JSONResponse(TokenPairPublic.of(pair).model_dump(), headers=NO_STORE)
+
+
+@router.post("/auth/logout", status_code=204, summary="Revoke the refresh-token family")
+async def logout(body: RefreshRequest, principal: CurrentPrincipal, ctx: Context) -> Response:
+    await handlers.logout(
+        Logout(user_id=principal.user_id, refresh_token=body.refresh_token),
+        refresh_tokens=ctx.refresh_tokens,
+    )
+    return Response(status_code=204)
+
+
+@router.get("/auth/me", response_model=UserPublic, summary="The current user")
+async def me(principal: CurrentPrincipal, ctx: Context) -> UserPublic:
+    return UserPublic.of(await handlers.current_user(principal.user_id, users=ctx.users))
+
+
+@router.get("/auth/oauth/{provider}", status_code=302, summary="Start an OAuth login (302 to the provider)")
+async def oauth_start(provider: str, ctx: Context) -> RedirectResponse:
+    url = await handlers.start_oauth(
+        StartOAuth(provider=provider, redirect_uri=redirect_uri(ctx.settings, provider)),
+        providers=ctx.providers,
+        states=ctx.states,
+        clock=ctx.clock,
+        state_ttl=timedelta(seconds=ctx.settings.oauth_state_ttl_seconds),
+    )
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+@router.get(
+    "/auth/oauth/{provider}/callback",
+    response_model=TokenPairPublic,
+    summary="OAuth callback: tokens as JSON, or a redirect to the front end with tokens in the fragment",
+)
+async def oauth_callback(
+    provider: str,
+    ctx: Context,
+    code: Annotated[str | None, Query(max_length=2048)] = None,
+    state: Annotated[str | None, Query(max_length=512)] = None,
+    error: Annotated[str | None, Query(max_length=256)] = None,
+    error_description: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    pair = await handlers.complete_oauth(
+        CompleteOAuth(
+            provider=provider,
+            redirect_uri=redirect_uri(ctx.settings, provider),
+            state=state,
+            code=code,
+            error=error,
+            error_description=error_description,
+        ),
+        providers=ctx.providers,
+        states=ctx.states,
+        users=ctx.users,
+        tokens=ctx.tokens,
+        clock=ctx.clock,
+    )
+    body = TokenPairPublic.of(pair).model_dump()
+    if ctx.settings.frontend_url:
+        fragment = urlencode({k: str(v) for k, v in body.items()})
+        return RedirectResponse(f"{ctx.settings.frontend_url}#{fragment}", status_code=302, headers=NO_STORE)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(ctx: Context) -> JSONResponse:
+    return JSONResponse(await ctx.jwks(), headers={"Cache-Control": "public, max-age=60"})

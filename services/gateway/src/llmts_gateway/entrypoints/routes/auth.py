@@ -1,0 +1,228 @@
+"""``/auth/*``: accounts, login, tokens and OAuth, forwarded to the auth service.
+
+Every route is declared explicitly so the public OpenAPI documents its body, answer and errors; the request is
+validated here and passed through unchanged (body, query, ``Authorization``) with ``X-Forwarded-For`` extended by
+the caller's address, which the auth service uses for per-IP login throttling. ``/auth/me`` and
+``/auth/logout`` verify the access token at the gateway first (signature, ``exp``, ``iss``, ``aud`` via the JWKS);
+the auth service then checks that the user still exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmts_gateway.deps import Context, CurrentUser
+
+router = APIRouter(tags=["auth"])
+
+
+# --- schemas (mirror the auth service's; the gateway never imports a service) ---------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_credentials"])
+    message: str = Field(examples=["invalid email or password"])
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["ada@example.com"], description="Trimmed and case-folded.")
+    password: str = Field(
+        max_length=1024,
+        examples=["correct horse battery staple"],
+        description="At least 10 characters, not a common password, not the email address.",
+    )
+    name: str | None = Field(default=None, max_length=200, examples=["Ada Lovelace"])
+
+
+class UserPublic(BaseModel):
+    id: str = Field(description="User id: the `sub` of access tokens and the owner id in every service.")
+    email: str = Field(examples=["ada@example.com"])
+    name: str | None = Field(examples=["Ada Lovelace"])
+    created_at: datetime
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(max_length=1024, examples=["correct horse battery staple"])
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(
+        min_length=1, max_length=512, description="The refresh token from login/refresh."
+    )
+
+
+class TokenPair(BaseModel):
+    access_token: str = Field(description="JWT (Ed25519, `kid`), send as `Authorization: Bearer <token>`.")
+    refresh_token: str = Field(description="Opaque and single use: every refresh returns a new one.")
+    token_type: str = Field(default="bearer", examples=["bearer"])
+    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]] = Field(description="Public JWKs (OKP/Ed25519) that verify access tokens.")
+
+
+def _errors(**cases: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the OpenAPI: status → the error body and what it means here."""
+    return {
+        int(status.lstrip("e")): {"model": ErrorBody, "description": text} for status, text in cases.items()
+    }
+
+
+_UNAUTHORIZED = "Missing, malformed, expired or forged access token (with `WWW-Authenticate`)."
+_UPSTREAM = "The auth service is unavailable."
+
+Provider = Annotated[str, Path(description="`google` or `github`.", examples=["github"])]
+
+
+# --- forwarding -----------------------------------------------------------------------------------------------
+
+
+def _forwarded_for(request: Request) -> dict[str, str]:
+    """Append the peer address to X-Forwarded-For; the auth service trusts the entry its nearest proxy added."""
+    peer = request.client.host if request.client else ""
+    prior = request.headers.get("x-forwarded-for")
+    return {"x-forwarded-for": f"{prior}, {peer}" if prior else peer}
+
+
+async def _forward(ctx: Context, request: Request, path: str) -> Response:
+    return await ctx.upstreams.forward("auth", request, path, extra_headers=_forwarded_for(request))
+
+
+# --- routes ---------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserPublic,
+    summary="Create an account with email and password",
+    responses=_errors(
+        e409="An account with this email already exists (`email_taken`).",
+        e422="Invalid email, or weak password with the reason in `details.reason` "
+        "(`too_short`, `common_password`, `matches_email`, `too_long`).",
+        e503=_UPSTREAM,
+    ),
+)
+async def register(_body: UserCreate, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/auth/register")
+
+
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    summary="Log in with email and password",
+    responses=_errors(
+        e401="Wrong email or password: the same answer whether the email exists or not.",
+        e429="Too many failed logins for this email or client address; see `Retry-After`.",
+        e503=_UPSTREAM,
+    ),
+)
+async def login(_body: LoginRequest, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/auth/login")
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    summary="Exchange a refresh token for a new pair (the old one is spent)",
+    responses=_errors(
+        e401="Unknown, expired or revoked refresh token; a reused (already spent) token revokes its whole "
+        "family (`refresh_token_reused`).",
+        e503=_UPSTREAM,
+    ),
+)
+async def refresh(_body: RefreshRequest, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/auth/refresh")
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    summary="Log out: revoke the refresh-token family",
+    responses=_errors(e401=_UNAUTHORIZED, e503=_UPSTREAM),
+)
+async def logout(_body: RefreshRequest, _user: CurrentUser, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/auth/logout")
+
+
+@router.get(
+    "/auth/me",
+    response_model=UserPublic,
+    summary="The current user",
+    responses=_errors(e401=_UNAUTHORIZED + " Also when the account no longer exists.", e503=_UPSTREAM),
+)
+async def me(_user: CurrentUser, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/auth/me")
+
+
+@router.get(
+    "/auth/oauth/{provider}",
+    status_code=302,
+    response_class=Response,
+    summary="Start an OAuth login: 302 to the provider (state + PKCE)",
+    responses={
+        302: {"description": "Redirect to the provider's consent page."},
+        **_errors(
+            e404="Unknown provider (`unknown_provider`).",
+            e503="Provider not configured on this server (`provider_not_configured`), or the auth service is down.",
+        ),
+    },
+)
+async def oauth_start(provider: Provider, request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, f"/auth/oauth/{provider}")
+
+
+@router.get(
+    "/auth/oauth/{provider}/callback",
+    response_model=TokenPair,
+    summary="OAuth callback: tokens as JSON, or a 302 to the front end with the tokens in the fragment",
+    responses={
+        302: {"description": "When a front-end URL is configured: redirect with the tokens in the fragment."},
+        **_errors(
+            e400="State missing, unknown, expired or reused (`invalid_state`); no code (`missing_code`); the "
+            "provider refused (`oauth_denied`, `oauth_exchange_failed`) or sent an invalid id_token.",
+            e403="The provider did not confirm a verified email address (`email_not_verified`).",
+            e404="Unknown provider.",
+            e502="The provider is unreachable (`provider_unavailable`).",
+            e503="Provider not configured, or the auth service is down.",
+        ),
+    },
+)
+async def oauth_callback(
+    provider: Provider,
+    request: Request,
+    ctx: Context,
+    # declared for the docs and validated here; the query string is forwarded as is
+    _code: Annotated[str | None, Query(alias="code", max_length=2048)] = None,
+    _state: Annotated[str | None, Query(alias="state", max_length=512)] = None,
+    _error: Annotated[str | None, Query(alias="error", max_length=256)] = None,
+    _error_description: Annotated[str | None, Query(alias="error_description", max_length=1024)] = None,
+) -> Response:
+    return await _forward(ctx, request, f"/auth/oauth/{provider}/callback")
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=Jwks,
+    summary="Public keys that verify access tokens (for other systems)",
+    responses=_errors(e503=_UPSTREAM),
+)
+async def jwks(request: Request, ctx: Context) -> Response:
+    return await _forward(ctx, request, "/.well-known/jwks.json")
