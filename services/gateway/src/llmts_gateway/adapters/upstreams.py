@@ -74,10 +74,12 @@ class Upstreams:
         headers = {
             k: v
             for k, v in request.headers.items()
-            if k.lower() in ("authorization", "content-type", "accept", "x-forwarded-for")
+            if k.lower() in ("authorization", "content-type", "accept")
         }
-        client_ip = request.client.host if request.client else ""
-        headers.setdefault("x-forwarded-for", client_ip)
+        # Append the peer to X-Forwarded-For: a client-sent chain is kept but never replaces what we saw.
+        peer = request.client.host if request.client else ""
+        chain = request.headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{chain}, {peer}" if chain else peer
         if extra_headers:
             headers.update(extra_headers)
         resp = await self.request(
