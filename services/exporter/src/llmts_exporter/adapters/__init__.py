@@ -1,0 +1,1 @@
+"""Adapters of the exporter service: Mongo repositories, clients."""

@@ -1,0 +1,154 @@
+"""Composition root of the exporter service: builds real adapters unless fakes are passed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from llmts_common.auth import JwksVerifier
+from llmts_common.envelope import utcnow
+from llmts_common.outbox import EmbeddedOutbox, run_relay
+from llmts_common.runtime import ServiceRuntime
+from llmts_common.web import create_app as create_http_app
+from llmts_exporter import handlers
+from llmts_exporter.adapters.filestore import DirectoryStore, GridFSStore
+from llmts_exporter.adapters.mongo import EXPORTS, INDEXES, MongoExportRepository, MongoJobProjection
+from llmts_exporter.entrypoints import http, stream
+from llmts_exporter.handlers import ExportPolicy, ExportWorker
+from llmts_exporter.ports import Clock, ExportRepository, FileStore, JobProjection
+from llmts_exporter.settings import ExporterSettings
+
+
+@dataclass
+class Exporter:
+    """What ``bootstrap`` built; tests reach the worker and the repositories through it."""
+
+    settings: ExporterSettings
+    runtime: ServiceRuntime
+    jobs: JobProjection
+    exports: ExportRepository
+    store: FileStore
+    worker: ExportWorker
+    clock: Clock
+    subscribers: list[Any] = field(default_factory=list)
+
+    async def cleanup_once(self) -> int:
+        now = self.clock()
+        removed = await handlers.cleanup_expired(
+            exports=self.exports,
+            store=self.store,
+            now=now,
+            ttl=timedelta(days=self.settings.export_ttl_days),
+        )
+        await self.runtime.processed.purge_older_than(
+            now - timedelta(days=self.settings.processed_retention_days)
+        )
+        return removed
+
+    def consuming(self) -> bool:
+        """True once every subscriber has partitions assigned."""
+        for sub in self.subscribers:
+            consumer = getattr(sub, "consumer", None)
+            if consumer is None or not consumer.assignment():
+                return False
+        return True
+
+
+def policy_of(settings: ExporterSettings) -> ExportPolicy:
+    return ExportPolicy(
+        wait_for_job=timedelta(seconds=settings.export_wait_for_job_seconds),
+        recheck=timedelta(seconds=settings.export_recheck_seconds),
+        lease=timedelta(seconds=settings.export_lease_seconds),
+        max_attempts=settings.export_max_attempts,
+        concurrency=settings.export_concurrency,
+        page_size=settings.export_page_size,
+    )
+
+
+def bootstrap(
+    settings: ExporterSettings | None = None,
+    *,
+    verifier: JwksVerifier | None = None,
+    store: FileStore | None = None,
+    clock: Clock = utcnow,
+) -> tuple[FastAPI, Exporter]:
+    settings = settings or ExporterSettings()
+    runtime = ServiceRuntime(settings, indexes=INDEXES)
+    assert runtime.publisher is not None
+    outbox = EmbeddedOutbox([runtime.db[EXPORTS]], runtime.publisher)
+    jobs = MongoJobProjection(runtime.db)
+    exports = MongoExportRepository(runtime.db, outbox)
+    if store is None:
+        store = (
+            DirectoryStore(settings.export_dir)
+            if settings.export_store == "dir"
+            else GridFSStore(runtime.db, settings.export_gridfs_bucket)
+        )
+    worker = ExportWorker(jobs=jobs, exports=exports, store=store, clock=clock, policy=policy_of(settings))
+    exporter = Exporter(
+        settings=settings,
+        runtime=runtime,
+        jobs=jobs,
+        exports=exports,
+        store=store,
+        worker=worker,
+        clock=clock,
+    )
+    exporter.subscribers = stream.register(
+        runtime,
+        group_id=settings.kafka_group_id,
+        jobs=jobs,
+        exports=exports,
+        clock=clock,
+        wake=worker.wake,
+        max_attempts=settings.kafka_consumer_max_attempts,
+    )
+
+    runtime.add_background("export-worker", worker.run)
+
+    async def relay(stop: asyncio.Event) -> None:
+        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
+
+    runtime.add_background("outbox-relay", relay)
+
+    async def cleanup(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await exporter.cleanup_once()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.export_cleanup_interval_seconds)
+            except TimeoutError:
+                continue
+
+    runtime.add_background("export-cleanup", cleanup)
+
+    app = create_http_app(
+        service=settings.service_name,
+        title="llmts exporter",
+        description="Builds export files of a job's items; reached through the gateway.",
+        lifespan=runtime.lifespan,
+        checks=runtime.checks(),
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    http.mount(
+        app,
+        http.HttpContext(
+            verifier=verifier
+            or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+            jobs=jobs,
+            exports=exports,
+            store=store,
+        ),
+    )
+    app.state.runtime = runtime
+    app.state.exporter = exporter
+    return app, exporter
+
+
+def create_app() -> FastAPI:
+    """Factory for ``uvicorn --factory``."""
+    return bootstrap()[0]

@@ -1,0 +1,1 @@
+"""Pure domain of the exporter service: models and rules; stdlib and pydantic only."""

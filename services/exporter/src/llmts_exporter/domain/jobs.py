@@ -1,0 +1,52 @@
+"""Projection rules: how each generation event changes the exporter's view of a job (pure, no I/O).
+
+Each rule returns the fields to set; the repository applies them idempotently. A terminal event always wins over
+a late or redelivered non-terminal one (``GenerationStarted`` never reopens a finished job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmts_common.contracts import (
+    GenerationCancelled,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationStarted,
+)
+
+TerminalEvent = GenerationCompleted | GenerationFailed | GenerationCancelled
+
+
+def started_fields(event: GenerationStarted) -> dict[str, Any]:
+    """Descriptive fields of the job; they never touch ``status``/``terminal``."""
+    return {
+        "user_id": event.user_id,
+        "requested": event.requested,
+        "model": event.model.id,
+        "template_id": event.template_id,
+        "template_version": event.template_version,
+        "template_name": event.template_name,
+        "output_format": event.output_format,
+        "item_schema": event.item_schema,
+        "started_at": event.started_at,
+    }
+
+
+def terminal_fields(event: TerminalEvent) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "user_id": event.user_id,
+        "terminal": True,
+        "succeeded": event.succeeded,
+        "rejected": event.rejected,
+        "prompt_tokens": event.usage.prompt_tokens,
+        "completion_tokens": event.usage.completion_tokens,
+        "cost_usd": event.usage.cost_usd,
+    }
+    if isinstance(event, GenerationCompleted):
+        fields.update(status=event.status, requested=event.requested, stop_reason=event.stop_reason)
+    elif isinstance(event, GenerationFailed):
+        fields.update(status="failed", stop_reason=f"{event.code}: {event.reason}")
+    else:
+        fields.update(status="cancelled", stop_reason="cancelled")
+    return fields

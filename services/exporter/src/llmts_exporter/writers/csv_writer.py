@@ -1,0 +1,75 @@
+"""CSV: UTF-8 (optional BOM), dotted columns, arrays as JSON text, formula cells neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from ._model import ExportMeta, ExportOptions, ItemsFactory
+from ._plan import Plan
+from ._sink import HashingSink
+from ._values import FORMULA_PREFIXES, json_text
+
+BOM = "\ufeff".encode()
+CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+"""C0 controls other than tab/LF/CR: removed from the encoded output (they never occur inside a UTF-8
+multi-byte sequence, so deleting the bytes is exact). Excel shows them as garbage and a terminal obeys them."""
+CSV_FORMULA = FORMULA_PREFIXES | frozenset(map(chr, CONTROL_BYTES))
+"""A cell starting with a control character is neutralised too: once the control is removed the cell
+could start with ``=``."""
+_BATCH = 2000
+
+
+def neutralise_csv(text: str) -> str:
+    return ("'" + text) if text[:1] in CSV_FORMULA else text
+
+
+def csv_cell(value: Any) -> Any:
+    """The slow path of a CSV cell (the compiled extractor handles str/int/float/bool/None inline):
+    lists/dicts become JSON text (which starts with ``[``/``{``, never a formula), other objects str."""
+    if isinstance(value, dict | list | tuple):
+        return json_text(value)
+    return neutralise_csv(str(value))
+
+
+def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=options.csv_delimiter, lineterminator="\r\n")
+    if options.csv_bom:
+        out.write(BOM)
+
+    def flush() -> None:
+        out.write(buf.getvalue().encode("utf-8", "replace").translate(None, CONTROL_BYTES))
+        buf.seek(0)
+        buf.truncate()
+
+    count = 0
+    if meta.output_format == "text":
+        writer.writerow(("index", "text"))
+        for item in items():
+            text = item.data if isinstance(item.data, str) else json_text(item.data)
+            writer.writerow((item.index, neutralise_csv(text)))
+            count += 1
+            if count % _BATCH == 0:
+                flush()
+        flush()
+        return count
+
+    plan = Plan.from_schema(meta.schema)
+    if not plan.complete:
+        plan.discover(items())
+    writer.writerow([neutralise_csv(c.name) for c in plan.columns])
+    extract = plan.extractor(cell=csv_cell, formula=CSV_FORMULA)
+    rows: list[list[Any]] = []
+    for item in items():
+        rows.append(extract(item.data))
+        if len(rows) >= _BATCH:
+            writer.writerows(rows)
+            count += len(rows)
+            rows.clear()
+            flush()
+    writer.writerows(rows)
+    count += len(rows)
+    flush()
+    return count

@@ -1,0 +1,395 @@
+"""Exports: ``POST /exports`` (202), status, listing, download (streamed from the exporter), and the convenience
+``GET /generate/{job_id}/export``.
+
+The exporter owns the exports and knows job owners from its own projection of ``generation.events``. Commands go
+through the gateway's outbox to ``export.commands``. Two windows where the exporter cannot know yet are covered
+from that outbox, which the gateway owns: a job accepted moments ago (its ``GenerationRequested`` is in the
+outbox, not yet projected) may be exported, and an export accepted moments ago (its ``ExportRequested`` is in the
+outbox, not yet consumed) reads as ``queued`` rather than 404.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from llmts_common.auth import Principal
+from llmts_common.contracts import ExportRequested, GenerationRequested
+from llmts_common.envelope import new_id
+from llmts_common.errors import AppError, NotFound, ServiceUnavailable
+from llmts_common.logging import correlation_id_var
+from llmts_common.mongo import Collection
+from llmts_common.outbox import Outbox
+from llmts_common.tracing import current_traceparent
+from llmts_gateway.deps import Context, CurrentUser, GatewayContext
+
+router = APIRouter(tags=["exports"])
+
+# The exporter's format table (llmts_exporter.writers.FORMATS); the exporter stays authoritative and fails an
+# export of a format it does not write with a reason.
+EXPORT_FORMATS = ("json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet")
+ExportFormat = Literal["json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet"]
+
+ACCEPTED_WINDOW = timedelta(hours=1)
+"""How far back the outbox is consulted for commands the exporter may not have seen yet."""
+
+_PASS_HEADERS = (
+    "content-type",
+    "content-disposition",
+    "content-length",
+    "x-checksum-sha256",
+    "etag",
+    "cache-control",
+    "x-content-type-options",
+)
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid access token."},
+    503: {"description": "The exporter is unavailable."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such export or job (or it belongs to another user)."}
+}
+
+
+class ExportOptionsIn(BaseModel):
+    """Writer options; every field has a safe default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    envelope: bool = Field(default=False, description='json/xml: wrap items as {"meta": …, "items": […]}.')
+    csv_bom: bool = Field(default=False, description="csv: start with a UTF-8 BOM (Excel).")
+    csv_delimiter: str = Field(
+        default=",", min_length=1, max_length=1, description="csv: ';' suits ru_RU Excel."
+    )
+    xlsx_width_sample: int = Field(default=200, ge=1, le=10_000)
+    parquet_row_group_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    pdf_page_size: Literal["A4", "letter"] = "A4"
+
+
+class ExportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(min_length=1, max_length=200)
+    format: ExportFormat = "json"
+    options: ExportOptionsIn = Field(default_factory=ExportOptionsIn)
+
+
+class ExportLinks(BaseModel):
+    self: str
+    download: str | None = None
+
+
+class ExportAccepted(BaseModel):
+    export_id: str
+    status: Literal["queued", "running"]
+    links: ExportLinks
+
+
+class ExportPublic(BaseModel):
+    export_id: str
+    job_id: str
+    format: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["queued", "running", "ready", "failed"]
+    reason: str | None = None
+    waiting: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    items: int | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    links: ExportLinks
+
+
+class ExportsPublic(BaseModel):
+    items: list[ExportPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+
+
+def _outbox(request: Request) -> Collection:
+    col: Collection = request.app.state.runtime.db[Outbox.COLLECTION]
+    return col
+
+
+async def _accepted_commands(col: Collection, message_type: str, **data: str) -> list[dict[str, Any]]:
+    """``data`` of recent commands of ``message_type`` in the gateway's outbox matching every ``data`` field."""
+    query: dict[str, Any] = {
+        "envelope.type": message_type,
+        "created_at": {"$gte": datetime.now(UTC) - ACCEPTED_WINDOW},
+    }
+    query.update({f"envelope.data.{k}": v for k, v in data.items()})
+    docs = col.find(query, {"envelope": 1, "created_at": 1}).sort("created_at", -1).limit(50)
+    return [{**d["envelope"]["data"], "_accepted_at": d["created_at"]} async for d in docs]
+
+
+def _queued(data: dict[str, Any]) -> ExportPublic:
+    return ExportPublic(
+        export_id=data["export_id"],
+        job_id=data["job_id"],
+        format=data["format"],
+        options=data.get("options") or {},
+        status="queued",
+        waiting="accepted; waiting for the exporter",
+        created_at=data["_accepted_at"],
+        links=ExportLinks(self=f"/exports/{data['export_id']}"),
+    )
+
+
+def _auth(authorization: str | None) -> dict[str, str]:
+    return {"authorization": authorization or ""}
+
+
+async def _check_job_owner(
+    ctx: GatewayContext, col: Collection, user: Principal, job_id: str, authorization: str | None
+) -> None:
+    """404 unless ``job_id`` is the caller's (per the exporter's projection, or accepted here moments ago)."""
+    unavailable: ServiceUnavailable | None = None
+    try:
+        resp = await ctx.upstreams.request(
+            "exporter", "GET", f"/jobs/{quote(job_id, safe='')}", headers=_auth(authorization)
+        )
+    except ServiceUnavailable as exc:
+        unavailable = exc
+    else:
+        if resp.status_code == 200:
+            return
+        if resp.status_code != 404:
+            raise _relay_error(resp)
+    if await _accepted_commands(col, GenerationRequested.TYPE, job_id=job_id, user_id=user.user_id):
+        return
+    if unavailable is not None:
+        raise unavailable
+    raise NotFound("job not found", code="job_not_found")
+
+
+def _relay_error(resp: httpx.Response) -> AppError:
+    try:
+        err = resp.json()["error"]
+        return AppError(
+            err["message"], code=err["code"], details=err.get("details"), status_code=resp.status_code
+        )
+    except (ValueError, KeyError, TypeError):
+        return AppError("the exporter failed", code="upstream_error", status_code=502)
+
+
+def _accepted_response(export_id: str, status: str = "queued") -> JSONResponse:
+    body = ExportAccepted(
+        export_id=export_id,
+        status="running" if status == "running" else "queued",
+        links=ExportLinks(self=f"/exports/{export_id}"),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/exports/{export_id}", "Retry-After": "1"},
+    )
+
+
+async def _request_export(
+    ctx: GatewayContext, user: Principal, job_id: str, fmt: str, options: dict[str, Any]
+) -> str:
+    assert ctx.outbox is not None
+    command = ExportRequested(
+        export_id=new_id(), job_id=job_id, user_id=user.user_id, format=fmt, options=options
+    )
+    envelope = await ctx.outbox.add(command)
+    await ctx.outbox.publish_one(envelope, ExportRequested.TOPIC)
+    return command.export_id
+
+
+async def _stream_download(ctx: GatewayContext, export_id: str, authorization: str | None) -> Response:
+    """Relay the exporter's download without holding the file in memory."""
+    client = ctx.upstreams.clients["exporter"]
+    headers = {**_auth(authorization), "x-correlation-id": correlation_id_var.get() or ""}
+    traceparent = current_traceparent()
+    if traceparent:
+        headers["traceparent"] = traceparent
+    request = client.build_request("GET", f"/exports/{quote(export_id, safe='')}/download", headers=headers)
+    try:
+        resp = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(
+            "the exporter service is unavailable",
+            details={"service": "exporter", "error": type(exc).__name__},
+        ) from exc
+    if resp.status_code != 200:
+        await resp.aread()
+        await resp.aclose()
+        raise _relay_error(resp)
+    out = {k: v for k, v in resp.headers.items() if k.lower() in _PASS_HEADERS}
+    return StreamingResponse(
+        resp.aiter_raw(), status_code=200, headers=out, background=BackgroundTask(resp.aclose)
+    )
+
+
+# ------------------------------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "/exports",
+    status_code=202,
+    summary="Request an export of a job's items",
+    responses={**AUTH_ERRORS, **NOT_FOUND, 422: {"description": "Unknown format or invalid options."}},
+)
+async def create_export(
+    body: ExportCreate,
+    request: Request,
+    ctx: Context,
+    user: CurrentUser,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Accepts the request (202) and returns the export id to poll; the file is built when the job has ended.
+
+    An export of a job that is still running waits for it (bounded by the exporter's
+    ``EXPORT_WAIT_FOR_JOB_SECONDS``), then fails with a reason if the job never ends.
+    """
+    await _check_job_owner(ctx, _outbox(request), user, body.job_id, authorization)
+    export_id = await _request_export(
+        ctx, user, body.job_id, body.format, body.options.model_dump(exclude_defaults=True)
+    )
+    return _accepted_response(export_id)
+
+
+@router.get("/exports", summary="The caller's exports, newest first", responses=AUTH_ERRORS)
+async def list_exports(
+    request: Request,
+    ctx: Context,
+    user: CurrentUser,
+    authorization: Annotated[str | None, Header()] = None,
+    job_id: Annotated[str | None, Query(max_length=200)] = None,
+    format: Annotated[ExportFormat | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ExportsPublic:
+    params: dict[str, Any] = {"limit": limit}
+    if job_id is not None:
+        params["job_id"] = job_id
+    if format is not None:
+        params["format"] = format
+    resp = await ctx.upstreams.request(
+        "exporter", "GET", "/exports", params=params, headers=_auth(authorization)
+    )
+    if resp.status_code != 200:
+        raise _relay_error(resp)
+    listed = ExportsPublic.model_validate(resp.json())
+    known = {e.export_id for e in listed.items}
+    filters = {
+        "user_id": user.user_id,
+        **({"job_id": job_id} if job_id else {}),
+        **({"format": format} if format else {}),
+    }
+    pending = [
+        _queued(d)
+        for d in await _accepted_commands(_outbox(request), ExportRequested.TYPE, **filters)
+        if d["export_id"] not in known
+    ]
+    items = (pending + listed.items)[:limit]
+    return ExportsPublic(items=items, count=len(items))
+
+
+@router.get("/exports/{export_id}", summary="Status of one export", responses={**AUTH_ERRORS, **NOT_FOUND})
+async def get_export(
+    export_id: str,
+    request: Request,
+    ctx: Context,
+    user: CurrentUser,
+    authorization: Annotated[str | None, Header()] = None,
+) -> ExportPublic:
+    resp = await ctx.upstreams.request(
+        "exporter", "GET", f"/exports/{quote(export_id, safe='')}", headers=_auth(authorization)
+    )
+    if resp.status_code == 200:
+        return ExportPublic.model_validate(resp.json())
+    if resp.status_code == 404:
+        pending = await _accepted_commands(
+            _outbox(request), ExportRequested.TYPE, export_id=export_id, user_id=user.user_id
+        )
+        if pending:
+            return _queued(pending[0])
+    raise _relay_error(resp)
+
+
+@router.get(
+    "/exports/{export_id}/download",
+    summary="Download a ready export (streamed)",
+    response_class=StreamingResponse,
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        200: {"description": "The file, with its Content-Type and an RFC 5987 Content-Disposition."},
+        409: {"description": "The export is not ready (queued, running or failed)."},
+    },
+)
+async def download_export(
+    export_id: str,
+    ctx: Context,
+    _user: CurrentUser,  # authenticated here; the exporter checks ownership
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    return await _stream_download(ctx, export_id, authorization)
+
+
+@router.get(
+    "/generate/{job_id}/export",
+    summary="Download a job's export at once, or request it",
+    response_class=StreamingResponse,
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        200: {"description": "A ready export of this job and format, streamed."},
+        202: {
+            "model": ExportAccepted,
+            "description": "Being built: poll the `Location` (an export status) until it is ready.",
+        },
+    },
+)
+async def export_job(
+    job_id: str,
+    request: Request,
+    ctx: Context,
+    user: CurrentUser,
+    authorization: Annotated[str | None, Header()] = None,
+    format: Annotated[ExportFormat, Query()] = "json",
+) -> Response:
+    """Returns the file when an export of this job in this format (default options) is ready; otherwise
+    answers 202 with ``Location`` to poll, requesting the export if none is under way."""
+    known: set[str] = set()
+    try:
+        resp = await ctx.upstreams.request(
+            "exporter",
+            "GET",
+            "/exports",
+            params={"job_id": job_id, "format": format, "limit": 50},
+            headers=_auth(authorization),
+        )
+    except ServiceUnavailable:
+        resp = None
+    if resp is not None and resp.status_code == 200:
+        exports = [e for e in ExportsPublic.model_validate(resp.json()).items if not e.options]
+        known = {e.export_id for e in exports}
+        ready = next((e for e in exports if e.status == "ready"), None)
+        if ready is not None:
+            return await _stream_download(ctx, ready.export_id, authorization)
+        busy = next((e for e in exports if e.status in ("queued", "running")), None)
+        if busy is not None:
+            return _accepted_response(busy.export_id, busy.status)
+    col = _outbox(request)
+    for data in await _accepted_commands(
+        col, ExportRequested.TYPE, user_id=user.user_id, job_id=job_id, format=format
+    ):
+        if data["export_id"] not in known and not data.get("options"):
+            return _accepted_response(data["export_id"])
+    await _check_job_owner(ctx, col, user, job_id, authorization)
+    return _accepted_response(await _request_export(ctx, user, job_id, format, {}))
