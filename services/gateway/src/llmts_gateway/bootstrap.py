@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,7 +65,15 @@ def bootstrap(
     async def relay(stop: Any) -> None:
         await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
 
+    async def purge(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                await outbox.purge_published(timedelta(hours=settings.outbox_retention_hours))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=600)
+
     runtime.add_background("outbox-relay", relay)
+    runtime.add_background("outbox-purge", purge)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -23,5 +23,15 @@ class GatewaySettings(BaseServiceSettings):
     instance_id: str = Field(
         default="0", description="Distinguishes replicas: each gateway replica fans out all events."
     )
-    outbox_relay_interval_seconds: float = 1.0
+    outbox_relay_interval_seconds: float = Field(
+        default=1.0, description="How often unpublished commands are retried."
+    )
+    outbox_retention_hours: float = Field(
+        default=24.0,
+        description="Published outbox entries are kept this long (the 'queued' answer relies on them).",
+    )
     max_generation_count: int = Field(default=10_000, ge=1)
+    generation_commands_topic: str = Field(
+        default="generation.commands",
+        description="Where generation commands are published (override only to isolate tests).",
+    )

@@ -89,6 +89,7 @@ class Gateway:
     key: OKPKey
     kid: str
     db: Any
+    exporter_port: int
 
     def auth(self, sub: str) -> dict[str, str]:
         now = int(time.time())
@@ -165,7 +166,9 @@ async def gateway() -> AsyncIterator[Gateway]:
                 transport=httpx.ASGITransport(app=gw_app), base_url="http://gateway", timeout=30
             ) as client,
         ):
-            yield Gateway(client, EventPublisher(broker, source="test-generator"), key, kid, gw_runtime.db)
+            yield Gateway(
+                client, EventPublisher(broker, source="test-generator"), key, kid, gw_runtime.db, port
+            )
     finally:
         await broker.stop()
         server.should_exit = True
@@ -231,6 +234,13 @@ async def job(gateway: Gateway) -> tuple[str, str, list[dict[str, Any]]]:
     items = _items(16)
     await gateway.publish(*_job_events(job_id, user_id, items))
     headers = gateway.auth(user_id)
+
+    async def projected() -> bool:  # the exporter learns about jobs from Kafka: wait until it has
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.exporter_port}") as direct:
+            r = await direct.get(f"/jobs/{job_id}", headers=headers)
+            return r.status_code == 200 and r.json().get("status") == "completed"
+
+    await _until(projected)
 
     resp = await gateway.http.post("/exports", json={"job_id": job_id, "format": "nope"}, headers=headers)
     assert resp.status_code == 422  # the format is validated before anything else

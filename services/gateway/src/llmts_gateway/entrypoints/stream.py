@@ -41,7 +41,7 @@ def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
         register_consumer(
             runtime.broker,
             topic=topic,
-            group_id=group_id,
+            group_id=f"{group_id}.{topic}",  # one group per topic: no cross-topic rebalances
             handlers=handlers,
             publisher=runtime.publisher,
             auto_offset_reset="latest",
