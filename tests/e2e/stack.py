@@ -45,8 +45,13 @@ class Proc:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - fixed argv of our own services
-            self.args, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        self.popen = subprocess.Popen(
+            self.args,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def signal(self, sig: int) -> None:
@@ -98,6 +103,10 @@ class Stack:
         return self.procs["fake_openrouter"].url
 
     @property
+    def fake_otlp(self) -> str:
+        return self.procs["fake_otlp"].url
+
+    @property
     def fake_ollama(self) -> str:
         return self.procs["fake_ollama"].url
 
@@ -106,7 +115,7 @@ class Stack:
 
     def build(self) -> Stack:
         py = sys.executable
-        ports = {name: free_port() for name in (*SERVICES, "fake_openrouter", "fake_ollama")}
+        ports = {name: free_port() for name in (*SERVICES, "fake_openrouter", "fake_ollama", "fake_otlp")}
         fake_or = f"http://127.0.0.1:{ports['fake_openrouter']}"
         fake_ol = f"http://127.0.0.1:{ports['fake_ollama']}"
         base_env = {
@@ -125,16 +134,34 @@ class Stack:
                 "OLLAMA_BASE_URL": fake_ol,
                 "CATALOG_REFRESH_SECONDS": "60",
                 "KAFKA_GROUP_PREFIX": f"e2e-{self.run_id}",
+                # spans of every service go to an in-memory collector, so tests can follow one trace across them
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
+                "OTEL_BSP_SCHEDULE_DELAY": "300",
             }
         )
         for svc in SERVICES:
             base_env[f"{svc.upper()}_URL"] = f"http://127.0.0.1:{ports[svc]}"
         self.procs["fake_openrouter"] = Proc(
             "fake_openrouter",
-            [py, "-m", "tests.fakes.openrouter", "--port", str(ports["fake_openrouter"]), "--latency-ms", str(self.openrouter_latency_ms)],
+            [
+                py,
+                "-m",
+                "tests.fakes.openrouter",
+                "--port",
+                str(ports["fake_openrouter"]),
+                "--latency-ms",
+                str(self.openrouter_latency_ms),
+            ],
             dict(base_env),
             ports["fake_openrouter"],
             self.log_dir / "fake_openrouter.log",
+        )
+        self.procs["fake_otlp"] = Proc(
+            "fake_otlp",
+            [py, "-m", "tests.fakes.otlp", "--port", str(ports["fake_otlp"])],
+            dict(base_env),
+            ports["fake_otlp"],
+            self.log_dir / "fake_otlp.log",
         )
         self.procs["fake_ollama"] = Proc(
             "fake_ollama",
@@ -148,7 +175,9 @@ class Stack:
             env[f"{svc.upper()}_PORT"] = str(ports[svc])
             env["MONGO_DB"] = f"llmts_e2e_{self.run_id}_{svc}"
             env["KAFKA_GROUP_ID"] = f"llmts-{svc}-e2e-{self.run_id}"
-            self.procs[svc] = Proc(svc, [py, "-m", f"llmts_{svc}"], env, ports[svc], self.log_dir / f"{svc}.log")
+            self.procs[svc] = Proc(
+                svc, [py, "-m", f"llmts_{svc}"], env, ports[svc], self.log_dir / f"{svc}.log"
+            )
         return self
 
     def start(self, timeout: float = 120.0) -> Stack:
@@ -165,7 +194,13 @@ class Stack:
                 proc = self.procs[name]
                 if not proc.alive():
                     raise RuntimeError(f"{name} exited early:\n{proc.log_tail()}")
-                path = "/api/v1/models" if name == "fake_openrouter" else "/api/version" if name == "fake_ollama" else "/ready"
+                path = (
+                    "/api/v1/models"
+                    if name == "fake_openrouter"
+                    else "/api/version"
+                    if name == "fake_ollama"
+                    else "/ready"
+                )
                 try:
                     if httpx.get(proc.url + path, timeout=2.0).status_code == 200:
                         pending.discard(name)

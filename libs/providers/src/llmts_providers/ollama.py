@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from llmts_providers._tracing import traced_chat
 from llmts_providers.errors import (
     MidStreamError,
     ModelNotFound,
@@ -140,6 +141,9 @@ class OllamaProvider:
 
     # --- chat -----------------------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResult:
+        return await traced_chat(PROVIDER, request, self._chat)
+
+    async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
         started = time.perf_counter()
         if not request.stream:

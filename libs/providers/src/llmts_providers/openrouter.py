@@ -14,6 +14,7 @@ import httpx
 import openai
 from pydantic import SecretStr
 
+from llmts_providers._tracing import traced_chat
 from llmts_providers.errors import (
     BadRequest,
     MidStreamError,
@@ -156,6 +157,9 @@ class OpenRouterProvider:
 
     # --- chat -----------------------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResult:
+        return await traced_chat(PROVIDER, request, self._chat)
+
+    async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
         rest = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
         timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
