@@ -15,7 +15,7 @@ _tracer = trace.get_tracer("llmts.providers")
 async def traced_chat(
     provider: str, request: ChatRequest, call: Callable[[ChatRequest], Awaitable[ChatResult]]
 ) -> ChatResult:
-    attributes = {
+    attributes: dict[str, str | bool] = {
         "gen_ai.system": provider,
         "gen_ai.request.model": request.model,
         "llmts.stream": request.stream,
