@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
     for item in items:
         path = str(item.path).replace("\\", "/")
         if "/tests/e2e/" in path:

@@ -48,7 +48,7 @@ def build() -> dict[str, Any]:
     envelope_schema = Envelope.model_json_schema()
     envelope_schema.pop("title", None)
     for topic in topics.ALL_TOPICS:
-        msgs = [m for m in ALL_MESSAGES if m.TOPIC == topic]
+        msgs = [m for m in ALL_MESSAGES if topic == m.TOPIC]
         ch = _channel_id(topic)
         channels[ch] = {
             "address": topic,

@@ -7,6 +7,7 @@ TOPIC_RETENTION_MS (default 7 days), DLQ_RETENTION_MS (default 30 days).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 
@@ -23,9 +24,18 @@ def topic_specs() -> list[NewTopic]:
     dlq_retention = os.environ.get("DLQ_RETENTION_MS", str(30 * 24 * 3600 * 1000))
     specs = []
     for topic in ALL_TOPICS:
-        specs.append(NewTopic(topic, partitions, rf, topic_configs={"retention.ms": retention, "cleanup.policy": "delete"}))
         specs.append(
-            NewTopic(dlq_topic(topic), 1, rf, topic_configs={"retention.ms": dlq_retention, "cleanup.policy": "delete"})
+            NewTopic(
+                topic, partitions, rf, topic_configs={"retention.ms": retention, "cleanup.policy": "delete"}
+            )
+        )
+        specs.append(
+            NewTopic(
+                dlq_topic(topic),
+                1,
+                rf,
+                topic_configs={"retention.ms": dlq_retention, "cleanup.policy": "delete"},
+            )
         )
     return specs
 
@@ -37,10 +47,8 @@ async def provision(bootstrap: str) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [t for t in topic_specs() if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another provisioner won the race
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in missing]
     finally:
         await admin.close()

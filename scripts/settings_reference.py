@@ -98,7 +98,13 @@ def render() -> str:
     try:
         from llmts_providers.settings import ProviderSettings
 
-        parts += ["", "## LLM providers (catalog, generator)", "", "| variable | default | meaning |", "|---|---|---|"]
+        parts += [
+            "",
+            "## LLM providers (catalog, generator)",
+            "",
+            "| variable | default | meaning |",
+            "|---|---|---|",
+        ]
         parts += _rows(ProviderSettings, set())
     except ImportError:
         pass
@@ -109,7 +115,11 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         ok = TARGET.exists() and TARGET.read_text() == text
-        print("config-docs: current" if ok else "config-docs: docs/configuration.md is out of date; run `make config-docs`")
+        print(
+            "config-docs: current"
+            if ok
+            else "config-docs: docs/configuration.md is out of date; run `make config-docs`"
+        )
         return 0 if ok else 1
     TARGET.write_text(text)
     print(f"config-docs: wrote {TARGET.relative_to(ROOT)}")

@@ -16,8 +16,8 @@ from tests.e2e.conftest import register_and_login
 from tests.e2e.stack import Stack
 
 
-async def _poll(fn: Any, timeout: float = 90.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _poll(fn: Any, within: float = 90.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         value = await fn()
         if value:
@@ -26,7 +26,9 @@ async def _poll(fn: Any, timeout: float = 90.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
-async def test_one_job_trace_spans_gateway_generator_and_exporter(stack: Stack, gateway: httpx.AsyncClient) -> None:
+async def test_one_job_trace_spans_gateway_generator_and_exporter(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
     user = await register_and_login(gateway, "tracer")
     examples = (await gateway.get("/templates/examples", headers=user.headers)).json()
     example_id = (examples["items"] if isinstance(examples, dict) else examples)[0]["id"]
@@ -38,7 +40,11 @@ async def test_one_job_trace_spans_gateway_generator_and_exporter(stack: Stack, 
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
     r = await gateway.post(
         "/generate",
-        json={"template_id": template_id, "count": 3, "model": {"provider": "openrouter", "id": "openai/gpt-4o-mini"}},
+        json={
+            "template_id": template_id,
+            "count": 3,
+            "model": {"provider": "openrouter", "id": "openai/gpt-4o-mini"},
+        },
         headers={**user.headers, "traceparent": traceparent},
     )
     assert r.status_code == 202, r.text
@@ -57,7 +63,7 @@ async def test_one_job_trace_spans_gateway_generator_and_exporter(stack: Stack, 
             names = {s["service"] for s in spans}
             return names if {"gateway", "generator", "exporter"} <= names else None
 
-        services = await _poll(services_in_trace, timeout=60)
+        services = await _poll(services_in_trace, within=60)
         spans = (await otlp.get("/spans", params={"trace_id": trace_id})).json()
     assert {"gateway", "generator", "exporter"} <= services
     # the provider HTTP call is part of the same trace (a client span of the generator)

@@ -44,22 +44,22 @@ def _command(job_id: str) -> GenerationRequested:
     )
 
 
-async def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(predicate: Any, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
 
 
-async def _read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list[Any]:
+async def _read_all(bootstrap: str, topic: str, expect: int, within: float = 30.0) -> list[Any]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     out: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while len(out) < expect and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
