@@ -1,0 +1,1 @@
+"""Adapters of the generator: the Mongo repository and the provider/templating glue."""

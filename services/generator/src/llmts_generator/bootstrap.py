@@ -1,0 +1,174 @@
+"""Composition root of the generator: builds every adapter (or takes the fakes a test passes) and the app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+
+from llmts_common.auth import JwksVerifier
+from llmts_common.runtime import ServiceRuntime
+from llmts_common.web import create_app as create_http_app
+from llmts_generator.adapters.events import EventSink, KafkaEventSink
+from llmts_generator.adapters.repository import GenerationRepository
+from llmts_generator.domain.backoff import BackoffPolicy
+from llmts_generator.domain.limiter import FairLimiter
+from llmts_generator.entrypoints import http, stream
+from llmts_generator.manager import JobManager, default_owner
+from llmts_generator.runner import RunnerConfig, RunnerDeps
+from llmts_generator.settings import GeneratorSettings
+from llmts_providers import ProviderFactory, ProviderSettings
+from llmts_templating import PromptRenderer
+
+DESCRIPTION = """Runs generation jobs (exactly N validated items) from `generation.commands`; publishes
+`generation.events`. Reads are owner-only through the verified bearer token."""
+
+
+@dataclass
+class Generator:
+    """Handles a test may want: the runtime, the repository, the job manager."""
+
+    runtime: ServiceRuntime
+    repo: GenerationRepository
+    manager: JobManager
+    providers: ProviderFactory
+    settings: GeneratorSettings
+
+
+def runner_config(settings: GeneratorSettings) -> RunnerConfig:
+    return RunnerConfig(
+        lease_ttl=timedelta(seconds=settings.lease_ttl_seconds),
+        lease_renew_s=settings.lease_renew_seconds,
+        backoff=BackoffPolicy(
+            base_s=settings.retry_base_seconds,
+            cap_s=settings.retry_cap_seconds,
+            max_retries=settings.max_provider_retries,
+            max_retry_after_s=settings.max_retry_after_seconds,
+        ),
+        attempt_budget_factor=settings.attempt_budget_factor,
+        breaker_window=settings.breaker_window,
+        breaker_min_calls=settings.breaker_min_calls,
+        breaker_threshold=settings.breaker_threshold,
+        progress_interval_s=settings.progress_interval_seconds,
+        cancel_grace_s=settings.cancel_grace_seconds,
+    )
+
+
+def bootstrap(
+    settings: GeneratorSettings | None = None,
+    *,
+    provider_factory: ProviderFactory | None = None,
+    verifier: JwksVerifier | None = None,
+    events: EventSink | None = None,
+    clock: Callable[[], datetime] | None = None,
+    configure_process: bool = True,
+) -> tuple[FastAPI, ServiceRuntime]:
+    app, _ = build(
+        settings,
+        provider_factory=provider_factory,
+        verifier=verifier,
+        events=events,
+        clock=clock,
+        configure_process=configure_process,
+    )
+    return app, app.state.runtime
+
+
+def build(
+    settings: GeneratorSettings | None = None,
+    *,
+    provider_factory: ProviderFactory | None = None,
+    verifier: JwksVerifier | None = None,
+    events: EventSink | None = None,
+    clock: Callable[[], datetime] | None = None,
+    configure_process: bool = True,
+) -> tuple[FastAPI, Generator]:
+    settings = settings or GeneratorSettings()
+    runtime = ServiceRuntime(
+        settings, indexes=GenerationRepository.indexes(), configure_process=configure_process
+    )
+    if configure_process:  # one INFO line per provider call is noise (and CPU) at thousands of calls per job
+        for name in ("httpx", "openai"):
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    assert runtime.broker is not None
+    assert runtime.publisher is not None
+    repo = GenerationRepository(runtime.db)
+    providers = provider_factory or ProviderFactory(ProviderSettings())
+    sink = events or KafkaEventSink(runtime.publisher, runtime.broker)
+    limits = settings.provider_limits()
+    limiters: dict[str, FairLimiter] = {}
+
+    def limiter_for(name: str) -> FairLimiter:
+        limiter = limiters.get(name)
+        if limiter is None:
+            limiter = limiters[name] = FairLimiter(limits.get(name, settings.provider_concurrency_default))
+        return limiter
+
+    now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+    renderer = PromptRenderer()
+    deps = RunnerDeps(
+        repo=repo,
+        events=sink,
+        resolve_provider=providers.for_model,
+        limiter_for=limiter_for,
+        renderer=renderer,
+        config=runner_config(settings),
+        owner=default_owner(settings.instance_id),
+        clock=now,
+    )
+    manager = JobManager(deps, max_jobs=settings.max_jobs, sweep_interval_s=settings.sweep_interval_seconds)
+    stream.register(
+        runtime,
+        repo=repo,
+        manager=manager,
+        clock=now,
+        group_id=settings.kafka_group_id,
+        topic=settings.commands_topic,
+        offset_reset=settings.commands_offset_reset,
+    )
+    runtime.add_background("jobs", manager.run)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            try:
+                yield
+            finally:
+                await manager.shutdown()
+        await providers.aclose()
+
+    app = create_http_app(
+        service=settings.service_name,
+        title="LLM Template System — generator",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        checks=dict(runtime.checks()),
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    token = settings.internal_token.get_secret_value() if settings.internal_token else None
+    http.mount(
+        app,
+        http.build_router(
+            repo=repo,
+            manager=manager,
+            verifier=verifier
+            or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+            resolve_provider=providers.for_model,
+            renderer=renderer,
+            internal_token=token,
+        ),
+    )
+    generator = Generator(runtime, repo, manager, providers, settings)
+    app.state.runtime = runtime
+    app.state.generator = generator
+    return app, generator
+
+
+def create_app() -> FastAPI:
+    """Factory for ``uvicorn --factory``."""
+    return bootstrap()[0]

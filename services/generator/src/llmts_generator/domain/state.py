@@ -1,0 +1,49 @@
+"""The job state machine: queued → running → completed | completed_with_errors | failed | cancelled."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Status = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+COMPLETED_WITH_ERRORS: Final = "completed_with_errors"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+
+TERMINAL: Final[frozenset[str]] = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED})
+ACTIVE: Final[frozenset[str]] = frozenset({QUEUED, RUNNING})
+
+_ALLOWED: Final[dict[str, frozenset[str]]] = {
+    QUEUED: frozenset({RUNNING, FAILED, CANCELLED}),
+    RUNNING: frozenset({COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED}),
+}
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"illegal job transition {current} → {target}")
+        self.current = current
+        self.target = target
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL
+
+
+def can_transition(current: str, target: str) -> bool:
+    return target in _ALLOWED.get(current, frozenset())
+
+
+def transition(current: str, target: str) -> str:
+    """Return ``target`` when the move is legal, else raise :class:`IllegalTransition`."""
+    if not can_transition(current, target):
+        raise IllegalTransition(current, target)
+    return target
+
+
+def sources_of(target: str) -> list[str]:
+    """Statuses from which ``target`` is reachable (used as the filter of a conditional update)."""
+    return sorted(s for s, targets in _ALLOWED.items() if target in targets)

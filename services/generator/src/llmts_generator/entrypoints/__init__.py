@@ -1,0 +1,1 @@
+"""Entry points: HTTP routes and Kafka subscribers."""

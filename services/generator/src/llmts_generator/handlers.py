@@ -1,0 +1,100 @@
+"""Use cases of the generator, as plain async functions (message first, dependencies as keywords)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
+from llmts_common.envelope import Envelope
+from llmts_generator.adapters.repository import EPOCH, GenerationRepository
+from llmts_generator.domain import state
+from llmts_generator.manager import JobManager
+
+log = logging.getLogger("llmts.generator.handlers")
+
+
+def new_job_document(message: GenerationRequested, now: datetime) -> dict[str, Any]:
+    tpl = message.template
+    return {
+        "_id": message.job_id,
+        "user_id": message.user_id,
+        "status": state.QUEUED,
+        # the command as JSON text: schemas hold "$ref"/"$defs" keys that not every Mongo-wire server stores
+        "request": message.model_dump_json(by_alias=True),
+        "template": {
+            "id": tpl.id,
+            "version": tpl.version,
+            "name": tpl.name,
+            "output_format": tpl.output_format,
+        },
+        "model": message.model.model_dump(mode="json"),
+        "requested": message.count,
+        "validation_mode": message.validation_mode,
+        "concurrency": message.concurrency,
+        "max_attempts_per_item": message.max_attempts_per_item,
+        "max_cost_usd": message.max_cost_usd,
+        "dedup": message.dedup,
+        "counts": {"succeeded": 0, "rejected": 0, "attempts": 0, "item_attempts": 0},
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+        "next_index": 0,
+        "next_rejected": 0,
+        "next_slot": 0,
+        "run": 0,
+        "lease_owner": None,
+        "lease_until": EPOCH,
+        "settled": False,
+        "cancel_requested": False,
+        "created_at": message.requested_at,
+        "queued_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "stop_reason": None,
+        "error": None,
+        "published_index": -1,
+        "published_rejected": -1,
+        "_outbox": [],
+    }
+
+
+async def handle_generation_requested(
+    message: GenerationRequested,
+    envelope: Envelope,
+    *,
+    repo: GenerationRepository,
+    manager: JobManager,
+    clock: Callable[[], datetime],
+) -> None:
+    """Store the job (idempotent: a redelivered command changes nothing), then try to run it here."""
+    created = await repo.create_job(new_job_document(message, clock()))
+    if not created:
+        log.info("job %s already known (redelivery %s)", message.job_id, envelope.id)
+    await manager.try_start(message.job_id)
+
+
+async def handle_cancel_requested(
+    message: GenerationCancelRequested,
+    envelope: Envelope,
+    *,
+    repo: GenerationRepository,
+    manager: JobManager,
+    clock: Callable[[], datetime],
+) -> None:
+    """Flag the job; its runner (here, or in another process via the lease renewal) ends it ``cancelled``."""
+    doc = await repo.get_job(message.job_id, {"user_id": 1, "status": 1})
+    if doc is None:
+        log.warning("cancel %s for unknown job %s ignored", envelope.id, message.job_id)
+        return
+    if doc.get("user_id") != message.user_id:
+        log.warning("cancel of job %s by a non-owner ignored", message.job_id)
+        return
+    if state.is_terminal(str(doc.get("status"))):
+        return
+    await repo.request_cancel(message.job_id, message.reason, clock())
+    if not manager.cancel_local(message.job_id):
+        await manager.try_start(
+            message.job_id
+        )  # unowned (queued / expired lease): the runner ends it at once
