@@ -21,6 +21,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("auth", "catalog", "templates", "generator", "exporter", "gateway")
+READY_PATHS = {"fake_openrouter": "/api/v1/models", "fake_ollama": "/api/version", "fake_otlp": "/health"}
 
 
 def free_port() -> int:
@@ -110,6 +111,10 @@ class Stack:
     def fake_ollama(self) -> str:
         return self.procs["fake_ollama"].url
 
+    def topic(self, name: str) -> str:
+        """The real Kafka topic of a logical topic in this stack."""
+        return f"e2e-{self.run_id}.{name}"
+
     def url(self, name: str) -> str:
         return self.procs[name].url
 
@@ -134,6 +139,9 @@ class Stack:
                 "OLLAMA_BASE_URL": fake_ol,
                 "CATALOG_REFRESH_SECONDS": "60",
                 "KAFKA_GROUP_PREFIX": f"e2e-{self.run_id}",
+                # every topic of this stack is its own (e2e-<run>.generation.commands, …): a new stack never
+                # replays an older stack's commands or events, and chaos runs cannot cross-talk
+                "KAFKA_TOPIC_PREFIX": f"e2e-{self.run_id}.",
                 # spans of every service go to an in-memory collector, so tests can follow one trace across them
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
                 "OTEL_BSP_SCHEDULE_DELAY": "300",
@@ -194,13 +202,7 @@ class Stack:
                 proc = self.procs[name]
                 if not proc.alive():
                     raise RuntimeError(f"{name} exited early:\n{proc.log_tail()}")
-                path = (
-                    "/api/v1/models"
-                    if name == "fake_openrouter"
-                    else "/api/version"
-                    if name == "fake_ollama"
-                    else "/ready"
-                )
+                path = READY_PATHS.get(name, "/ready")
                 try:
                     if httpx.get(proc.url + path, timeout=2.0).status_code == 200:
                         pending.discard(name)

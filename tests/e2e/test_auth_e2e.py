@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.e2e.conftest import register_and_login
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -54,9 +55,9 @@ async def test_register_login_me_refresh_logout(gateway: httpx.AsyncClient) -> N
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_user_registered_is_published(gateway: httpx.AsyncClient) -> None:
+async def test_user_registered_is_published(gateway: httpx.AsyncClient, stack: Stack) -> None:
     consumer = AIOKafkaConsumer(
-        "auth.events",
+        stack.topic("auth.events"),
         bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         group_id=None,
         auto_offset_reset="earliest",

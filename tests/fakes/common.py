@@ -156,8 +156,15 @@ class FakeState:
             self.last_requests.append(entry)
 
     def next_outcome(self) -> dict[str, Any]:
-        """Decide what this chat call does (script → down → fail_first_n → rates → ok)."""
+        """Decide what this chat call does; the call number is fixed now, before any latency sleep, so
+        concurrent calls synthesise different answers."""
         self.chat_calls += 1
+        outcome = dict(self._decide())
+        outcome.setdefault("call", self.chat_calls)
+        return outcome
+
+    def _decide(self) -> dict[str, Any]:
+        """script → down → fail_first_n → rates → ok."""
         cfg = self.config
         if cfg.script:
             return normalise_outcome(cfg.script.pop(0))
@@ -259,12 +266,12 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def prose(state: FakeState, n_words: int = 0) -> str:
+def prose(state: FakeState, n_words: int = 0, call: int | None = None) -> str:
     rng = state.rng
     n = n_words or rng.randint(8, 24)
     words = [rng.choice(WORDS) for _ in range(n)]
     words[0] = words[0].capitalize()
-    return " ".join(words) + f". (answer {state.chat_calls})"
+    return " ".join(words) + f". (answer {call if call is not None else state.chat_calls})"
 
 
 def synthesise(
@@ -272,20 +279,21 @@ def synthesise(
 ) -> tuple[str, str]:
     """Return (content, finish_reason) for a successful-status call, honouring content-level faults."""
     kind = outcome["kind"]
+    call = int(outcome.get("call") or state.chat_calls)
     if kind == "duplicate" and state.last_answer is not None:
         return state.last_answer, "stop"
     if kind == "empty":
         return "", "stop"
     if kind == "free_text" or (schema is None and not json_mode):
-        text = prose(state)
+        text = prose(state, call=call)
         if kind == "length":
             return text[: len(text) // 2], "length"
         state.last_answer = text
         return text, "stop"
     instance = (
-        generate_instance(schema, seed=state.config.seed, counter=state.chat_calls)
+        generate_instance(schema, seed=state.config.seed, counter=call)
         if schema is not None
-        else {"result": prose(state, 6)}
+        else {"result": prose(state, 6, call=call)}
     )
     text = json.dumps(instance, ensure_ascii=False)
     finish = "stop"

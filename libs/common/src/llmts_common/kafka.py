@@ -82,9 +82,17 @@ def envelope_headers(envelope: Envelope) -> dict[str, str]:
 class EventPublisher:
     """Publishes contracts in their envelope; the Kafka key is the aggregate id so one aggregate stays ordered."""
 
-    def __init__(self, broker: KafkaBroker, *, source: str) -> None:
+    def __init__(self, broker: KafkaBroker, *, source: str, topic_prefix: str = "") -> None:
         self._broker = broker
         self.source = source
+        self.topic_prefix = topic_prefix
+
+    def topic(self, name: str) -> str:
+        """The Kafka topic for a logical topic name (``KAFKA_TOPIC_PREFIX`` isolates deployments sharing a
+        cluster, e.g. parallel test stacks)."""
+        if not self.topic_prefix or name.startswith(self.topic_prefix):
+            return name
+        return f"{self.topic_prefix}{name}"
 
     def envelope_for(
         self, message: Message, *, correlation_id: str | None = None, message_id: str | None = None
@@ -109,7 +117,7 @@ class EventPublisher:
     async def publish_envelope(self, envelope: Envelope, topic: str) -> None:
         await self._broker.publish(
             envelope.model_dump_json().encode(),
-            topic=topic,
+            topic=self.topic(topic),
             key=envelope.subject.encode(),
             headers=envelope_headers(envelope),
         )
@@ -117,7 +125,7 @@ class EventPublisher:
     async def publish_raw(
         self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
     ) -> None:
-        await self._broker.publish(value, topic=topic, key=key, headers=headers)
+        await self._broker.publish(value, topic=self.topic(topic), key=key, headers=headers)
 
 
 def _attrs(topic: str, message_type: str) -> dict[str, str]:
@@ -150,6 +158,7 @@ def register_consumer(
     deduplication. Messages of types this consumer has no handler for are acknowledged and ignored, so new event
     types never block old consumers.
     """
+    topic = publisher.topic(topic)
     consumer_name = f"{group_id}:{topic}"
     by_type = {cls.TYPE: (cls, fn) for cls, fn in handlers.items()}
 

@@ -46,13 +46,19 @@ class Outbox:
         return [IndexSpec(Outbox.COLLECTION, [("published", 1), ("created_at", 1)], name="published_created")]
 
     async def add(
-        self, message: Message, *, correlation_id: str | None = None, message_id: str | None = None
+        self,
+        message: Message,
+        *,
+        correlation_id: str | None = None,
+        message_id: str | None = None,
+        topic: str | None = None,
     ) -> Envelope:
+        """Store the message durably; ``topic`` overrides the contract's topic (isolated test deployments)."""
         envelope = self._publisher.envelope_for(message, correlation_id=correlation_id, message_id=message_id)
         await self._col.insert_one(
             {
                 "_id": envelope.id,
-                "topic": message.TOPIC,
+                "topic": topic or message.TOPIC,
                 "envelope": envelope.model_dump(mode="json"),
                 "published": False,
                 "created_at": utcnow(),

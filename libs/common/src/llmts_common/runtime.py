@@ -68,7 +68,9 @@ class ServiceRuntime:
             else None
         )
         self.publisher: EventPublisher | None = (
-            EventPublisher(self.broker, source=self.name) if self.broker is not None else None
+            EventPublisher(self.broker, source=self.name, topic_prefix=settings.kafka_topic_prefix)
+            if self.broker is not None
+            else None
         )
         self._tasks: list[tuple[str, BackgroundTask]] = []
         self._running: list[asyncio.Task[None]] = []

@@ -35,6 +35,10 @@ class BaseServiceSettings(BaseSettings):
         default=None, description="Kafka client id; default the service name."
     )
     kafka_group_id: str = Field(default="", description="Consumer group id; default llmts-<service>.")
+    kafka_topic_prefix: str = Field(
+        default="",
+        description="Prefix of every topic name, to isolate deployments sharing one Kafka cluster.",
+    )
     kafka_consumer_max_attempts: int = Field(default=3, ge=1, description="Handler attempts before the DLQ.")
 
     mongo_url: SecretStr = Field(

@@ -49,7 +49,7 @@ class KafkaEventSink:
         for env, topic in envelopes[:-1]:
             fut = await self._broker.publish(
                 env.model_dump_json().encode(),
-                topic=topic,
+                topic=self._publisher.topic(topic),
                 key=env.subject.encode(),
                 headers=envelope_headers(env),
                 no_confirm=True,

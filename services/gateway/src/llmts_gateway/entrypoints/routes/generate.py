@@ -317,8 +317,9 @@ async def enqueue(
     outbox = ctx.outbox
     if outbox is None:
         raise ServiceUnavailable("the command outbox is not available")
-    envelope = await outbox.add(command, message_id=message_id)
-    await outbox.publish_one(envelope, ctx.settings.generation_commands_topic)
+    topic = ctx.settings.generation_commands_topic
+    envelope = await outbox.add(command, message_id=message_id, topic=topic)
+    await outbox.publish_one(envelope, topic)
 
 
 async def preview(
