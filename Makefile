@@ -106,6 +106,14 @@ bench-export: install ## export formats at 100k items: time, ratio vs baseline, 
 bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway
 	@$(PY) bench/bench_generation.py
 
+.PHONY: bench-gateway
+bench-gateway: install infra-up ## GET /auth/me through the gateway at 200 rps for 20 s vs a bare FastAPI endpoint: p50/p99
+	@$(PY) bench/bench_gateway.py
+
+.PHONY: chaos
+chaos: install infra-up ## chaos scenarios (kill/restart generator, Kafka, Mongo, exporter, gateway; provider storm)
+	@$(UV) run --frozen python -m tests.chaos.run
+
 .PHONY: clean
 clean: ## remove caches and local state (keeps downloaded jars in ~/.cache/llmts)
 	@bash scripts/infra.sh down || true

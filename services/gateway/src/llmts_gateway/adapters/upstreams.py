@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request, Response
@@ -21,6 +22,15 @@ _HOP_HEADERS = {
     "content-encoding",
     "host",
 }
+
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+def safe_path(path: str) -> str:
+    """Percent-encode whatever a client put into an id (control characters, spaces, ``?``, ``#``, non-ASCII) so
+    it stays inside its path segment upstream; ``/`` and existing escapes are kept."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 class Upstreams:
@@ -58,7 +68,12 @@ class Upstreams:
     ) -> httpx.Response:
         try:
             return await self.clients[service].request(
-                method, path, json=json, params=params, headers=self._headers(headers), content=content
+                method,
+                safe_path(path),
+                json=json,
+                params=params,
+                headers=self._headers(headers),
+                content=content,
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(

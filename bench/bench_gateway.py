@@ -1,0 +1,254 @@
+"""Gateway latency under a fixed load: `make bench-gateway` (or `uv run python bench/bench_gateway.py`).
+
+Starts the whole stack (tests/e2e/stack.py) on the local Kafka + MongoDB-wire server, registers a user, then drives
+an authenticated read endpoint (`GET /auth/me`: JWT verified at the gateway via JWKS, forwarded to the auth
+service, which checks the user in MongoDB) at a fixed arrival rate from a SECOND process on loopback: an open-loop
+asyncio load generator on raw keep-alive HTTP/1.1 connections (latency is measured from each request's scheduled
+send time, so a slow server cannot hide its queueing — no coordinated omission). The same generator then drives a
+bare FastAPI endpoint served by uvicorn the same way (`uvicorn.run`, default loop/http, no access log) in the same
+run. Prints, last:
+
+    gateway: rps=<achieved> p50_ms=<…> p99_ms=<…> overhead_vs_bare=<gateway p99 / bare p99>
+
+Targets (issue 9): p99 ≤ 25 ms at 200 rps; overhead ≤ 1.5×. Figures are printed, never asserted.
+Options: --rate (200), --duration (20 s), --warmup (3 s), --path (/auth/me), --connections (32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# --- the load generator (runs in its own process: `--load`) -------------------------------------------------------
+
+
+async def _connection(
+    host: str,
+    port: int,
+    request: bytes,
+    queue: asyncio.Queue[float | None],
+    out: list[float],
+    errors: list[str],
+) -> None:
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    while True:
+        scheduled = await queue.get()
+        if scheduled is None:
+            break
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            assert reader is not None
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            chunked = False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+                elif name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            elif length:
+                await reader.readexactly(length)
+            done = time.perf_counter()
+            if status != 200:
+                errors.append(str(status))
+            out.append((done - scheduled) * 1000.0)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            errors.append(type(exc).__name__)
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def _load(
+    url: str, rate: float, duration: float, warmup: float, connections: int, headers: list[str]
+) -> dict[str, object]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive", *headers]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    async def phase(seconds: float) -> tuple[list[float], list[str], float]:
+        queue: asyncio.Queue[float | None] = asyncio.Queue()
+        out: list[float] = []
+        errors: list[str] = []
+        workers = [
+            asyncio.create_task(_connection(host, port, request, queue, out, errors))
+            for _ in range(connections)
+        ]
+        total = int(rate * seconds)
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            at = start + i / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait(at)
+        for _ in workers:
+            queue.put_nowait(None)
+        await asyncio.gather(*workers)
+        return out, errors, time.perf_counter() - start
+
+    await phase(warmup)
+    lat, errors, elapsed = await phase(duration)
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else float("nan")
+
+    return {
+        "requests": len(lat),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "rps": round(len(lat) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1], 2) if lat else float("nan"),
+        "mean_ms": round(statistics.fmean(lat), 2) if lat else float("nan"),
+    }
+
+
+def drive(url: str, args: argparse.Namespace, headers: list[str]) -> dict[str, object]:
+    """Run the load generator in a second process and return its figures."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--load",
+        url,
+        "--rate",
+        str(args.rate),
+        "--duration",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
+        "--connections",
+        str(args.connections),
+    ]
+    for h in headers:
+        cmd += ["--header", h]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=args.duration + args.warmup + 120, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# --- the bare endpoint (its own process: `--bare PORT`) -------------------------------------------------------------
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me() -> dict[str, str]:
+        return {
+            "id": "0" * 32,
+            "email": "bare@example.com",
+            "name": "bare",
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--path", default="/auth/me")
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--header", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        figures = asyncio.run(
+            _load(args.load, args.rate, args.duration, args.warmup, args.connections, args.header)
+        )
+        print(json.dumps(figures))
+        return
+    if args.bare:
+        serve_bare(args.bare)
+        return
+
+    import httpx
+    from tests.e2e.stack import free_port, new_stack
+
+    subprocess.run(["bash", str(ROOT / "scripts" / "infra.sh"), "up"], check=True, cwd=ROOT, timeout=300)
+    stack = new_stack()
+    bare_port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, __file__, "--bare", str(bare_port)], cwd=ROOT, env=dict(os.environ)
+    )
+    try:
+        stack.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{bare_port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        email, password = f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench horse battery staple 42"
+        with httpx.Client(base_url=stack.gateway, timeout=10) as c:
+            assert c.post("/auth/register", json={"email": email, "password": password}).status_code == 201
+            token = c.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
+            assert c.get(args.path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        auth = [f"Authorization: Bearer {token}"]
+        gw = drive(stack.gateway + args.path, args, auth)
+        base = drive(f"http://127.0.0.1:{bare_port}/me", args, auth)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+        stack.stop()
+    print(f"bare   ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(base)}")
+    print(f"gateway GET {args.path} ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(gw)}")
+    p50_ratio = float(gw["p50_ms"]) / max(float(base["p50_ms"]), 1e-9)  # type: ignore[arg-type]
+    ratio = float(gw["p99_ms"]) / max(float(base["p99_ms"]), 1e-9)  # type: ignore[arg-type]
+    print(f"overhead p50: {p50_ratio:.2f}x, p99: {ratio:.2f}x (targets: p99 <= 25 ms, overhead <= 1.5x)")
+    print(
+        f"gateway: rps={gw['rps']} p50_ms={gw['p50_ms']} p99_ms={gw['p99_ms']} overhead_vs_bare={ratio:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
