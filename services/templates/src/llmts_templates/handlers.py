@@ -19,6 +19,7 @@ from typing import Any
 from llmts_common.contracts import Message
 from llmts_common.contracts.events import TemplateCreated, TemplateDeleted, TemplateUpdated
 from llmts_common.errors import Conflict, Forbidden, NotFound, Unprocessable
+from llmts_templates.checks import validate_document
 from llmts_templates.domain.diff import TemplateDiff, diff_documents
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.examples import Example
@@ -118,9 +119,23 @@ async def diff_versions(
 
 
 # --------------------------------------------------------------------------------------------- writes
+def ensure_runnable(document: TemplateDocument) -> None:
+    """Refuse what would make every job of the template fail at once: an invalid JSON Schema or malformed
+    validation rules (bad or catastrophic regexes, min > max …). Prompt issues stay warnings (validate)."""
+    report = validate_document(document)
+    blocking = [e for e in report.errors if e.kind in ("schema", "rules")]
+    if blocking:
+        raise Unprocessable(
+            f"{blocking[0].path}: {blocking[0].message}",
+            code="invalid_template",
+            details=[e.model_dump() for e in blocking],
+        )
+
+
 async def create_template(
     document: TemplateDocument, *, user_id: str, deps: Deps, note: str | None = None
 ) -> TemplateRecord:
+    ensure_runnable(document)
     now = deps.clock()
     record = TemplateRecord(
         id=deps.new_id(), owner_id=user_id, version=1, created_at=now, updated_at=now, document=document
@@ -158,6 +173,7 @@ async def update_template(
     deps: Deps,
     expected_version: int | None = None,
 ) -> TemplateRecord:
+    ensure_runnable(document)
     current = await get_owned(template_id, user_id=user_id, deps=deps)
     if expected_version is not None and expected_version != current.version:
         raise Conflict(

@@ -129,3 +129,29 @@ async def test_llm_data_gen_import_errors_are_422(deps: Deps) -> None:
     with pytest.raises(Unprocessable) as exc:
         await handlers.import_llm_data_gen({"output": {"format": "json"}}, user_id="a", deps=deps)
     assert exc.value.details == {"path": "schema"}
+
+
+@pytest.mark.parametrize(
+    "validation",
+    [
+        {"mode": "custom", "rules": [{"path": "q", "pattern": "(a{1000}){1000}"}]},
+        {"mode": "custom", "rules": [{"path": "q", "min_length": 10, "max_length": 2}]},
+        {"mode": "custom", "rules": [{"path": "q", "no_such_rule": 1}]},
+    ],
+)
+async def test_templates_whose_jobs_would_fail_at_once_are_refused(
+    deps: Deps, validation: dict[str, Any]
+) -> None:
+    with pytest.raises(Unprocessable) as info:
+        await handlers.create_template(document(validation=validation), user_id="alice", deps=deps)
+    assert info.value.code == "invalid_template"
+    assert "validation.rules[0]" in info.value.message
+    ok = await handlers.create_template(document(), user_id="alice", deps=deps)
+    with pytest.raises(Unprocessable):
+        await handlers.update_template(ok.id, document(validation=validation), user_id="alice", deps=deps)
+
+
+async def test_an_invalid_schema_is_refused(deps: Deps) -> None:
+    with pytest.raises(Unprocessable) as info:
+        await handlers.create_template(document(schema={"type": "no-such-type"}), user_id="alice", deps=deps)
+    assert info.value.message.startswith("schema")
