@@ -38,12 +38,13 @@ class ProviderFactory:
         self.settings = settings
         self._lookup = catalog_lookup
         self._providers: dict[str, Provider] = dict(providers or {})
+        self._injected = frozenset(self._providers)  # given ready-made: configured by definition
         self._down_until: dict[str, float] = {}
 
     # --- construction ---------------------------------------------------------------------------------
     def configured(self, name: str) -> bool:
         """OpenRouter needs an API key; Ollama needs a base URL (it has a default, so it is normally configured)."""
-        if name in self._providers:
+        if name in self._injected:
             return True
         if name == "openrouter":
             return self.settings.openrouter_api_key is not None and bool(self.settings.openrouter_base_url)
