@@ -47,6 +47,7 @@ from llmts_common.contracts import (
 from llmts_common.envelope import Envelope
 from llmts_common.outbox import outbox_entry
 from llmts_generator.adapters.events import EventSink
+from llmts_generator.adapters.metrics import record_batch
 from llmts_generator.adapters.repository import (
     GenerationRepository,
     LeaseLost,
@@ -261,6 +262,7 @@ class JobWriter:
         await self._repo.insert_attempts(batch.attempts)
         await self._repo.insert_items(batch.items)
         self.writes += 1
+        record_batch(batch.attempts, batch.items)
         return batch
 
     async def _loop(self) -> None:
