@@ -45,8 +45,11 @@ class JwksVerifier:
         http: httpx.AsyncClient | None = None,
         keyset: KeySet | None = None,
         fetch_jwks: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        cache_seconds: float = 30.0,
+        cache_size: int = 10_000,
     ) -> None:
-        """``fetch_jwks`` replaces the HTTP fetch of ``jwks_url`` (the auth service reads its own key store)."""
+        """``fetch_jwks`` replaces the HTTP fetch of ``jwks_url`` (the auth service reads its own key store).
+        ``cache_seconds`` bounds how long a verified token is trusted without re-checking (0 disables)."""
         self._url = jwks_url
         self._fetch_jwks = fetch_jwks
         self._issuer = issuer
@@ -58,6 +61,9 @@ class JwksVerifier:
         self._kids: set[str] = {str(k.kid) for k in keyset.keys} if keyset else set()
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
         self._registry = JWTClaimsRegistry(
             leeway=leeway_seconds,
             exp={"essential": True},
@@ -106,6 +112,24 @@ class JwksVerifier:
         self._fetched_at = time.monotonic()
 
     async def verify(self, token: str) -> Principal:
+        """Verify a token; a token verified before is answered from a small cache until the earlier of its
+        ``exp`` and ``cache_seconds`` later (a signature check per request is most of the gateway's cost)."""
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None:
+            principal, valid_until = hit
+            if now < valid_until:
+                return principal
+            self._cache.pop(token, None)
+        principal = await self._verify(token)
+        if self._cache_seconds > 0:
+            exp = float(principal.claims.get("exp", now))
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))  # oldest first (insertion order)
+            self._cache[token] = (principal, min(exp, now + self._cache_seconds))
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         if not token or token.count(".") != 2:
             raise Unauthorized("malformed token", code="invalid_token")
         try:

@@ -260,6 +260,11 @@ def create_app(
     checks: Mapping[str, ReadinessCheck] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
+    # One SERVER span per request comes from EdgeMiddleware (with the correlation id); FastAPI's own native
+    # telemetry would add duplicate spans, metrics and log records per request, so it is switched off here.
+    kwargs.setdefault(
+        "telemetry", {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    )
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **kwargs)
     install_error_handlers(app)
     add_health_routes(app, checks or {})

@@ -23,7 +23,7 @@ class GatewayContext:
     outbox: Outbox | None = None
 
 
-def get_context(request: Request) -> GatewayContext:
+async def get_context(request: Request) -> GatewayContext:  # async: a sync dependency runs in a thread
     ctx: GatewayContext = request.app.state.ctx
     return ctx
 

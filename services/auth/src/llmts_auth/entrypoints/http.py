@@ -52,7 +52,7 @@ class AuthContext:
     clock: Clock
 
 
-def get_context(request: Request) -> AuthContext:
+async def get_context(request: Request) -> AuthContext:
     ctx: AuthContext = request.app.state.auth
     return ctx
 

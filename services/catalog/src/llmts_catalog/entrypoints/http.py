@@ -42,7 +42,7 @@ class CatalogContext:
     verifier: JwksVerifier | None = None
 
 
-def get_context(request: Request) -> CatalogContext:
+async def get_context(request: Request) -> CatalogContext:
     ctx: CatalogContext = request.app.state.catalog
     return ctx
 

@@ -29,7 +29,7 @@ class HttpContext:
     store: FileStore
 
 
-def get_context(request: Request) -> HttpContext:
+async def get_context(request: Request) -> HttpContext:
     ctx: HttpContext = request.app.state.http
     return ctx
 

@@ -38,7 +38,7 @@ class AppServices:
     default_max_tokens: int
 
 
-def services(request: Request) -> AppServices:
+async def services(request: Request) -> AppServices:
     svc: AppServices = request.app.state.services
     return svc
 

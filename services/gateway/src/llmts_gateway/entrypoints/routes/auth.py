@@ -9,7 +9,7 @@ the auth service then checks that the user still exists.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -170,6 +170,30 @@ async def logout(_body: RefreshRequest, _user: CurrentUser, request: Request, ct
 )
 async def me(_user: CurrentUser, request: Request, ctx: Context) -> Response:
     return await _forward(ctx, request, "/auth/me")
+
+
+class SessionPublic(BaseModel):
+    user_id: str = Field(description="The `sub` of the token: the owner id everywhere.")
+    email: str | None = Field(default=None, examples=["ada@example.com"])
+    token_id: str | None = Field(default=None, description="The token's `jti`.")
+    expires_at: datetime = Field(description="When the access token expires: refresh before then.")
+
+
+@router.get(
+    "/auth/session",
+    response_model=SessionPublic,
+    summary="The identity in the current access token (answered by the gateway, no upstream call)",
+    description="Verifies the bearer token (signature, `exp`, `iss`, `aud` via the JWKS) and returns what it "
+    "says. Cheap enough to poll; use `/auth/me` to also check that the account still exists.",
+    responses=_errors(e401=_UNAUTHORIZED),
+)
+async def session(user: CurrentUser) -> SessionPublic:
+    return SessionPublic(
+        user_id=user.user_id,
+        email=user.email,
+        token_id=user.token_id,
+        expires_at=datetime.fromtimestamp(int(user.claims["exp"]), tz=UTC),
+    )
 
 
 @router.get(
