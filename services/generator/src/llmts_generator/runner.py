@@ -15,8 +15,15 @@ Pieces (one set per running job):
 - **renewer**: extends the lease every ``lease_renew_seconds`` and notices a cancel requested through another
   process.
 
-Any storage failure or a lost lease aborts the runner without a terminal write ("crash-only"): the next owner
-resumes from what is durable (``_recover``): totals from ``attempts``, next indexes and dedup state from
+A *transient* storage failure (MongoDB away: connection lost, server restarting) is ridden out, not turned into
+an abort: the writer keeps the batch in hand and everything submitted meanwhile, no new provider call starts
+(``JobWriter.storage_ok``; calls in flight finish and their attempts queue up), and the batch is sent again with
+backoff (idempotently: numbered job update ``write_seq``, attempts keyed by id, own items skipped) for at most
+``RunnerConfig.storage_outage_s``. If the job was taken over meanwhile (the outage outlasted the lease) or the
+outage lasts longer, the attempts held are stored as orphans (billing) before the writer fails.
+
+Any other storage failure or a lost lease aborts the runner without a terminal write ("crash-only"): the next
+owner resumes from what is durable (``_recover``): totals from ``attempts``, next indexes and dedup state from
 ``items``, and everything above the watermarks published again with its stored envelope id.
 """
 
@@ -26,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +60,7 @@ from llmts_generator.adapters.repository import (
     GenerationRepository,
     LeaseLost,
     attempt_id,
+    is_transient,
     item_id,
     rejected_item_id,
 )
@@ -105,6 +114,8 @@ class RunnerConfig:
     breaker_threshold: float = 0.9
     progress_interval_s: float = 0.25
     cancel_grace_s: float = 1.0
+    # how long a running job waits for MongoDB to come back (holding what it decided) before it aborts
+    storage_outage_s: float = 120.0
 
 
 @dataclass
@@ -208,7 +219,16 @@ def merge_ops(ops: Sequence[Op]) -> tuple[dict[str, Any], Batch]:
 
 
 class JobWriter:
-    """One sequential writer per job: fenced job update → attempts → items (ordered) → hand over to the flusher."""
+    """One sequential writer per job: fenced job update → attempts → items (ordered) → hand over to the flusher.
+
+    A transient storage failure (MongoDB away: connection lost, server restarting) does not lose anything: the
+    batch in hand and everything submitted meanwhile stay queued, :attr:`storage_ok` turns false (the runner
+    stops launching provider calls; calls in flight finish and their operations queue up), and the same batch is
+    sent again with backoff until it is durable, for at most ``max_outage_s``. Sending a batch again is
+    idempotent: the job update is numbered (``write_seq``, see :meth:`GenerationRepository.write_batch`),
+    attempts are keyed by id, items already stored with the same envelope id are skipped. When the job is not
+    ours any more (the outage outlasted the lease and another process claimed it) or the outage lasts too long,
+    the attempts held are stored as orphans (billing) before the writer fails."""
 
     def __init__(
         self,
@@ -218,6 +238,13 @@ class JobWriter:
         run: int,
         on_written: Callable[[Batch], None],
         watermarks: Callable[[], dict[str, int]],
+        *,
+        write_seq: int = 0,
+        max_outage_s: float = 120.0,
+        retry_base_s: float = 0.1,
+        retry_cap_s: float = 2.0,
+        lease_until: Callable[[], datetime] | None = None,
+        on_storage: Callable[[bool], None] | None = None,
     ) -> None:
         self._repo = repo
         self._job_id = job_id
@@ -225,11 +252,22 @@ class JobWriter:
         self._run = run
         self._on_written = on_written
         self._watermarks = watermarks
+        self._seq = write_seq
+        self._max_outage_s = max_outage_s
+        self._retry_base_s = retry_base_s
+        self._retry_cap_s = retry_cap_s
+        self._lease_until = lease_until
+        self._on_storage = on_storage
         self._queue: list[tuple[Op, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
+        self._storage = asyncio.Event()
+        self._storage.set()
         self._closed = False
         self.error: BaseException | None = None
         self.writes = 0
+        self.retries = 0
+        self.outages = 0
+        self.orphaned = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -238,6 +276,18 @@ class JobWriter:
     @property
     def backlog(self) -> int:
         return len(self._queue)
+
+    @property
+    def storage_ok(self) -> bool:
+        """False while the writer is waiting for the database to come back, or once it failed."""
+        return self._storage.is_set() and self.error is None
+
+    async def storage_available(self) -> None:
+        """Wait while the database is away (the writer is retrying a batch); raises :class:`JobAborted` once the
+        writer failed (nothing more could be stored: no new provider call)."""
+        await self._storage.wait()
+        if self.error is not None:
+            raise JobAborted(f"writer failed: {self.error!r}")
 
     def submit(self, op: Op) -> asyncio.Future[None]:
         """Queue an operation; the future resolves once it is durable. Never cancelled by the caller's fate."""
@@ -252,18 +302,83 @@ class JobWriter:
         self._wake.set()
         return fut
 
+    def _set_storage(self, ok: bool) -> None:
+        if ok == self._storage.is_set():
+            return
+        if ok:
+            self._storage.set()
+        else:
+            self._storage.clear()
+        if self._on_storage is not None:
+            self._on_storage(ok)
+
+    async def _write_once(self, update: dict[str, Any], batch: Batch, seq: int, again: bool) -> None:
+        body = {k: dict(v) for k, v in update.items()}
+        if again and self._lease_until is not None:
+            # the renewals failed during the outage: the first write that gets through extends the lease
+            body.setdefault("$set", {})["lease_until"] = self._lease_until()
+        await self._repo.write_batch(self._job_id, self._owner, self._run, seq, body)
+        await self._repo.insert_attempts(batch.attempts)
+        await self._repo.insert_items(batch.items, again=again)
+
     async def _write(self, ops: Sequence[Op]) -> Batch:
         update, batch = merge_ops(ops)
         marks = self._watermarks()
         if marks:
             update.setdefault("$max", {}).update(marks)
-        if update:
-            await self._repo.write(self._job_id, self._owner, self._run, update)
-        await self._repo.insert_attempts(batch.attempts)
-        await self._repo.insert_items(batch.items)
+        self._seq += 1
+        seq = self._seq
+        again = False
+        outage_since: float | None = None
+        tries = 0
+        while True:
+            try:
+                await self._write_once(update, batch, seq, again)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                now = time.monotonic()
+                if outage_since is None:
+                    outage_since = now
+                    self.outages += 1
+                    self._set_storage(False)
+                    log.warning(
+                        "job %s: storage unavailable, holding %d attempt(s) and %d item(s) and retrying: %r",
+                        self._job_id,
+                        len(batch.attempts),
+                        len(batch.items),
+                        exc,
+                    )
+                if now - outage_since >= self._max_outage_s:
+                    raise
+                tries += 1
+                self.retries += 1
+                again = True
+                delay = min(self._retry_cap_s, self._retry_base_s * 2 ** min(tries, 16))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        if outage_since is not None:
+            log.info(
+                "job %s: storage back after %.1f s (%d retries)",
+                self._job_id,
+                time.monotonic() - outage_since,
+                tries,
+            )
+            self._set_storage(True)
         self.writes += 1
         record_batch(batch.attempts, batch.items)
         return batch
+
+    async def _salvage(self, ops: Sequence[Op]) -> None:
+        """Best effort before failing: store the attempts held (answered calls the provider billed)."""
+        attempts = [a for op in ops for a in op.attempts]
+        if not attempts:
+            return
+        try:
+            self.orphaned += await self._repo.insert_orphan_attempts(attempts, self._run)
+            log.warning("job %s: stored %d orphan attempt(s) before aborting", self._job_id, self.orphaned)
+        except Exception as exc:
+            log.error("job %s: %d attempt(s) could not be stored: %r", self._job_id, len(attempts), exc)
 
     async def _loop(self) -> None:
         while True:
@@ -278,11 +393,15 @@ class JobWriter:
                 batch = await self._write([op for op, _ in queued])
             except BaseException as exc:
                 self.error = exc
-                for _, fut in queued + self._queue:
+                held = queued + self._queue
+                self._queue = []
+                if not isinstance(exc, asyncio.CancelledError):
+                    await self._salvage([op for op, _ in held])
+                for _, fut in held:
                     if not fut.done():
                         fut.set_exception(JobAborted(f"job write failed: {exc!r}"))
                         fut.exception()
-                self._queue = []
+                self._set_storage(True)  # release whoever waits: the futures tell them the writer failed
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 return
@@ -305,6 +424,25 @@ class JobWriter:
     def abort(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+
+async def retry_transient(
+    what: str, call: Callable[[], Awaitable[None]], *, max_outage_s: float = 120.0, cap_s: float = 2.0
+) -> None:
+    """Run an idempotent storage call, retrying it with backoff while the database is away."""
+    since = time.monotonic()
+    tries = 0
+    while True:
+        try:
+            await call()
+            return
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() - since >= max_outage_s:
+                raise
+            tries += 1
+            if tries == 1:
+                log.warning("%s: storage unavailable, retrying: %r", what, exc)
+            await asyncio.sleep(min(cap_s, 0.1 * 2 ** min(tries, 16)) * (0.5 + random.random() / 2))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -356,8 +494,11 @@ class JobFlusher:
         return {"published_index": current[0], "published_rejected": current[1]}
 
     async def save_watermarks(self) -> None:
-        await self._repo.set_watermarks(self._job_id, self.published_index, self.published_rejected)
-        self._persisted = (self.published_index, self.published_rejected)
+        marks = (self.published_index, self.published_rejected)
+        await retry_transient(
+            f"job {self._job_id}: watermarks", lambda: self._repo.set_watermarks(self._job_id, *marks)
+        )
+        self._persisted = marks
 
     async def flush(self, batches: Sequence[Batch]) -> None:
         publish = [p for b in batches for p in b.publish]
@@ -372,8 +513,10 @@ class JobFlusher:
                 else:
                     self.published_rejected = max(self.published_rejected, -index - 1)
         outbox_ids = [oid for _, _, oid in publish if oid is not None]
-        if outbox_ids:
-            await self._repo.pull_outbox(self._job_id, outbox_ids)
+        if outbox_ids:  # idempotent: retried while the database is away (the events are on Kafka already)
+            await retry_transient(
+                f"job {self._job_id}: outbox", lambda: self._repo.pull_outbox(self._job_id, outbox_ids)
+            )
 
     async def _loop(self) -> None:
         while True:
@@ -474,6 +617,7 @@ class JobRunner:
         self.next_index = 0
         self.next_rejected = 0
         self.next_slot = int(doc.get("next_slot", 0))
+        self.write_seq = int(doc.get("write_seq", 0))
         self.accepted_docs: list[dict[str, Any]] = []
         self.published_index = int(doc.get("published_index", -1))
         self.published_rejected = int(doc.get("published_rejected", -1))
@@ -545,6 +689,10 @@ class JobRunner:
         assert self.flusher is not None
         self.flusher.enqueue(batch)
 
+    def _on_storage(self, ok: bool) -> None:
+        """The writer lost (False) or regained (True) the database: launches wait while it is away."""
+        self._wake.set()
+
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def run(self) -> str | None:
         """Run (or resume) the job; returns the terminal status, or None when aborted/paused."""
@@ -566,6 +714,10 @@ class JobRunner:
                 self.run_no,
                 self._on_written,
                 self.flusher.unsaved_watermarks,
+                write_seq=self.write_seq,
+                max_outage_s=self.deps.config.storage_outage_s,
+                lease_until=lambda: self._now() + self.deps.config.lease_ttl,
+                on_storage=self._on_storage,
             )
             self.writer.start()
             self.flusher.start()
@@ -573,10 +725,19 @@ class JobRunner:
             await self.writer.close()
             await self.flusher.close()
             await self.flusher.save_watermarks()
+            repo, owner, run_no, outage = self.deps.repo, self.deps.owner, self.run_no, self.deps.config
             if status is not None:
-                await self.deps.repo.settle(self.job_id, self.deps.owner, self.run_no)
+                await retry_transient(
+                    f"job {self.job_id}: settle",
+                    lambda: _discard(repo.settle(self.job_id, owner, run_no)),
+                    max_outage_s=outage.storage_outage_s,
+                )
             else:
-                await self.deps.repo.release(self.job_id, self.deps.owner, self.run_no)
+                await retry_transient(
+                    f"job {self.job_id}: release",
+                    lambda: repo.release(self.job_id, owner, run_no),
+                    max_outage_s=outage.storage_outage_s,
+                )
             return status
         except (LeaseLost, JobAborted) as exc:
             log.warning("job %s aborted (will be resumed): %s", self.job_id, exc)
@@ -790,7 +951,9 @@ class JobRunner:
                 sched.cancel()
             if sched.stop_reason in ("cancelled", "fatal_error") and self._tasks:
                 await self._abandon_all()
-            for slot_plan in sched.launch_all():
+            # no new provider call while the database is away: what they would produce could not be stored
+            launch = sched.launch_all() if self.writer.storage_ok else []
+            for slot_plan in launch:
                 task = asyncio.create_task(
                     self._slot(slot_plan, ctx), name=f"slot:{self.job_id}:{slot_plan.slot}"
                 )
@@ -933,6 +1096,7 @@ class JobRunner:
             call_no = 0
             last_text: str | None = None
             while True:
+                await self.writer.storage_available()
                 if not sched.begin_attempt():
                     return
                 item_attempt += 1
@@ -1000,6 +1164,7 @@ class JobRunner:
                         await asyncio.sleep(
                             self.deps.config.backoff.delay(retry, retry_after=error.retry_after)
                         )
+                        await self.writer.storage_available()
                         continue
                     break  # transient error, retries exhausted: the item attempt failed
                 # --- evaluate (synchronous from here to the submit: atomic w.r.t. other slots) ---------
@@ -1249,3 +1414,7 @@ class _SlotContext:
     plan: list[tuple[dict[str, Any], int, int]]
     structured: bool
     strict: bool
+
+
+async def _discard(aw: Awaitable[Any]) -> None:
+    await aw

@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
-from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
+from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, Collection, Database, IndexSpec, is_duplicate_key
 
 JOBS = "generations"
 ITEMS = "items"
@@ -49,6 +50,23 @@ def attempt_id(job_id: str, slot: int, call: int) -> str:
 
 class LeaseLost(Exception):
     """A fenced write matched nothing: another process owns the job now (or it was settled)."""
+
+
+# server error codes of a node that is shutting down, restarting or not (yet) writable: worth a retry
+_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A storage error that says "the database is away for now", not "this write is wrong"."""
+    if isinstance(exc, TRANSIENT_MONGO_ERRORS):
+        return True
+    if isinstance(exc, OperationFailure) and not is_duplicate_key(exc):
+        labels = ("RetryableWriteError", "TransientTransactionError")
+        if exc.code in _TRANSIENT_CODES or any(exc.has_error_label(label) for label in labels):
+            return True
+        text = str(exc).lower()
+        return any(word in text for word in ("shutdown", "shutting down", "interrupted", "not primary"))
+    return False
 
 
 class GenerationRepository:
@@ -128,6 +146,24 @@ class GenerationRepository:
         if result.matched_count != 1:
             raise LeaseLost(job_id)
 
+    async def write_batch(
+        self, job_id: str, owner: str, run: int, seq: int, update: Mapping[str, Any]
+    ) -> None:
+        """The writer's fenced job update, numbered: it sets ``write_seq`` = ``seq`` and applies only if the
+        stored ``write_seq`` is not ``seq`` yet, so sending it again after a failure whose outcome is unknown
+        (a connection lost mid-write) never applies its ``$inc`` / ``$push`` twice. Raises :class:`LeaseLost` if
+        the job is not ours any more."""
+        body = {k: dict(v) for k, v in update.items()}
+        body.setdefault("$set", {})["write_seq"] = seq
+        flt = {"_id": job_id, "lease_owner": owner, "run": run, "write_seq": {"$ne": seq}}
+        result = await self.jobs.update_one(flt, body)
+        if result.matched_count == 1:
+            return
+        doc = await self.jobs.find_one({"_id": job_id}, {"lease_owner": 1, "run": 1, "write_seq": 1})
+        if doc and doc.get("lease_owner") == owner and doc.get("run") == run and doc.get("write_seq") == seq:
+            return  # the earlier try was applied before its answer got lost
+        raise LeaseLost(job_id)
+
     async def settle(self, job_id: str, owner: str, run: int) -> bool:
         """Mark a terminal job whose journals are empty as settled and drop the lease."""
         result = await self.jobs.update_one(
@@ -153,16 +189,41 @@ class GenerationRepository:
             if not _only_duplicates(exc):
                 raise
 
-    async def insert_items(self, items: Sequence[dict[str, Any]]) -> None:
-        """Ordered insert of consecutive items; a duplicate key means another writer: raises :class:`LeaseLost`."""
+    async def insert_orphan_attempts(self, attempts: Sequence[dict[str, Any]], run: int) -> int:
+        """Billing records of a run that lost its lease (after a long storage outage): calls that were answered
+        (and billed by the provider) but never written. An attempt already stored by this run is skipped; the
+        others get a run-qualified ``_id`` (``<job>:<slot>:<call>:r<run>``) because the new owner may reuse
+        their slot numbers. Returns how many were inserted."""
+        if not attempts:
+            return 0
+        ids = [a["_id"] for a in attempts]
+        stored = {d["_id"] async for d in self.attempts.find({"_id": {"$in": ids}, "run": run}, {"_id": 1})}
+        late = [
+            {**a, "_id": f"{a['_id']}:r{run}", "orphaned": True} for a in attempts if a["_id"] not in stored
+        ]
+        await self.insert_attempts(late)
+        return len(late)
+
+    async def insert_items(self, items: Sequence[dict[str, Any]], *, again: bool = False) -> None:
+        """Ordered insert of consecutive items; a duplicate key means another writer: raises :class:`LeaseLost`.
+
+        ``again``: the same items were sent before and the outcome is unknown (storage failure mid-write); those
+        already stored with the same envelope id are ours and are skipped, the rest is inserted."""
         if not items:
             return
         try:
             await self.items.insert_many(list(items), ordered=True)
         except Exception as exc:
-            if _only_duplicates(exc):
+            if not _only_duplicates(exc):
+                raise
+            if not again:
                 raise LeaseLost(f"item index already taken: {exc}") from exc
-            raise
+            ids = [it["_id"] for it in items]
+            found = {d["_id"]: d.get("event_id") async for d in self.items.find({"_id": {"$in": ids}})}
+            if any(found[it["_id"]] != it.get("event_id") for it in items if it["_id"] in found):
+                raise LeaseLost(f"item index already taken: {exc}") from exc
+            missing = [it for it in items if it["_id"] not in found]
+            await self.insert_items(missing)
 
     async def job_outbox(self, job_id: str) -> list[dict[str, Any]]:
         doc = await self.jobs.find_one({"_id": job_id}, {"_outbox": 1})
