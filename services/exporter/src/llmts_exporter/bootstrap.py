@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,6 +24,8 @@ from llmts_exporter.entrypoints import http, stream
 from llmts_exporter.handlers import ExportPolicy, ExportWorker
 from llmts_exporter.ports import Clock, ExportRepository, FileStore, JobProjection
 from llmts_exporter.settings import ExporterSettings
+
+log = logging.getLogger("llmts.exporter")
 
 
 @dataclass
@@ -108,7 +113,38 @@ def bootstrap(
         max_attempts=settings.kafka_consumer_max_attempts,
     )
 
-    runtime.add_background("export-worker", worker.run)
+    async def run_worker(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await worker.run(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("export worker crashed; restarting")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The worker needs only MongoDB, so it starts before the runtime: joining the Kafka consumer group can
+        # take a while after a kill -9 (the dead member's session must lapse first), and the exports the dead
+        # process held must be taken over as soon as their leases expire, not after the group settles.
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(stop), name=f"{settings.service_name}:export-worker")
+
+        async def halt() -> None:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+        try:
+            async with runtime.lifespan(app):
+                try:
+                    yield
+                finally:
+                    await halt()  # before the runtime closes the Mongo client
+        finally:
+            await halt()
 
     async def relay(stop: asyncio.Event) -> None:
         await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
@@ -129,7 +165,7 @@ def bootstrap(
         service=settings.service_name,
         title="llmts exporter",
         description="Builds export files of a job's items; reached through the gateway.",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
         checks=runtime.checks(),
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,

@@ -143,7 +143,7 @@ async def _flush(exports: ExportRepository, export_id: str) -> None:
 class ExportPolicy:
     wait_for_job: timedelta = timedelta(minutes=10)
     recheck: timedelta = timedelta(seconds=1)
-    lease: timedelta = timedelta(seconds=60)
+    lease: timedelta = timedelta(seconds=15)
     max_attempts: int = 5
     concurrency: int = 4
     page_size: int = 1000
@@ -249,6 +249,17 @@ class ExportWorker:
         try:
             await self.process(record, token)
         except asyncio.CancelledError:
+            # stopping: hand the export back at once instead of leaving it to wait out its lease
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.exports.release(
+                        record.export_id,
+                        token=token,
+                        not_before=self.clock(),
+                        waiting="interrupted by a shutdown",
+                    ),
+                    timeout=2.0,
+                )
             raise
         except Exception:
             log.exception("export %s crashed; its lease will expire and it is retried", record.export_id)
@@ -402,7 +413,8 @@ class ExportWorker:
         return stats, filename, filename_star
 
     async def _heartbeat(self, export_id: str, token: str, cancel: threading.Event) -> None:
-        every = self.policy.lease.total_seconds() / 3
+        # renewed every fifth of the lease: two or three renewals may fail (a Mongo hiccup) before it lapses
+        every = self.policy.lease.total_seconds() / 5
         while not cancel.is_set():
             await asyncio.sleep(every)
             try:

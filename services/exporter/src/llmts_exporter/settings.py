@@ -36,7 +36,12 @@ class ExporterSettings(BaseServiceSettings):
         default=1.0, gt=0, description="How often a waiting export looks at its job again."
     )
     export_lease_seconds: float = Field(
-        default=60.0, gt=0, description="A running export whose lease is older is re-run (crash recovery)."
+        default=15.0,
+        gt=0,
+        description=(
+            "A running export whose lease is older is re-run (crash recovery); renewed every fifth of it, so a"
+            " killed exporter's exports are taken over within this time after the kill."
+        ),
     )
     export_max_attempts: int = Field(default=5, ge=1, description="Runs of one export before it fails.")
     export_concurrency: int = Field(default=4, ge=1, le=64, description="Exports built at the same time.")

@@ -307,7 +307,7 @@ async def stack() -> AsyncIterator[Stack]:
     publisher = EventPublisher(broker, source="test-generator")
     try:
         async with (
-            exporter.runtime.lifespan(app),
+            app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://exporter") as client,
         ):
             yield Stack(app, exporter, client, publisher, events, signer, clock, settings)

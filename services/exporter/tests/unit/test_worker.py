@@ -147,3 +147,37 @@ async def test_cleanup_removes_file_and_record() -> None:
     assert await handlers.cleanup_expired(exports=exports, store=store, now=later, ttl=timedelta(days=7)) == 1
     assert "e4" not in exports.records
     assert "e4" not in store.files
+
+
+async def test_a_stopping_worker_hands_its_exports_back_instead_of_holding_the_lease() -> None:
+    jobs, exports, store, clock, worker = _world()
+    await _job(jobs, "j9", "u1", [{"a": i} for i in range(3)])
+    await handlers.request_export(
+        ExportRequested(export_id="e9", job_id="j9", user_id="u1", format="json"), exports=exports, clock=clock,
+        wake=worker.wake,
+    )  # fmt: skip
+    gate = asyncio.Event()
+    original = store.begin
+
+    async def slow_begin(*args: object, **kwargs: object) -> object:
+        await gate.wait()  # the build hangs until the worker is stopped
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.begin = slow_begin  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if exports.records["e9"].status == "running":
+            break
+    assert exports.records["e9"].status == "running"
+    stop.set()
+    worker.wake.set()
+    await asyncio.wait_for(run, 5)
+    assert exports.records["e9"].status == "queued"  # another process may take it at once
+    assert exports.leases["e9"] == (None, None)
+
+
+def test_the_default_lease_is_short() -> None:
+    """A killed exporter's exports wait out the lease before another process takes them (chaos scenario 5)."""
+    assert ExportPolicy().lease <= timedelta(seconds=15)

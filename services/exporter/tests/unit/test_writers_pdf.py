@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from pypdf import PdfReader
 from services.exporter.tests.unit.samples import ITEMS, SCRIPT, TEXTS, export, make_meta, text_meta
 
+from llmts_exporter.writers import pdf_writer
+from llmts_exporter.writers._pdfcat import PdfConcatenator, PdfFormatError
 from llmts_exporter.writers.pdf_writer import font_paths
 
 
@@ -81,3 +84,38 @@ def test_text_templates() -> None:
     assert "Жили-были дед да баба." in words
     assert SCRIPT in words
     assert "Сказки" in words
+
+
+def test_a_large_export_is_rendered_in_parts_and_concatenated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of CHUNK_ITEMS items are separate reportlab documents joined into one valid PDF."""
+    monkeypatch.setattr(pdf_writer, "CHUNK_ITEMS", 7)
+    items = [{"name": f"Товар №{i}", "note": f"заметка {i} <b>x</b> 5 0 R"} for i in range(30)]
+    raw = export("pdf", items, make_meta(template_name="Каталог (5 0 R) «тест»"))
+    reader = PdfReader(io.BytesIO(raw))
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Каталог (5 0 R) «тест»"
+    texts = [flat(p.extract_text()) for p in reader.pages]
+    words = " ".join(texts)
+    assert "Каталог (5 0 R) «тест»" in texts[0]  # the title page comes first, once
+    assert sum("gpt-4o-mini" in t for t in texts) == 1
+    positions = [words.index(f"Item {i} ") for i in range(30)]
+    assert positions == sorted(positions)  # every item, in order
+    for i in (0, 6, 7, 29):
+        assert f"Товар №{i}" in words
+        assert f"заметка {i} <b>x</b> 5 0 R" in words
+    # page numbers (the footer is drawn first on each page) continue across parts
+    numbers = [p.extract_text().split("\n")[0].strip() for p in reader.pages]
+    assert numbers == [str(n) for n in range(1, len(texts) + 1)]
+    assert len(texts) >= 5  # title page + at least one page per part
+
+
+def test_concatenating_without_items_gives_the_title_page_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf_writer, "CHUNK_ITEMS", 3)
+    pages, text = text_of(export("pdf", []))
+    assert pages == 1
+    assert "Каталог товаров" in flat(text)
+
+
+def test_concatenator_rejects_what_it_cannot_copy() -> None:
+    with pytest.raises(PdfFormatError):
+        PdfConcatenator(io.BytesIO()).add(b"%PDF-1.5\nnot really\n")

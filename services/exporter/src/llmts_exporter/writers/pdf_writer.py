@@ -10,12 +10,16 @@
   Paragraph per field. A block longer than the space left splits between lines across pages.
 * Streaming: platypus consumes a list from the front; :class:`_LazyFlowables` refills it from the items
   iterator, so only a handful of blocks exist at a time. reportlab keeps each finished page's
-  (compressed) content until ``save`` — a few KB a page.
+  (compressed) content until ``save``, so the items are rendered :data:`CHUNK_ITEMS` at a time, each part a
+  small reportlab document that :class:`~._pdfcat.PdfConcatenator` appends to the output at once (objects
+  renumbered, one page tree written at the end): memory is bounded by one part, not by the item count.
+  Each part embeds its own font subsets (a few tens of KB) and its last page may be partly empty.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
 import zlib
 from collections.abc import Iterator
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
+from ._pdfcat import PdfConcatenator
 from ._sink import HashingSink
 from ._values import as_mapping, json_text, outline, visible_controls
 
@@ -267,6 +272,10 @@ class _LazyFlowables(list[Any]):
         return n
 
 
+CHUNK_ITEMS = 2000
+"""Items rendered per reportlab document; each part is appended to the output as soon as it is rendered."""
+
+
 def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, letter
@@ -276,24 +285,28 @@ def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
 
     _register_fonts()
     page = A4 if options.pdf_page_size == "A4" else letter
-    doc = SimpleDocTemplate(
-        out,
-        pagesize=page,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=visible_controls(meta.template_name),
-        author="LLM Template System",
-        subject=f"Export of job {meta.job_id}",
-    )
+
+    def new_doc(buf: io.BytesIO) -> Any:
+        return SimpleDocTemplate(
+            buf,
+            pagesize=page,
+            leftMargin=18 * mm,
+            rightMargin=18 * mm,
+            topMargin=16 * mm,
+            bottomMargin=16 * mm,
+            title=visible_controls(meta.template_name),
+            author="LLM Template System",
+            subject=f"Export of job {meta.job_id}",
+        )
+
+    width = float(new_doc(io.BytesIO()).width)
     title_style = ParagraphStyle("t", fontName=FONT_BOLD, fontSize=20, leading=26, spaceAfter=14)
     cell = ParagraphStyle("c", fontName=FONT, fontSize=10, leading=13)
     cell_bold = ParagraphStyle("cb", parent=cell, fontName=FONT_BOLD)
     rows = [
         [Paragraph(rl_escape(k), cell_bold), Paragraph(rl_escape(v), cell)] for k, v in meta.display_rows()
     ]
-    table = Table(rows, colWidths=[45 * mm, doc.width - 45 * mm])
+    table = Table(rows, colWidths=[45 * mm, width - 45 * mm])
     table.setStyle(
         TableStyle(
             [
@@ -313,8 +326,8 @@ def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
     block = _make_block_class()
     wrapper = _Wrapper()
     text_mode = meta.output_format == "text"
-    width = float(doc.width)
     counter = [0]
+    pages_before = [0]
 
     def blocks() -> Iterator[Any]:
         for item in items():
@@ -325,13 +338,31 @@ def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         canvas.saveState()
         canvas.setFont(FONT, 8)
         canvas.setFillGray(0.45)
-        canvas.drawRightString(page[0] - 18 * mm, 9 * mm, str(canvas.getPageNumber()))
+        canvas.drawRightString(page[0] - 18 * mm, 9 * mm, str(pages_before[0] + canvas.getPageNumber()))
         canvas.restoreState()
 
-    doc.build(
-        _LazyFlowables(head, blocks()),
-        onFirstPage=footer,
-        onLaterPages=footer,
-        canvasmaker=_compact_canvas_class(),
-    )
+    # reportlab keeps every page until save: render CHUNK_ITEMS items per document and append each document's
+    # pages to the output at once (the last page of a part may be partly empty).
+    source = blocks()
+    cat = PdfConcatenator(out)
+    canvasmaker = _compact_canvas_class()
+    first = True
+    while True:
+        if first:
+            part_head, take = head, CHUNK_ITEMS
+        else:
+            nxt = next(source, None)
+            if nxt is None:
+                break
+            part_head, take = [nxt], CHUNK_ITEMS - 1
+        buf = io.BytesIO()
+        new_doc(buf).build(
+            _LazyFlowables(part_head, itertools.islice(source, take)),
+            onFirstPage=footer,
+            onLaterPages=footer,
+            canvasmaker=canvasmaker,
+        )
+        pages_before[0] += cat.add(buf.getvalue(), keep_info=first)
+        first = False
+    cat.close(id_seed=meta.job_id)
     return counter[0]

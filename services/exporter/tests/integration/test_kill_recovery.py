@@ -1,0 +1,232 @@
+"""A REAL kill -9 of the exporter process mid-export, then a new process: the export is taken over once the
+dead run's lease expires and finished with a correct file.
+
+The exporter runs as ``python -m llmts_exporter`` with its own database, consumer group, topic prefix and a free
+port. The job and the export are written straight into the exporter's collections through its own adapters
+(what the consumers would have written), so the test does not depend on Kafka traffic; the processes still
+connect to the local Kafka as in production. The lease is the default one: the regression was a 60 s lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gridfs import AsyncGridFSBucket
+from pypdf import PdfReader
+
+from llmts_common.mongo import create_client
+from llmts_exporter.adapters.mongo import JOB_ITEMS, MongoJobProjection
+from llmts_exporter.settings import ExporterSettings
+
+from .conftest import KAFKA, MONGO_URL, SCHEMA, make_items
+
+N_ITEMS = 6000
+LEASE = ExporterSettings.model_fields["export_lease_seconds"].default
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.p: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as fh:
+            self.p = subprocess.Popen(
+                [sys.executable, "-m", "llmts_exporter"], env=self.env, stdout=fh, stderr=subprocess.STDOUT
+            )
+
+    def kill9(self) -> None:
+        assert self.p is not None
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(10)
+
+    def stop(self) -> None:
+        if self.p is not None and self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+    async def wait_ready(self, port: int, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                assert self.p is not None
+                assert self.p.poll() is None, self.log.read_text()[-3000:]
+                with contextlib.suppress(httpx.HTTPError):
+                    r = await client.get(f"http://127.0.0.1:{port}/ready", timeout=2)
+                    if r.status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"exporter not ready in {within}s: {self.log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    suffix = uuid.uuid4().hex[:10]
+    db = f"llmts_test_exporter_kill_{suffix}"
+    values = {
+        **os.environ,
+        "MONGO_URL": MONGO_URL,
+        "MONGO_DB": db,
+        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+        "KAFKA_GROUP_ID": f"test-exporter-kill-{suffix}",
+        "KAFKA_TOPIC_PREFIX": f"test-kill-{suffix}.",
+        "SERVICE_NAME": f"exporter-kill-{suffix}",
+        "EXPORTER_PORT": str(_free_port()),
+        "EXPORT_RECHECK_SECONDS": "0.2",
+        "EXPORT_PAGE_SIZE": "200",
+        "LOG_JSON": "false",
+        "LOG_LEVEL": "INFO",
+    }
+    values.pop("EXPORT_LEASE_SECONDS", None)
+    yield values
+    client = create_client(MONGO_URL)
+    with contextlib.suppress(Exception):
+        await client.drop_database(db)
+    await client.close()
+
+
+@pytest.mark.timeout(300)
+async def test_kill_9_mid_export_then_a_new_process_finishes_it(env: dict[str, str], tmp_path: Path) -> None:
+    port = int(env["EXPORTER_PORT"])
+    client = create_client(MONGO_URL)
+    db = client[env["MONGO_DB"]]
+    first = Proc(env, tmp_path / "exporter-1.log")
+    second = Proc(env, tmp_path / "exporter-2.log")
+    try:
+        # the projected job: what GenerationStarted/ItemGenerated*/GenerationCompleted leave in the collections
+        job_id, user_id, export_id = f"job-{uuid.uuid4().hex}", "user-kill", uuid.uuid4().hex
+        items = make_items(N_ITEMS)
+        jobs = MongoJobProjection(db)
+        now = datetime.now(UTC)
+        await jobs.apply(
+            job_id,
+            {
+                "user_id": user_id,
+                "requested": N_ITEMS,
+                "model": "openai/gpt-4o-mini",
+                "template_id": "tpl-1",
+                "template_version": 1,
+                "template_name": "Каталог: kill -9",
+                "output_format": "json",
+                "item_schema": SCHEMA,
+                "started_at": now,
+            },
+            terminal=False,
+        )
+        await db[JOB_ITEMS].insert_many(
+            [
+                {
+                    "_id": f"{job_id}:{i:012d}",
+                    "job_id": job_id,
+                    "user_id": user_id,
+                    "index": i,
+                    "data_json": json.dumps(data, ensure_ascii=False),
+                }
+                for i, data in enumerate(items)
+            ]
+        )
+        await jobs.apply(
+            job_id,
+            {
+                "user_id": user_id,
+                "terminal": True,
+                "status": "completed",
+                "succeeded": N_ITEMS,
+                "rejected": 0,
+            },
+            terminal=True,
+        )
+
+        first.start()
+        await first.wait_ready(port)
+        await db["exports"].insert_one(
+            {
+                "_id": export_id,
+                "job_id": job_id,
+                "user_id": user_id,
+                "format": "pdf",
+                "options": {},
+                "status": "queued",
+                "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC),
+                "not_before": datetime.now(UTC),
+                "lease_token": None,
+                "lease_until": None,
+                "_outbox": [],
+            }
+        )
+        # mid-export: a run has begun (attempts 1) and has been writing for a second
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            doc = await db["exports"].find_one({"_id": export_id})
+            if doc and doc["status"] == "running" and doc.get("attempts") == 1:
+                break
+            assert doc is None or doc["status"] in ("queued", "running"), doc
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the export never got under way")
+        await asyncio.sleep(1.0)
+        first.kill9()
+        t_kill = time.monotonic()
+        doc = await db["exports"].find_one({"_id": export_id})
+        assert doc is not None
+        assert doc["status"] == "running", "the export finished before the kill; more items"
+
+        second.start()
+        await second.wait_ready(port)
+        while time.monotonic() - t_kill < LEASE + 60:
+            doc = await db["exports"].find_one({"_id": export_id})
+            assert doc is not None
+            if doc["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.2)
+        took = time.monotonic() - t_kill
+        assert doc["status"] == "ready", (doc, (tmp_path / "exporter-2.log").read_text()[-3000:])
+        assert doc["items"] == N_ITEMS
+        assert doc["attempts"] == 2
+        # the dead run's lease expired and was taken over promptly (not minutes later)
+        assert took < 50, took  # the chaos scenario allows 90 s for every export after a restart
+
+        out = io.BytesIO()
+        bucket: Any = AsyncGridFSBucket(db, bucket_name="export_files")
+        await bucket.download_to_stream(export_id, out)
+        raw = out.getvalue()
+        assert len(raw) == doc["bytes"]
+        assert hashlib.sha256(raw).hexdigest() == doc["sha256"]
+        assert await db["export_files.files"].count_documents({"_id": export_id}) == 1
+        reader = PdfReader(io.BytesIO(raw))
+        assert "Каталог: kill -9" in (reader.pages[0].extract_text() or "")
+        last = reader.pages[-1].extract_text() or ""
+        assert f"Item {N_ITEMS - 1}" in last
+    finally:
+        first.stop()
+        second.stop()
+        await client.close()
