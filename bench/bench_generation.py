@@ -5,10 +5,13 @@ gateway, plus an in-process JWKS endpoint for a throwaway signing key; assumes K
 up (``scripts/infra.sh up``). Then:
 
 1. fake latency L = 200 ms: one job of N = 1000 items at concurrency C = 32, submitted with ``POST /generate`` and
-   watched over the WebSocket until the terminal event; ``ideal = N · L_measured / C`` where ``L_measured`` is the
-   mean provider-call latency the generator recorded for that job (so client/network overhead inside a call is not
-   counted as scheduling overhead);
-2. zero latency: the same job again, for throughput (``items_per_s``) and the generator's CPU per item.
+   watched over the WebSocket until the terminal event; ``wall`` runs from the 202 to that event and
+   ``ideal = N · L / C`` where ``L`` is the mean time the fake spent per chat call in that job (its latency sleep
+   plus its own handling, from its ``/_fake/stats``), so everything on the generator's side of the wire — the
+   client SDK, the event loop, storage, Kafka — counts as overhead. The call latency the generator recorded
+   (client included) is printed too, with the ratio it would give;
+2. zero latency: the same job again, for throughput (``items_per_s``) and the generator's CPU per item (plus the
+   CPU of every process, the benchmark's own included, so a saturated client would show).
 
 Last line, exactly: ``generation: N=1000 L=200ms C=32 wall=<s> ideal=<s> ratio=<wall/ideal>
 items_per_s=<zero-latency rate> cpu_ms_per_item=<generator CPU ms per item in the zero-latency run>``.
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +123,14 @@ def make_token(key: OKPKey, sub: str) -> str:
 async def run_job(
     client: httpx.AsyncClient, gateway: str, token: str, template_id: str, n: int, c: int
 ) -> tuple[float, str, dict[str, Any]]:
-    """POST /generate, watch the WebSocket until the terminal event; returns (wall seconds, job id, final)."""
-    t0 = time.perf_counter()
+    """POST /generate, watch the WebSocket until the terminal event; returns (seconds from the 202 to the terminal
+    event, job id, final)."""
     # dedup off: the fake OpenRouter derives its answer from a call counter read after its latency sleep, so
     # concurrent calls get identical JSON (a fake artefact; real models vary). The benchmark measures speed.
     body = {"template_id": template_id, "count": n, "concurrency": c, "dedup": False}
     r = await client.post("/generate", json=body)
     r.raise_for_status()
+    t0 = time.perf_counter()  # the job is accepted (202): the clock starts
     job_id = r.json()["job_id"]
     final: dict[str, Any] = {}
     ws_url = gateway.replace("http://", "ws://") + f"/ws/generate/{job_id}?token={token}"
@@ -143,11 +148,28 @@ async def run_job(
     return wall, job_id, final
 
 
-async def mean_call_latency_s(client: httpx.AsyncClient, job_id: str) -> float:
+async def call_timing(client: httpx.AsyncClient, job_id: str) -> tuple[float, float, float]:
+    """(mean provider-call latency the generator recorded, epoch of the first call's start, epoch of the last
+    call's end) — the latter two split the wall time into start-up, calls and tail."""
     r = await client.get(f"/history/{job_id}", params={"attempts_limit": 5000})
     r.raise_for_status()
-    lat = [a["latency_ms"] for a in r.json()["attempts"]["items"] if a.get("latency_ms") is not None]
-    return sum(lat) / len(lat) / 1000.0 if lat else 0.0
+    lat: list[float] = []
+    first, last = float("inf"), 0.0
+    for a in r.json()["attempts"]["items"]:
+        if a.get("latency_ms") is None:
+            continue
+        lat.append(a["latency_ms"])
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            start = datetime.fromisoformat(str(a["started_at"]).replace("Z", "+00:00")).timestamp()
+            first, last = min(first, start), max(last, start + a["latency_ms"] / 1000.0)
+    return (sum(lat) / len(lat) / 1000.0 if lat else 0.0), first, last
+
+
+async def fake_handler_totals(client: httpx.AsyncClient, fake_url: str) -> tuple[int, float]:
+    r = await client.get(fake_url + "/_fake/stats")
+    r.raise_for_status()
+    stats = r.json()
+    return int(stats["handler_calls"]), float(stats["handler_ms_total"])
 
 
 async def main_async(args: argparse.Namespace) -> str:
@@ -260,26 +282,39 @@ async def main_async(args: argparse.Namespace) -> str:
             await run_job(client, gateway, token, template_id, 64, args.concurrency)
 
             n, c = args.count, args.concurrency
-            wall, job_id, final = await run_job(client, gateway, token, template_id, n, c)
+            fake_url = procs["fake"].url
+            async with httpx.AsyncClient(timeout=30) as fake_client:
+                calls0, ms0 = await fake_handler_totals(fake_client, fake_url)
+                wall, job_id, final = await run_job(client, gateway, token, template_id, n, c)
+                t_accepted = time.perf_counter() - wall
+                calls1, ms1 = await fake_handler_totals(fake_client, fake_url)
+                resp = await fake_client.post(fake_url + "/_fake/config", json={"latency_ms": 0})
+                resp.raise_for_status()
             assert final.get("succeeded", final.get("counts", {}).get("succeeded")) == n, final
-            lat_s = await mean_call_latency_s(client, job_id)
-            ideal = n * lat_s / c
+            server_s = (ms1 - ms0) / max(1, calls1 - calls0) / 1000.0
+            ideal = n * server_s / c
+            client_s, first_call, last_call = await call_timing(client, job_id)
+            accepted = time.time() - (time.perf_counter() - t_accepted)
+            ended = accepted + wall
             print(
-                f"latency run: wall={wall:.2f}s measured_call_latency={lat_s * 1000:.1f}ms ideal={ideal:.2f}s "
-                f"nominal_ideal={n * args.latency_ms / 1000 / c:.2f}s",
+                f"latency run: wall={wall:.2f}s calls={calls1 - calls0} fake_call_latency={server_s * 1000:.1f}ms "
+                f"ideal={ideal:.2f}s nominal_ideal={n * args.latency_ms / 1000 / c:.2f}s | generator-recorded "
+                f"call latency={client_s * 1000:.1f}ms (ratio against it: {wall / (n * client_s / c):.3f}) | "
+                f"202→first call={first_call - accepted:.2f}s calls={last_call - first_call:.2f}s "
+                f"last answer→terminal event={ended - last_call:.2f}s",
                 flush=True,
             )
 
-            async with httpx.AsyncClient() as fake_client:
-                resp = await fake_client.post(procs["fake"].url + "/_fake/config", json={"latency_ms": 0})
-                resp.raise_for_status()
             gen_pid = procs["generator"].p.pid if procs["generator"].p else 0
             pids = {name: p.p.pid for name, p in procs.items() if p.p is not None}
             pids.update(infra_pids())
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            pids["bench"] = os.getpid()
+            before["bench"] = cpu_seconds(os.getpid())
             cpu0 = cpu_seconds(gen_pid)
-            zwall, _zid, zfinal = await run_job(client, gateway, token, template_id, n, args.zero_concurrency)
+            zwall, zid, zfinal = await run_job(client, gateway, token, template_id, n, args.zero_concurrency)
             cpu1 = cpu_seconds(gen_pid)
+            z_ended = time.time()
             spent = {
                 name: round((cpu_seconds(pid) - before[name]) * 1000 / n, 2) for name, pid in pids.items()
             }
@@ -288,8 +323,12 @@ async def main_async(args: argparse.Namespace) -> str:
             rate = n / zwall
             cpu_ms = (cpu1 - cpu0) * 1000 / n
             others = {name: p.p.pid for name, p in procs.items() if p.p is not None and name != "generator"}
+            _zlat, z_first, z_last = await call_timing(client, zid)
+            z_accepted = z_ended - zwall
             print(
-                f"zero-latency run: wall={zwall:.2f}s items_per_s={rate:.1f} generator_cpu_ms_per_item={cpu_ms:.2f}",
+                f"zero-latency run: wall={zwall:.2f}s items_per_s={rate:.1f} generator_cpu_ms_per_item={cpu_ms:.2f} "
+                f"| 202→first call={z_first - z_accepted:.2f}s calls={z_last - z_first:.2f}s "
+                f"last answer→terminal event={z_ended - z_last:.2f}s",
                 flush=True,
             )
             print(f"logs: {log_dir}  pids: generator={gen_pid} {others}", flush=True)

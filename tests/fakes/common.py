@@ -113,6 +113,8 @@ class FakeState:
         self.cost_usd = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.handler_calls = 0
+        self.handler_s = 0.0
         self.last_answer: str | None = None
         self.started_at = time.time()
 
@@ -140,6 +142,8 @@ class FakeState:
             "cost_usd": round(self.cost_usd, 10),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "handler_calls": self.handler_calls,
+            "handler_ms_total": round(self.handler_s * 1000.0, 3),
             "script_remaining": len(self.config.script),
             "last_requests": list(self.last_requests),
             "config": dataclasses.asdict(self.config),
@@ -200,12 +204,18 @@ class FakeState:
         if d > 0:
             await asyncio.sleep(d)
 
-    def enter(self) -> None:
+    def enter(self) -> float:
+        """A chat call starts; returns its start time for :meth:`leave`."""
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return time.perf_counter()
 
-    def leave(self) -> None:
+    def leave(self, started: float | None = None) -> None:
+        """A chat handler returns (for a stream: before its body is sent); adds its time to the stats."""
         self.in_flight -= 1
+        if started is not None:
+            self.handler_calls += 1
+            self.handler_s += time.perf_counter() - started
 
     def account(
         self, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0

@@ -127,11 +127,11 @@ def create_app(state: FakeState | None = None, tags: list[dict[str, Any]] | None
         return gate(request) or JSONResponse({"models": []})
 
     async def chat(request: Request) -> Response:
-        state.enter()
+        started = state.enter()
         try:
             return await _chat(request)
         finally:
-            state.leave()
+            state.leave(started)
 
     async def _chat(request: Request) -> Response:
         raw = await request.body()

@@ -162,11 +162,11 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
         )
 
     async def chat(request: Request) -> Response:
-        state.enter()
+        started = state.enter()
         try:
             return await _chat(request)
         finally:
-            state.leave()
+            state.leave(started)
 
     async def _chat(request: Request) -> Response:
         try:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import openai
+from openai._types import RequestOptions  # the TypedDict of the SDK's own request options
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
 from llmts_providers._tracing import traced_chat
@@ -53,6 +55,25 @@ def _headers_dict(headers: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in headers.items()}
     except AttributeError:
         return {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _Usage:
+    """``usage`` of a JSON response with the attribute names of the SDK's ``CompletionUsage``."""
+
+    __slots__ = ("completion_tokens", "model_extra", "prompt_tokens")
+
+    def __init__(self, prompt_tokens: Any, completion_tokens: Any, model_extra: dict[str, Any]) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.model_extra = model_extra
+
+    @classmethod
+    def of_mapping(cls, usage: Mapping[str, Any]) -> _Usage:
+        return cls(usage.get("prompt_tokens"), usage.get("completion_tokens"), {"cost": usage.get("cost")})
 
 
 class OpenRouterProvider:
@@ -161,14 +182,13 @@ class OpenRouterProvider:
 
     async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
-        rest = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
         timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
         started = time.perf_counter()
         partial: list[str] = []
         try:
             if body.get("stream"):
-                return await self._chat_stream(body, rest, timeout, started, partial)
-            return await self._chat_once(body, rest, timeout, started)
+                return await self._chat_stream(body, timeout, started, partial)
+            return await self._chat_once(body, timeout, started)
         except openai.APIStatusError as exc:
             raise error_from_status(
                 PROVIDER,
@@ -190,21 +210,30 @@ class OpenRouterProvider:
                 partial_text="".join(partial),
             ) from exc
 
-    async def _chat_once(
-        self, body: dict[str, Any], rest: dict[str, Any], timeout_s: Any, started: float
-    ) -> ChatResult:
-        resp = await self._sdk.chat.completions.create(
-            model=body["model"],
-            messages=cast(Any, body["messages"]),
-            stream=False,
-            extra_body=rest,
-            timeout=timeout_s,
-        )
-        extra = resp.model_extra or {}
-        choices = list(getattr(resp, "choices", None) or [])
-        error = extra.get("error")
+    @staticmethod
+    def _options(timeout_s: Any) -> RequestOptions:
+        # what ``chat.completions.create`` passes (bearer auth, optional per-request timeout)
+        options: RequestOptions = {"security": {"bearer_auth": True}}
+        if timeout_s is not openai.NOT_GIVEN:
+            options["timeout"] = timeout_s
+        return options
+
+    async def _chat_once(self, body: dict[str, Any], timeout_s: Any, started: float) -> ChatResult:
+        # ``cast_to=object``: the SDK returns the decoded JSON as is (building the ChatCompletion model costs more
+        # CPU than the rest of the call); status errors, timeouts and connection errors are the SDK's as usual.
+        try:
+            resp: Any = await self._sdk.post(
+                "/chat/completions", body=body, cast_to=object, options=self._options(timeout_s)
+            )
+        except ValueError as exc:  # a 200 whose body is not JSON
+            raise ProviderUnavailable(f"invalid JSON in the response: {exc}", PROVIDER) from exc
+        if not isinstance(resp, Mapping):
+            raise ProviderUnavailable("unexpected response shape (not a JSON object)", PROVIDER, raw=resp)
+        raw_choices = resp.get("choices")
+        choices = [c for c in raw_choices if isinstance(c, Mapping)] if isinstance(raw_choices, list) else []
+        error = resp.get("error")
         if not error and choices:
-            error = (choices[0].model_extra or {}).get("error")
+            error = choices[0].get("error")
         if error:  # HTTP 200 carrying an error (providers-api.md A3)
             raise MidStreamError(
                 error_message({"error": error}, "error in 200 response"), PROVIDER, raw=error
@@ -212,30 +241,33 @@ class OpenRouterProvider:
         text, finish, native = "", None, None
         if choices:
             choice = choices[0]
-            text = (choice.message.content or "") if getattr(choice, "message", None) else ""
-            finish = choice.finish_reason
-            native = (choice.model_extra or {}).get("native_finish_reason")
-        usage = getattr(resp, "usage", None)
+            message = choice.get("message")
+            content = message.get("content") if isinstance(message, Mapping) else None
+            text = content if isinstance(content, str) else ""
+            finish = choice.get("finish_reason")
+            native = choice.get("native_finish_reason")
+        usage = resp.get("usage")
         return self._result(
             text=text,
-            finish=finish,
+            finish=finish if isinstance(finish, str) else None,
             native=native,
-            usage=usage,
-            model=getattr(resp, "model", None) or body["model"],
-            generation_id=getattr(resp, "id", None),
-            upstream=extra.get("provider"),
+            usage=_Usage.of_mapping(usage) if isinstance(usage, Mapping) else None,
+            model=_str(resp.get("model")) or body["model"],
+            generation_id=_str(resp.get("id")),
+            upstream=resp.get("provider"),
             started=started,
         )
 
     async def _chat_stream(
-        self, body: dict[str, Any], rest: dict[str, Any], timeout_s: Any, started: float, parts: list[str]
+        self, body: dict[str, Any], timeout_s: Any, started: float, parts: list[str]
     ) -> ChatResult:
-        stream = await self._sdk.chat.completions.create(
-            model=body["model"],
-            messages=cast(Any, body["messages"]),
+        stream = await self._sdk.post(
+            "/chat/completions",
+            body=body,
+            cast_to=ChatCompletion,
+            options=self._options(timeout_s),
             stream=True,
-            extra_body=rest,
-            timeout=timeout_s,
+            stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )
         finish: str | None = None
         native: str | None = None
