@@ -156,6 +156,7 @@ def register_consumer(
     max_attempts: int = 3,
     description: str | None = None,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    durable_effect: bool = True,
 ) -> Any:
     """Register one subscriber on ``topic`` dispatching by envelope type to ``handlers``.
 
@@ -252,7 +253,11 @@ def register_consumer(
     return broker.subscriber(
         topic,
         group_id=group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # A consumer with a durable effect commits each offset only after that effect (and rewinds on a transient
+        # error). A consumer without one (the gateway's live fan-out: clients replay state on connect) lets the
+        # client auto-commit in the background instead — a commit round trip per message caps a consumer at a
+        # few hundred messages a second on this broker.
+        ack_policy=AckPolicy.NACK_ON_ERROR if durable_effect else AckPolicy.ACK_FIRST,
         auto_offset_reset=auto_offset_reset,
         description=description,
         max_poll_interval_ms=600_000,

@@ -45,5 +45,6 @@ def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
             handlers=handlers,
             publisher=runtime.publisher,
             auto_offset_reset="latest",
+            durable_effect=False,  # live fan-out only: nothing to lose, clients replay state on (re)connect
             description=f"Fans {topic} out to WebSocket/SSE clients watching a job.",
         )
