@@ -13,10 +13,20 @@ up (``scripts/infra.sh up``). Then:
 2. zero latency: the same job again, for throughput (``items_per_s``) and the generator's CPU per item (plus the
    CPU of every process, the benchmark's own included, so a saturated client would show).
 
+3. the reference tool, llm-data-gen 1.1.8 (npm ``@1337plus/llmdatagen@1.1.8``, MIT), on the same fake at the same
+   latency L, between steps 1 and 2: N = 20 items of its ``configs/examples/products.json`` (one task, as shipped
+   otherwise: ``openrouter/auto``, its default 1 s ``batchDelay`` between items, one request at a time). The
+   tarball is ``npm pack``-ed once into ``~/.cache/llmts/npm/1.1.8/`` and installed with its runtime dependencies
+   (``--ignore-scripts``: the native builds serve only its web UI) into a temp dir, npm cache under
+   ``~/.cache/llmts/npm/_cacache``; nothing of it enters the repo. Its base URL is hard-coded to OpenRouter's, so
+   it runs as ``node --import bench/llmdatagen_preload.mjs …/index.js generate -c <cfg> -o <dir>
+   --no-interactive``, the preload rewriting ``https://openrouter.ai/...`` to the fake. ``wall`` is the process
+   wall time, ``items`` the objects it wrote, ``speedup`` = our items/s in step 1 (N / wall) ÷ its items/s.
+   Printed as ``llm-data-gen: N=20 L=200ms wall=<s> items=<n> items_per_s=<…> speedup=<…> …`` before the last
+   line, or ``llm-data-gen: skipped (<reason>)`` if it cannot run (no node/npm, no tarball, …).
+
 Last line, exactly: ``generation: N=1000 L=200ms C=32 wall=<s> ideal=<s> ratio=<wall/ideal>
 items_per_s=<zero-latency rate> cpu_ms_per_item=<generator CPU ms per item in the zero-latency run>``.
-
-The llm-data-gen comparison of the issue is not run by this script (see services/generator/README.md).
 """
 
 from __future__ import annotations
@@ -26,9 +36,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -50,6 +62,168 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.server import RunningFake  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+LLMDATAGEN_VERSION = "1.1.8"
+LLMDATAGEN_PKG = f"@1337plus/llmdatagen@{LLMDATAGEN_VERSION}"
+NPM_CACHE = Path.home() / ".cache" / "llmts" / "npm"
+LLMDATAGEN_PRELOAD = Path(__file__).resolve().with_name("llmdatagen_preload.mjs")
+LLMDATAGEN_EXAMPLE = "products.json"
+LLMDATAGEN_KEY = (
+    "sk-or-v1-bench"  # the fake checks no key unless `api_key` is configured; the CLI needs one set
+)
+
+
+class LlmDataGenSkipped(Exception):
+    """llm-data-gen could not be run; the message is the reason printed in ``llm-data-gen: skipped (…)``."""
+
+
+def _run_tool(args: list[str], cwd: Path, timeout: float) -> str:
+    try:
+        r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError as e:
+        raise LlmDataGenSkipped(f"{args[0]} not found on PATH") from e
+    except subprocess.TimeoutExpired as e:
+        raise LlmDataGenSkipped(f"`{' '.join(args[:3])}` timed out after {timeout:.0f}s") from e
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        raise LlmDataGenSkipped(f"`{' '.join(args[:3])}` exited {r.returncode}: {' | '.join(tail)}")
+    return r.stdout
+
+
+def llmdatagen_tarball() -> Path:
+    """The npm tarball, ``npm pack``-ed into ``~/.cache/llmts/npm/1.1.8/`` unless already there (the templates tests
+    cache it in the same place)."""
+    dest = NPM_CACHE / LLMDATAGEN_VERSION
+    tgz = dest / f"1337plus-llmdatagen-{LLMDATAGEN_VERSION}.tgz"
+    if not tgz.is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        _run_tool(
+            [
+                "npm",
+                "pack",
+                LLMDATAGEN_PKG,
+                "--pack-destination",
+                str(dest),
+                "--cache",
+                str(NPM_CACHE / "_cacache"),
+            ],
+            dest,
+            300,
+        )
+        if not tgz.is_file():
+            raise LlmDataGenSkipped(f"`npm pack {LLMDATAGEN_PKG}` did not produce {tgz}")
+    return tgz
+
+
+def install_llmdatagen(work: Path) -> Path:
+    """Install the cached tarball with its runtime dependencies into ``work``; returns the CLI entry (index.js).
+
+    Installed as a dependency of a throwaway project rather than by ``npm install --omit=dev`` inside the extracted
+    package: without a lockfile npm still resolves the package's devDependencies there, and one of them
+    (``@unocss/postcss@66.12.0``) is not resolvable (ETARGET). ``--ignore-scripts`` skips its postinstall and the
+    native bcrypt/better-sqlite3 builds, which only its web server uses."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise LlmDataGenSkipped("node/npm not found on PATH")
+    tgz = llmdatagen_tarball()
+    (work / "package.json").write_text('{"private": true}\n')
+    _run_tool(
+        [
+            "npm",
+            "install",
+            "--omit=dev",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--prefer-offline",
+            "--cache",
+            str(NPM_CACHE / "_cacache"),
+            str(tgz),
+        ],
+        work,
+        600,
+    )
+    entry = work / "node_modules" / "@1337plus" / "llmdatagen" / "index.js"
+    if not entry.is_file():
+        raise LlmDataGenSkipped(f"npm install did not produce {entry}")
+    return entry
+
+
+def count_written_items(out_dir: Path) -> int:
+    """Objects llm-data-gen wrote: ``output.type: array`` files are ``[obj, …]``, others ``{key: [obj, …]}``."""
+    n = 0
+    for f in out_dir.rglob("*.json"):
+        data = json.loads(f.read_text())
+        if isinstance(data, list):
+            n += len(data)
+        elif isinstance(data, dict):
+            n += sum(len(v) for v in data.values() if isinstance(v, list))
+    return n
+
+
+async def run_llmdatagen(fake_url: str, n: int, log_dir: Path) -> tuple[float, int, int, str, int]:
+    """Run llm-data-gen on ``n`` items against the fake; returns (process wall seconds, items written, chat calls
+    the fake served meanwhile, model, its delay between items in ms)."""
+    with tempfile.TemporaryDirectory(prefix="llmts-llmdatagen-") as tmp:
+        work = Path(tmp)
+        entry = await asyncio.to_thread(install_llmdatagen, work)
+        config = json.loads((entry.parent / "configs" / "examples" / LLMDATAGEN_EXAMPLE).read_text())
+        task = dict(config["generation"]["tasks"][0])
+        task["count"] = n
+        config["generation"]["tasks"] = [task]
+        config["api"]["apiKey"] = LLMDATAGEN_KEY
+        model = str(config["api"].get("model") or "openrouter/auto")
+        batch_delay_ms = int(
+            config["api"].get("batchDelay") or 1000
+        )  # its default; `||`, so 0 means 1000 too
+        config_path, out_dir = work / "config.json", work / "out"
+        config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2))
+        async with httpx.AsyncClient(base_url=fake_url, timeout=30) as fake:
+            r = await fake.get("/api/v1/models", params={"output_modalities": "all"})
+            r.raise_for_status()
+            if model.removesuffix(":online") not in {m["id"] for m in r.json()["data"]}:
+                (await fake.post("/_fake/config", json={"accept_unknown_models": True})).raise_for_status()
+            calls0 = (await fake.get("/_fake/stats")).json()["calls"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENROUTER_", "OTEL_"))}
+            env.update(
+                {"LLMDATAGEN_FAKE_BASE": fake_url, "OPENROUTER_API_KEY": LLMDATAGEN_KEY, "NO_COLOR": "1"}
+            )
+            log = log_dir / "llmdatagen.log"
+            with log.open("wb") as out:
+                t0 = time.perf_counter()
+                proc = await asyncio.create_subprocess_exec(
+                    "node",
+                    "--import",
+                    str(LLMDATAGEN_PRELOAD),
+                    str(entry),
+                    "generate",
+                    "-c",
+                    str(config_path),
+                    "-o",
+                    str(out_dir),
+                    "--no-interactive",
+                    cwd=work,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+                try:
+                    rc = await asyncio.wait_for(proc.wait(), timeout=60 + 10 * n)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+                    raise LlmDataGenSkipped(f"did not finish within {60 + 10 * n}s (log: {log})") from None
+                wall = time.perf_counter() - t0
+            calls = (await fake.get("/_fake/stats")).json()["calls"] - calls0
+        if rc != 0:
+            raise LlmDataGenSkipped(
+                f"exited {rc}: {log.read_text(errors='replace').strip()[-300:]!r} (log: {log})"
+            )
+        items = count_written_items(out_dir) if out_dir.is_dir() else 0
+        if items == 0:
+            raise LlmDataGenSkipped(f"wrote no items ({calls} chat calls reached the fake; log: {log})")
+        return wall, items, calls, model, batch_delay_ms
 
 
 def free_port() -> int:
@@ -288,6 +462,26 @@ async def main_async(args: argparse.Namespace) -> str:
                 wall, job_id, final = await run_job(client, gateway, token, template_id, n, c)
                 t_accepted = time.perf_counter() - wall
                 calls1, ms1 = await fake_handler_totals(fake_client, fake_url)
+                # the reference tool on the same fake at the same latency, before the zero-latency run
+                ours_rate = n / wall
+                if args.llmdatagen_count > 0:
+                    try:
+                        t_wall, t_items, t_calls, t_model, t_delay = await run_llmdatagen(
+                            fake_url, args.llmdatagen_count, log_dir
+                        )
+                        t_rate = t_items / t_wall
+                        llmdatagen_line = (
+                            f"llm-data-gen: N={args.llmdatagen_count} L={args.latency_ms}ms wall={t_wall:.2f} "
+                            f"items={t_items} items_per_s={t_rate:.3f} speedup={ours_rate / t_rate:.1f} "
+                            f"(ours: N={n} C={c} items_per_s={ours_rate:.1f}; theirs: {LLMDATAGEN_PKG} "
+                            f"{LLMDATAGEN_EXAMPLE} model={t_model} chat_calls={t_calls}, sequential, {t_delay} ms between items)"
+                        )
+                    except LlmDataGenSkipped as e:
+                        llmdatagen_line = f"llm-data-gen: skipped ({e})"
+                    except (OSError, ValueError, KeyError, httpx.HTTPError) as e:
+                        llmdatagen_line = f"llm-data-gen: skipped ({type(e).__name__}: {e})"
+                else:
+                    llmdatagen_line = "llm-data-gen: skipped (--llmdatagen-count 0)"
                 resp = await fake_client.post(fake_url + "/_fake/config", json={"latency_ms": 0})
                 resp.raise_for_status()
             assert final.get("succeeded", final.get("counts", {}).get("succeeded")) == n, final
@@ -332,6 +526,7 @@ async def main_async(args: argparse.Namespace) -> str:
                 flush=True,
             )
             print(f"logs: {log_dir}  pids: generator={gen_pid} {others}", flush=True)
+            print(llmdatagen_line, flush=True)
             return (
                 f"generation: N={n} L={args.latency_ms}ms C={c} wall={wall:.2f} ideal={ideal:.2f} "
                 f"ratio={wall / ideal:.3f} items_per_s={rate:.1f} cpu_ms_per_item={cpu_ms:.2f}"
@@ -349,6 +544,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
         "--zero-concurrency", type=int, default=32, help="job concurrency of the zero-latency run"
+    )
+    parser.add_argument(
+        "--llmdatagen-count",
+        type=int,
+        default=20,
+        help="items for the llm-data-gen comparison run at the same latency (0 = skip it)",
     )
     args = parser.parse_args()
     line = asyncio.run(main_async(args))
