@@ -35,4 +35,14 @@ else echo "test: tier static FAILED"; rc=1; fi
 tier unit -m "not connected and not e2e" libs services tests
 tier integration -m "connected" libs services tests
 tier e2e -m "e2e" tests
+
+# Chaos (kill -9 / restarts of the generator, Kafka, MongoDB, exporter, gateway; provider storm), bounded (~3 min).
+# Last, because it restarts the shared infrastructure. Its output ends with `chaos: <held>/<total> scenarios held`.
+t0=$(date +%s)
+echo "=== tier: chaos ==="
+if "$UV" run --frozen python -m tests.chaos.run; then
+  echo "test: tier chaos finished in $(( $(date +%s) - t0 ))s (exit 0)"
+else
+  echo "test: tier chaos FAILED after $(( $(date +%s) - t0 ))s"; rc=1
+fi
 exit $rc
