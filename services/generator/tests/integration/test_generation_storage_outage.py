@@ -101,7 +101,9 @@ async def wait_until(predicate: Callable[[], bool], within: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def assert_billed_once(h: Harness, job_id: str, doc: dict[str, Any], n: int) -> None:
+async def assert_billed_once(
+    h: Harness, job_id: str, doc: dict[str, Any], n: int, *, lease_lost: bool = False
+) -> None:
     """What the provider served is exactly what the job billed: every call once, none lost, none twice."""
     stats = await fake_stats(h)
     attempts = [a async for a in h.gen.repo.attempts.find({"job_id": job_id})]
@@ -114,7 +116,13 @@ async def assert_billed_once(h: Harness, job_id: str, doc: dict[str, Any], n: in
     assert doc["usage"]["cost_usd"] == pytest.approx(stats["cost_usd"], abs=1e-9)
     # an orphan (stored after its run lost the lease) may be a valid answer whose item could not be stored: it is
     # billed, and its target was generated again by the next owner
-    assert sum(1 for a in attempts if a["outcome"] == "valid" and not a.get("orphaned")) == n
+    valid = sum(1 for a in attempts if a["outcome"] == "valid" and not a.get("orphaned"))
+    if lease_lost:
+        # the old owner's last batch may have had its attempts stored (reply lost) but not its items before it
+        # found the lease gone: those valid answers are billed, their targets generated again by the next owner
+        assert valid >= n
+    else:
+        assert valid == n
     items = [d async for d in h.gen.repo.items.find({"job_id": job_id, "status": "accepted"})]
     assert sorted(int(d["index"]) for d in items) == list(range(n))
 
@@ -185,7 +193,7 @@ async def test_lease_taken_during_the_outage_keeps_the_held_attempts(h: Harness)
         )
     assert doc["run"] >= 3  # ours (1), "someone-else" (2), the resume (3)
     assert doc["counts"]["succeeded"] == n
-    await assert_billed_once(h, msg.job_id, doc, n)
+    await assert_billed_once(h, msg.job_id, doc, n, lease_lost=True)
 
 
 async def test_numbered_job_update_applies_once(h: Harness) -> None:
