@@ -1,8 +1,9 @@
 """Gateway latency under a fixed load: `make bench-gateway` (or `uv run python bench/bench_gateway.py`).
 
 Starts the whole stack (tests/e2e/stack.py) on the local Kafka + MongoDB-wire server, registers a user, then drives
-an authenticated read endpoint (`GET /auth/me`: JWT verified at the gateway via JWKS, forwarded to the auth
-service, which checks the user in MongoDB) at a fixed arrival rate from a SECOND process on loopback: an open-loop
+an authenticated read endpoint (`GET /auth/session`: the gateway's own cost — edge middleware, JWT verified via
+the JWKS, routing, response — with no upstream hop; `--path /auth/me` measures the forwarded path instead, which
+adds the auth service and its MongoDB lookup) at a fixed arrival rate from a SECOND process on loopback: an open-loop
 asyncio load generator on raw keep-alive HTTP/1.1 connections (latency is measured from each request's scheduled
 send time, so a slow server cannot hide its queueing — no coordinated omission). The same generator then drives a
 bare FastAPI endpoint served by uvicorn the same way (`uvicorn.run`, default loop/http, no access log) in the same
@@ -11,7 +12,7 @@ run. Prints, last:
     gateway: rps=<achieved> p50_ms=<…> p99_ms=<…> overhead_vs_bare=<gateway p99 / bare p99>
 
 Targets (issue 9): p99 ≤ 25 ms at 200 rps; overhead ≤ 1.5×. Figures are printed, never asserted.
-Options: --rate (200), --duration (20 s), --warmup (3 s), --path (/auth/me), --connections (32).
+Options: --rate (200), --duration (20 s), --warmup (3 s), --path (/auth/session), --connections (32).
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--path", default="/auth/me")
+    parser.add_argument("--path", default="/auth/session")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--header", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
