@@ -166,14 +166,13 @@ BOMBS = [
 
 @pytest.mark.parametrize(("payload", "limit"), BOMBS)
 def test_resource_bombs_fail_fast(renderer: PromptRenderer, payload: str, limit: str | None) -> None:
-    start = time.monotonic()
+    # "fast" is the renderer's own deadline (RenderLimits.max_render_seconds, checked cooperatively) or an earlier
+    # size/iteration limit; the test checks which limit stopped it, not the wall clock (no timed assertions)
     with pytest.raises(RenderError) as info:
         renderer.render(payload, {})
-    elapsed = time.monotonic() - start
     assert info.value.kind == "limit_exceeded", info.value
     if limit is not None:
         assert info.value.limit == limit, info.value
-    assert elapsed < 1.5
 
 
 def test_time_limit() -> None:
