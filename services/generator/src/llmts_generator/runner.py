@@ -218,7 +218,41 @@ def merge_ops(ops: Sequence[Op]) -> tuple[dict[str, Any], Batch]:
     return update, batch
 
 
-class JobWriter:
+class _JobLoop:
+    """The lifecycle the writer and the flusher share: one background loop per job, woken by ``_wake``;
+    ``close`` lets it finish what is queued and re-raises its failure as :class:`JobAborted`, ``abort`` cancels."""
+
+    _name = "loop"
+    _failure = "failed"
+
+    def __init__(self, job_id: str) -> None:
+        self._job_id = job_id
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"{self._name}:{self._job_id}")
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self.error is not None:
+            raise JobAborted(f"{self._failure}: {self.error!r}")
+
+    def abort(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+class JobWriter(_JobLoop):
     """One sequential writer per job: fenced job update → attempts → items (ordered) → hand over to the flusher.
 
     A transient storage failure (MongoDB away: connection lost, server restarting) does not lose anything: the
@@ -229,6 +263,9 @@ class JobWriter:
     attempts are keyed by id, items already stored with the same envelope id are skipped. When the job is not
     ours any more (the outage outlasted the lease and another process claimed it) or the outage lasts too long,
     the attempts held are stored as orphans (billing) before the writer fails."""
+
+    _name = "writer"
+    _failure = "job write failed"
 
     def __init__(
         self,
@@ -246,8 +283,8 @@ class JobWriter:
         lease_until: Callable[[], datetime] | None = None,
         on_storage: Callable[[bool], None] | None = None,
     ) -> None:
+        super().__init__(job_id)
         self._repo = repo
-        self._job_id = job_id
         self._owner = owner
         self._run = run
         self._on_written = on_written
@@ -259,19 +296,12 @@ class JobWriter:
         self._lease_until = lease_until
         self._on_storage = on_storage
         self._queue: list[tuple[Op, asyncio.Future[None]]] = []
-        self._wake = asyncio.Event()
         self._storage = asyncio.Event()
         self._storage.set()
-        self._closed = False
-        self.error: BaseException | None = None
         self.writes = 0
         self.retries = 0
         self.outages = 0
         self.orphaned = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"writer:{self._job_id}")
 
     @property
     def backlog(self) -> int:
@@ -412,19 +442,6 @@ class JobWriter:
             if self._queue:
                 self._wake.set()
 
-    async def close(self) -> None:
-        """Write what is queued, then stop."""
-        self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        if self.error is not None:
-            raise JobAborted(f"job write failed: {self.error!r}")
-
-    def abort(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
 
 async def retry_transient(
     what: str, call: Callable[[], Awaitable[None]], *, max_outage_s: float = 120.0, cap_s: float = 2.0
@@ -449,8 +466,11 @@ async def retry_transient(
 # flusher
 
 
-class JobFlusher:
+class JobFlusher(_JobLoop):
     """Publishes what the writer made durable, in order, and tracks the publication watermarks."""
+
+    _name = "flusher"
+    _failure = "flush failed"
 
     def __init__(
         self,
@@ -461,24 +481,17 @@ class JobFlusher:
         published_index: int = -1,
         published_rejected: int = -1,
     ) -> None:
+        super().__init__(job_id)
         self._repo = repo
         self._events = events
-        self._job_id = job_id
         self._progress = progress
         self._pending: list[Batch] = []
-        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._closed = False
-        self.error: BaseException | None = None
-        self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.published_index = published_index
         self.published_rejected = published_rejected
         self._persisted = (published_index, published_rejected)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"flusher:{self._job_id}")
 
     def enqueue(self, batch: Batch) -> None:
         self._pending.append(batch)
@@ -544,18 +557,6 @@ class JobFlusher:
         await self._idle.wait()
         if self.error is not None:
             raise JobAborted(f"flush failed: {self.error!r}")
-
-    async def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        if self.error is not None:
-            raise JobAborted(f"flush failed: {self.error!r}")
-
-    def abort(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
 
 
 # --------------------------------------------------------------------------------------------------------
