@@ -74,11 +74,16 @@ class ServiceRuntime:
         )
         self._tasks: list[tuple[str, BackgroundTask]] = []
         self._running: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Awaitable[object]]] = []
         self.stopping = asyncio.Event()
         self.started = False
 
     def add_background(self, name: str, task: BackgroundTask) -> None:
         self._tasks.append((name, task))
+
+    def add_closer(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Close a client (HTTP, provider, …) on stop, after the background tasks that may use it have ended."""
+        self._closers.append(close)
 
     async def start(self) -> None:
         await self._retry("mongo indexes", lambda: ensure_indexes(self.db, self.indexes))
@@ -123,6 +128,11 @@ class ServiceRuntime:
                 t.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
+        for close in self._closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a client failed")
         await self.mongo.close()
         log.info("%s stopped", self.name)
 

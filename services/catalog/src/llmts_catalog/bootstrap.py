@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -132,19 +132,13 @@ def bootstrap(
 
     runtime.add_background("outbox-relay", relay)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            try:
-                yield
-            finally:
-                await factory.aclose()
+    runtime.add_closer(factory.aclose)
 
     app = create_http_app(
         service=settings.service_name,
         title="llmts catalog",
         description="Model catalog of OpenRouter and Ollama: sync, search, prices, provider tests.",
-        lifespan=lifespan,
+        lifespan=runtime.lifespan,
         checks=runtime.checks(),
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,

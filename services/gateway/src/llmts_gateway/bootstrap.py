@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -75,13 +74,7 @@ def bootstrap(
     runtime.add_background("outbox-relay", relay)
     runtime.add_background("outbox-purge", purge)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            try:
-                yield
-            finally:
-                await upstreams.aclose()
+    runtime.add_closer(upstreams.aclose)
 
     checks: dict[str, Any] = dict(runtime.checks())
     for name in SERVICES:
@@ -90,7 +83,7 @@ def bootstrap(
         service=settings.service_name,
         title="LLM Template System API",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=runtime.lifespan,
         checks=checks,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,

@@ -139,7 +139,8 @@ def build(
                 yield
             finally:
                 await manager.shutdown()
-        await providers.aclose()
+
+    runtime.add_closer(providers.aclose)
 
     app = create_http_app(
         service=settings.service_name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -78,19 +77,13 @@ def bootstrap(
 
     runtime.add_background("outbox-relay", relay)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            try:
-                yield
-            finally:
-                await catalog.aclose()
-                await bodies.aclose()
+    runtime.add_closer(catalog.aclose)
+    runtime.add_closer(bodies.aclose)
 
     app = create_http_app(
         service=settings.service_name,
         title="llmts templates",
-        lifespan=lifespan,
+        lifespan=runtime.lifespan,
         checks=runtime.checks(),
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
