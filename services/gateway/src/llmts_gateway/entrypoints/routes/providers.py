@@ -14,8 +14,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from llmts_common.errors import error_body
 from llmts_gateway.deps import Context, CurrentUser, GatewayContext
+from llmts_gateway.entrypoints.openapi import error_response
 
 ProviderName = Literal["openrouter", "ollama"]
 MODALITY_PATTERN = r"^[a-z][a-z_-]{0,31}$"
@@ -89,21 +89,14 @@ class ProviderTestPublic(BaseModel):
     error: str | None = None
 
 
-def _error(description: str, code: str, message: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": error_body(code, message)}},
-    }
-
-
 _COMMON: dict[int | str, dict[str, Any]] = {
-    401: _error("Missing or invalid bearer token", "unauthorized", "missing bearer token"),
-    503: _error(
+    401: error_response("Missing or invalid bearer token", "unauthorized", "missing bearer token"),
+    503: error_response(
         "The catalog service is unavailable", "service_unavailable", "the catalog service is unavailable"
     ),
 }
 _INVALID: dict[int | str, dict[str, Any]] = {
-    422: _error("Invalid parameter", "validation_error", "invalid request: limit: ...")
+    422: error_response("Invalid parameter", "validation_error", "invalid request: limit: ...")
 }
 
 router = APIRouter(prefix="/providers", tags=["providers"], responses=_COMMON)
@@ -198,7 +191,7 @@ async def list_models(
     response_model=ModelPublic,
     summary="One model; ids contain slashes and colons (openai/gpt-4o-mini, …:free)",
     responses={
-        404: _error("Not in the catalog", "not_found", "model 'x/y' is not in the catalog"),
+        404: error_response("Not in the catalog", "not_found", "model 'x/y' is not in the catalog"),
         **_INVALID,
     },
 )

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmts_common.errors import error_body
 from llmts_gateway.deps import Context, CurrentUser
+from llmts_gateway.entrypoints.openapi import error_response
 
 TemplateId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Template id.")]
 ExampleId = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", examples=["quiz"])]
@@ -260,31 +260,28 @@ class LlmDataGenImportPublic(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------------- errors
-def _error(description: str, code: str, message: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": error_body(code, message)}},
-    }
 
 
 _COMMON: dict[int | str, dict[str, Any]] = {
-    401: _error("Missing or invalid bearer token", "unauthorized", "missing bearer token"),
-    422: _error("Invalid request", "validation_error", "invalid request: name: Field required"),
-    503: _error(
+    401: error_response("Missing or invalid bearer token", "unauthorized", "missing bearer token"),
+    422: error_response("Invalid request", "validation_error", "invalid request: name: Field required"),
+    503: error_response(
         "The templates service is unavailable", "service_unavailable", "the templates service is unavailable"
     ),
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: _error("No such template, or another user's private one", "template_not_found", "template not found")
+    404: error_response(
+        "No such template, or another user's private one", "template_not_found", "template not found"
+    )
 }
 _OWNER: dict[int | str, dict[str, Any]] = {
     **_NOT_FOUND,
-    403: _error(
+    403: error_response(
         "A public template of another user is read-only",
         "not_owner",
         "only the owner can change this template",
     ),
-    409: _error(
+    409: error_response(
         "Changed concurrently", "version_conflict", "the template was changed concurrently; reload and retry"
     ),
 }
@@ -330,7 +327,7 @@ async def list_examples(request: Request, ctx: Context, _user: CurrentUser) -> R
     status_code=201,
     response_model=TemplatePublic,
     summary="Copy an example into my templates",
-    responses={404: _error("No such example", "example_not_found", "example 'x' not found")},
+    responses={404: error_response("No such example", "example_not_found", "example 'x' not found")},
 )
 async def import_example(
     request: Request,
@@ -364,7 +361,7 @@ async def validate_template(
     summary="Render one item's prompts, the exact provider request body, token and cost estimates",
     responses={
         **_NOT_FOUND,
-        422: _error(
+        422: error_response(
             "Invalid request, or the template does not render",
             "render_error",
             "the template does not render: 'x' is undefined",
@@ -383,7 +380,7 @@ async def preview_template(
     response_model=LlmDataGenImportPublic,
     summary="Import an llm-data-gen config file as is (meta, api, schema hints, prompts, tasks, output)",
     responses={
-        422: _error(
+        422: error_response(
             "Not a mappable config",
             "invalid_llm_data_gen_config",
             "json output needs a 'schema' object with a 'type'",
