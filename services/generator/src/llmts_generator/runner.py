@@ -1064,6 +1064,25 @@ class JobRunner:
 
     # --- one slot ----------------------------------------------------------------------------------------
     async def _slot(self, plan: SlotPlan, ctx: _SlotContext) -> None:
+        """One concurrency slot: works its item, then takes the next one itself while the scheduler allows,
+        so a freed slot calls the provider again at once instead of after a round trip through the job loop
+        (task end → wake-up → launch → new task), which cost ~10 ms per item under load."""
+        current: SlotPlan | None = plan
+        while current is not None:
+            await self._item(current, ctx)
+            current = self._next_plan()
+
+    def _next_plan(self) -> SlotPlan | None:
+        """The plan a finished slot continues with, under the same conditions as the job loop's launches."""
+        sched = self.scheduler
+        writer = self.writer
+        if sched is None or writer is None or self._pause.is_set() or self._cancel.is_set():
+            return None
+        if not writer.storage_ok or not sched.can_launch():
+            return None
+        return sched.launch()
+
+    async def _item(self, plan: SlotPlan, ctx: _SlotContext) -> None:
         sched = self.scheduler
         assert sched is not None
         assert self.writer is not None
