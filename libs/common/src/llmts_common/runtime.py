@@ -15,7 +15,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
-from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka import EventPublisher, create_broker, flush_offsets
 from llmts_common.logging import configure_logging
 from llmts_common.mongo import (
     Database,
@@ -120,6 +120,8 @@ class ServiceRuntime:
         """Stop taking new work, let in-flight work finish or checkpoint, commit offsets, close clients."""
         self.stopping.set()
         if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await flush_offsets(self.broker)  # grouped commits: what was handled so far
             with contextlib.suppress(Exception):
                 await self.broker.stop()
         if self._running:

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmts_common.contracts import GenerationRequested, GenerationStarted, ModelRef, Prompts, TemplateSnapshot
 from llmts_common.contracts.topics import dlq_topic
 from llmts_common.envelope import Envelope
-from llmts_common.kafka import EventPublisher, create_broker, register_consumer
+from llmts_common.kafka import EventPublisher, TransientError, create_broker, register_consumer
 from llmts_common.mongo import Database, ProcessedMessages
 from llmts_common.outbox import Outbox
 from llmts_common.tracing import setup_tracing, span, trace_id_of
@@ -229,3 +230,71 @@ async def test_poison_message_goes_to_dlq_and_consumer_keeps_going(
     assert failing["x-dlq-attempts"] == b"2"
     assert failing["x-dlq-topic"] == unique_topic.encode()
     assert b"cannot handle this job" in failing["x-dlq-error"]
+
+
+async def _committed(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {
+        tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
+    }
+
+
+async def test_offsets_are_committed_in_groups_only_after_the_effect(
+    brokers: tuple[Any, Any], unique_topic: str, kafka_bootstrap: str
+) -> None:
+    """Grouped commits never pass a message still being handled nor one that failed transiently, and the
+    tail of a burst is committed without a further message."""
+    gw_broker, gen_broker = brokers
+    pub = EventPublisher(gw_broker, source="gateway")
+    group_id = f"g-{uuid.uuid4().hex[:6]}"
+    handled: list[int] = []
+    gate = asyncio.Event()
+    flaky_failures = [0]
+
+    async def handler(msg: GenerationRequested, env: Envelope) -> None:
+        if msg.count == 30:
+            await gate.wait()  # the effect of message 30 is still under way
+        if msg.count == 10 and flaky_failures[0] < 2:
+            flaky_failures[0] += 1
+            raise TransientError("storage away")  # rewound and handled again, never dead-lettered
+        handled.append(msg.count)
+
+    register_consumer(
+        gen_broker,
+        topic=unique_topic,
+        group_id=group_id,
+        handlers={GenerationRequested: handler},
+        publisher=EventPublisher(gen_broker, source="generator"),
+    )
+    await gen_broker.start()
+    await gw_broker.start()
+    base = _command("one-job")  # one key: one partition, so offsets follow the publishing order
+    for n in range(1, 51):
+        await pub.publish_envelope(pub.envelope_for(base.model_copy(update={"count": n})), unique_topic)
+
+    await _wait_for(lambda: 29 in handled)
+    await asyncio.sleep(1.0)  # several commit intervals while message 30 is in its handler
+    committed = await _committed(kafka_bootstrap, group_id, unique_topic)
+    assert len(committed) == 1
+    (first_partition_offset,) = committed.values()
+    assert first_partition_offset <= 29  # offset of message 30 is 29: never committed past it
+    assert first_partition_offset >= 10  # but what was handled before it is (message 10 after its retries)
+
+    gate.set()
+    await _wait_for(lambda: 50 in handled)
+    assert flaky_failures[0] == 2
+    assert sorted(set(handled)) == list(range(1, 51))
+    assert handled.count(10) == 1  # the transient failures were not counted as handled
+
+    async def all_committed() -> bool:
+        return sum((await _committed(kafka_bootstrap, group_id, unique_topic)).values()) == 50
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await all_committed():
+        assert asyncio.get_running_loop().time() < deadline, "the tail of the burst was never committed"
+        await asyncio.sleep(0.1)
