@@ -46,6 +46,13 @@ UPLOAD_CHUNK = 1 << 20
 """Bytes the writer thread hands to the store at a time."""
 
 
+def run_file_key(export_id: str, attempt: int) -> str:
+    """Each run of an export writes its own file: a run that lost its lease (its process cut off from MongoDB
+    longer than the lease) can never write into the file of the run that took over. The fenced ``ready`` write
+    names the file that counts (``file_key``)."""
+    return f"{export_id}-r{attempt}"
+
+
 def download_path(export_id: str) -> str:
     return f"/exports/{export_id}/download"
 
@@ -296,8 +303,9 @@ class ExportWorker:
             reason = f"gave up after {self.policy.max_attempts} attempts to build the file"
             await _finish_failed(self.exports, record, token=token, reason=reason, now=now)
             return
+        key = run_file_key(record.export_id, attempt)
         try:
-            stats, filename, filename_star = await self._build(record, job, options, token)
+            stats, filename, filename_star = await self._build(record, job, options, token, key)
         except _Cancelled:
             log.warning("export %s interrupted (lease lost or stopping)", record.export_id)
             return
@@ -328,7 +336,7 @@ class ExportWorker:
             "filename": filename,
             "filename_star": filename_star,
             "content_type": spec.content_type,
-            "file_key": record.export_id,
+            "file_key": key,
             "store": self.store.name,
             "finished_at": done,
             "updated_at": done,
@@ -351,7 +359,19 @@ class ExportWorker:
                 stats.items,
                 stats.bytes,
             )
+            # files of earlier runs that crashed or lost their lease (and the pre-run-key name): best effort,
+            # they are never served (downloads follow file_key)
+            for stale in [record.export_id, *(run_file_key(record.export_id, n) for n in range(1, attempt))]:
+                with contextlib.suppress(Exception):
+                    await self.store.delete(stale)
             await _flush(self.exports, record.export_id)
+        else:
+            # the lease was lost meanwhile: another run owns the export, this file is nobody's
+            log.warning(
+                "export %s: lease lost before the result was recorded; file discarded", record.export_id
+            )
+            with contextlib.suppress(Exception):
+                await self.store.delete(key)
 
     async def _retry_later(self, record: ExportRecord, token: str, why: str) -> None:
         with contextlib.suppress(*TRANSIENT_ERRORS):  # if Mongo is down, the lease expiry retries it
@@ -384,12 +404,12 @@ class ExportWorker:
         )
 
     async def _build(
-        self, record: ExportRecord, job: JobView, options: ExportOptions, token: str
+        self, record: ExportRecord, job: JobView, options: ExportOptions, token: str, key: str
     ) -> tuple[WriteStats, str, str]:
         meta = await self._meta(record, job)
         filename, filename_star = safe_filename(meta.template_name, record.job_id, record.format)
         spec = FORMATS[record.format]
-        upload = await self.store.begin(record.export_id, filename=filename, content_type=spec.content_type)
+        upload = await self.store.begin(key, filename=filename, content_type=spec.content_type)
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         heartbeat = asyncio.create_task(self._heartbeat(record.export_id, token, cancel))
@@ -407,7 +427,7 @@ class ExportWorker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        stored = await self.store.size(record.export_id)
+        stored = await self.store.size(key)
         if stored != stats.bytes:
             raise RuntimeError(f"stored file has {stored} bytes, the writer wrote {stats.bytes}")
         return stats, filename, filename_star

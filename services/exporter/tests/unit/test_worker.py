@@ -91,8 +91,9 @@ async def test_export_is_built_from_pages_and_published_once() -> None:
     await _run(worker)
     record = exports.records["e1"]
     assert record.status == "ready"
-    assert json.loads(store.files["e1"]) == items
-    assert record.sha256 == hashlib.sha256(store.files["e1"]).hexdigest()
+    assert record.file_key == "e1-r1"
+    assert json.loads(store.files["e1-r1"]) == items
+    assert record.sha256 == hashlib.sha256(store.files["e1-r1"]).hexdigest()
     assert record.filename == "Otchet-j1.json"
     assert [type(e) for e in exports.events] == [ExportReady]
 
@@ -123,12 +124,55 @@ async def test_a_stale_lease_is_taken_over_and_finished() -> None:
     # a worker that then died claimed it and began a run
     assert await exports.claim(now=clock.now, lease_until=clock.now + timedelta(seconds=30), token="dead")
     assert await exports.begin_run("e3", token="dead", now=clock.now) == 1
+    store.files["e3-r1"] = b"half a fi"  # what the dead run had written
     assert await worker.tick() == 0  # the lease still holds
     clock.now += timedelta(seconds=31)
     await _run(worker)
     assert exports.records["e3"].status == "ready"
     assert exports.records["e3"].attempts == 2
-    assert "два" in store.files["e3"].decode()
+    assert exports.records["e3"].file_key == "e3-r2"
+    assert "два" in store.files["e3-r2"].decode()
+    assert "e3-r1" not in store.files  # the dead run's partial file is removed
+
+
+async def test_a_run_that_lost_its_lease_never_touches_the_file_of_the_run_that_took_over() -> None:
+    jobs, exports, store, clock, worker = _world()
+    await _job(jobs, "j5", "u1", [{"a": i} for i in range(4)])
+    await handlers.request_export(
+        ExportRequested(export_id="e5", job_id="j5", user_id="u1", format="json"), exports=exports, clock=clock,
+        wake=worker.wake,
+    )  # fmt: skip
+    # run 1 starts in a process that is then cut off from MongoDB longer than the lease
+    stale = await exports.claim(now=clock.now, lease_until=clock.now + timedelta(seconds=30), token="cut-off")
+    assert stale is not None
+    assert await exports.begin_run("e5", token="cut-off", now=clock.now) == 1
+    clock.now += timedelta(seconds=31)
+    await _run(worker)  # run 2 takes over and finishes
+    served = exports.records["e5"]
+    assert served.status == "ready"
+    assert served.file_key == "e5-r2"
+    good = store.files["e5-r2"]
+    begun: list[str] = []
+    original_begin = store.begin
+
+    async def recording_begin(key: str, **kwargs: str) -> object:
+        begun.append(key)
+        return await original_begin(key, **kwargs)
+
+    store.begin = recording_begin  # type: ignore[assignment,method-assign]
+    original_begin_run = exports.begin_run
+
+    async def run_it_already_had(export_id: str, *, token: str, now: datetime) -> int | None:
+        return 1  # the cut-off process resumes inside run 1, unaware of the takeover
+
+    exports.begin_run = run_it_already_had  # type: ignore[method-assign]
+    await worker.process(stale, "cut-off")  # it writes its file, then its fenced "ready" write fails
+    exports.begin_run = original_begin_run  # type: ignore[method-assign]
+    assert begun == ["e5-r1"]  # never the served file
+    assert store.files["e5-r2"] == good
+    assert hashlib.sha256(store.files["e5-r2"]).hexdigest() == served.sha256
+    assert "e5-r1" not in store.files  # its own file is nobody's: discarded
+    assert exports.records["e5"].file_key == "e5-r2"
 
 
 async def test_cleanup_removes_file_and_record() -> None:
@@ -146,7 +190,7 @@ async def test_cleanup_removes_file_and_record() -> None:
     later = clock.now + timedelta(days=8)
     assert await handlers.cleanup_expired(exports=exports, store=store, now=later, ttl=timedelta(days=7)) == 1
     assert "e4" not in exports.records
-    assert "e4" not in store.files
+    assert not store.files  # the file named by file_key (e4-r1) is gone
 
 
 async def test_a_stopping_worker_hands_its_exports_back_instead_of_holding_the_lease() -> None:
