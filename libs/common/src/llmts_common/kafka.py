@@ -191,13 +191,18 @@ class OffsetCommitter(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._lock:
             if not self._pending or self._consumer is None:
                 return
-            offsets = dict(self._pending)
+            # partitions revoked meanwhile are left out (committing one would fail the whole call); their new
+            # owner handles those messages again, idempotently
+            assigned = self._consumer.assignment()
+            offsets = {tp: offset for tp, offset in self._pending.items() if tp in assigned}
             self._pending.clear()
             self._count = 0
             self._last = asyncio.get_running_loop().time()
+            if not offsets:
+                return
             try:
                 await self._consumer.commit(offsets)
-            except (KafkaError, AssertionError) as exc:
+            except KafkaError as exc:
                 # partitions moved to another member, or the broker is away: those messages are redelivered
                 # and handled idempotently; nothing processed is lost, nothing unprocessed was committed
                 log.info("offset commit skipped for %s: %s", self.name, exc)

@@ -953,8 +953,7 @@ class JobRunner:
             if sched.stop_reason in ("cancelled", "fatal_error") and self._tasks:
                 await self._abandon_all()
             # no new provider call while the database is away: what they would produce could not be stored
-            launch = sched.launch_all() if self.writer.storage_ok else []
-            for slot_plan in launch:
+            while (slot_plan := self._next_plan()) is not None:
                 task = asyncio.create_task(
                     self._slot(slot_plan, ctx), name=f"slot:{self.job_id}:{slot_plan.slot}"
                 )
@@ -1073,7 +1072,8 @@ class JobRunner:
             current = self._next_plan()
 
     def _next_plan(self) -> SlotPlan | None:
-        """The plan a finished slot continues with, under the same conditions as the job loop's launches."""
+        """The next target to start, if any: for the job loop's launches and for a slot that finished its target.
+        None while paused, cancelled, storage is away, at the concurrency limit, or when the rest is in flight."""
         sched = self.scheduler
         writer = self.writer
         if sched is None or writer is None or self._pause.is_set() or self._cancel.is_set():
