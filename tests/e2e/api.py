@@ -105,6 +105,31 @@ async def watch_ws(
     return watch
 
 
+async def _poll_status(
+    client: httpx.AsyncClient,
+    path: str,
+    headers: dict[str, str],
+    done: frozenset[str],
+    *,
+    within: float,
+    what: str,
+) -> dict[str, Any]:
+    """Poll ``GET path`` until its ``status`` is in ``done`` (tolerates 5xx/connection errors during chaos)."""
+    deadline = time.monotonic() + within
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            r = await client.get(path, headers=headers)
+            if r.status_code == 200:
+                last = r.json()
+                if last.get("status") in done:
+                    return last
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{what} after {within}s: {last}")
+
+
 async def wait_job(
     client: httpx.AsyncClient,
     job_id: str,
@@ -112,20 +137,15 @@ async def wait_job(
     *,
     within: float = 120.0,
 ) -> dict[str, Any]:
-    """Poll ``GET /generate/{id}`` until the job is terminal (tolerates 5xx/connection errors during chaos)."""
-    deadline = time.monotonic() + within
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            r = await client.get(f"/generate/{job_id}", headers=headers)
-            if r.status_code == 200:
-                last = r.json()
-                if last.get("status") in TERMINAL_STATUSES:
-                    return last
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"job {job_id} not terminal after {within}s: {last}")
+    """Poll ``GET /generate/{id}`` until the job is terminal."""
+    return await _poll_status(
+        client,
+        f"/generate/{job_id}",
+        headers,
+        TERMINAL_STATUSES,
+        within=within,
+        what=f"job {job_id} not terminal",
+    )
 
 
 async def all_items(
@@ -153,19 +173,14 @@ async def wait_export(
     *,
     within: float = 120.0,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            r = await client.get(f"/exports/{export_id}", headers=headers)
-            if r.status_code == 200:
-                last = r.json()
-                if last.get("status") in ("ready", "failed"):
-                    return last
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"export {export_id} not finished after {within}s: {last}")
+    return await _poll_status(
+        client,
+        f"/exports/{export_id}",
+        headers,
+        frozenset({"ready", "failed"}),
+        within=within,
+        what=f"export {export_id} not finished",
+    )
 
 
 # --- fake provider ---------------------------------------------------------------------------------------------
