@@ -36,11 +36,12 @@ fmt: install ## format and auto-fix
 	@$(UV) run --frozen ruff check --fix .
 
 .PHONY: lint
-lint: install compose-validate k8s-validate ## ruff, format check, mypy --strict, import rules, compose + k8s validation
+lint: install compose-validate k8s-validate ## ruff, format check, mypy --strict, import rules, size rules, compose + k8s validation
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy $(addprefix -p ,$(PKGS))
 	@$(UV) run --frozen lint-imports
+	@$(PY) scripts/check_sizes.py
 
 .PHONY: compose-validate
 compose-validate: install ## validate docker-compose.yml against the Compose Specification schema
