@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmts_common.contracts import Message
@@ -32,6 +33,16 @@ OUTBOX_FIELD = "_outbox"
 
 def outbox_entry(envelope: Envelope, topic: str) -> dict[str, Any]:
     return {"id": envelope.id, "topic": topic, "envelope": envelope.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """An entry of an ``Outbox``: the envelope, where it goes, when it was accepted, whether it went out."""
+
+    envelope: Envelope
+    topic: str
+    created_at: datetime
+    published: bool
 
 
 class Outbox:
@@ -90,11 +101,40 @@ class Outbox:
             sent += 1
         return sent
 
+    async def get(self, message_id: str) -> StoredMessage | None:
+        """The entry stored under ``message_id`` (its envelope id), published or not, until it is purged."""
+        doc = await self._col.find_one({"_id": message_id})
+        return _stored(doc) if doc else None
+
+    async def find_recent(
+        self,
+        message_type: str,
+        *,
+        since: datetime,
+        data: Mapping[str, Any] | None = None,
+        limit: int = 50,
+    ) -> list[StoredMessage]:
+        """Entries of ``message_type`` accepted at or after ``since`` whose envelope ``data`` has every given
+        field value, newest first."""
+        query: dict[str, Any] = {"envelope.type": message_type, "created_at": {"$gte": since}}
+        query.update({f"envelope.data.{k}": v for k, v in (data or {}).items()})
+        cursor = self._col.find(query).sort("created_at", -1).limit(limit)
+        return [_stored(doc) async for doc in cursor]
+
     async def purge_published(self, older_than: timedelta) -> int:
         result = await self._col.delete_many(
             {"published": True, "published_at": {"$lt": utcnow() - older_than}}
         )
         return result.deleted_count
+
+
+def _stored(doc: Mapping[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        envelope=Envelope.model_validate(doc["envelope"]),
+        topic=str(doc["topic"]),
+        created_at=doc["created_at"],
+        published=bool(doc.get("published")),
+    )
 
 
 class EmbeddedOutbox:
