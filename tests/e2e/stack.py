@@ -94,6 +94,8 @@ class Stack:
     log_dir: Path
     procs: dict[str, Proc] = field(default_factory=dict)
     openrouter_latency_ms: int = 0
+    # a real Ollama (the embedded local model) instead of the fake one, for the connected-model tier
+    ollama_base_url: str | None = None
 
     @property
     def gateway(self) -> str:
@@ -136,7 +138,7 @@ class Stack:
                 "JWKS_URL": f"http://127.0.0.1:{ports['auth']}/.well-known/jwks.json",
                 "OPENROUTER_BASE_URL": f"{fake_or}/api/v1",
                 "OPENROUTER_API_KEY": "sk-or-v1-e2e-test-key",
-                "OLLAMA_BASE_URL": fake_ol,
+                "OLLAMA_BASE_URL": self.ollama_base_url or fake_ol,
                 "CATALOG_REFRESH_SECONDS": "60",
                 "KAFKA_GROUP_PREFIX": f"e2e-{self.run_id}",
                 # every topic of this stack is its own (e2e-<run>.generation.commands, …): a new stack never
@@ -227,8 +229,15 @@ class Stack:
             self.procs[name].stop()
 
 
-def new_stack(log_dir: Path | None = None, *, openrouter_latency_ms: int = 0) -> Stack:
+def new_stack(
+    log_dir: Path | None = None, *, openrouter_latency_ms: int = 0, ollama_base_url: str | None = None
+) -> Stack:
     run_id = uuid.uuid4().hex[:8]
     log_dir = log_dir or ROOT / "var" / "log" / f"e2e-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return Stack(run_id=run_id, log_dir=log_dir, openrouter_latency_ms=openrouter_latency_ms).build()
+    return Stack(
+        run_id=run_id,
+        log_dir=log_dir,
+        openrouter_latency_ms=openrouter_latency_ms,
+        ollama_base_url=ollama_base_url,
+    ).build()
