@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from llmts_common.auth import JwksVerifier
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
-from llmts_generator.adapters.events import EventSink, KafkaEventSink
-from llmts_generator.adapters.repository import GenerationRepository
+from llmts_generator.adapters.events import KafkaEventSink
+from llmts_generator.adapters.repository import MongoGenerationRepository
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.limiter import FairLimiter
+from llmts_generator.domain.ports import EventSink
 from llmts_generator.entrypoints import http, stream
 from llmts_generator.manager import JobManager, default_owner
 from llmts_generator.runner import RunnerConfig, RunnerDeps
@@ -33,7 +34,7 @@ class Generator:
     """Handles a test may want: the runtime, the repository, the job manager."""
 
     runtime: ServiceRuntime
-    repo: GenerationRepository
+    repo: MongoGenerationRepository
     manager: JobManager
     providers: ProviderFactory
     settings: GeneratorSettings
@@ -56,6 +57,20 @@ def runner_config(settings: GeneratorSettings) -> RunnerConfig:
         progress_interval_s=settings.progress_interval_seconds,
         cancel_grace_s=settings.cancel_grace_seconds,
     )
+
+
+def limiters(settings: GeneratorSettings) -> Callable[[str], FairLimiter]:
+    """One global fair limiter per provider, shared by every job of the process."""
+    limits = settings.provider_limits()
+    made: dict[str, FairLimiter] = {}
+
+    def limiter_for(name: str) -> FairLimiter:
+        limiter = made.get(name)
+        if limiter is None:
+            limiter = made[name] = FairLimiter(limits.get(name, settings.provider_concurrency_default))
+        return limiter
+
+    return limiter_for
 
 
 def bootstrap(
@@ -89,32 +104,23 @@ def build(
 ) -> tuple[FastAPI, Generator]:
     settings = settings or GeneratorSettings()
     runtime = ServiceRuntime(
-        settings, indexes=GenerationRepository.indexes(), configure_process=configure_process
+        settings, indexes=MongoGenerationRepository.indexes(), configure_process=configure_process
     )
     if configure_process:  # one INFO line per provider call is noise (and CPU) at thousands of calls per job
         for name in ("httpx", "openai"):
             logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     assert runtime.broker is not None
     assert runtime.publisher is not None
-    repo = GenerationRepository(runtime.db)
+    repo = MongoGenerationRepository(runtime.db)
     providers = provider_factory or ProviderFactory(ProviderSettings())
     sink = events or KafkaEventSink(runtime.publisher, runtime.broker)
-    limits = settings.provider_limits()
-    limiters: dict[str, FairLimiter] = {}
-
-    def limiter_for(name: str) -> FairLimiter:
-        limiter = limiters.get(name)
-        if limiter is None:
-            limiter = limiters[name] = FairLimiter(limits.get(name, settings.provider_concurrency_default))
-        return limiter
-
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     renderer = PromptRenderer()
     deps = RunnerDeps(
         repo=repo,
         events=sink,
         resolve_provider=providers.for_model,
-        limiter_for=limiter_for,
+        limiter_for=limiters(settings),
         renderer=renderer,
         config=runner_config(settings),
         owner=default_owner(settings.instance_id),
@@ -151,23 +157,33 @@ def build(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
-    token = settings.internal_token.get_secret_value() if settings.internal_token else None
-    http.mount(
-        app,
-        http.build_router(
-            repo=repo,
-            manager=manager,
-            verifier=verifier
-            or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-            resolve_provider=providers.for_model,
-            renderer=renderer,
-            internal_token=token,
-        ),
+    verifier = verifier or JwksVerifier(
+        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
+    http.mount(app, _router(settings, repo, manager, verifier, providers, renderer))
     generator = Generator(runtime, repo, manager, providers, settings)
     app.state.runtime = runtime
     app.state.generator = generator
     return app, generator
+
+
+def _router(
+    settings: GeneratorSettings,
+    repo: MongoGenerationRepository,
+    manager: JobManager,
+    verifier: JwksVerifier,
+    providers: ProviderFactory,
+    renderer: PromptRenderer,
+) -> APIRouter:
+    token = settings.internal_token.get_secret_value() if settings.internal_token else None
+    return http.build_router(
+        repo=repo,
+        manager=manager,
+        verifier=verifier,
+        resolve_provider=providers.for_model,
+        renderer=renderer,
+        internal_token=token,
+    )
 
 
 def create_app() -> FastAPI:

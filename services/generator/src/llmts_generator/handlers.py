@@ -9,8 +9,9 @@ from typing import Any
 
 from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
 from llmts_common.envelope import Envelope
-from llmts_generator.adapters.repository import EPOCH, GenerationRepository
+from llmts_generator.adapters.repository import EPOCH
 from llmts_generator.domain import state
+from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.manager import JobManager
 
 log = logging.getLogger("llmts.generator.handlers")

@@ -23,7 +23,8 @@ from tests.fakes.fixtures import OPENROUTER_TEST_KEY
 
 from llmts_common.kafka import EventPublisher, create_broker
 from llmts_common.mongo import create_client
-from llmts_generator.adapters.repository import EPOCH, item_id
+from llmts_generator.adapters.repository import EPOCH
+from llmts_generator.domain.ports import item_id
 from llmts_generator.handlers import new_job_document
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -23,7 +23,8 @@ from services.generator.tests.integration.conftest import Harness
 from services.generator.tests.integration.test_generation_jobs import assert_consistent
 from services.generator.tests.support import command
 
-from llmts_generator.adapters.repository import EPOCH, GenerationRepository, LeaseLost
+from llmts_generator.adapters.repository import EPOCH
+from llmts_generator.domain.ports import GenerationRepository, LeaseLost
 
 # the write path of a running job (and its lease): these fail while the database is "down"
 WRITE_PATH = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmts_common.envelope import Envelope
-from llmts_generator.runner import Op, merge_ops
+from llmts_generator.folding import Op, merge_ops
 
 
 def env(n: int) -> Envelope:

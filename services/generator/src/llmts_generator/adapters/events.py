@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 
@@ -13,18 +13,10 @@ from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, envelope_headers
 
 
-class EventSink(Protocol):
-    def envelope_for(self, message: Message, *, message_id: str | None = None) -> Envelope: ...
-
-    async def publish(self, message: Message) -> None: ...
-
-    async def publish_many(self, envelopes: Sequence[tuple[Envelope, str]]) -> None:
-        """Publish in order; returns once every record is acknowledged by the broker."""
-        ...
-
-
 class KafkaEventSink:
-    """Pipelines a batch: every record but the last is sent without waiting for its ack, then all acks are
+    """The :class:`~llmts_generator.domain.ports.EventSink` port on Kafka.
+
+    Pipelines a batch: every record but the last is sent without waiting for its ack, then all acks are
     awaited, so a batch of N events costs about one broker round trip and keeps its order (same key, one
     idempotent producer)."""
 

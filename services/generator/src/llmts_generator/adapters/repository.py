@@ -27,6 +27,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, Collection, Database, IndexSpec, is_duplicate_key
+from llmts_generator.domain.ports import LeaseLost
 
 JOBS = "generations"
 ITEMS = "items"
@@ -34,22 +35,6 @@ ATTEMPTS = "attempts"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JOURNALS = ("_outbox",)
 TERMINAL = ["completed", "completed_with_errors", "failed", "cancelled"]
-
-
-def item_id(job_id: str, index: int) -> str:
-    return f"{job_id}:{index:07d}"
-
-
-def rejected_item_id(job_id: str, number: int) -> str:
-    return f"{job_id}:r{number:07d}"
-
-
-def attempt_id(job_id: str, slot: int, call: int) -> str:
-    return f"{job_id}:{slot}:{call}"
-
-
-class LeaseLost(Exception):
-    """A fenced write matched nothing: another process owns the job now (or it was settled)."""
 
 
 # server error codes of a node that is shutting down, restarting or not (yet) writable: worth a retry
@@ -69,11 +54,17 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-class GenerationRepository:
+class MongoGenerationRepository:
+    """The :class:`~llmts_generator.domain.ports.GenerationRepository` port on MongoDB; transient failures are the
+    driver's own errors (``AutoReconnect`` …), recognised by :func:`is_transient`."""
+
     def __init__(self, db: Database) -> None:
         self.jobs: Collection = db[JOBS]
         self.items: Collection = db[ITEMS]
         self.attempts: Collection = db[ATTEMPTS]
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
 
     @staticmethod
     def indexes() -> list[IndexSpec]:

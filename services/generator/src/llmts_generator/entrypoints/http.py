@@ -25,14 +25,13 @@ from pydantic import BaseModel, Field
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import NotFound, Unauthorized, Unprocessable
-from llmts_generator.adapters.repository import GenerationRepository
 from llmts_generator.domain import state
-from llmts_generator.domain.repair import first_messages
-from llmts_generator.domain.schema import is_strict_compatible
-from llmts_generator.domain.tasks import expand_tasks, task_for_target
+from llmts_generator.domain.ports import GenerationRepository
+from llmts_generator.domain.requests import RequestShape, render_item
+from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.manager import JobManager
-from llmts_providers import ChatMessage, ChatRequest, Provider
-from llmts_templating import PromptRenderer, RenderError, build_context
+from llmts_providers import Provider
+from llmts_templating import PromptRenderer, RenderError
 
 ProviderResolver = Callable[[str, str | None], Awaitable[tuple[Provider, str]]]
 
@@ -339,46 +338,26 @@ def build_router(
         except Exception as exc:
             raise Unprocessable(f"unknown model {req.model.id!r}: {exc}"[:500], code="unknown_model") from exc
         plan = expand_tasks(req.tasks or tpl.tasks)
-        structured = tpl.output_format == "json" and tpl.json_schema is not None
+        shape = RequestShape.of(req, model_id)
         rendered = []
         now = datetime.now(UTC)
         prompt_tokens = 0
         for target in range(min(body.items, req.count)):
-            task_vars, _n, task_index = task_for_target(plan, target)
             try:
-                prompts = renderer.render_prompts(
-                    tpl.prompts.system,
-                    tpl.prompts.user,
-                    build_context(
-                        index=target,
-                        task_index=task_index,
-                        job_id=req.job_id,
-                        now=now,
-                        template_variables=tpl.variables,
-                        task=task_vars,
-                        request_variables=req.variables,
-                    ),
-                )
+                item = render_item(renderer, req, plan, target, job_id=req.job_id, now=now)
             except RenderError as exc:
                 raise Unprocessable(
                     f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()
                 ) from exc
-            messages = first_messages(prompts.system, prompts.user)
-            chat = ChatRequest(
-                model=model_id,
-                messages=[ChatMessage(role=r, content=c) for r, c in messages],
-                temperature=req.model.temperature,
-                max_tokens=req.model.max_tokens,
-                json_schema=tpl.json_schema if structured else None,
-                strict=structured and is_strict_compatible(tpl.json_schema),
-            )
+            messages = item.messages
+            chat = shape.request(messages)
             request_body = provider.build_request_body(chat)
             prompt_tokens = max(prompt_tokens, sum(estimate_tokens(c) + 4 for _, c in messages) + 3)
             rendered.append(
                 {
                     "index": target,
-                    "system": prompts.system,
-                    "user": prompts.user,
+                    "system": item.system,
+                    "user": item.user,
                     "provider": getattr(provider, "name", None),
                     "request_body": request_body,
                 }

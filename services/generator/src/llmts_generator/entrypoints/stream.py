@@ -11,7 +11,7 @@ from llmts_common.envelope import Envelope
 from llmts_common.kafka import register_consumer
 from llmts_common.runtime import ServiceRuntime
 from llmts_generator import handlers
-from llmts_generator.adapters.repository import GenerationRepository
+from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.manager import JobManager
 
 

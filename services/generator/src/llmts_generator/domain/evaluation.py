@@ -1,0 +1,109 @@
+"""Slot evaluation: one answer of the model (or a failed call) → parse → validate → dedup → a verdict.
+
+Pure: it reads the job's dedup state (content hashes, ``unique`` rule values of the accepted items) and never
+changes it; the caller commits an accepted value. Synchronous, so the runner evaluates and reserves the next
+index between two awaits and concurrent slots of a job never race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llmts_templating.parse import OutputFormat, parse_output
+from llmts_templating.validation import (
+    CompiledRules,
+    UniqueState,
+    ValidationMode,
+    content_hash,
+    validate_item,
+)
+
+AttemptOutcome = Literal["valid", "invalid", "duplicate", "provider_error"]
+Action = Literal["accept", "repair", "reject"]
+RejectReason = Literal["invalid", "duplicate", "provider_error"]
+
+
+@dataclass(frozen=True)
+class ItemRules:
+    """How a job judges an answer: output format, validation mode, compiled schema and rules, dedup, and how many
+    item attempts (first + repairs) a target gets."""
+
+    output_format: OutputFormat
+    mode: ValidationMode
+    schema: Any
+    rules: CompiledRules
+    dedup: bool
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: AttemptOutcome
+    action: Action
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    value: Any = None  # the parsed item when valid
+    digest: str = ""  # its content hash when valid
+
+    @property
+    def reason(self) -> RejectReason:
+        """Why the item is rejected (meaningful for ``action == "reject"``)."""
+        if self.outcome == "duplicate":
+            return "duplicate"
+        if self.outcome == "provider_error":
+            return "provider_error"
+        return "invalid"
+
+
+def _error(rule: str, message: str) -> list[dict[str, Any]]:
+    return [{"path": "$", "rule": rule, "message": message}]
+
+
+def judge_answer(
+    text: str, rules: ItemRules, *, hashes: Container[str], unique: UniqueState
+) -> tuple[AttemptOutcome, list[dict[str, Any]], Any, str]:
+    """Parse, validate and deduplicate one answer: (outcome, errors, value, content hash)."""
+    parsed = parse_output(text, rules.output_format)
+    if not parsed.ok:
+        return "invalid", _error("parse", parsed.error or "could not parse"), None, ""
+    value = parsed.value
+    report = validate_item(
+        value,
+        mode=rules.mode,
+        schema=rules.schema,
+        rules=rules.rules,
+        unique_state=unique,
+        output_format=rules.output_format,
+    )
+    if not report.valid:
+        return "invalid", [e.model_dump() for e in report.errors], value, ""
+    digest = content_hash(value)
+    if rules.dedup and digest in hashes:
+        return "duplicate", _error("duplicate", "identical to an earlier item"), value, digest
+    return "valid", [], value, digest
+
+
+def evaluate(
+    answer: str | None,
+    rules: ItemRules,
+    *,
+    item_attempt: int,
+    hashes: Container[str],
+    unique: UniqueState,
+    provider_error: str | None = None,
+) -> Verdict:
+    """The verdict on item attempt ``item_attempt`` of a target: accept a valid answer; otherwise repair while the
+    target has item attempts left, else reject. ``provider_error``: the call failed for good (retries exhausted),
+    ``answer`` is then ignored."""
+    if provider_error is not None or answer is None:
+        outcome: AttemptOutcome = "provider_error"
+        errors = _error("provider", (provider_error or "no answer")[:300])
+        value: Any = None
+        digest = ""
+    else:
+        outcome, errors, value, digest = judge_answer(answer, rules, hashes=hashes, unique=unique)
+    if outcome == "valid":
+        return Verdict(outcome, "accept", errors, value, digest)
+    action: Action = "reject" if item_attempt >= rules.max_attempts else "repair"
+    return Verdict(outcome, action, errors)

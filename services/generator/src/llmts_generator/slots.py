@@ -1,0 +1,299 @@
+"""The slots of a running job: render → call the provider (fair global limiter, retries with backoff) →
+evaluate (:func:`~llmts_generator.domain.evaluation.evaluate`) → accept / repair / reject.
+
+Everything that must be atomic across the slots of a job (dedup, ``unique`` rules, reserving the next dense index,
+the scheduler's counters) happens synchronously between two awaits. A slot does not wait for its writes to be
+durable (only for backpressure), and it starts no provider call while the database is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from llmts_common.contracts import GenerationRequested
+from llmts_generator.domain.backoff import BackoffPolicy
+from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
+from llmts_generator.domain.failures import fatal_code, fatal_reason
+from llmts_generator.domain.limiter import FairLimiter
+from llmts_generator.domain.ports import EventSink
+from llmts_generator.domain.progress import RateEstimator
+from llmts_generator.domain.repair import Message, error_summary, repair_messages
+from llmts_generator.domain.requests import RenderedItem, RequestShape, render_item
+from llmts_generator.domain.scheduling import Scheduler, SlotPlan
+from llmts_generator.domain.tasks import TaskRef
+from llmts_generator.folding import Op
+from llmts_generator.records import (
+    CallRecord,
+    ItemOutcome,
+    JobRef,
+    SlotUsage,
+    accepted_op,
+    attempt_doc,
+    attempt_op,
+    rejected_op,
+)
+from llmts_generator.recovery import JobState
+from llmts_generator.writer import JobWriter
+from llmts_providers import ChatRequest, ChatResult, Provider, ProviderError
+from llmts_templating import PromptRenderer, RenderError
+
+
+@dataclass(frozen=True)
+class SlotContext:
+    """What every slot of a job shares (fixed for the run)."""
+
+    request: GenerationRequested
+    provider: Provider
+    limiter: FairLimiter
+    plan: list[TaskRef]
+    shape: RequestShape
+    rules: ItemRules
+    renderer: PromptRenderer
+    events: EventSink
+    backoff: BackoffPolicy
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class _Target:
+    """One target worked by a slot: its prompts, item attempts so far, calls, cost, the latest answer."""
+
+    plan: SlotPlan
+    rendered: RenderedItem
+    usage: SlotUsage = field(default_factory=SlotUsage)
+    item_attempt: int = 0
+    call_no: int = 0
+    last_text: str | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """The end of one item attempt: its attempt document and the answer, or the error retries did not cure."""
+
+    attempt: dict[str, Any]
+    result: ChatResult | None
+    error: ProviderError | None
+
+
+class SlotWork:
+    """The slots of one job. ``next_plan`` is the job's launch gate (paused, cancelled, storage away, limits)."""
+
+    def __init__(
+        self,
+        job: JobRef,
+        ctx: SlotContext,
+        st: JobState,
+        scheduler: Scheduler,
+        writer: JobWriter,
+        rate: RateEstimator,
+        next_plan: Callable[[], SlotPlan | None],
+        max_backlog: int,
+    ) -> None:
+        self.job = job
+        self.ctx = ctx
+        self.st = st
+        self.sched = scheduler
+        self.writer = writer
+        self.rate = rate
+        self._next_plan = next_plan
+        self._max_backlog = max_backlog
+
+    async def slot(self, plan: SlotPlan) -> None:
+        """One concurrency slot: works its target, then takes the next one itself while the scheduler allows, so
+        a freed slot calls the provider again at once instead of after a round trip through the job loop (task
+        end → wake-up → launch → new task), which cost ~10 ms per item under load."""
+        current: SlotPlan | None = plan
+        while current is not None:
+            await self.target(current)
+            current = self._next_plan()
+
+    async def target(self, plan: SlotPlan) -> None:
+        """Work one target until it is accepted or rejected, or the job stops (then the slot gives it back)."""
+        ended = False
+        try:
+            rendered = self._render(plan)
+            if rendered is None:
+                return
+            t = _Target(plan, rendered)
+            messages = rendered.messages
+            while True:
+                await self.writer.storage_available()
+                if not self.sched.begin_attempt():
+                    return
+                t.item_attempt += 1
+                call = await self._attempt(t, messages)
+                if call is None:
+                    return  # a fatal provider error: the job fails
+                verdict = self._judge(t, call)
+                if verdict.action != "repair":
+                    ended = True
+                    await self._conclude(t, call.attempt, verdict)
+                    return
+                await self._submit(attempt_op(call.attempt, item_attempt_done=True))
+                messages = self._repair(t, verdict)
+        finally:
+            if not ended:
+                self.sched.slot_abandoned(plan.slot)
+
+    # --- steps ------------------------------------------------------------------------------------------
+    def _render(self, plan: SlotPlan) -> RenderedItem | None:
+        ctx = self.ctx
+        try:
+            return render_item(
+                ctx.renderer, ctx.request, ctx.plan, plan.target, job_id=self.job.job_id, now=ctx.clock()
+            )
+        except RenderError as exc:
+            self.sched.fail("render_error", f"the template could not be rendered: {exc}"[:1000])
+            return None
+
+    def _repair(self, t: _Target, verdict: Verdict) -> list[Message]:
+        return repair_messages(
+            t.rendered.system,
+            t.rendered.user,
+            t.last_text,
+            verdict.errors,
+            output_format=self.ctx.rules.output_format,
+            duplicate=verdict.outcome == "duplicate",
+        )
+
+    async def _attempt(self, t: _Target, messages: list[Message]) -> _Call | None:
+        """One item attempt: a provider call, retried on transient errors. None when the error is fatal."""
+        request = self.ctx.shape.request(messages)
+        kind = "first" if t.item_attempt == 1 else "repair"
+        retry = 0
+        backoff = self.ctx.backoff
+        while True:
+            t.call_no += 1
+            result, error, started_at, latency_ms = await self._call(t, request)
+            call = CallRecord(
+                t.call_no,
+                t.item_attempt,
+                kind if retry == 0 else "retry",
+                len(request.messages),
+                result,
+                error,
+                started_at,
+                latency_ms,
+            )
+            attempt = attempt_doc(
+                self.job,
+                t.plan,
+                call,
+                model_id=self.ctx.shape.model_id,
+                provider=getattr(self.ctx.provider, "name", None),
+            )
+            if error is None:
+                return _Call(attempt, result, None)
+            code = fatal_code(error)
+            if code is not None:
+                attempt["outcome"] = "fatal"
+                self._record(attempt, item_attempt_done=True)
+                self.sched.fail(code, fatal_reason(code, error))
+                return None
+            if error.retryable and backoff.should_retry(retry + 1) and not self.sched.stopped:
+                retry += 1
+                attempt["outcome"] = "retried"
+                self._record(attempt, item_attempt_done=False)
+                await asyncio.sleep(backoff.delay(retry, retry_after=error.retry_after))
+                await self.writer.storage_available()
+                continue
+            return _Call(attempt, None, error)  # transient error, retries exhausted: the item attempt failed
+
+    async def _call(
+        self, t: _Target, request: ChatRequest
+    ) -> tuple[ChatResult | None, ProviderError | None, datetime, float]:
+        """One provider call through the fair limiter, counted (a call abandoned by a cancel is not)."""
+        sched, st = self.sched, self.st
+        started_at = self.ctx.clock()
+        t0 = time.perf_counter()
+        result: ChatResult | None = None
+        error: ProviderError | None = None
+        sched.call_started()
+        try:
+            async with self.ctx.limiter.slot(self.job.job_id):
+                result = await self.ctx.provider.chat(request)
+        except ProviderError as exc:
+            error = exc
+        except asyncio.CancelledError:
+            sched.call_abandoned()
+            raise
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        sched.call_finished(result.cost_usd if result else 0.0)
+        t.usage.add(result)
+        st.calls += 1
+        if result is not None:
+            st.prompt_tokens += result.prompt_tokens
+            st.completion_tokens += result.completion_tokens
+        return result, error, started_at, latency_ms
+
+    def _judge(self, t: _Target, call: _Call) -> Verdict:
+        """Evaluate the answer (synchronous from here to the submit: atomic w.r.t. the other slots)."""
+        if call.result is not None:
+            t.last_text = call.result.text
+        verdict = evaluate(
+            call.result.text if call.result is not None else None,
+            self.ctx.rules,
+            item_attempt=t.item_attempt,
+            hashes=self.st.hashes,
+            unique=self.st.unique,
+            provider_error=str(call.error) if call.error is not None else None,
+        )
+        call.attempt["outcome"] = verdict.outcome
+        call.attempt["errors"] = error_summary(verdict.errors, 5)
+        self.sched.attempt_outcome(verdict.outcome == "valid")
+        return verdict
+
+    async def _conclude(self, t: _Target, attempt: dict[str, Any], verdict: Verdict) -> None:
+        """Accept (reserving the next dense index) or reject the target."""
+        st, sched = self.st, self.sched
+        if verdict.action == "accept":
+            index = st.next_index
+            st.next_index += 1
+            st.hashes.add(verdict.digest)
+            if self.ctx.rules.rules.unique:
+                st.unique.commit(verdict.value, self.ctx.rules.rules)
+            sched.slot_succeeded(t.plan.slot)
+            self.rate.record(time.monotonic())
+            done = ItemOutcome(t.plan, t.item_attempt, t.usage, self.ctx.clock())
+            op = accepted_op(
+                self.job,
+                self.ctx.events,
+                attempt,
+                done,
+                index=index,
+                value=verdict.value,
+                digest=verdict.digest,
+                task_index=t.rendered.task_index,
+            )
+        else:
+            number = st.next_rejected
+            st.next_rejected += 1
+            sched.slot_rejected(t.plan.slot)
+            done = ItemOutcome(t.plan, t.item_attempt, t.usage, self.ctx.clock())
+            op = rejected_op(
+                self.job,
+                self.ctx.events,
+                attempt,
+                done,
+                number=number,
+                reason=verdict.reason,
+                errors=verdict.errors,
+                last_text=t.last_text,
+            )
+        await self._submit(op)
+
+    # --- writes -----------------------------------------------------------------------------------------
+    async def _submit(self, op: Op) -> None:
+        """Queue a write without waiting for it to be durable (nothing depends on it: after a crash the job
+        resumes from what is durable and regenerates the rest); wait only when the writer falls behind."""
+        fut = self.writer.submit(op)
+        if self.writer.backlog > self._max_backlog:
+            await fut
+
+    def _record(self, attempt: dict[str, Any], *, item_attempt_done: bool) -> None:
+        self.writer.submit(attempt_op(attempt, item_attempt_done=item_attempt_done))
