@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from llmts_auth.domain.errors import EmailTaken
+from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey
 from llmts_auth.domain.users import Identity, User
-from llmts_auth.ports import OAuthState
 from llmts_common.contracts import UserRegistered
 
 NOW = datetime(2026, 11, 28, 12, 0, 7, tzinfo=UTC)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmts_auth.domain.errors import EmailTaken
+from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, ThrottlePolicy, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey, judge_refresh
 from llmts_auth.domain.users import ExternalProfile, Identity, User
-from llmts_auth.ports import OAuthState
 from llmts_common.contracts import Message
 
 

@@ -24,12 +24,12 @@ from llmts_auth.adapters.mongo import (
 )
 from llmts_auth.adapters.oauth import GitHubProvider, GoogleProvider
 from llmts_auth.adapters.passwords import Argon2PasswordHasher
+from llmts_auth.domain.ports import Clock, OAuthProvider, PasswordHasher
 from llmts_auth.domain.throttle import ThrottlePolicy
 from llmts_auth.domain.tokens import TokenPolicy
 from llmts_auth.entrypoints import http
 from llmts_auth.entrypoints.http import AuthContext
 from llmts_auth.handlers import Tokens
-from llmts_auth.ports import Clock, OAuthProvider, PasswordHasher
 from llmts_auth.settings import AuthSettings
 from llmts_common.auth import JwksVerifier
 from llmts_common.outbox import EmbeddedOutbox, run_relay

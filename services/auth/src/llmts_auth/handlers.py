@@ -1,6 +1,6 @@
 """Use cases of the auth service: plain async functions, the command first, then keyword dependencies.
 
-No handler knows HTTP, Kafka or Mongo; they talk to the ports in ``ports.py``.
+No handler knows HTTP, Kafka or Mongo; they talk to the ports in ``domain/ports.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,18 @@ from typing import Any
 from llmts_auth.domain import errors
 from llmts_auth.domain.commands import CompleteOAuth, Login, Logout, Refresh, Register, StartOAuth
 from llmts_auth.domain.passwords import check_password
+from llmts_auth.domain.ports import (
+    Clock,
+    LoginThrottle,
+    OAuthProvider,
+    OAuthState,
+    OAuthStateRepository,
+    PasswordHasher,
+    RefreshTokenRepository,
+    SigningKeyStore,
+    TokenSigner,
+    UserRepository,
+)
 from llmts_auth.domain.throttle import ThrottlePolicy, throttle_keys
 from llmts_auth.domain.tokens import (
     RefreshTokenRecord,
@@ -30,18 +42,6 @@ from llmts_auth.domain.tokens import (
     retirement_time,
 )
 from llmts_auth.domain.users import PROVIDERS, ExternalProfile, Identity, User, normalize_email
-from llmts_auth.ports import (
-    Clock,
-    LoginThrottle,
-    OAuthProvider,
-    OAuthState,
-    OAuthStateRepository,
-    PasswordHasher,
-    RefreshTokenRepository,
-    SigningKeyStore,
-    TokenSigner,
-    UserRepository,
-)
 from llmts_common.contracts import UserRegistered
 
 log = logging.getLogger("llmts.auth")

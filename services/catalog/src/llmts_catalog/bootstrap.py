@@ -15,8 +15,8 @@ from llmts_catalog import handlers
 from llmts_catalog.adapters.cache import CachedCatalog
 from llmts_catalog.adapters.mongo import INDEXES, PROVIDERS, MongoCatalogStore
 from llmts_catalog.domain.catalog import ProviderState
+from llmts_catalog.domain.ports import CatalogStore
 from llmts_catalog.entrypoints.http import CatalogContext, mount
-from llmts_catalog.ports import CatalogStore
 from llmts_catalog.settings import CatalogSettings
 from llmts_common.auth import JwksVerifier
 from llmts_common.logging import correlation_id_var

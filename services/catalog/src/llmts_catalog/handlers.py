@@ -18,7 +18,7 @@ from llmts_catalog.domain.catalog import (
     fingerprint,
     query_models,
 )
-from llmts_catalog.ports import CatalogSnapshot, CatalogSource, CatalogStore
+from llmts_catalog.domain.ports import CatalogSnapshot, CatalogSource, CatalogStore
 from llmts_common.contracts.events import ModelCatalogUpdated
 from llmts_common.errors import NotFound
 from llmts_providers.base import Provider

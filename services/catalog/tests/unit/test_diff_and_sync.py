@@ -11,7 +11,6 @@ import pytest
 
 from llmts_catalog import handlers
 from llmts_catalog.adapters.cache import CachedCatalog
-from llmts_catalog.adapters.memory import InMemoryCatalogStore
 from llmts_catalog.domain.catalog import (
     ModelQuery,
     ProviderState,
@@ -22,6 +21,8 @@ from llmts_catalog.domain.catalog import (
 from llmts_common.errors import NotFound
 from llmts_providers import ProviderUnavailable
 from llmts_providers.models import ChatRequest, ChatResult, ConnectionTestResult, ModelRecord
+
+from .fakes import InMemoryCatalogStore
 
 pytestmark = pytest.mark.unit
 

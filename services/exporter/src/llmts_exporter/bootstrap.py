@@ -20,9 +20,9 @@ from llmts_common.web import create_app as create_http_app
 from llmts_exporter import handlers
 from llmts_exporter.adapters.filestore import DirectoryStore, GridFSStore
 from llmts_exporter.adapters.mongo import EXPORTS, INDEXES, MongoExportRepository, MongoJobProjection
+from llmts_exporter.domain.ports import Clock, ExportRepository, FileStore, JobProjection
 from llmts_exporter.entrypoints import http, stream
 from llmts_exporter.handlers import ExportPolicy, ExportWorker
-from llmts_exporter.ports import Clock, ExportRepository, FileStore, JobProjection
 from llmts_exporter.settings import ExporterSettings
 
 log = logging.getLogger("llmts.exporter")

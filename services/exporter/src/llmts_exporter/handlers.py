@@ -28,7 +28,14 @@ from llmts_common.envelope import new_id
 from llmts_common.kafka import TRANSIENT_ERRORS
 from llmts_exporter.domain.exports import Fail, JobView, Wait, readiness
 from llmts_exporter.domain.jobs import TerminalEvent, started_fields, terminal_fields
-from llmts_exporter.ports import Clock, ExportRecord, ExportRepository, FileStore, JobProjection, Upload
+from llmts_exporter.domain.ports import (
+    Clock,
+    ExportRecord,
+    ExportRepository,
+    FileStore,
+    JobProjection,
+    Upload,
+)
 from llmts_exporter.writers import (
     FORMATS,
     ExportItem,

@@ -24,7 +24,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from llmts_common.contracts import ExportRequested, GenerationStarted, topics
-from llmts_exporter.ports import ExportRecord
+from llmts_exporter.domain.ports import ExportRecord
 from llmts_exporter.writers import FORMATS
 
 from .conftest import Stack, job_completed, job_items, job_started, make_items

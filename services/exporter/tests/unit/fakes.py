@@ -10,7 +10,7 @@ from typing import Any
 
 from llmts_common.contracts import Message
 from llmts_exporter.domain.exports import FINAL_STATUSES, JobView
-from llmts_exporter.ports import ExportRecord
+from llmts_exporter.domain.ports import ExportRecord
 
 
 class FakeJobs:

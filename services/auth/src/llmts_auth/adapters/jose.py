@@ -10,9 +10,9 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
+from llmts_auth.domain.ports import Clock, SigningKeyStore
 from llmts_auth.domain.tokens import SigningKey, active_key
 from llmts_auth.handlers import public_jwks
-from llmts_auth.ports import Clock, SigningKeyStore
 
 ALGORITHM = "Ed25519"  # RFC 9864 name of EdDSA over Ed25519; joserfc 1.8 wants it spelled out
 

@@ -12,10 +12,10 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from llmts_auth.domain.errors import EmailTaken
+from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, ThrottlePolicy, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey, judge_refresh
 from llmts_auth.domain.users import Identity, User
-from llmts_auth.ports import OAuthState
 from llmts_common.contracts import Message
 from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
 from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox

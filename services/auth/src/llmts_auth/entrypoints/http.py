@@ -15,10 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmts_auth import handlers
 from llmts_auth.domain import errors
 from llmts_auth.domain.commands import CompleteOAuth, Login, Logout, Refresh, Register, StartOAuth
-from llmts_auth.domain.throttle import ThrottlePolicy
-from llmts_auth.domain.users import User
-from llmts_auth.handlers import TokenPair, Tokens
-from llmts_auth.ports import (
+from llmts_auth.domain.ports import (
     Clock,
     LoginThrottle,
     OAuthProvider,
@@ -27,6 +24,9 @@ from llmts_auth.ports import (
     RefreshTokenRepository,
     UserRepository,
 )
+from llmts_auth.domain.throttle import ThrottlePolicy
+from llmts_auth.domain.users import User
+from llmts_auth.handlers import TokenPair, Tokens
 from llmts_auth.settings import AuthSettings
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import AppError
@@ -60,11 +60,11 @@ async def get_context(request: Request) -> AuthContext:
 Context = Annotated[AuthContext, Depends(get_context)]
 
 
-async def current_principal(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def current_user(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:
     return await ctx.verifier.verify(bearer_token(authorization))
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 # --- schemas --------------------------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ async def refresh(body: RefreshRequest, ctx: Context) -> JSONResponse:
 
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the refresh-token family")
-async def logout(body: RefreshRequest, principal: CurrentPrincipal, ctx: Context) -> Response:
+async def logout(body: RefreshRequest, principal: CurrentUser, ctx: Context) -> Response:
     await handlers.logout(
         Logout(user_id=principal.user_id, refresh_token=body.refresh_token),
         refresh_tokens=ctx.refresh_tokens,
@@ -222,7 +222,7 @@ async def logout(body: RefreshRequest, principal: CurrentPrincipal, ctx: Context
 
 
 @router.get("/auth/me", response_model=UserPublic, summary="The current user")
-async def me(principal: CurrentPrincipal, ctx: Context) -> UserPublic:
+async def me(principal: CurrentUser, ctx: Context) -> UserPublic:
     return UserPublic.of(await handlers.current_user(principal.user_id, users=ctx.users))
 
 

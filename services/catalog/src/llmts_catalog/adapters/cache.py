@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Mapping
 
 from llmts_catalog.domain.catalog import ProviderState
-from llmts_catalog.ports import CatalogSnapshot, CatalogStore
+from llmts_catalog.domain.ports import CatalogSnapshot, CatalogStore
 from llmts_providers.models import ModelRecord
 
 

@@ -22,7 +22,7 @@ from llmts_catalog.domain.catalog import (
     SortKey,
     SortOrder,
 )
-from llmts_catalog.ports import CatalogSnapshot, CatalogSource
+from llmts_catalog.domain.ports import CatalogSnapshot, CatalogSource
 from llmts_catalog.settings import CatalogSettings
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.errors import error_body

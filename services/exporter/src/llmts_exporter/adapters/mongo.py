@@ -13,7 +13,7 @@ from llmts_common.contracts import Message
 from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
 from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox
 from llmts_exporter.domain.exports import FINAL_STATUSES, JobView
-from llmts_exporter.ports import ExportRecord
+from llmts_exporter.domain.ports import ExportRecord
 
 JOBS = "jobs"
 JOB_ITEMS = "job_items"

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Conflict, NotFound
+from llmts_exporter.domain.ports import ExportRecord, ExportRepository, FileStore, JobProjection
 from llmts_exporter.handlers import download_path
-from llmts_exporter.ports import ExportRecord, ExportRepository, FileStore, JobProjection
 from llmts_exporter.writers import FORMATS
 
 

@@ -22,7 +22,7 @@ from llmts_common.envelope import Envelope
 from llmts_common.kafka import register_consumer
 from llmts_common.runtime import ServiceRuntime
 from llmts_exporter import handlers
-from llmts_exporter.ports import Clock, ExportRepository, JobProjection
+from llmts_exporter.domain.ports import Clock, ExportRepository, JobProjection
 
 
 def register(

@@ -38,19 +38,19 @@ class AppServices:
     default_max_tokens: int
 
 
-async def services(request: Request) -> AppServices:
+async def get_context(request: Request) -> AppServices:
     svc: AppServices = request.app.state.services
     return svc
 
 
-Services = Annotated[AppServices, Depends(services)]
+Context = Annotated[AppServices, Depends(get_context)]
 
 
-async def current_user(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def current_user(svc: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:
     return await svc.verifier.verify(bearer_token(authorization))
 
 
-User = Annotated[Principal, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 class ImportOptions(BaseModel):
@@ -92,15 +92,15 @@ router = APIRouter(prefix="/templates", tags=["templates"])
 
 
 @router.post("", status_code=201, summary="Create a template (version 1)")
-async def create(document: TemplateDocument, user: User, svc: Services) -> dict[str, Any]:
+async def create(document: TemplateDocument, user: CurrentUser, svc: Context) -> dict[str, Any]:
     record = await handlers.create_template(document, user_id=user.user_id, deps=svc.deps)
     return record.public()
 
 
 @router.get("", summary="List own and public templates")
 async def list_(
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     category: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in name and description.")] = None,
@@ -126,7 +126,7 @@ async def list_(
 @router.get(
     "/examples", summary="Example templates that can be imported", dependencies=[Depends(current_user)]
 )
-async def examples(svc: Services) -> dict[str, Any]:
+async def examples(svc: Context) -> dict[str, Any]:
     items = [e.public() for e in handlers.list_examples(deps=svc.deps)]
     return {"items": items, "total": len(items)}
 
@@ -134,8 +134,8 @@ async def examples(svc: Services) -> dict[str, Any]:
 @router.post("/examples/{example_id}/import", status_code=201, summary="Copy an example into my templates")
 async def import_example(
     example_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")],
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     options: Annotated[ImportOptions | None, Body()] = None,
 ) -> dict[str, Any]:
     opts = options or ImportOptions()
@@ -157,8 +157,8 @@ async def validate(payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]
 @router.post("/preview", summary="Render one item, the provider request body and estimates")
 async def preview_(
     req: PreviewRequest,
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     version = None
@@ -196,8 +196,8 @@ def _document_or_422(raw: Any) -> TemplateDocument:
 @router.post("/import/llm-data-gen", status_code=201, summary="Import an llm-data-gen config file as is")
 async def import_llm_data_gen(
     config: Annotated[dict[str, Any], Body()],
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     visibility: Literal["private", "public"] = "private",
 ) -> dict[str, Any]:
@@ -208,7 +208,7 @@ async def import_llm_data_gen(
 
 
 @router.get("/{template_id}", summary="Get a template (own, or public)")
-async def get(template_id: TemplateId, user: User, svc: Services) -> dict[str, Any]:
+async def get(template_id: TemplateId, user: CurrentUser, svc: Context) -> dict[str, Any]:
     record = await handlers.get_readable(template_id, user_id=user.user_id, deps=svc.deps)
     return record.public()
 
@@ -217,8 +217,8 @@ async def get(template_id: TemplateId, user: User, svc: Services) -> dict[str, A
 async def put(
     template_id: TemplateId,
     document: TemplateDocument,
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     expected_version: Annotated[
         int | None, Query(ge=1, description="Optimistic concurrency: 409 unless this is the current version.")
     ] = None,
@@ -230,7 +230,7 @@ async def put(
 
 
 @router.delete("/{template_id}", status_code=204, summary="Delete a template (owner only)")
-async def delete(template_id: TemplateId, user: User, svc: Services) -> Response:
+async def delete(template_id: TemplateId, user: CurrentUser, svc: Context) -> Response:
     await handlers.delete_template(template_id, user_id=user.user_id, deps=svc.deps)
     return Response(status_code=204)
 
@@ -238,8 +238,8 @@ async def delete(template_id: TemplateId, user: User, svc: Services) -> Response
 @router.get("/{template_id}/versions", summary="Versions of a template, newest first")
 async def versions(
     template_id: TemplateId,
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -257,7 +257,7 @@ async def versions(
 
 
 @router.get("/{template_id}/versions/{n}", summary="One version of a template")
-async def version(template_id: TemplateId, n: VersionNo, user: User, svc: Services) -> dict[str, Any]:
+async def version(template_id: TemplateId, n: VersionNo, user: CurrentUser, svc: Context) -> dict[str, Any]:
     v = await handlers.get_version(template_id, n, user_id=user.user_id, deps=svc.deps)
     return v.public()
 
@@ -265,8 +265,8 @@ async def version(template_id: TemplateId, n: VersionNo, user: User, svc: Servic
 @router.get("/{template_id}/diff", summary="Structured diff between two versions")
 async def diff(
     template_id: TemplateId,
-    user: User,
-    svc: Services,
+    user: CurrentUser,
+    svc: Context,
     from_: Annotated[int, Query(alias="from", ge=1)],
     to: Annotated[int | None, Query(ge=1, description="Default: the current version.")] = None,
 ) -> dict[str, Any]:
@@ -277,6 +277,6 @@ async def diff(
 
 
 @router.post("/{template_id}/rollback/{n}", summary="New version equal to version n (owner only)")
-async def rollback(template_id: TemplateId, n: VersionNo, user: User, svc: Services) -> dict[str, Any]:
+async def rollback(template_id: TemplateId, n: VersionNo, user: CurrentUser, svc: Context) -> dict[str, Any]:
     record = await handlers.rollback_template(template_id, n, user_id=user.user_id, deps=svc.deps)
     return record.public()

@@ -1,4 +1,4 @@
-"""In-memory implementation of the catalog store port: unit tests and the store contract suite use it."""
+"""In-memory implementation of the catalog store port, for the unit tests of the sync use case."""
 
 from __future__ import annotations
 
