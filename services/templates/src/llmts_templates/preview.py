@@ -1,30 +1,41 @@
 """``POST /templates/preview``: render one item's prompts, the provider request body and the estimates.
 
-Token estimate: characters / 4 (rounded up) over everything the request sends (messages and, for json output,
-the schema) — a deliberate approximation, no tokenizer. Cost range per item: low = prompt tokens at the prompt
-price (+ per-request price), high = low + ``max_tokens`` completion tokens at the completion price; times
-``count``. Prices are the catalog's (USD per 1M tokens); without the catalog the estimate is null with a note.
+The token and cost estimates are ``llmts_providers.estimate`` (the formula is in the providers library's README):
+prompt tokens from the request body (messages and, for json output, the schema), a cost range per item from
+no answer to a ``max_tokens`` answer, times ``count``. Prices are the catalog's (USD per 1M tokens); without the
+catalog the estimate is null with a note.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmts_common.errors import Unprocessable
+from llmts_providers.estimate import METHOD, estimate_cost, estimate_prompt_tokens
+from llmts_providers.models import ModelPricing
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
 from llmts_templates.domain.ports import ModelPrice, PriceSource
 from llmts_templating import PromptRenderer, RenderError, build_context
 
 PREVIEW_JOB_ID = "preview"
-MILLION = Decimal(1_000_000)
+
+
+def cost_range(
+    price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, count: int
+) -> dict[str, Any] | None:
+    """The shared estimate at the catalog's price; ``None`` when it has no prompt or completion price."""
+    pricing = ModelPricing(
+        prompt=price.prompt_per_million, completion=price.completion_per_million, request=price.request
+    )
+    estimate = estimate_cost(
+        prompt_tokens=prompt_tokens, max_tokens=completion_tokens, count=count, pricing=pricing
+    )
+    return {**estimate.to_dict(), "model": price.model_id} if estimate.priced else None
 
 
 class PreviewRequest(BaseModel):
@@ -76,43 +87,6 @@ def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, 
     raise Unprocessable(
         f"index {req.index} is beyond the template's tasks ({start} items)", code="invalid_index"
     )
-
-
-def estimate_tokens(body: dict[str, Any]) -> int:
-    chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-    rf = body.get("response_format")
-    if isinstance(rf, dict) and isinstance(rf.get("json_schema"), dict):
-        chars += len(json.dumps(rf["json_schema"].get("schema"), ensure_ascii=False))
-    if isinstance(body.get("format"), dict):  # Ollama structured output
-        chars += len(json.dumps(body["format"], ensure_ascii=False))
-    return math.ceil(chars / 4)
-
-
-def _usd(value: Decimal) -> float:
-    return float(round(value, 8))
-
-
-def cost_range(
-    price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, count: int
-) -> dict[str, Any] | None:
-    if price.prompt_per_million is None or price.completion_per_million is None:
-        return None
-    request = price.request or Decimal(0)
-    low = Decimal(prompt_tokens) * price.prompt_per_million / MILLION + request
-    high = low + Decimal(completion_tokens) * price.completion_per_million / MILLION
-    return {
-        "currency": "USD",
-        "model": price.model_id,
-        "count": count,
-        "per_item": {"low": _usd(low), "high": _usd(high)},
-        "total": {"low": _usd(low * count), "high": _usd(high * count)},
-        "prices_per_million": {
-            "prompt": str(price.prompt_per_million),
-            "completion": str(price.completion_per_million),
-            "request": str(request),
-        },
-        "completion_tokens_assumed": {"low": 0, "high": completion_tokens},
-    }
 
 
 async def preview(
@@ -178,7 +152,7 @@ async def preview(
         json_schema=doc.json_schema if doc.output.format == "json" else None,
         structured_output=structured,
     )
-    prompt_tokens = estimate_tokens(body)
+    prompt_tokens = estimate_prompt_tokens(body)
     completion = model.max_tokens
     if completion is None and price_lookup and price_lookup.price:
         completion = price_lookup.price.max_completion_tokens
@@ -210,7 +184,7 @@ async def preview(
         "token_estimate": {
             "prompt_tokens": prompt_tokens,
             "max_completion_tokens": completion,
-            "method": "chars/4",
+            "method": METHOD,
         },
         "cost_estimate": cost,
         "notes": notes,

@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from llmts_common.errors import Unprocessable
+from llmts_providers.estimate import estimate_prompt_tokens
 from llmts_templates.adapters.catalog import CatalogPriceClient, price_from_record
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import validate_document
 from llmts_templates.domain.document import TemplateDocument
 from llmts_templates.domain.examples import load_examples
-from llmts_templates.preview import PreviewRequest, estimate_tokens, preview, resolve_task
+from llmts_templates.preview import PreviewRequest, preview, resolve_task
 from llmts_templating import PromptRenderer
 
 EXAMPLES = load_examples()
@@ -78,7 +79,7 @@ async def test_preview_body_tokens_and_cost(bodies: Any, prices: Any) -> None:
     assert body["response_format"]["json_schema"]["strict"] is True
     tokens = out["token_estimate"]
     assert tokens["method"] == "chars/4"
-    assert tokens["prompt_tokens"] == estimate_tokens(body)
+    assert tokens["prompt_tokens"] == estimate_prompt_tokens(body)
     cost = out["cost_estimate"]
     low = Decimal(tokens["prompt_tokens"]) * Decimal("0.15") / 1_000_000
     high = low + Decimal(600) * Decimal("0.60") / 1_000_000

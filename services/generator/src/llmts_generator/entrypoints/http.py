@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -27,10 +26,12 @@ from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import NotFound, Unauthorized, Unprocessable
 from llmts_generator.domain import state
 from llmts_generator.domain.ports import GenerationRepository
+from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
 from llmts_generator.domain.requests import RequestShape, render_item
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.manager import JobManager
 from llmts_providers import Provider
+from llmts_providers.estimate import estimate_cost, estimate_prompt_tokens, estimate_text_tokens, pricing_from
 from llmts_templating import PromptRenderer, RenderError
 
 ProviderResolver = Callable[[str, str | None], Awaitable[tuple[Provider, str]]]
@@ -157,52 +158,10 @@ class PreviewRequest(BaseModel):
     )
 
 
-def estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def cost_estimate(
-    *,
-    count: int,
-    prompt_tokens: int,
-    max_attempts: int,
-    max_tokens: int | None,
-    pricing: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """A range: low = every item valid at the first attempt with a typical answer; high = every item uses all
-    its attempts (repair prompts carry the previous answer) with answers of ``max_tokens`` (or 4× typical)."""
-    typical = 150 if max_tokens is None else min(150, max_tokens)
-    long = max_tokens or typical * 4
-    low_tokens = (prompt_tokens, typical)
-    high_tokens = (prompt_tokens + long + 80, long)
-    out: dict[str, Any] = {
-        "prompt_tokens_per_call": prompt_tokens,
-        "low": {"calls": count, "prompt_tokens": count * low_tokens[0], "completion_tokens": count * typical},
-        "high": {
-            "calls": count * max_attempts,
-            "prompt_tokens": count * max_attempts * high_tokens[0],
-            "completion_tokens": count * max_attempts * long,
-        },
-        "cost_usd": None,
-        "note": "token counts are estimates (≈4 characters per token)",
-    }
-
-    def price(key: str) -> float | None:
-        raw = (pricing or {}).get(key)
-        try:
-            return None if raw is None else float(raw)
-        except (TypeError, ValueError):
-            return None
-
-    p_in, p_out = price("prompt"), price("completion")
-    if p_in is not None and p_out is not None:
-        for bound in ("low", "high"):
-            b = out[bound]
-            b["cost_usd"] = round((b["prompt_tokens"] * p_in + b["completion_tokens"] * p_out) / 1e6, 8)
-        out["cost_usd"] = {"low": out["low"]["cost_usd"], "high": out["high"]["cost_usd"]}
-    else:
-        out["note"] += "; pricing unknown for this model, so no cost range"
-    return out
+# the longest repair instruction a repair call adds (every shown error at its clipped length), for the estimate
+REPAIR_PROMPT_TOKENS = estimate_text_tokens(
+    repair_instruction([{"path": "", "message": "x" * MAX_ERROR_CHARS}] * MAX_ERRORS)
+)
 
 
 def build_router(
@@ -352,7 +311,7 @@ def build_router(
             messages = item.messages
             chat = shape.request(messages)
             request_body = provider.build_request_body(chat)
-            prompt_tokens = max(prompt_tokens, sum(estimate_tokens(c) + 4 for _, c in messages) + 3)
+            prompt_tokens = max(prompt_tokens, estimate_prompt_tokens(request_body))
             rendered.append(
                 {
                     "index": target,
@@ -366,13 +325,14 @@ def build_router(
             "items": rendered,
             "count": req.count,
             "model": req.model.model_dump(mode="json"),
-            "estimate": cost_estimate(
-                count=req.count,
+            "estimate": estimate_cost(
                 prompt_tokens=prompt_tokens,
-                max_attempts=req.max_attempts_per_item,
+                count=req.count,
+                pricing=pricing_from(body.pricing),
                 max_tokens=req.model.max_tokens,
-                pricing=body.pricing,
-            ),
+                attempts=req.max_attempts_per_item,
+                repair_prompt_tokens=REPAIR_PROMPT_TOKENS,
+            ).to_dict(),
         }
 
     # --- internal (service to service) ---------------------------------------------------------------
