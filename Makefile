@@ -56,13 +56,17 @@ k8s-render: ## print the rendered prod overlay
 	@$${LLMTS_CACHE_DIR:-$$HOME/.cache/llmts}/bin/kustomize build deploy/k8s/overlays/$${OVERLAY:-prod}
 
 .PHONY: infra-up
-infra-up: ## start the real local Kafka (KRaft) and MongoDB-wire server (no Docker), then create topics
+infra-up: ## start the real local Kafka (KRaft), MongoDB-wire server and local model (no Docker), then create topics
 	@bash scripts/infra.sh up
 	@$(MAKE) --no-print-directory topics
 
 .PHONY: infra-down
-infra-down: ## stop the local Kafka and MongoDB-wire server
+infra-down: ## stop the local Kafka, MongoDB-wire server and local model
 	@bash scripts/infra.sh down
+
+.PHONY: status
+status: ## state of the local Kafka, MongoDB-wire server and local model (Ollama)
+	@bash scripts/infra.sh status
 
 .PHONY: topics
 topics: install ## create every topic and its DLQ (idempotent)
@@ -85,11 +89,16 @@ test: install ## install everything, start infra, run unit + integration + e2e t
 
 .PHONY: test-unit
 test-unit: install ## unit tier only (no I/O)
-	@$(PYTEST) -m "not connected and not e2e" libs services tests
+	@$(PYTEST) -m "not connected and not e2e and not model" libs services tests
 
 .PHONY: test-integration
 test-integration: install ## integration tier (needs `make infra-up`)
 	@$(PYTEST) -m "connected" libs services
+
+.PHONY: test-model
+test-model: install ## connected-model tier: provider + whole-stack jobs against the real local Ollama (starts it)
+	@bash scripts/local_model.sh up
+	@$(PYTEST) -m "model" libs tests/model
 
 .PHONY: test-e2e
 test-e2e: install ## end-to-end tier through the gateway (needs `make infra-up`)

@@ -2,8 +2,9 @@
 # Local infrastructure without Docker: a single-node Apache Kafka 4.x (KRaft) and a MongoDB-wire server
 # (mongo-java-server with its H2 file backend), both plain JVM processes on 127.0.0.1.
 #
-#   scripts/infra.sh up                      fetch/build if needed, start both, wait until they answer
-#   scripts/infra.sh down                    stop both (SIGTERM, SIGKILL after $STOP_TIMEOUT s)
+#   scripts/infra.sh up                      fetch/build if needed, start both, wait until they answer; then the
+#                                            local model (scripts/local_model.sh; LOCAL_MODEL=0 skips it)
+#   scripts/infra.sh down                    stop both and the local model (SIGTERM, SIGKILL after $STOP_TIMEOUT s)
 #   scripts/infra.sh status                  show state (exit 1 if a component is not up)
 #   scripts/infra.sh start|stop|restart C    one component, C = kafka | mongo (data is kept)
 #   scripts/infra.sh kill C                  kill -9 (chaos tests); `start C` brings it back with its data
@@ -315,7 +316,19 @@ cmd_env() {
   echo "MONGO_URI=mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
 }
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# The embedded local model (Ollama + SmolLM2-135M, scripts/local_model.sh): started by `up` unless LOCAL_MODEL=0.
+# A machine that cannot build it (no Go, no root for two header packages) goes on without it, saying why.
+local_model() {
+  local rc=0
+  bash "$REPO_DIR/scripts/local_model.sh" "$1" || rc=$?
+  if [[ $rc == 3 ]]; then
+    say "continuing without the local model (LOCAL_MODEL=0 silences this); OpenRouter and external Ollama still work"
+  elif [[ $rc != 0 ]]; then
+    say "the local model did not start (exit $rc; see var/log/ollama.log); continuing without it"
+  fi
+}
+
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd="${1:-}"
@@ -324,10 +337,14 @@ main() {
     start | stop | restart | kill) check_component "${1:-}" ;;
   esac
   case "$cmd" in
-    up) cmd_start kafka mongo ;;
+    up)
+      cmd_start kafka mongo
+      local_model up
+      ;;
     down)
       stop_one kafka
       stop_one mongo
+      local_model down
       ;;
     start) cmd_start "$1" ;;
     stop) stop_one "$1" ;;
@@ -336,7 +353,12 @@ main() {
       cmd_start "$1"
       ;;
     kill) stop_one "$1" KILL ;;
-    status) cmd_status ;;
+    status)
+      local rc=0
+      cmd_status || rc=$?
+      bash "$REPO_DIR/scripts/local_model.sh" status || true # informational: kafka + mongo decide the exit code
+      return "$rc"
+      ;;
     logs) cmd_logs "$@" ;;
     fetch)
       ensure_kafka

@@ -13,6 +13,7 @@ if ! bash scripts/infra.sh status >/dev/null 2>&1; then
   echo "test: infra started in $(( $(date +%s) - t0 ))s"
 fi
 cleanup() { if [ "$started" = 1 ]; then bash scripts/infra.sh down >/dev/null 2>&1 || true; fi; }
+# infra.sh up starts the local model too; the model tier below needs it, the other tiers use fake providers
 trap cleanup EXIT
 
 .venv/bin/python scripts/provision_topics.py || { echo "test: topic provisioning failed"; exit 1; }
@@ -32,9 +33,25 @@ t0=$(date +%s)
 echo "=== tier: static (make lint: ruff, format, mypy --strict, import rules, compose + k8s validation) ==="
 if make --no-print-directory lint; then echo "test: tier static finished in $(( $(date +%s) - t0 ))s (exit 0)";
 else echo "test: tier static FAILED"; rc=1; fi
-tier unit -m "not connected and not e2e" libs services tests
+tier unit -m "not connected and not e2e and not model" libs services tests
 tier integration -m "connected" libs services tests
 tier e2e -m "e2e" tests
+
+# Connected-model tier: the real local Ollama serving SmolLM2-135M (scripts/local_model.sh; built once, cached).
+# A machine that cannot build it says why and the tier is reported as not run; LOCAL_MODEL=0 skips it on purpose.
+if [ "${LOCAL_MODEL:-1}" = 0 ]; then
+  echo "=== tier: model — skipped (LOCAL_MODEL=0) ==="
+else
+  model_rc=0
+  bash scripts/local_model.sh up || model_rc=$?
+  if [ $model_rc -eq 0 ]; then
+    tier model -m "model" libs tests/model
+  elif [ $model_rc -eq 3 ]; then
+    echo "test: tier model NOT RUN: this machine cannot build the local model (see the lines above)"
+  else
+    echo "test: tier model FAILED: the local model server did not start (exit $model_rc)"; rc=1
+  fi
+fi
 
 # Chaos (kill -9 / restarts of the generator, Kafka, MongoDB, exporter, gateway; provider storm), bounded (~3 min).
 # Last, because it restarts the shared infrastructure. Its output ends with `chaos: <held>/<total> scenarios held`.
