@@ -48,7 +48,8 @@ def request(*, stream: bool, max_tokens: int = 48, schema: dict[str, object] | N
 async def ollama() -> OllamaProvider:
     provider = OllamaProvider(base_url=BASE_URL, timeout_s=120.0)
     try:
-        version = httpx.get(f"{BASE_URL}/api/version", timeout=5.0)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            version = await client.get(f"{BASE_URL}/api/version")
     except httpx.HTTPError as exc:
         pytest.fail(f"the local model server is not running at {BASE_URL} (scripts/local_model.sh up): {exc}")
     assert version.status_code == 200, version.text
@@ -61,8 +62,10 @@ async def test_list_models_reads_real_tags_and_show(ollama: OllamaProvider) -> N
     assert MODEL in models, sorted(models)
     record = models[MODEL]
     assert record.provider == "ollama"
-    assert record.free and record.pricing.prompt == 0
-    assert record.context_length is not None and record.context_length >= 2048  # from /api/show model_info
+    assert record.free
+    assert record.pricing.prompt == 0
+    assert record.context_length is not None
+    assert record.context_length >= 2048
     assert "llama" in record.description  # family from the real details
     assert record.raw["show"]["details"]["quantization_level"] == "Q4_1"
 
@@ -74,7 +77,8 @@ async def test_structured_chat_non_streaming_counts_real_tokens(ollama: OllamaPr
     assert set(item) == {"country", "capital"}, item  # the grammar follows the schema's keys
     assert result.prompt_tokens > 10  # prompt_eval_count of the real server
     assert 0 < result.completion_tokens <= 48  # eval_count, capped by num_predict
-    assert result.cost_usd == 0.0 and result.provider == "ollama"
+    assert result.cost_usd == 0.0
+    assert result.provider == "ollama"
     print(f"non-streaming: {result.latency_ms:.0f} ms, {result.completion_tokens} tokens")
 
 
@@ -82,8 +86,10 @@ async def test_streaming_chat_assembles_ndjson_and_reports_usage(ollama: OllamaP
     result = await ollama.chat(request(stream=True))
     await ollama.aclose()
     item = json.loads(result.text)
-    assert isinstance(item.get("country"), str) and isinstance(item.get("capital"), str)
-    assert result.prompt_tokens > 10 and result.completion_tokens > 0
+    assert isinstance(item.get("country"), str)
+    assert isinstance(item.get("capital"), str)
+    assert result.prompt_tokens > 10
+    assert result.completion_tokens > 0
     assert result.finish_reason in ("stop", "length")
 
 
