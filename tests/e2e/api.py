@@ -33,9 +33,15 @@ async def openapi_paths(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def missing_routes(client: httpx.AsyncClient, wanted: Iterable[tuple[str, str]]) -> list[str]:
-    """``(METHOD, path)`` pairs the gateway's OpenAPI does not document (yet)."""
+    """``(METHOD, path)`` pairs the gateway's OpenAPI does not document."""
     paths = await openapi_paths(client)
     return [f"{m} {p}" for m, p in wanted if m.lower() not in paths.get(p, {})]
+
+
+async def require_routes(client: httpx.AsyncClient, wanted: Iterable[tuple[str, str]]) -> None:
+    """Fail (never skip) when the gateway does not serve a route the test goes through."""
+    missing = await missing_routes(client, wanted)
+    assert not missing, f"the gateway's OpenAPI does not document these routes: {missing}"
 
 
 # --- generation -------------------------------------------------------------------------------------------------
