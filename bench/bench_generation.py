@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,6 @@ from typing import Any
 
 import httpx
 import websockets
-from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -60,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.server import RunningFake  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.tokens import access_token, signing_key  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -226,12 +226,6 @@ async def run_llmdatagen(fake_url: str, n: int, log_dir: Path) -> tuple[float, i
         return wall, items, calls, model, batch_delay_ms
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def infra_pids() -> dict[str, int]:
     out: dict[str, int] = {}
     for name in ("kafka", "mongo"):
@@ -286,12 +280,6 @@ def jwks_app(key: OKPKey) -> Starlette:
         return JSONResponse(public)
 
     return Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
-
-
-def make_token(key: OKPKey, sub: str) -> str:
-    now = int(time.time())
-    claims = {"iss": "llmts-auth", "aud": "llmts", "sub": sub, "iat": now, "exp": now + 7200, "typ": "access"}
-    return jwt.encode({"alg": "Ed25519", "kid": key.kid}, claims, key, algorithms=["Ed25519"])
 
 
 async def run_job(
@@ -350,7 +338,7 @@ async def main_async(args: argparse.Namespace) -> str:
     run = uuid.uuid4().hex[:8]
     log_dir = ROOT / "var" / "log" / f"bench-generation-{run}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    key = OKPKey.generate_key("Ed25519", parameters={"kid": f"bench-{run}"})
+    key = signing_key(f"bench-{run}")
     jwks = RunningFake(jwks_app(key)).start()
     py = sys.executable
     ports = {n: free_port() for n in ("fake", "templates", "generator", "gateway")}
@@ -426,7 +414,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for name in ("templates", "generator", "gateway"):
             procs[name].wait_ready("/health")
         await asyncio.sleep(3.0)  # consumer groups join (the gateway's events consumer starts at 'latest')
-        token = make_token(key, f"bench-{run}")
+        token = access_token(key, f"bench-{run}", ttl=7200)
         gateway = procs["gateway"].url
         async with httpx.AsyncClient(
             base_url=gateway, headers={"Authorization": f"Bearer {token}"}, timeout=120

@@ -1,4 +1,4 @@
-"""Test helpers of the generator: tokens, a Kafka event tap, command builders."""
+"""Test helpers of the generator: tokens (from ``tests.support.tokens``), a Kafka event tap, command builders."""
 
 from __future__ import annotations
 
@@ -15,14 +15,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import OKPKey
+from tests.support.tokens import access_token
 
-from llmts_common.auth import JwksVerifier
 from llmts_common.contracts import GenerationRequested, ModelRef, TemplateSnapshot, topics
 
-ISSUER = "llmts-auth"
-AUDIENCE = "llmts"
 MODEL = "openai/gpt-4o-mini"
 
 SCHEMA: dict[str, Any] = {
@@ -37,27 +34,9 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def signing_key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", parameters={"kid": f"test-{uuid.uuid4().hex[:8]}"})
-
-
-def verifier_for(key: OKPKey) -> JwksVerifier:
-    public = OKPKey.import_key(key.as_dict(private=False))
-    return JwksVerifier("http://127.0.0.1:9/jwks", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([public]))
-
-
 def token_maker(key: OKPKey) -> Callable[[str], str]:
     def make(user_id: str) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": user_id,
-            "iat": now,
-            "exp": now + 3600,
-            "typ": "access",
-        }
-        return jwt.encode({"alg": "Ed25519", "kid": key.kid}, claims, key, algorithms=["Ed25519"])
+        return access_token(key, user_id)
 
     return make
 

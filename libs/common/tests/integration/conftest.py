@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.support.names import unique, unique_db
 
 from llmts_common.mongo import Database, create_client
 
@@ -15,7 +15,7 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
     client = create_client(MONGO_URL, server_selection_timeout_ms=10_000)
-    name = f"llmts_test_common_{uuid.uuid4().hex[:10]}"
+    name = unique_db("common")
     try:
         yield client[name]
     finally:
@@ -30,4 +30,4 @@ def kafka_bootstrap() -> str:
 
 @pytest.fixture
 def unique_topic() -> str:
-    return f"test.common.{uuid.uuid4().hex[:10]}"
+    return unique("test.common.")

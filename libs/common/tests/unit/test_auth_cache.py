@@ -6,17 +6,15 @@ import asyncio
 import time
 
 import pytest
-from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
+from tests.support.tokens import access_claims, sign
 
 from llmts_common.auth import JwksVerifier
 from llmts_common.errors import Unauthorized
 
 
 def _token(key: OKPKey, **claims: object) -> str:
-    base = {"iss": "iss", "aud": "aud", "sub": "u1", "exp": int(time.time()) + 600, "typ": "access"}
-    base.update(claims)
-    return jwt.encode({"alg": "Ed25519", "kid": "k1"}, base, key, algorithms=["Ed25519"])
+    return sign(key, access_claims("u1", ttl=600, issuer="iss", audience="aud", **claims))
 
 
 async def test_cache_answers_repeated_tokens_and_refuses_the_rest() -> None:

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.fakes.fixtures import *  # noqa: F403  (session fake servers + per-test handles)
 from tests.fakes.fixtures import OPENROUTER_TEST_KEY, FakeHandle
+from tests.support import net
 
 from llmts_providers import OllamaProvider, OpenRouterProvider
 
@@ -32,9 +33,4 @@ async def ollama(fake_ollama: FakeHandle) -> AsyncIterator[OllamaProvider]:
 @pytest.fixture
 def unused_port_url() -> str:
     """A 127.0.0.1 URL nobody listens on (connection refused)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return net.unused_port_url()

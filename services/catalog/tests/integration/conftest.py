@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from tests.fakes.fixtures import (  # noqa: F401  (fixtures re-exported for pyte
     fake_openrouter,
     fake_openrouter_server,
 )
+from tests.support.names import unique_db
 
 from llmts_catalog.bootstrap import Catalog, bootstrap
 from llmts_catalog.settings import CatalogSettings
@@ -49,7 +49,7 @@ class RunningCatalog:
 @pytest.fixture
 async def mongo_db() -> AsyncIterator[str]:
     """A database of its own per test (dropped after); shared data is never touched."""
-    name = f"llmts_test_catalog_{uuid.uuid4().hex[:10]}"
+    name = unique_db("catalog")
     yield name
     client = create_client(MONGO_URL, server_selection_timeout_ms=10_000)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from tests.fakes import ollama as fake_ollama_app
 from tests.fakes import openrouter as fake_openrouter_app
 from tests.fakes.fixtures import FakeHandle
+from tests.support.names import unique_db
 
 from llmts_catalog.bootstrap import bootstrap
 from llmts_common.mongo import create_client
@@ -45,7 +45,7 @@ async def api(
     fake_openrouter_server.reset()
     fake_ollama_server.ensure_running()
     fake_ollama_server.reset()
-    db = f"llmts_test_catalog_{uuid.uuid4().hex[:10]}"
+    db = unique_db("catalog")
     app, _runtime, _catalog = bootstrap(
         catalog_settings(db, fake_openrouter_server.base_url, fake_ollama_server.base_url)
     )

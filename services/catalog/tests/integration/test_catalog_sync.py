@@ -11,17 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
 from tests.fakes import openrouter as fake_openrouter_app
 from tests.fakes.common import FakeState
 from tests.fakes.fixtures import OPENROUTER_TEST_KEY, FakeHandle
 from tests.fakes.server import start_fake_async
+from tests.support.tokens import make_signer
 
 from llmts_catalog import handlers
 from llmts_catalog.adapters.mongo import MongoCatalogStore
 from llmts_catalog.bootstrap import bootstrap
-from llmts_common.auth import JwksVerifier
 from llmts_common.contracts.topics import CATALOG_EVENTS
 from llmts_common.mongo import create_client
 from llmts_providers import OpenRouterProvider
@@ -306,20 +304,12 @@ async def test_mongo_store_writes_only_what_changed_and_detects_races(
 async def test_require_auth_checks_the_bearer_token(
     mongo_db: str, fake_openrouter: FakeHandle, fake_ollama: FakeHandle
 ) -> None:
-    key = OKPKey.generate_key("Ed25519", parameters={"kid": "test-key"})
-    verifier = JwksVerifier(
-        "http://127.0.0.1:9/unused", issuer="llmts-auth", audience="llmts", keyset=KeySet([key])
-    )
+    signer = make_signer()
     settings = catalog_settings(
         mongo_db, fake_openrouter.base_url, fake_ollama.base_url, catalog_require_auth=True
     )
-    app, _, _ = bootstrap(settings, verifier=verifier)
-    token = jwt.encode(
-        {"alg": "Ed25519", "kid": "test-key"},
-        {"iss": "llmts-auth", "aud": "llmts", "sub": "u1", "exp": int(time.time()) + 60, "typ": "access"},
-        key,
-        algorithms=["Ed25519"],
-    )
+    app, _, _ = bootstrap(settings, verifier=signer.verifier())
+    token = signer.token("u1", ttl=60)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

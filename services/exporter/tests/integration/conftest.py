@@ -1,5 +1,5 @@
 """Fixtures of the exporter's connected tests: the real local Kafka and MongoDB-wire server, a unique database
-and consumer group per module, tokens signed by a test Ed25519 key, and a collector of ``export.events``."""
+and consumer group per module, tokens signed by a test Ed25519 key (``tests.support.tokens``), and a collector of ``export.events``."""
 
 from __future__ import annotations
 
@@ -18,10 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from fastapi import FastAPI
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from tests.support.tokens import Signer, make_signer
 
-from llmts_common.auth import JwksVerifier
 from llmts_common.contracts import (
     GenerationCompleted,
     GenerationStarted,
@@ -39,34 +37,6 @@ from llmts_exporter.settings import ExporterSettings
 
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-ISSUER, AUDIENCE = "llmts-auth", "llmts"
-
-
-# ------------------------------------------------------------------------------------------------ tokens
-
-
-@dataclass
-class Signer:
-    key: OKPKey
-    kid: str
-
-    def token(self, sub: str, ttl: int = 600) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "exp": now + ttl, "iat": now, "typ": "access"}
-        return jwt.encode({"alg": "Ed25519", "kid": self.kid}, claims, self.key, algorithms=["Ed25519"])
-
-    def headers(self, sub: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(sub)}"}
-
-    def verifier(self) -> JwksVerifier:
-        return JwksVerifier(
-            "http://127.0.0.1:9/jwks-unused", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([self.key])
-        )
-
-
-def make_signer() -> Signer:
-    kid = f"test-{uuid.uuid4().hex[:8]}"
-    return Signer(OKPKey.generate_key("Ed25519", parameters={"kid": kid}, private=True), kid)
 
 
 # ------------------------------------------------------------------------------------------------ kafka

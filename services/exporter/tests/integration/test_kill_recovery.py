@@ -15,10 +15,6 @@ import hashlib
 import io
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from gridfs import AsyncGridFSBucket
 from pypdf import PdfReader
+from tests.support.names import unique, unique_db, unique_topic_prefix
+from tests.support.net import free_port
+from tests.support.serve import ServiceProcess
 
 from llmts_common.mongo import create_client
 from llmts_exporter.adapters.mongo import JOB_ITEMS, MongoJobProjection
@@ -45,65 +43,19 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Proc:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.p: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as fh:
-            self.p = subprocess.Popen(
-                [sys.executable, "-m", "llmts_exporter"], env=self.env, stdout=fh, stderr=subprocess.STDOUT
-            )
-
-    def kill9(self) -> None:
-        assert self.p is not None
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(10)
-
-    def stop(self) -> None:
-        if self.p is not None and self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-
-    async def wait_ready(self, port: int, within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                assert self.p is not None
-                assert self.p.poll() is None, self.log.read_text()[-3000:]
-                with contextlib.suppress(httpx.HTTPError):
-                    r = await client.get(f"http://127.0.0.1:{port}/ready", timeout=2)
-                    if r.status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"exporter not ready in {within}s: {self.log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    suffix = uuid.uuid4().hex[:10]
-    db = f"llmts_test_exporter_kill_{suffix}"
+    suffix = unique()
+    db = unique_db("exporter_kill")
     values = {
         **os.environ,
         "MONGO_URL": MONGO_URL,
         "MONGO_DB": db,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "KAFKA_GROUP_ID": f"test-exporter-kill-{suffix}",
-        "KAFKA_TOPIC_PREFIX": f"test-kill-{suffix}.",
+        "KAFKA_TOPIC_PREFIX": unique_topic_prefix("test-kill"),
         "SERVICE_NAME": f"exporter-kill-{suffix}",
-        "EXPORTER_PORT": str(_free_port()),
+        "EXPORTER_PORT": str(free_port()),
         "EXPORT_RECHECK_SECONDS": "0.2",
         "EXPORT_PAGE_SIZE": "200",
         "LOG_JSON": "false",
@@ -122,8 +74,8 @@ async def test_kill_9_mid_export_then_a_new_process_finishes_it(env: dict[str, s
     port = int(env["EXPORTER_PORT"])
     client = create_client(MONGO_URL)
     db = client[env["MONGO_DB"]]
-    first = Proc(env, tmp_path / "exporter-1.log")
-    second = Proc(env, tmp_path / "exporter-2.log")
+    first = ServiceProcess("llmts_exporter", env, tmp_path / "exporter-1.log")
+    second = ServiceProcess("llmts_exporter", env, tmp_path / "exporter-2.log")
     try:
         # the projected job: what GenerationStarted/ItemGenerated*/GenerationCompleted leave in the collections
         job_id, user_id, export_id = f"job-{uuid.uuid4().hex}", "user-kill", uuid.uuid4().hex
@@ -170,7 +122,7 @@ async def test_kill_9_mid_export_then_a_new_process_finishes_it(env: dict[str, s
         )
 
         first.start()
-        await first.wait_ready(port)
+        await first.wait_ready(f"http://127.0.0.1:{port}")
         await db["exports"].insert_one(
             {
                 "_id": export_id,
@@ -209,7 +161,7 @@ async def test_kill_9_mid_export_then_a_new_process_finishes_it(env: dict[str, s
         assert dead_lease_until <= killed_at + timedelta(seconds=LEASE), (dead_lease_until, killed_at)
 
         second.start()
-        await second.wait_ready(port)
+        await second.wait_ready(f"http://127.0.0.1:{port}")
         while time.monotonic() - t_kill < LEASE + 60:
             doc = await db["exports"].find_one({"_id": export_id})
             assert doc is not None

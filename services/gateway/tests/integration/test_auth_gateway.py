@@ -4,17 +4,14 @@ tokens against the auth service's JWKS over HTTP, exactly as in production."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pymongo import AsyncMongoClient
+from tests.support.serve import serve
 
 from llmts_auth.bootstrap import bootstrap as auth_bootstrap
 from llmts_auth.settings import AuthSettings
@@ -25,12 +22,6 @@ pytestmark = pytest.mark.connected
 
 PASSWORD = "a perfectly fine passphrase"
 CLIENT_IP = "203.0.113.9"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _email(prefix: str = "gw") -> str:
@@ -51,21 +42,10 @@ async def auth_url() -> AsyncIterator[str]:
         login_max_failures_per_ip=5,
     )
     app, _runtime = auth_bootstrap(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("the auth service did not start")
-        await asyncio.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        async with serve(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
         await _drop(settings)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,16 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import OKPKey
 from tests.fakes.common import FakeState
 from tests.fakes.fixtures import OPENROUTER_TEST_KEY
 from tests.fakes.openrouter import create_app as create_fake_openrouter
 from tests.fakes.server import RunningFake
+from tests.support.serve import serve
+from tests.support.tokens import Signer, signing_key, verifier_for
 
-from llmts_common.auth import JwksVerifier
 from llmts_common.mongo import create_client
 from llmts_gateway.bootstrap import bootstrap as gateway_bootstrap
 from llmts_gateway.settings import GatewaySettings
@@ -38,37 +36,8 @@ from llmts_providers import ProviderFactory, ProviderSettings
 from llmts_templates.bootstrap import bootstrap as templates_bootstrap
 from llmts_templates.settings import TemplatesSettings
 
-ISSUER, AUDIENCE = "llmts-auth", "llmts"
 MONGO_URL = "mongodb://127.0.0.1:27017"
 KAFKA = "127.0.0.1:9092"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _verifier(key: OKPKey) -> JwksVerifier:
-    public = OKPKey.import_key(key.as_dict(private=False))
-    return JwksVerifier("http://127.0.0.1:9/jwks", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([public]))
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 async def wait_assigned(broker: Any, within: float = 30) -> None:
@@ -84,17 +53,12 @@ async def wait_assigned(broker: Any, within: float = 30) -> None:
 
 @pytest.fixture(scope="module")
 def key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", parameters={"kid": f"gen-gw-{uuid.uuid4().hex[:8]}"})
+    return signing_key()
 
 
 @pytest.fixture(scope="module")
 def token(key: OKPKey) -> Callable[[str], str]:
-    def make(sub: str) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 3600, "typ": "access"}
-        return jwt.encode({"alg": "Ed25519", "kid": key.kid}, claims, key, algorithms=["Ed25519"])
-
-    return make
+    return Signer(key).token
 
 
 class Stack:
@@ -154,7 +118,7 @@ async def stack(key: OKPKey, token: Callable[[str], str]) -> AsyncIterator[Stack
     dbs = [f"llmts_templates_gen_{sid}", f"llmts_generator_gw_{sid}", f"llmts_gateway_gen_{sid}"]
     templates_app, _ = templates_bootstrap(
         TemplatesSettings(mongo_db=dbs[0], log_json=False, catalog_url="http://127.0.0.1:9"),
-        verifier=_verifier(key),
+        verifier=verifier_for(key),
     )
     gen_settings = GeneratorSettings(
         mongo_db=dbs[1],
@@ -173,7 +137,7 @@ async def stack(key: OKPKey, token: Callable[[str], str]) -> AsyncIterator[Stack
         )
     )
     generator_app, gen = generator_build(
-        gen_settings, provider_factory=factory, verifier=_verifier(key), configure_process=False
+        gen_settings, provider_factory=factory, verifier=verifier_for(key), configure_process=False
     )
     async with serve(templates_app) as templates_url, serve(generator_app) as generator_url:
         gw_settings = GatewaySettings(
@@ -186,7 +150,7 @@ async def stack(key: OKPKey, token: Callable[[str], str]) -> AsyncIterator[Stack
             max_generation_count=500,
             log_json=False,
         )
-        gateway_app, _, gw_runtime = gateway_bootstrap(gw_settings, verifier=_verifier(key))
+        gateway_app, _, gw_runtime = gateway_bootstrap(gw_settings, verifier=verifier_for(key))
         async with serve(gateway_app) as gateway_url:
             await wait_assigned(gw_runtime.broker)
             await wait_assigned(gen.runtime.broker)

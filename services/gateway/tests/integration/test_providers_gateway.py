@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,9 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import OKPKey
 from tests.fakes import ollama as fake_ollama_app
 from tests.fakes import openrouter as fake_openrouter_app
 from tests.fakes.fixtures import (  # noqa: F401  (fixtures used by this module)
@@ -25,6 +22,8 @@ from tests.fakes.fixtures import (  # noqa: F401  (fixtures used by this module)
     fake_ollama_server,
     fake_openrouter_server,
 )
+from tests.support import net, tokens
+from tests.support.serve import serve
 
 from llmts_catalog.bootstrap import bootstrap as bootstrap_catalog
 from llmts_catalog.settings import CatalogSettings
@@ -36,30 +35,15 @@ from llmts_providers.models import ModelRecord
 
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-ISSUER, AUDIENCE, KID = "llmts-auth", "llmts", "gateway-test-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def signing_key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", parameters={"kid": KID})
+    return tokens.signing_key()
 
 
 def token_for(key: OKPKey, **claims: Any) -> str:
-    payload = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "user-1",
-        "exp": int(time.time()) + 300,
-        "typ": "access",
-    }
-    payload.update(claims)
-    return jwt.encode({"alg": "Ed25519", "kid": KID}, payload, key, algorithms=["Ed25519"])
+    return tokens.sign(key, tokens.access_claims("user-1", ttl=300, **claims))
 
 
 @pytest.fixture(scope="module")
@@ -85,29 +69,18 @@ async def catalog_url(
         shutdown_grace_seconds=5,
     )
     app, _runtime, _catalog = bootstrap_catalog(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert not task.done(), "catalog did not start"
-            assert time.monotonic() < deadline, "catalog did not start in time"
-            await asyncio.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url) as client:  # the start-up sync runs in the background
-            while True:
-                states = (await client.get("/providers")).json()["items"]
-                if all(s["status"] == "ok" for s in states):
-                    break
-                assert time.monotonic() < deadline, states
-                await asyncio.sleep(0.1)
-        yield url
+        async with serve(app, within=30) as url:
+            deadline = time.monotonic() + 30
+            async with httpx.AsyncClient(base_url=url) as client:  # the start-up sync runs in the background
+                while True:
+                    states = (await client.get("/providers")).json()["items"]
+                    if all(s["status"] == "ok" for s in states):
+                        break
+                    assert time.monotonic() < deadline, states
+                    await asyncio.sleep(0.1)
+            yield url
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
         mongo = create_client(MONGO_URL)
         await mongo.drop_database(db)
         await mongo.close()
@@ -126,7 +99,7 @@ def gateway_settings(catalog_url: str, db: str) -> GatewaySettings:
 
 
 def verifier(key: OKPKey) -> JwksVerifier:
-    return JwksVerifier("http://127.0.0.1:9/unused", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([key]))
+    return tokens.verifier_for(key)
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +234,7 @@ async def test_the_sync_route_is_not_exposed(gateway: httpx.AsyncClient, auth: d
 
 
 async def test_catalog_down_is_a_503_error_body(signing_key: OKPKey, auth: dict[str, str]) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = net.unused_port_url()
     app, _ctx, _runtime = bootstrap_gateway(gateway_settings(dead, "unused"), verifier=verifier(signing_key))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:  # no lifespan

@@ -6,53 +6,30 @@ the local ones, each app with its own database and consumer group.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import OKPKey
+from tests.support.serve import serve
+from tests.support.tokens import Signer, signing_key, verifier_for
 
-from llmts_common.auth import JwksVerifier
 from llmts_gateway.bootstrap import bootstrap as gateway_bootstrap
 from llmts_gateway.settings import GatewaySettings
 from llmts_templates.bootstrap import bootstrap as templates_bootstrap
 from llmts_templates.settings import TemplatesSettings
 
-ISSUER, AUDIENCE = "llmts-auth", "llmts"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", parameters={"kid": f"gw-{uuid.uuid4().hex[:8]}"})
-
-
-def _verifier(key: OKPKey) -> JwksVerifier:
-    public = OKPKey.import_key(key.as_dict(private=False))
-    return JwksVerifier("http://127.0.0.1:9/jwks", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([public]))
+    return signing_key()
 
 
 @pytest.fixture(scope="module")
 def auth(key: OKPKey) -> Callable[[str], dict[str, str]]:
-    def make(sub: str) -> dict[str, str]:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 3600, "typ": "access"}
-        token = jwt.encode({"alg": "Ed25519", "kid": key.kid}, claims, key, algorithms=["Ed25519"])
-        return {"Authorization": f"Bearer {token}"}
-
-    return make
+    return Signer(key).headers
 
 
 @pytest.fixture(scope="module")
@@ -62,20 +39,9 @@ async def templates_url(key: OKPKey) -> AsyncIterator[str]:
         log_json=False,
         catalog_url="http://127.0.0.1:9",  # no catalog here: estimates are null with a note
     )
-    app, _ = templates_bootstrap(settings, verifier=_verifier(key))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("the templates service did not start")
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
+    app, _ = templates_bootstrap(settings, verifier=verifier_for(key))
+    async with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +52,7 @@ async def gateway(templates_url: str, key: OKPKey) -> AsyncIterator[httpx.AsyncC
         kafka_group_id=f"gateway-tpl-{uuid.uuid4().hex[:8]}",
         log_json=False,
     )
-    app, _, _ = gateway_bootstrap(settings, verifier=_verifier(key))
+    app, _, _ = gateway_bootstrap(settings, verifier=verifier_for(key))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=30) as client:

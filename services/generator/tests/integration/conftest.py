@@ -18,19 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from joserfc.jwk import OKPKey
-from services.generator.tests.support import (
-    EventTap,
-    ensure_topic,
-    signing_key,
-    token_maker,
-    verifier_for,
-)
+from services.generator.tests.support import EventTap, ensure_topic, token_maker
 from tests.fakes.fixtures import (  # noqa: F401
     OPENROUTER_TEST_KEY,
     FakeHandle,
     fake_openrouter,
     fake_openrouter_server,
 )
+from tests.support.tokens import signing_key, verifier_for
 
 from llmts_common.contracts import GenerationRequested, Message
 from llmts_common.mongo import create_client

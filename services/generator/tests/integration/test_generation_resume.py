@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,14 +16,14 @@ from services.generator.tests.integration.conftest import KAFKA, MONGO_URL, Harn
 from services.generator.tests.integration.test_generation_jobs import assert_consistent, items_of
 from services.generator.tests.support import command, ensure_topic
 from tests.fakes.fixtures import OPENROUTER_TEST_KEY
+from tests.support.net import free_port
+from tests.support.serve import ServiceProcess
 
 from llmts_common.kafka import EventPublisher, create_broker
 from llmts_common.mongo import create_client
 from llmts_generator.adapters.repository import EPOCH
 from llmts_generator.domain.ports import item_id
 from llmts_generator.handlers import new_job_document
-
-ROOT = Path(__file__).resolve().parents[4]
 
 
 def user() -> str:
@@ -135,43 +131,6 @@ async def test_unpublished_items_are_republished_once_and_counters_recomputed(h:
     )  # no slot reused
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Proc:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.p: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = self.log.open("ab")
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "llmts_generator"],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-
-    def kill9(self) -> None:
-        assert self.p is not None
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait(10)
-
-    def stop(self) -> None:
-        if self.p is not None and self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-
-
 @pytest.fixture
 def proc_env(h: Harness, tmp_path: Path) -> tuple[dict[str, str], str, str]:
     sid = uuid.uuid4().hex[:8]
@@ -181,7 +140,7 @@ def proc_env(h: Harness, tmp_path: Path) -> tuple[dict[str, str], str, str]:
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
-            "GENERATOR_PORT": str(_free_port()),
+            "GENERATOR_PORT": str(free_port()),
             "MONGO_URL": MONGO_URL,
             "MONGO_DB": db,
             "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
@@ -209,7 +168,7 @@ async def test_kill_9_then_restart_completes_exactly_n(
     n = 40
     msg = command(owner, count=n, concurrency=4)
     log = tmp_path / "generator.log"
-    proc = Proc(env, log)
+    proc = ServiceProcess("llmts_generator", env, log)
     client = create_client(MONGO_URL)
     db = client[db_name]
     broker = create_broker(KAFKA, client_id=f"kill-test-{uuid.uuid4().hex[:6]}")

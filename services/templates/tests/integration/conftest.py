@@ -1,28 +1,23 @@
 """Integration tier: the real templates app (FastAPI lifespan, real Mongo-wire server and Kafka on 127.0.0.1).
 
 Tokens are signed with a throwaway Ed25519 key whose public half is injected into the app's ``JwksVerifier``.
-Each session uses its own database (``llmts_templates_it_<uuid>``); nothing shared is wiped.
+Each session uses its own database (``llmts_test_templates_<hex>``); nothing shared is wiped.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
+from tests.support.names import unique, unique_db, unique_user
+from tests.support.tokens import Signer, make_signer
 
 from llmts_common.auth import JwksVerifier
 from llmts_templates.bootstrap import bootstrap
 from llmts_templates.domain.ports import ModelPrice, PriceLookup
 from llmts_templates.settings import TemplatesSettings
-
-ISSUER = "llmts-auth"
-AUDIENCE = "llmts"
 
 
 class FixedPrices:
@@ -35,41 +30,25 @@ class FixedPrices:
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", parameters={"kid": f"test-{uuid.uuid4().hex[:8]}"})
+def signer() -> Signer:
+    return make_signer()
 
 
 @pytest.fixture(scope="session")
-def verifier(signing_key: OKPKey) -> JwksVerifier:
-    public = OKPKey.import_key(signing_key.as_dict(private=False))
-    return JwksVerifier("http://127.0.0.1:9/jwks", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([public]))
+def verifier(signer: Signer) -> JwksVerifier:
+    return signer.verifier()
 
 
 @pytest.fixture(scope="session")
-def token_for(signing_key: OKPKey) -> Callable[[str], dict[str, str]]:
-    def make(user_id: str) -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": user_id,
-            "iat": now,
-            "exp": now + 3600,
-            "typ": "access",
-        }
-        token = jwt.encode(
-            {"alg": "Ed25519", "kid": signing_key.kid}, claims, signing_key, algorithms=["Ed25519"]
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    return make
+def token_for(signer: Signer) -> Callable[[str], dict[str, str]]:
+    return signer.headers
 
 
 @pytest.fixture(scope="session")
 def settings() -> TemplatesSettings:
     return TemplatesSettings(
-        mongo_db=f"llmts_templates_it_{uuid.uuid4().hex[:10]}",
-        kafka_client_id=f"templates-it-{uuid.uuid4().hex[:6]}",
+        mongo_db=unique_db("templates"),
+        kafka_client_id=unique("templates-it-", 6),
         log_json=False,
         outbox_relay_interval_seconds=0.5,
     )
@@ -86,9 +65,9 @@ async def client(settings: TemplatesSettings, verifier: JwksVerifier) -> AsyncIt
 
 @pytest.fixture
 def alice(token_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
-    return token_for(f"alice-{uuid.uuid4().hex[:8]}")
+    return token_for(unique_user("alice"))
 
 
 @pytest.fixture
 def bob(token_for: Callable[[str], dict[str, str]]) -> dict[str, str]:
-    return token_for(f"bob-{uuid.uuid4().hex[:8]}")
+    return token_for(unique_user("bob"))
