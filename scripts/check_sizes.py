@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 # path (relative to the repo root) -> why it stays whole (also said in the package README)
-ALLOWED_FILES: dict[str, str] = {}
+ALLOWED_FILES: dict[str, str] = {
+    "libs/templating/src/llmts_templating/_sandbox.py": "one security wall: scan, instrumentation, guards and "
+    "runtime checks share one per-render state and are reviewed together (libs/templating/README.md)",
+}
 
 
 def source_files() -> list[Path]:

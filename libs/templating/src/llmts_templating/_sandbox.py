@@ -591,6 +591,79 @@ def _wrap_filter(func: Callable[..., Any], check: Check) -> Callable[..., Any]:
     return wrapped
 
 
+def _filter_checks(limits: RenderLimits) -> dict[str, Check]:
+    """The size pre-checks of Jinja's built-in filters whose output can grow without bound, by filter name."""
+    cap = limits.max_value_size
+
+    # every check gets the filter's arguments value-first (without a context/environment argument)
+    # and may return replacement arguments
+    def size_of_value(args: Args, _kwargs: Kwargs) -> Args | None:
+        if args:
+            _check_size(args[0], limits, "the filtered value")
+        return None
+
+    def replace_check(args: Args, kwargs: Kwargs) -> Args | None:
+        # do_replace(s, old, new, count=None)
+        text = args[0] if args else kwargs.get("s")
+        old = args[1] if len(args) > 1 else kwargs.get("old")
+        new = args[2] if len(args) > 2 else kwargs.get("new")
+        if isinstance(old, str) and isinstance(new, str):
+            _check_replace(str(text), old, new, cap)
+        return None
+
+    def join_check(args: Args, kwargs: Kwargs) -> Args | None:
+        # do_join(value, d="", attribute=None): materialise once, then measure
+        value = args[0] if args else kwargs.pop("value", ())
+        sep = args[1] if len(args) > 1 else kwargs.get("d", "")
+        items = _check_join(str(sep), list(value) if isinstance(value, str) else value, limits)
+        return (items, *args[1:])
+
+    def width_check(position: int, keyword: str) -> Check:
+        def check(args: Args, kwargs: Kwargs) -> Args | None:
+            width = args[position] if len(args) > position else kwargs.get(keyword)
+            _check_int(width, cap, keyword)
+            if isinstance(width, str):
+                _check_size(width, limits, keyword)
+            return None
+
+        return check
+
+    def format_check(args: Args, _kwargs: Kwargs) -> Args | None:
+        if args and isinstance(args[0], str):
+            _check_percent_format(args[0], limits)
+        return None
+
+    def wordwrap_check(args: Args, kwargs: Kwargs) -> Args | None:
+        # do_wordwrap(s, width=79, break_long_words=True, wrapstring=None, ...)
+        text = args[0] if args else ""
+        width = args[1] if len(args) > 1 else kwargs.get("width", 79)
+        wrapstring = args[3] if len(args) > 3 else kwargs.get("wrapstring")
+        if (
+            isinstance(width, int)
+            and isinstance(text, str)
+            and isinstance(wrapstring, str)
+            and len(text) // max(width, 1) * len(wrapstring) > cap
+        ):
+            raise LimitExceededError("max_value_size", "wordwrap result would be too large")
+        return None
+
+    return {
+        "replace": replace_check,
+        "join": join_check,
+        "center": width_check(1, "width"),
+        "indent": width_check(1, "width"),
+        "batch": width_check(1, "linecount"),
+        "slice": width_check(1, "slices"),
+        "format": format_check,
+        "wordwrap": wordwrap_check,
+        "string": size_of_value,
+        "pprint": size_of_value,
+        "urlencode": size_of_value,
+        "xmlattr": size_of_value,
+        "list": size_of_value,
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 
 
@@ -631,84 +704,15 @@ class PromptEnvironment(ImmutableSandboxedEnvironment):
     # -- filters -------------------------------------------------------------------------------
     def _install_filters(self) -> None:
         f = self.filters
-        limits = self.limits
-        cap = limits.max_value_size
-
-        # every check gets the filter's arguments value-first (without a context/environment argument)
-        # and may return replacement arguments
-        def size_of_value(args: Args, _kwargs: Kwargs) -> Args | None:
-            if args:
-                _check_size(args[0], limits, "the filtered value")
-            return None
-
-        def replace_check(args: Args, kwargs: Kwargs) -> Args | None:
-            # do_replace(s, old, new, count=None)
-            text = args[0] if args else kwargs.get("s")
-            old = args[1] if len(args) > 1 else kwargs.get("old")
-            new = args[2] if len(args) > 2 else kwargs.get("new")
-            if isinstance(old, str) and isinstance(new, str):
-                _check_replace(str(text), old, new, cap)
-            return None
-
-        def join_check(args: Args, kwargs: Kwargs) -> Args | None:
-            # do_join(value, d="", attribute=None): materialise once, then measure
-            value = args[0] if args else kwargs.pop("value", ())
-            sep = args[1] if len(args) > 1 else kwargs.get("d", "")
-            items = _check_join(str(sep), list(value) if isinstance(value, str) else value, limits)
-            return (items, *args[1:])
-
-        def width_check(position: int, keyword: str) -> Check:
-            def check(args: Args, kwargs: Kwargs) -> Args | None:
-                width = args[position] if len(args) > position else kwargs.get(keyword)
-                _check_int(width, cap, keyword)
-                if isinstance(width, str):
-                    _check_size(width, limits, keyword)
-                return None
-
-            return check
-
-        def format_check(args: Args, _kwargs: Kwargs) -> Args | None:
-            if args and isinstance(args[0], str):
-                _check_percent_format(args[0], limits)
-            return None
-
-        def wordwrap_check(args: Args, kwargs: Kwargs) -> Args | None:
-            # do_wordwrap(s, width=79, break_long_words=True, wrapstring=None, ...)
-            text = args[0] if args else ""
-            width = args[1] if len(args) > 1 else kwargs.get("width", 79)
-            wrapstring = args[3] if len(args) > 3 else kwargs.get("wrapstring")
-            if (
-                isinstance(width, int)
-                and isinstance(text, str)
-                and isinstance(wrapstring, str)
-                and len(text) // max(width, 1) * len(wrapstring) > cap
-            ):
-                raise LimitExceededError("max_value_size", "wordwrap result would be too large")
-            return None
-
-        wrapped: dict[str, Check] = {
-            "replace": replace_check,
-            "join": join_check,
-            "center": width_check(1, "width"),
-            "indent": width_check(1, "width"),
-            "batch": width_check(1, "linecount"),
-            "slice": width_check(1, "slices"),
-            "format": format_check,
-            "wordwrap": wordwrap_check,
-            "string": size_of_value,
-            "pprint": size_of_value,
-            "urlencode": size_of_value,
-            "xmlattr": size_of_value,
-            "list": size_of_value,
-        }
-        for name, check in wrapped.items():
+        checks = _filter_checks(self.limits)
+        for name, check in checks.items():
             if name in f:
                 f[name] = _wrap_filter(f[name], check)
         f.update(
             translit=_filters.translit,
             slug=_filters.slug,
             pick=_filters.pick,
-            tojson=_wrap_filter(_filters.tojson, size_of_value),
+            tojson=_wrap_filter(_filters.tojson, checks["string"]),  # the value-size check
         )
         f[ITER_GUARD] = _guard_iter
         f[SIZE_GUARD] = _guard_size
