@@ -16,6 +16,7 @@ import logging
 import random
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -231,6 +232,119 @@ async def flush_offsets(broker: KafkaBroker) -> None:
         await committer.flush()
 
 
+@dataclass
+class _Dispatcher:
+    """One subscriber's message path: decode, dispatch by type, deduplicate, retry, dead-letter, commit."""
+
+    topic: str
+    name: str
+    by_type: dict[str, tuple[type[Message], Handler]]
+    publisher: EventPublisher
+    processed: Callable[[], ProcessedMessages | None] | None
+    max_attempts: int
+    committer: OffsetCommitter | None
+
+    async def on_message(self, msg: KafkaMessage) -> None:
+        try:
+            await self.handle(msg)
+        except TRANSIENT_ERRORS:
+            if self.committer is None:
+                raise
+            await msg.nack()  # rewind to this message: it is handled again, nothing after it is committed
+            return
+        if self.committer is not None:
+            self.committer.done(msg.consumer, msg.raw_message)
+            if self.committer.due():
+                await self.committer.flush()
+
+    async def handle(self, msg: KafkaMessage) -> None:
+        try:
+            envelope = Envelope.model_validate_json(msg.body)
+        except ValidationError as exc:
+            await self.dead_letter(msg, exc, 1)
+            return
+        entry = self.by_type.get(envelope.type)
+        if entry is None:
+            if envelope.type not in REGISTRY:
+                log.debug("ignoring unknown message type %s", envelope.type)
+            return
+        cls, fn = entry
+        try:
+            message = cls.from_envelope(envelope)
+        except ValidationError as exc:
+            await self.dead_letter(msg, exc, 1)
+            return
+        store = self.processed() if self.processed else None
+        if store is not None and await store.seen(self.name, envelope.id):
+            log.debug("duplicate delivery of %s skipped", envelope.id)
+            return
+        token = correlation_id_var.set(envelope.correlationid)
+        try:
+            await self.run(fn, message, envelope, msg)
+            if store is not None:
+                await store.mark(self.name, envelope.id)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def run(self, fn: Handler, message: Message, envelope: Envelope, msg: KafkaMessage) -> None:
+        """The handler with retries: a transient error propagates (redelivery), others retry then dead-letter."""
+        with span(
+            f"{self.topic} process",
+            kind=SpanKind.CONSUMER,
+            traceparent=envelope.traceparent,
+            attributes={**_attrs(self.topic, envelope.type), "messaging.message.id": envelope.id},
+        ) as s:
+            attempt = 0
+            while True:
+                try:
+                    await fn(message, envelope)
+                    return
+                except TRANSIENT_ERRORS as exc:
+                    s.record_exception(exc)
+                    log.warning("transient failure handling %s, will redeliver: %s", envelope.type, exc)
+                    await asyncio.sleep(_backoff(3))
+                    raise
+                except Exception as exc:
+                    attempt += 1
+                    s.record_exception(exc)
+                    if attempt >= self.max_attempts:
+                        s.set_status(Status(StatusCode.ERROR, str(exc)))
+                        await self.dead_letter(msg, exc, attempt)
+                        return
+                    log.warning("handler failed (attempt %d/%d): %s", attempt, self.max_attempts, exc)
+                    await asyncio.sleep(_backoff(attempt))
+
+    async def dead_letter(self, msg: KafkaMessage, error: BaseException, attempts: int) -> None:
+        record: Any = msg.raw_message
+        headers = {
+            k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+            for k, v in (record.headers or [])
+        }
+        headers.update(
+            {
+                "x-dlq-error": f"{type(error).__name__}: {error}"[:2000],
+                "x-dlq-error-type": type(error).__name__,
+                "x-dlq-topic": self.topic,
+                "x-dlq-partition": str(record.partition),
+                "x-dlq-offset": str(record.offset),
+                "x-dlq-consumer": self.name,
+                "x-dlq-attempts": str(attempts),
+            }
+        )
+        await self.publisher.publish_raw(
+            msg.body, topic=dlq_topic(self.topic), key=record.key, headers=headers
+        )
+        log.error(
+            "message dead-lettered",
+            extra={
+                "topic": self.topic,
+                "consumer": self.name,
+                "error_type": type(error).__name__,
+                "attempts": attempts,
+            },
+        )
+
+
 def register_consumer(
     broker: KafkaBroker,
     *,
@@ -251,106 +365,21 @@ def register_consumer(
     types never block old consumers.
     """
     topic = publisher.topic(topic)
-    consumer_name = f"{group_id}:{topic}"
-    by_type = {cls.TYPE: (cls, fn) for cls, fn in handlers.items()}
-
-    async def dead_letter(msg: KafkaMessage, error: BaseException, attempts: int) -> None:
-        record: Any = msg.raw_message
-        headers = {
-            k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
-            for k, v in (record.headers or [])
-        }
-        headers.update(
-            {
-                "x-dlq-error": f"{type(error).__name__}: {error}"[:2000],
-                "x-dlq-error-type": type(error).__name__,
-                "x-dlq-topic": topic,
-                "x-dlq-partition": str(record.partition),
-                "x-dlq-offset": str(record.offset),
-                "x-dlq-consumer": consumer_name,
-                "x-dlq-attempts": str(attempts),
-            }
-        )
-        await publisher.publish_raw(msg.body, topic=dlq_topic(topic), key=record.key, headers=headers)
-        log.error(
-            "message dead-lettered",
-            extra={
-                "topic": topic,
-                "consumer": consumer_name,
-                "error_type": type(error).__name__,
-                "attempts": attempts,
-            },
-        )
-
-    committer = OffsetCommitter(consumer_name) if durable_effect else None
+    committer = OffsetCommitter(f"{group_id}:{topic}") if durable_effect else None
     if committer is not None:
         _COMMITTERS.setdefault(broker, []).append(committer)
+    consumer = _Dispatcher(
+        topic=topic,
+        name=f"{group_id}:{topic}",
+        by_type={cls.TYPE: (cls, fn) for cls, fn in handlers.items()},
+        publisher=publisher,
+        processed=processed,
+        max_attempts=max_attempts,
+        committer=committer,
+    )
 
     async def on_message(msg: KafkaMessage) -> None:
-        try:
-            await handle(msg)
-        except TRANSIENT_ERRORS:
-            if committer is None:
-                raise
-            await msg.nack()  # rewind to this message: it is handled again, nothing after it is committed
-            return
-        if committer is not None:
-            committer.done(msg.consumer, msg.raw_message)
-            if committer.due():
-                await committer.flush()
-
-    async def handle(msg: KafkaMessage) -> None:
-        try:
-            envelope = Envelope.model_validate_json(msg.body)
-        except ValidationError as exc:
-            await dead_letter(msg, exc, 1)
-            return
-        entry = by_type.get(envelope.type)
-        if entry is None:
-            if envelope.type not in REGISTRY:
-                log.debug("ignoring unknown message type %s", envelope.type)
-            return
-        cls, fn = entry
-        try:
-            message = cls.from_envelope(envelope)
-        except ValidationError as exc:
-            await dead_letter(msg, exc, 1)
-            return
-        store = processed() if processed else None
-        if store is not None and await store.seen(consumer_name, envelope.id):
-            log.debug("duplicate delivery of %s skipped", envelope.id)
-            return
-        token = correlation_id_var.set(envelope.correlationid)
-        try:
-            with span(
-                f"{topic} process",
-                kind=SpanKind.CONSUMER,
-                traceparent=envelope.traceparent,
-                attributes={**_attrs(topic, envelope.type), "messaging.message.id": envelope.id},
-            ) as s:
-                attempt = 0
-                while True:
-                    try:
-                        await fn(message, envelope)
-                        break
-                    except TRANSIENT_ERRORS as exc:
-                        s.record_exception(exc)
-                        log.warning("transient failure handling %s, will redeliver: %s", envelope.type, exc)
-                        await asyncio.sleep(_backoff(3))
-                        raise
-                    except Exception as exc:
-                        attempt += 1
-                        s.record_exception(exc)
-                        if attempt >= max_attempts:
-                            s.set_status(Status(StatusCode.ERROR, str(exc)))
-                            await dead_letter(msg, exc, attempt)
-                            break
-                        log.warning("handler failed (attempt %d/%d): %s", attempt, max_attempts, exc)
-                        await asyncio.sleep(_backoff(attempt))
-            if store is not None:
-                await store.mark(consumer_name, envelope.id)
-        finally:
-            correlation_id_var.reset(token)
+        await consumer.on_message(msg)
 
     on_message.__name__ = f"on_{topic.replace('.', '_')}"
     return broker.subscriber(

@@ -84,6 +84,46 @@ def token_policy(settings: AuthSettings) -> TokenPolicy:
     )
 
 
+def throttle_policy_of(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        max_failures_per_email=settings.login_max_failures_per_email,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+    )
+
+
+def argon2_hasher(settings: AuthSettings) -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost_kib=settings.argon2_memory_cost_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def _add_background(
+    runtime: ServiceRuntime, outbox: EmbeddedOutbox, ctx: AuthContext, housekeeping_interval: float
+) -> None:
+    """The outbox relay, and the purge of expired refresh tokens, OAuth states and throttle entries."""
+
+    async def relay(stop: asyncio.Event) -> None:
+        await run_relay([outbox], interval=1.0, stop=stop)
+
+    async def housekeeping(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = ctx.clock()
+            try:
+                await ctx.refresh_tokens.purge_expired(before=now)
+                await ctx.states.purge_expired(before=now)
+                await ctx.throttle.purge_expired(before=now)
+            except Exception as exc:  # Mongo away: try again next tick
+                log.warning("auth housekeeping failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=housekeeping_interval)
+
+    runtime.add_background("outbox-relay", relay)
+    runtime.add_background("housekeeping", housekeeping)
+
+
 def bootstrap(
     settings: AuthSettings | None = None,
     *,
@@ -101,11 +141,7 @@ def bootstrap(
     keys = MongoSigningKeys(db)
     policy = token_policy(settings)
     signer = JoseTokenSigner(keys, clock=clock, cache_seconds=settings.signing_key_cache_seconds)
-    throttle_policy = ThrottlePolicy(
-        max_failures_per_email=settings.login_max_failures_per_email,
-        max_failures_per_ip=settings.login_max_failures_per_ip,
-        window=timedelta(seconds=settings.login_failure_window_seconds),
-    )
+    throttle_policy = throttle_policy_of(settings)
     oauth_providers = providers if providers is not None else build_providers(settings)
     refresh_tokens = MongoRefreshTokens(db)
     ctx = AuthContext(
@@ -115,12 +151,7 @@ def bootstrap(
         states=MongoOAuthStates(db),
         throttle=MongoLoginThrottle(db, throttle_policy),
         throttle_policy=throttle_policy,
-        hasher=hasher
-        or Argon2PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
-        ),
+        hasher=hasher or argon2_hasher(settings),
         tokens=Tokens(signer=signer, refresh_tokens=refresh_tokens, policy=policy),
         verifier=JwksVerifier(
             settings.jwks_url,
@@ -134,23 +165,7 @@ def bootstrap(
         clock=clock,
     )
 
-    async def relay(stop: asyncio.Event) -> None:
-        await run_relay([outbox], interval=1.0, stop=stop)
-
-    async def housekeeping(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            now = clock()
-            try:
-                await ctx.refresh_tokens.purge_expired(before=now)
-                await ctx.states.purge_expired(before=now)
-                await ctx.throttle.purge_expired(before=now)
-            except Exception as exc:  # Mongo away: try again next tick
-                log.warning("auth housekeeping failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.housekeeping_interval_seconds)
-
-    runtime.add_background("outbox-relay", relay)
-    runtime.add_background("housekeeping", housekeeping)
+    _add_background(runtime, outbox, ctx, settings.housekeeping_interval_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,8 +22,8 @@ from llmts_exporter.adapters.filestore import DirectoryStore, GridFSStore
 from llmts_exporter.adapters.mongo import EXPORTS, INDEXES, MongoExportRepository, MongoJobProjection
 from llmts_exporter.domain.ports import Clock, ExportRepository, FileStore, JobProjection
 from llmts_exporter.entrypoints import http, stream
-from llmts_exporter.handlers import ExportPolicy, ExportWorker
 from llmts_exporter.settings import ExporterSettings
+from llmts_exporter.worker import ExportPolicy, ExportWorker
 
 log = logging.getLogger("llmts.exporter")
 
@@ -74,6 +74,71 @@ def policy_of(settings: ExporterSettings) -> ExportPolicy:
     )
 
 
+async def _run_worker(worker: ExportWorker, stop: asyncio.Event) -> None:
+    """The worker until ``stop``; a crash is logged and the worker restarted a second later."""
+    while not stop.is_set():
+        try:
+            await worker.run(stop)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("export worker crashed; restarting")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def _worker_first_lifespan(
+    runtime: ServiceRuntime, worker: ExportWorker, service_name: str
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the worker starts before the runtime and stops before it.
+
+    The worker needs only MongoDB, so it starts before the runtime: joining the Kafka consumer group can take a
+    while after a kill -9 (the dead member's session must lapse first), and the exports the dead process held
+    must be taken over as soon as their leases expire, not after the group settles.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_run_worker(worker, stop), name=f"{service_name}:export-worker")
+
+        async def halt() -> None:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+        try:
+            async with runtime.lifespan(app):
+                try:
+                    yield
+                finally:
+                    await halt()  # before the runtime closes the Mongo client
+        finally:
+            await halt()
+
+    return lifespan
+
+
+def _add_background(
+    runtime: ServiceRuntime, settings: ExporterSettings, outbox: EmbeddedOutbox, exporter: Exporter
+) -> None:
+    """The outbox relay and the periodic clean-up of expired exports."""
+
+    async def relay(stop: asyncio.Event) -> None:
+        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
+
+    async def cleanup(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await exporter.cleanup_once()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.export_cleanup_interval_seconds)
+            except TimeoutError:
+                continue
+
+    runtime.add_background("outbox-relay", relay)
+    runtime.add_background("export-cleanup", cleanup)
+
+
 def bootstrap(
     settings: ExporterSettings | None = None,
     *,
@@ -113,53 +178,8 @@ def bootstrap(
         max_attempts=settings.kafka_consumer_max_attempts,
     )
 
-    async def run_worker(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await worker.run(stop)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("export worker crashed; restarting")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The worker needs only MongoDB, so it starts before the runtime: joining the Kafka consumer group can
-        # take a while after a kill -9 (the dead member's session must lapse first), and the exports the dead
-        # process held must be taken over as soon as their leases expire, not after the group settles.
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_worker(stop), name=f"{settings.service_name}:export-worker")
-
-        async def halt() -> None:
-            stop.set()
-            await asyncio.gather(task, return_exceptions=True)
-
-        try:
-            async with runtime.lifespan(app):
-                try:
-                    yield
-                finally:
-                    await halt()  # before the runtime closes the Mongo client
-        finally:
-            await halt()
-
-    async def relay(stop: asyncio.Event) -> None:
-        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
-
-    runtime.add_background("outbox-relay", relay)
-
-    async def cleanup(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await exporter.cleanup_once()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.export_cleanup_interval_seconds)
-            except TimeoutError:
-                continue
-
-    runtime.add_background("export-cleanup", cleanup)
+    lifespan = _worker_first_lifespan(runtime, worker, settings.service_name)
+    _add_background(runtime, settings, outbox, exporter)
 
     app = create_http_app(
         service=settings.service_name,

@@ -18,7 +18,7 @@ from llmts_common.contracts import (
     Usage,
 )
 from llmts_exporter import handlers
-from llmts_exporter.handlers import ExportPolicy, ExportWorker
+from llmts_exporter.worker import ExportPolicy, ExportWorker
 
 from .fakes import FakeExports, FakeJobs, MemoryStore
 

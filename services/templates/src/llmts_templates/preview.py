@@ -19,8 +19,8 @@ from llmts_providers.estimate import METHOD, estimate_cost, estimate_prompt_toke
 from llmts_providers.models import ModelPricing
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
-from llmts_templates.domain.ports import ModelPrice, PriceSource
-from llmts_templating import PromptRenderer, RenderError, build_context
+from llmts_templates.domain.ports import ModelPrice, PriceLookup, PriceSource
+from llmts_templating import PromptRenderer, RenderedPrompts, RenderError, build_context
 
 PREVIEW_JOB_ID = "preview"
 
@@ -89,19 +89,10 @@ def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, 
     )
 
 
-async def preview(
-    doc: TemplateDocument,
-    req: PreviewRequest,
-    *,
-    renderer: PromptRenderer,
-    bodies: ProviderRequestBuilder,
-    prices: PriceSource,
-    now: datetime,
-    default_model: str,
-    default_max_tokens: int,
-    authorization: str | None,
-) -> dict[str, Any]:
-    notes: list[str] = []
+async def _render(
+    doc: TemplateDocument, req: PreviewRequest, renderer: PromptRenderer, now: datetime
+) -> tuple[dict[str, Any] | None, int, RenderedPrompts]:
+    """(task, task_index, rendered prompts) of the previewed item; a template that does not render is a 422."""
     task, task_index = resolve_task(doc, req)
     context = build_context(
         index=req.index,
@@ -120,25 +111,69 @@ async def preview(
         raise Unprocessable(
             f"the template does not render: {err.message}", code="render_error", details=err.to_dict()
         ) from None
+    return task, task_index, rendered
 
-    model = req.model if isinstance(req.model, ModelSpec) else None
+
+def _model_for(doc: TemplateDocument, req: PreviewRequest, default_model: str, notes: list[str]) -> ModelSpec:
+    """The request's model (an id keeps the template's temperature and max_tokens), the template's, or the default."""
+    if isinstance(req.model, ModelSpec):
+        return req.model
     if isinstance(req.model, str):
         base = doc.model
-        model = ModelSpec(
+        return ModelSpec(
             id=req.model,
             provider=None,
             temperature=base.temperature if base else None,
             max_tokens=base.max_tokens if base else None,
         )
-    if model is None:
-        model = doc.model
-    if model is None:
-        model = ModelSpec(id=default_model)
-        notes.append(f"the template names no model; previewed with the default {default_model!r}")
-    provider = provider_for(model.id, model.provider)
+    if doc.model is not None:
+        return doc.model
+    notes.append(f"the template names no model; previewed with the default {default_model!r}")
+    return ModelSpec(id=default_model)
 
+
+def _cost(
+    req: PreviewRequest,
+    lookup: PriceLookup | None,
+    model_id: str,
+    prompt_tokens: int,
+    completion: int,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    if req.count is None:
+        notes.append("give count (and a model) for a cost estimate")
+        return None
+    if lookup is None or lookup.price is None:
+        return None
+    cost = cost_range(
+        lookup.price, prompt_tokens=prompt_tokens, completion_tokens=completion, count=req.count
+    )
+    if cost is None:
+        notes.append(f"the catalog has no token price for {model_id!r}; no cost estimate")
+    else:
+        notes.append(
+            "the estimate scales this item's prompt to every item; prompts of other items may differ"
+        )
+    return cost
+
+
+async def preview(
+    doc: TemplateDocument,
+    req: PreviewRequest,
+    *,
+    renderer: PromptRenderer,
+    bodies: ProviderRequestBuilder,
+    prices: PriceSource,
+    now: datetime,
+    default_model: str,
+    default_max_tokens: int,
+    authorization: str | None,
+) -> dict[str, Any]:
+    notes: list[str] = []
+    task, task_index, rendered = await _render(doc, req, renderer, now)
+    model = _model_for(doc, req, default_model, notes)
+    provider = provider_for(model.id, model.provider)
     price_lookup = None
-    structured = True
     if req.count is not None:
         price_lookup = await prices.price(model.id, authorization=authorization)
         notes.extend(price_lookup.notes)
@@ -150,7 +185,7 @@ async def preview(
         temperature=model.temperature,
         max_tokens=model.max_tokens,
         json_schema=doc.json_schema if doc.output.format == "json" else None,
-        structured_output=structured,
+        structured_output=True,
     )
     prompt_tokens = estimate_prompt_tokens(body)
     completion = model.max_tokens
@@ -159,20 +194,7 @@ async def preview(
     if completion is None:
         completion = default_max_tokens
         notes.append(f"no max_tokens: the high estimate assumes {default_max_tokens} completion tokens")
-
-    cost = None
-    if req.count is None:
-        notes.append("give count (and a model) for a cost estimate")
-    elif price_lookup is not None and price_lookup.price is not None:
-        cost = cost_range(
-            price_lookup.price, prompt_tokens=prompt_tokens, completion_tokens=completion, count=req.count
-        )
-        if cost is None:
-            notes.append(f"the catalog has no token price for {model.id!r}; no cost estimate")
-        else:
-            notes.append(
-                "the estimate scales this item's prompt to every item; prompts of other items may differ"
-            )
+    cost = _cost(req, price_lookup, model.id, prompt_tokens, completion, notes)
     return {
         "index": req.index,
         "task_index": task_index,

@@ -219,6 +219,73 @@ class _Extractor:
         return self._fn(data if data.__class__ is dict else {"value": data})
 
 
+class _Source:
+    """The generated source of ``extract(d0)`` and ``slow(d0)``, and the constants it refers to."""
+
+    def __init__(self, cell: Callable[[Any], Any] | None, formula: frozenset[str]) -> None:
+        self.cell = cell
+        self.counter = 0
+        self.consts: dict[str, Any] = {
+            "_drift": _drift,
+            "_mismatch": _mismatch,
+            "dict": dict,
+            "str": str,
+            "len": len,
+            "KeyError": KeyError,
+            "_cell": cell,
+            "_PLAIN": frozenset({int, float, bool, type(None)}),
+            "_FORMULA": formula,
+        }
+
+    def leaf(self, out: list[str], var: str, pad: str) -> None:
+        if self.cell is None:
+            return
+        out.append(f"{pad}if {var}.__class__ is not str:")
+        out.append(f"{pad}    if {var}.__class__ not in _PLAIN: {var} = _cell({var})")
+        out.append(f'{pad}elif {var}[:1] in _FORMULA: {var} = "\'" + {var}')
+
+    def general(self, out: list[str], node: _Node, var: str, depth: int, pad: str) -> None:
+        keys_name = f"K{self.counter}"
+        self.counter += 1
+        self.consts[keys_name] = node.keys
+        out.append(f"{pad}if not {var}.keys() <= {keys_name}: _drift({var}, {keys_name})")
+        out.append(f"{pad}g{depth} = {var}.get")
+        for key, child, col in node.fast:
+            lit = repr(key)
+            if child is None:
+                out.append(f"{pad}c{col} = g{depth}({lit})")
+                self.leaf(out, f"c{col}", pad)
+                continue
+            sub = f"d{depth + 1}"
+            out.append(f"{pad}{sub} = g{depth}({lit})")
+            out.append(f"{pad}if {sub}.__class__ is dict:")
+            self.general(out, child, sub, depth + 1, pad + "    ")
+            if col is not None:
+                out.append(f"{pad}    c{col} = None")
+                out.append(f"{pad}else:")
+                out.append(f"{pad}    c{col} = {sub}")
+                self.leaf(out, f"c{col}", pad + "    ")
+            else:
+                out.append(f"{pad}else:")
+                out.append(f"{pad}    if {sub} is not None: _mismatch({lit}, {sub})")
+            out.extend(f"{pad}    c{c} = None" for c in _cols(child))
+
+    def fast(self, out: list[str], node: _Node, var: str, depth: int, pad: str) -> None:
+        out.append(f"{pad}if len({var}) != {len(node.fast)}: raise KeyError")
+        for key, child, col in node.fast:
+            lit = repr(key)
+            if child is None:
+                out.append(f"{pad}c{col} = {var}[{lit}]")
+                self.leaf(out, f"c{col}", pad)
+                continue
+            sub = f"d{depth + 1}"
+            out.append(f"{pad}{sub} = {var}[{lit}]")
+            out.append(f"{pad}if {sub}.__class__ is not dict: raise KeyError")
+            self.fast(out, child, sub, depth + 1, pad)
+            if col is not None:
+                out.append(f"{pad}c{col} = None")
+
+
 def _compile(
     root: _Node, ncols: int, cell: Callable[[Any], Any] | None, formula: frozenset[str]
 ) -> Callable[[dict[str, Any]], list[Any]]:
@@ -226,81 +293,21 @@ def _compile(
     plan's keys with objects where the plan has objects — every item of a strict schema — and a general
     path (``dict.get``, key-set checks, ``None`` for absent values, :class:`SchemaDriftError`) that the
     fast one falls back to by raising ``KeyError``."""
-    consts: dict[str, Any] = {
-        "_drift": _drift,
-        "_mismatch": _mismatch,
-        "dict": dict,
-        "str": str,
-        "len": len,
-        "KeyError": KeyError,
-        "_cell": cell,
-        "_PLAIN": frozenset({int, float, bool, type(None)}),
-        "_FORMULA": formula,
-    }
-    counter = [0]
-
-    def leaf(out: list[str], var: str, pad: str) -> None:
-        if cell is None:
-            return
-        out.append(f"{pad}if {var}.__class__ is not str:")
-        out.append(f"{pad}    if {var}.__class__ not in _PLAIN: {var} = _cell({var})")
-        out.append(f'{pad}elif {var}[:1] in _FORMULA: {var} = "\'" + {var}')
-
-    def general(out: list[str], node: _Node, var: str, depth: int, pad: str) -> None:
-        keys_name = f"K{counter[0]}"
-        counter[0] += 1
-        consts[keys_name] = node.keys
-        out.append(f"{pad}if not {var}.keys() <= {keys_name}: _drift({var}, {keys_name})")
-        out.append(f"{pad}g{depth} = {var}.get")
-        for key, child, col in node.fast:
-            lit = repr(key)
-            if child is None:
-                out.append(f"{pad}c{col} = g{depth}({lit})")
-                leaf(out, f"c{col}", pad)
-                continue
-            sub = f"d{depth + 1}"
-            out.append(f"{pad}{sub} = g{depth}({lit})")
-            out.append(f"{pad}if {sub}.__class__ is dict:")
-            general(out, child, sub, depth + 1, pad + "    ")
-            if col is not None:
-                out.append(f"{pad}    c{col} = None")
-                out.append(f"{pad}else:")
-                out.append(f"{pad}    c{col} = {sub}")
-                leaf(out, f"c{col}", pad + "    ")
-            else:
-                out.append(f"{pad}else:")
-                out.append(f"{pad}    if {sub} is not None: _mismatch({lit}, {sub})")
-            out.extend(f"{pad}    c{c} = None" for c in _cols(child))
-
-    def fast(out: list[str], node: _Node, var: str, depth: int, pad: str) -> None:
-        out.append(f"{pad}if len({var}) != {len(node.fast)}: raise KeyError")
-        for key, child, col in node.fast:
-            lit = repr(key)
-            if child is None:
-                out.append(f"{pad}c{col} = {var}[{lit}]")
-                leaf(out, f"c{col}", pad)
-                continue
-            sub = f"d{depth + 1}"
-            out.append(f"{pad}{sub} = {var}[{lit}]")
-            out.append(f"{pad}if {sub}.__class__ is not dict: raise KeyError")
-            fast(out, child, sub, depth + 1, pad)
-            if col is not None:
-                out.append(f"{pad}c{col} = None")
-
+    source = _Source(cell, formula)
     ret = "return [" + ", ".join(f"c{i}" for i in range(ncols)) + "]"
     lines = ["def slow(d0):"]
-    general(lines, root, "d0", 0, "    ")
+    source.general(lines, root, "d0", 0, "    ")
     lines.append("    " + ret)
     lines.append("def extract(d0):")
     lines.append("    try:")
-    fast(lines, root, "d0", 0, "        ")
+    source.fast(lines, root, "d0", 0, "        ")
     lines.append("        " + ret)
     lines.append("    except KeyError:")
     lines.append("        return slow(d0)")
     namespace: dict[str, Any] = {}
     code = compile("\n".join(lines), "<llmts_exporter plan>", "exec")
-    exec(code, consts, namespace)  # noqa: S102 -- keys enter the source only as repr() literals
-    consts["slow"] = namespace["slow"]
+    exec(code, source.consts, namespace)  # noqa: S102 -- keys enter the source only as repr() literals
+    source.consts["slow"] = namespace["slow"]
     fn: Callable[[dict[str, Any]], list[Any]] = namespace["extract"]
     return fn
 

@@ -276,12 +276,36 @@ CHUNK_ITEMS = 2000
 """Items rendered per reportlab document; each part is appended to the output as soon as it is rendered."""
 
 
-def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
+def _cover(meta: ExportMeta, width: float) -> list[Any]:
+    """The first page: the template's name and a table of the export's facts."""
     from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, letter
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import PageBreak, Paragraph, Spacer, Table, TableStyle
+
+    title_style = ParagraphStyle("t", fontName=FONT_BOLD, fontSize=20, leading=26, spaceAfter=14)
+    cell = ParagraphStyle("c", fontName=FONT, fontSize=10, leading=13)
+    cell_bold = ParagraphStyle("cb", parent=cell, fontName=FONT_BOLD)
+    rows = [
+        [Paragraph(rl_escape(k), cell_bold), Paragraph(rl_escape(v), cell)] for k, v in meta.display_rows()
+    ]
+    table = Table(rows, colWidths=[45 * mm, width - 45 * mm])
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.lightgrey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
+            ]
+        )
+    )
+    return [Paragraph(rl_escape(meta.template_name), title_style), Spacer(1, 4 * mm), table, PageBreak()]
+
+
+def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
+    from reportlab.lib.pagesizes import A4, letter
+    from reportlab.lib.units import mm
+    from reportlab.platypus import SimpleDocTemplate
 
     _register_fonts()
     page = A4 if options.pdf_page_size == "A4" else letter
@@ -300,28 +324,7 @@ def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         )
 
     width = float(new_doc(io.BytesIO()).width)
-    title_style = ParagraphStyle("t", fontName=FONT_BOLD, fontSize=20, leading=26, spaceAfter=14)
-    cell = ParagraphStyle("c", fontName=FONT, fontSize=10, leading=13)
-    cell_bold = ParagraphStyle("cb", parent=cell, fontName=FONT_BOLD)
-    rows = [
-        [Paragraph(rl_escape(k), cell_bold), Paragraph(rl_escape(v), cell)] for k, v in meta.display_rows()
-    ]
-    table = Table(rows, colWidths=[45 * mm, width - 45 * mm])
-    table.setStyle(
-        TableStyle(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.5, colors.lightgrey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
-            ]
-        )
-    )
-    head: list[Any] = [
-        Paragraph(rl_escape(meta.template_name), title_style),
-        Spacer(1, 4 * mm),
-        table,
-        PageBreak(),
-    ]
+    head = _cover(meta, width)
 
     block = _make_block_class()
     wrapper = _Wrapper()

@@ -225,23 +225,16 @@ def _num(value: Any, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
-def map_config(config: Any, *, name: str | None = None, visibility: str = "private") -> ImportResult:
-    """Map an llm-data-gen config (parsed JSON) onto a template document. Raises ``LlmDataGenError``."""
-    if not isinstance(config, dict):
-        raise LlmDataGenError("an llm-data-gen config is a JSON object")
-    notes: list[str] = []
+def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LlmDataGenError(f"'{key}' must be an object", key)
+    return value
 
-    def section(key: str) -> dict[str, Any]:
-        value = config.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise LlmDataGenError(f"'{key}' must be an object", key)
-        return value
 
-    meta, api, output, prompts, generation = (
-        section(k) for k in ("meta", "api", "output", "prompts", "generation")
-    )
+def _format_and_schema(config: dict[str, Any], output: dict[str, Any]) -> tuple[str, Any]:
     fmt = output.get("format", "json")
     if fmt not in ("json", "text"):
         raise LlmDataGenError("output.format must be 'json' or 'text'", "output.format")
@@ -251,7 +244,10 @@ def map_config(config: Any, *, name: str | None = None, visibility: str = "priva
             raise LlmDataGenError("json output needs a 'schema' object with a 'type'", "schema")
     elif schema is not None and not isinstance(schema, dict):
         raise LlmDataGenError("'schema' must be an object", "schema")
+    return str(fmt), schema
 
+
+def _tasks(generation: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     raw_tasks = generation.get("tasks")
     tasks: list[dict[str, Any]] = []
     if isinstance(raw_tasks, list):
@@ -261,48 +257,74 @@ def map_config(config: Any, *, name: str | None = None, visibility: str = "priva
             tasks.append(dict(task))
     if not tasks:
         notes.append("generation.tasks is missing or empty (llm-data-gen refuses to run such a config)")
-    keys = _task_keys(tasks)
+    return tasks
 
+
+def _user_prompt(fmt: str, schema: Any, prompts: dict[str, Any], keys: list[str], notes: list[str]) -> str:
     if fmt == "json":
         assert isinstance(schema, dict)
-        user = _user_prompt_json(schema, keys)
         if isinstance(prompts.get("userPrompt"), str):
             notes.append(
                 "prompts.userPrompt is ignored for json output (as llm-data-gen does); kept in metadata"
             )
-    else:
-        up = prompts.get("userPrompt")
-        if isinstance(up, str) and up.strip():
-            user = convert_placeholders(up)
-        else:
-            user = "Generate content based on the following context:\n" + _context_block(keys)
-            notes.append(
-                "no prompts.userPrompt: the user prompt lists the task fields (llm-data-gen's default)"
-            )
+        return _user_prompt_json(schema, keys)
+    up = prompts.get("userPrompt")
+    if isinstance(up, str) and up.strip():
+        return convert_placeholders(up)
+    notes.append("no prompts.userPrompt: the user prompt lists the task fields (llm-data-gen's default)")
+    return "Generate content based on the following context:\n" + _context_block(keys)
 
+
+def _model(api: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """``api`` → the template's model (llm-data-gen defaults: ``openrouter/auto``, 0.6, 4000)."""
     model_id = api.get("model") if isinstance(api.get("model"), str) and api.get("model") else DEFAULT_MODEL
-    temperature = min(max(_num(api.get("temperature"), 0.6), 0.0), 2.0)
     max_tokens = (
         api.get("maxTokens") if isinstance(api.get("maxTokens"), int) and api["maxTokens"] >= 1 else 4000
     )
-    provider = "ollama" if api.get("provider") == "ollama" else "openrouter"
     if "apiKey" in api:
         notes.append("api.apiKey was dropped: keys are configured on the server, never stored in a template")
+    return {
+        "provider": "ollama" if api.get("provider") == "ollama" else "openrouter",
+        "id": model_id,
+        "temperature": min(max(_num(api.get("temperature"), 0.6), 0.0), 2.0),
+        "max_tokens": max_tokens,
+    }
 
-    kept_api = {k: v for k, v in api.items() if k not in ("apiKey", "model", "temperature", "maxTokens")}
-    kept_output = {k: v for k, v in output.items() if k != "format"}
+
+def _metadata(
+    meta: dict[str, Any],
+    api: dict[str, Any],
+    output: dict[str, Any],
+    prompts: dict[str, Any],
+    fmt: str,
+    schema: Any,
+) -> dict[str, Any]:
+    """What has no place in a template, kept under ``metadata.llm_data_gen`` (never the API key)."""
     hints: list[tuple[str, dict[str, Any]]] = []
     _collect_hints(schema, "", hints)
     origin: dict[str, Any] = {
         "meta": meta,
-        "api": kept_api,
-        "output": kept_output,
+        "api": {k: v for k, v in api.items() if k not in ("apiKey", "model", "temperature", "maxTokens")},
+        "output": {k: v for k, v in output.items() if k != "format"},
         "x_llm_generate": dict(hints),
     }
     if isinstance(prompts.get("userPrompt"), str) and fmt == "json":
         origin["user_prompt"] = prompts["userPrompt"]
-    metadata: dict[str, Any] = {"imported_from": "llm-data-gen", "llm_data_gen": origin}
+    return {"imported_from": "llm-data-gen", "llm_data_gen": origin}
 
+
+def map_config(config: Any, *, name: str | None = None, visibility: str = "private") -> ImportResult:
+    """Map an llm-data-gen config (parsed JSON) onto a template document. Raises ``LlmDataGenError``."""
+    if not isinstance(config, dict):
+        raise LlmDataGenError("an llm-data-gen config is a JSON object")
+    notes: list[str] = []
+    meta, api, output, prompts, generation = (
+        _section(config, k) for k in ("meta", "api", "output", "prompts", "generation")
+    )
+    fmt, schema = _format_and_schema(config, output)
+    tasks = _tasks(generation, notes)
+    user = _user_prompt(fmt, schema, prompts, _task_keys(tasks), notes)
+    model = _model(api, notes)
     meta_name = meta.get("name") if isinstance(meta.get("name"), str) else None
     doc_name = (name or meta_name or "llm-data-gen import").strip()[:200] or "llm-data-gen import"
     raw_description = meta.get("description")
@@ -320,13 +342,8 @@ def map_config(config: Any, *, name: str | None = None, visibility: str = "priva
             "validation": {"mode": "strict" if fmt == "json" else "none", "rules": []},
             "variables": {},
             "tasks": tasks,
-            "model": {
-                "provider": provider,
-                "id": model_id,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-            },
-            "metadata": metadata,
+            "model": model,
+            "metadata": _metadata(meta, api, output, prompts, fmt, schema),
         }
     )
     return ImportResult(document=document, notes=notes)
