@@ -107,7 +107,6 @@ def idor_requests(v: Victim) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", f"/generate/{j}/result?include=rejected", None),
         ("GET", f"/generate/{j}/events", None),
         ("GET", f"/generate/{j}/export?format=csv", None),
-        ("POST", f"/generate/{j}/export?format=csv", None),
         ("DELETE", f"/generate/{j}", None),
         ("GET", f"/history/{j}", None),
         ("POST", "/exports", {"job_id": j, "format": "csv"}),
