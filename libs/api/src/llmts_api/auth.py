@@ -1,0 +1,81 @@
+"""Auth: accounts, login, tokens, OAuth and the public keys that verify access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_EMAIL_CHARS = 320
+MAX_PASSWORD_CHARS = 1024
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(
+        max_length=MAX_EMAIL_CHARS, examples=["ada@example.com"], description="Trimmed and case-folded."
+    )
+    password: str = Field(
+        max_length=MAX_PASSWORD_CHARS,
+        examples=["correct horse battery staple"],
+        description="At least 10 characters, not a common password, not the email address.",
+    )
+    name: str | None = Field(default=None, max_length=200, examples=["Ada Lovelace"])
+
+
+class UserPublic(BaseModel):
+    id: str = Field(description="User id: the `sub` of access tokens and the owner id in every service.")
+    email: str = Field(examples=["ada@example.com"])
+    name: str | None = Field(examples=["Ada Lovelace"])
+    created_at: datetime
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=MAX_EMAIL_CHARS, examples=["ada@example.com"])
+    password: str = Field(max_length=MAX_PASSWORD_CHARS, examples=["correct horse battery staple"])
+
+
+class RefreshRequest(BaseModel):
+    """Body of ``POST /auth/refresh`` and ``POST /auth/logout``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(
+        min_length=1, max_length=512, description="The refresh token from login/refresh."
+    )
+
+
+class TokenPairPublic(BaseModel):
+    access_token: str = Field(description="JWT (Ed25519, `kid`), send as `Authorization: Bearer <token>`.")
+    refresh_token: str = Field(description="Opaque and single use: every refresh returns a new one.")
+    token_type: str = Field(default="bearer", examples=["bearer"])
+    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
+
+
+class OAuthCallbackQuery(BaseModel):
+    """What the provider appends to the callback URL: ``code`` and ``state``, or ``error``."""
+
+    code: str | None = Field(default=None, max_length=2048)
+    state: str | None = Field(default=None, max_length=512)
+    error: str | None = Field(default=None, max_length=256, examples=["access_denied"])
+    error_description: str | None = Field(default=None, max_length=1024)
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]] = Field(
+        description="Public JWKs (OKP/Ed25519) that verify access tokens.",
+        examples=[
+            [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                    "kid": "k1",
+                }
+            ]
+        ],
+    )

@@ -1,0 +1,393 @@
+"""Templates: the template document (v1), its versions and diff, validation, preview, examples and imports.
+
+``TemplateCreate`` is the document as ``POST /templates`` and ``PUT /templates/{id}`` accept it (a PUT replaces the
+whole document, so there is no separate update model); the templates service's domain document extends it, so the
+service, the gateway and the stored documents validate with the same rules. Unknown top-level keys are refused (a
+typo such as ``promts`` must not be stored silently) and ``schema`` is required when the output format is ``json``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Visibility = Literal["private", "public"]
+OutputFormat = Literal["json", "text"]
+ValidationMode = Literal["strict", "custom", "none"]
+ProviderName = Literal["openrouter", "ollama"]
+
+MAX_PROMPT_CHARS = 65_536
+MAX_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 5_000
+MAX_TAG_CHARS = 50
+MAX_TAGS = 32
+MAX_TASKS = 1_000
+MAX_RULES = 500
+MAX_PAGE = 100
+TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+EXAMPLE_ID_PATTERN = r"^[a-z0-9-]{1,64}$"
+
+_EXAMPLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"question": {"type": "string"}, "answer": {"type": "string", "pattern": "^[A-D]$"}},
+    "required": ["question", "answer"],
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------------------------- the document
+class OutputSpec(_Strict):
+    format: OutputFormat = Field(
+        default="json", description="json: one JSON item per request; text: free text."
+    )
+
+
+class PromptsSpec(_Strict):
+    system: str = Field(
+        default="",
+        max_length=MAX_PROMPT_CHARS,
+        description="Jinja2 system prompt (sandboxed, StrictUndefined).",
+    )
+    user: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        description="Jinja2 user prompt; llm-data-gen `{placeholders}` also work.",
+        examples=["Write a quiz question about {{ topic }} with four options."],
+    )
+
+
+class ValidationSpec(_Strict):
+    mode: ValidationMode = "strict"
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        examples=[
+            [
+                {"path": "question", "min_length": 10, "max_length": 300},
+                {"path": "answer", "pattern": "^[A-D]$"},
+            ]
+        ],
+    )
+
+
+class ModelSpec(_Strict):
+    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
+    id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class TemplateCreate(BaseModel):
+    """A template document (v1). Unknown top-level keys are refused; ``schema`` is required for json output."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Quiz questions",
+                    "category": "education",
+                    "tags": ["quiz"],
+                    "prompts": {"user": "Write a quiz question about {{ topic }} with four options A-D."},
+                    "schema": _EXAMPLE_SCHEMA,
+                    "tasks": [{"topic": "astronomy", "count": 5}],
+                    "model": {"id": "openai/gpt-4o-mini", "temperature": 0.7},
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, examples=["Quiz questions"])
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+    category: str | None = Field(default=None, max_length=100, examples=["education"])
+    tags: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=f"Each 1-{MAX_TAG_CHARS} characters.",
+        examples=[["quiz"]],
+    )
+    visibility: Visibility = Field(
+        default="private", description="public: readable by all, writable by the owner."
+    )
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    prompts: PromptsSpec
+    json_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="JSON Schema (2020-12; draft-07 accepted) of ONE item; required for json output.",
+    )
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    variables: dict[str, Any] = Field(default_factory=dict, description="Defaults for custom variables.")
+    tasks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_TASKS,
+        description="Optional rows of variables, each with a `count` of items (llm-data-gen).",
+    )
+    model: ModelSpec | None = None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form provenance (e.g. what an import came from); never used for rendering.",
+    )
+
+    @model_validator(mode="after")
+    def _schema_for_json(self) -> TemplateCreate:
+        if self.output.format == "json" and not self.json_schema:
+            raise ValueError("schema is required when output.format is 'json'")
+        for tag in self.tags:
+            if not tag or len(tag) > MAX_TAG_CHARS:
+                raise ValueError(f"tags must be 1-{MAX_TAG_CHARS} characters")
+        return self
+
+
+class TemplatePublic(TemplateCreate):
+    """A stored template: the current document plus its identity and bookkeeping."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
+
+    id: str
+    owner_id: str
+    version: int = Field(ge=1, description="Current version; every PUT or rollback adds one.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplateReplaceQuery(BaseModel):
+    """Optimistic concurrency of ``PUT /templates/{id}``."""
+
+    expected_version: int | None = Field(
+        default=None, ge=1, description="409 unless this is still the current version.", examples=[3]
+    )
+
+
+class TemplateSummary(BaseModel):
+    id: str
+    owner_id: str
+    version: int
+    name: str
+    description: str
+    category: str | None
+    tags: list[str]
+    visibility: Visibility
+    output_format: OutputFormat
+    model_id: str | None = Field(examples=["openai/gpt-4o-mini"])
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplatesPublic(BaseModel):
+    items: list[TemplateSummary]
+    total: int = Field(description="Templates matching the filters, over all pages.")
+    limit: int
+    offset: int
+
+
+class TemplatesQuery(BaseModel):
+    """Filters and page of ``GET /templates`` (own templates and public ones, most recently updated first)."""
+
+    category: str | None = Field(default=None, max_length=100, examples=["education"])
+    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS, examples=["quiz"])
+    q: str | None = Field(default=None, max_length=200, description="Search in name and description.")
+    visibility: Visibility | None = None
+    owner: Literal["me"] | None = Field(default=None, description="`me`: only my own templates.")
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+# ------------------------------------------------------------------------------------------------ versions
+class VersionSummary(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    note: str | None = Field(default=None, examples=["rollback to 2"])
+    name: str
+
+
+class VersionsPublic(BaseModel):
+    template_id: str
+    current_version: int
+    items: list[VersionSummary] = Field(description="Newest first.")
+    total: int
+    limit: int
+    offset: int
+
+
+class VersionsQuery(BaseModel):
+    """The page of ``GET /templates/{id}/versions``."""
+
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0)
+
+
+class VersionPublic(BaseModel):
+    template_id: str
+    version: int
+    created_at: datetime
+    created_by: str
+    note: str | None = Field(default=None, examples=["rollback to 2"])
+    document: TemplateCreate
+
+
+class DiffQuery(BaseModel):
+    """The two versions ``GET /templates/{id}/diff`` compares."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from", ge=1, description="The older version.")
+    to: int | None = Field(default=None, ge=1, description="Default: the current version.")
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    path: str = Field(examples=["schema.properties.answer.pattern"])
+    op: Literal["added", "removed", "changed"]
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+
+
+class PromptDiff(BaseModel):
+    changed: bool
+    unified: list[str] = Field(description="Unified diff lines.")
+
+
+class RulesDiff(BaseModel):
+    changed: bool
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    mode: Change | None = None
+
+
+class TemplateDiffPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    from_version: int
+    to_version: int
+    changed: bool
+    prompts: dict[str, PromptDiff] = Field(description="`system` and `user`.")
+    schema_changes: list[Change] = Field(alias="schema")
+    rules: RulesDiff
+    model: list[Change]
+    other: list[Change] = Field(description="name, description, visibility, output, variables, tasks …")
+
+
+# ---------------------------------------------------------------------------------------- validate, preview
+class Issue(BaseModel):
+    path: str = Field(examples=["prompts.user"])
+    message: str = Field(examples=["unexpected '}'"])
+    line: int | None = None
+    kind: str | None = Field(default=None, examples=["syntax"])
+
+
+class ValidationReportPublic(BaseModel):
+    valid: bool
+    errors: list[Issue]
+    warnings: list[Issue] = Field(
+        description="Undefined variables, unknown placeholders, rule paths missing from the schema …"
+    )
+
+
+class PreviewRequest(_Strict):
+    """Exactly one of ``template_id`` (a stored template, optionally a past ``version``) and ``template``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"template_id": "t_3f9a", "variables": {"topic": "tides"}, "count": 100}]
+        }
+    )
+
+    template_id: str | None = Field(
+        default=None, pattern=TEMPLATE_ID_PATTERN, description="A stored template (readable by the caller)."
+    )
+    version: int | None = Field(default=None, ge=1, description="With template_id: a past version.")
+    template: dict[str, Any] | None = Field(default=None, description="An unsaved template document.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Request variables (win over all).")
+    index: int = Field(default=0, ge=0, le=10_000_000, description="0-based item index in the job.")
+    task: int | dict[str, Any] | None = Field(
+        default=None,
+        description="A task row (object) or the position of one of the template's tasks; "
+        "default: the task the index falls into (tasks run in order, each `count` items).",
+    )
+    model: str | ModelSpec | None = Field(
+        default=None, description="Model id or spec; default: the template's."
+    )
+    count: int | None = Field(default=None, ge=1, le=1_000_000, description="Items, for the cost estimate.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PreviewRequest:
+        if (self.template_id is None) == (self.template is None):
+            raise ValueError("give exactly one of template_id and template")
+        if self.version is not None and self.template_id is None:
+            raise ValueError("version needs template_id")
+        return self
+
+
+class RenderedPrompts(BaseModel):
+    system: str
+    user: str
+
+
+class TokenEstimate(BaseModel):
+    prompt_tokens: int
+    max_completion_tokens: int
+    method: Literal["chars/4"]
+
+
+class PreviewPublic(BaseModel):
+    template_id: str | None
+    version: int | None
+    index: int
+    task_index: int
+    task: dict[str, Any] | None
+    rendered: RenderedPrompts
+    provider: ProviderName
+    model: ModelSpec
+    request_body: dict[str, Any] = Field(description="Exactly what would be sent to the provider.")
+    token_estimate: TokenEstimate
+    cost_estimate: dict[str, Any] | None = Field(
+        description="USD range per item and in total (count × item) from the catalog price; null without one."
+    )
+    notes: list[str]
+
+
+# ------------------------------------------------------------------------------------------ examples, imports
+class ExamplePublic(BaseModel):
+    id: str = Field(examples=["quiz"])
+    name: str
+    description: str
+    category: str | None
+    tags: list[str]
+    output_format: OutputFormat
+    document: TemplateCreate
+
+
+class ExamplesPublic(BaseModel):
+    items: list[ExamplePublic]
+    total: int
+
+
+class ImportOptions(_Strict):
+    """Optional body of ``POST /templates/examples/{id}/import``: override the copy's name and visibility."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    visibility: Visibility | None = None
+
+
+class LlmDataGenImportQuery(BaseModel):
+    """Overrides for ``POST /templates/import/llm-data-gen``."""
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NAME_CHARS, description="Override meta.name."
+    )
+    visibility: Visibility = "private"
+
+
+class LlmDataGenImportPublic(BaseModel):
+    template: TemplatePublic
+    notes: list[str] = Field(description="What the mapping could not carry over, or changed.")
