@@ -12,8 +12,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from llmts_api.templates import PreviewRequest
 from llmts_common.errors import Unprocessable
 from llmts_providers.estimate import METHOD, estimate_cost, estimate_prompt_tokens
 from llmts_providers.models import ModelPricing
@@ -36,33 +35,6 @@ def cost_range(
         prompt_tokens=prompt_tokens, max_tokens=completion_tokens, count=count, pricing=pricing
     )
     return {**estimate.to_dict(), "model": price.model_id} if estimate.priced else None
-
-
-class PreviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    template_id: str | None = Field(default=None, description="A stored template (readable by the caller).")
-    version: int | None = Field(default=None, ge=1, description="With template_id: a past version.")
-    template: dict[str, Any] | None = Field(default=None, description="An unsaved template document.")
-    variables: dict[str, Any] = Field(default_factory=dict, description="Request variables (win over all).")
-    index: int = Field(default=0, ge=0, le=10_000_000, description="0-based item index in the job.")
-    task: int | dict[str, Any] | None = Field(
-        default=None,
-        description="A task row (object) or the position of one of the template's tasks; "
-        "default: the task the index falls into (tasks run in order, each `count` items).",
-    )
-    model: str | ModelSpec | None = Field(
-        default=None, description="Model id or spec; default: the template's."
-    )
-    count: int | None = Field(default=None, ge=1, le=1_000_000, description="Items, for the cost estimate.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> PreviewRequest:
-        if (self.template_id is None) == (self.template is None):
-            raise ValueError("give exactly one of template_id and template")
-        if self.version is not None and self.template_id is None:
-            raise ValueError("version needs template_id")
-        return self
 
 
 def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, Any] | None, int]:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api.auth import (
+    Jwks,
+    LoginRequest,
+    OAuthCallbackQuery,
+    RefreshRequest,
+    TokenPairPublic,
+    UserCreate,
+    UserPublic,
+)
 from llmts_auth import handlers
 from llmts_auth.domain import errors
 from llmts_auth.domain.commands import CompleteOAuth, Login, Logout, Refresh, Register, StartOAuth
@@ -67,55 +75,20 @@ async def current_user(ctx: Context, authorization: Annotated[str | None, Header
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-# --- schemas --------------------------------------------------------------------------------------------------
+# --- answers (the public contract's models, ``llmts_api.auth``) ----------------------------------------------
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(max_length=1024, description="At least 10 characters, not common, not the email.")
-    name: str | None = Field(default=None, max_length=200, examples=["Ada Lovelace"])
+def user_public(user: User) -> UserPublic:
+    return UserPublic(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
 
 
-class UserPublic(BaseModel):
-    id: str = Field(description="The user id; the `sub` of access tokens and the owner id in every service.")
-    email: str
-    name: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, user: User) -> UserPublic:
-        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
-
-
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-
-
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str = Field(min_length=1, max_length=512)
-
-
-class TokenPairPublic(BaseModel):
-    access_token: str = Field(description="JWT (Ed25519), send as `Authorization: Bearer <token>`.")
-    refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one.")
-    token_type: str = Field(default="bearer", examples=["bearer"])
-    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
-
-    @classmethod
-    def of(cls, pair: TokenPair) -> TokenPairPublic:
-        return cls(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            token_type=pair.token_type,
-            expires_in=pair.expires_in,
-        )
+def token_pair_public(pair: TokenPair) -> TokenPairPublic:
+    return TokenPairPublic(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type=pair.token_type,
+        expires_in=pair.expires_in,
+    )
 
 
 # --- error mapping --------------------------------------------------------------------------------------------
@@ -183,7 +156,7 @@ async def register(body: UserCreate, ctx: Context) -> UserPublic:
         hasher=ctx.hasher,
         clock=ctx.clock,
     )
-    return UserPublic.of(user)
+    return user_public(user)
 
 
 @router.post("/auth/login", response_model=TokenPairPublic, summary="Log in with email and password")
@@ -201,7 +174,7 @@ async def login(body: LoginRequest, request: Request, ctx: Context) -> JSONRespo
         tokens=ctx.tokens,
         clock=ctx.clock,
     )
-    return JSONResponse(TokenPairPublic.of(pair).model_dump(), headers=NO_STORE)
+    return JSONResponse(token_pair_public(pair).model_dump(), headers=NO_STORE)
 
 
 @router.post("/auth/refresh", response_model=TokenPairPublic, summary="Rotate a refresh token")
@@ -209,7 +182,7 @@ async def refresh(body: RefreshRequest, ctx: Context) -> JSONResponse:
     pair = await handlers.refresh(
         Refresh(refresh_token=body.refresh_token), users=ctx.users, tokens=ctx.tokens, clock=ctx.clock
     )
-    return JSONResponse(TokenPairPublic.of(pair).model_dump(), headers=NO_STORE)
+    return JSONResponse(token_pair_public(pair).model_dump(), headers=NO_STORE)
 
 
 @router.post("/auth/logout", status_code=204, summary="Revoke the refresh-token family")
@@ -223,7 +196,7 @@ async def logout(body: RefreshRequest, principal: CurrentUser, ctx: Context) -> 
 
 @router.get("/auth/me", response_model=UserPublic, summary="The current user")
 async def me(principal: CurrentUser, ctx: Context) -> UserPublic:
-    return UserPublic.of(await handlers.current_user(principal.user_id, users=ctx.users))
+    return user_public(await handlers.current_user(principal.user_id, users=ctx.users))
 
 
 @router.get("/auth/oauth/{provider}", status_code=302, summary="Start an OAuth login (302 to the provider)")
@@ -244,21 +217,16 @@ async def oauth_start(provider: str, ctx: Context) -> RedirectResponse:
     summary="OAuth callback: tokens as JSON, or a redirect to the front end with tokens in the fragment",
 )
 async def oauth_callback(
-    provider: str,
-    ctx: Context,
-    code: Annotated[str | None, Query(max_length=2048)] = None,
-    state: Annotated[str | None, Query(max_length=512)] = None,
-    error: Annotated[str | None, Query(max_length=256)] = None,
-    error_description: Annotated[str | None, Query(max_length=1024)] = None,
+    provider: str, ctx: Context, query: Annotated[OAuthCallbackQuery, Query()]
 ) -> Response:
     pair = await handlers.complete_oauth(
         CompleteOAuth(
             provider=provider,
             redirect_uri=redirect_uri(ctx.settings, provider),
-            state=state,
-            code=code,
-            error=error,
-            error_description=error_description,
+            state=query.state,
+            code=query.code,
+            error=query.error,
+            error_description=query.error_description,
         ),
         providers=ctx.providers,
         states=ctx.states,
@@ -266,13 +234,13 @@ async def oauth_callback(
         tokens=ctx.tokens,
         clock=ctx.clock,
     )
-    body = TokenPairPublic.of(pair).model_dump()
+    body = token_pair_public(pair).model_dump()
     if ctx.settings.frontend_url:
         fragment = urlencode({k: str(v) for k, v in body.items()})
         return RedirectResponse(f"{ctx.settings.frontend_url}#{fragment}", status_code=302, headers=NO_STORE)
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+@router.get("/.well-known/jwks.json", response_model=Jwks, summary="Public keys that verify access tokens")
 async def jwks(ctx: Context) -> JSONResponse:
     return JSONResponse(await ctx.jwks(), headers={"Cache-Control": "public, max-age=60"})

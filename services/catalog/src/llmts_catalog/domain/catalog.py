@@ -10,18 +10,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api.catalog import DEFAULT_LIMIT, MAX_LIMIT, ProviderStatus, SortKey, SortOrder
+from llmts_api.catalog import ProviderName as ProviderName  # the contract's names are the domain's
 from llmts_providers.models import ModelRecord
-
-ProviderName = Literal["openrouter", "ollama"]
-SortKey = Literal["price", "context", "name", "created"]
-SortOrder = Literal["asc", "desc"]
-
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 50
 
 
 class ModelQuery(BaseModel):
@@ -183,7 +177,6 @@ def dedupe(records: Iterable[ModelRecord]) -> list[ModelRecord]:
 
 
 # --- provider state --------------------------------------------------------------------------------------
-ProviderStatus = Literal["ok", "stale", "unavailable", "pending", "disabled"]
 
 
 class ProviderState(BaseModel):

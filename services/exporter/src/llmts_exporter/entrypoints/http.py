@@ -1,19 +1,28 @@
 """HTTP entrypoint of the exporter (reached through the gateway): export status, download, listing, job lookup.
 
 Every route needs the caller's access token (verified against the auth service's JWKS); an export or job of
-another user answers 404 exactly like a missing one.
+another user answers 404 exactly like a missing one. Query parameters and answers are the public contract's
+models (``llmts_api.exports``), the same classes the gateway declares.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
+from llmts_api.exports import (
+    ExportLinks,
+    ExportPublic,
+    ExportsPublic,
+    ExportsQuery,
+    ExportStatus,
+    FormatPublic,
+    FormatsPublic,
+    JobProjectionPublic,
+)
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Conflict, NotFound
 from llmts_exporter.domain.ports import ExportRecord, ExportRepository, FileStore, JobProjection
@@ -49,79 +58,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ExportLinks(BaseModel):
-    self: str
-    download: str | None = Field(default=None, description="Present once the export is ready.")
+_STATUSES: dict[str, ExportStatus] = {s: s for s in ("queued", "running", "ready", "failed")}
 
 
-class ExportPublic(BaseModel):
-    export_id: str
-    job_id: str
-    format: str
-    options: dict[str, object] = Field(default_factory=dict)
-    status: Literal["queued", "running", "ready", "failed"]
-    reason: str | None = Field(default=None, description="Why the export failed.")
-    waiting: str | None = Field(default=None, description="What a queued export is waiting for.")
-    bytes: int | None = None
-    sha256: str | None = None
-    items: int | None = None
-    filename: str | None = None
-    content_type: str | None = None
-    created_at: datetime
-    finished_at: datetime | None = None
-    links: ExportLinks
-
-    @classmethod
-    def of(cls, r: ExportRecord) -> ExportPublic:
-        status = r.status if r.status in ("queued", "running", "ready", "failed") else "queued"
-        return cls(
-            export_id=r.export_id,
-            job_id=r.job_id,
-            format=r.format,
-            options=r.options,
-            status=status,
-            reason=r.reason,
-            waiting=r.waiting if r.status == "queued" else None,
-            bytes=r.bytes,
-            sha256=r.sha256,
-            items=r.items,
-            filename=r.filename,
-            content_type=r.content_type,
-            created_at=r.created_at,
-            finished_at=r.finished_at,
-            links=ExportLinks(
-                self=f"/exports/{r.export_id}",
-                download=download_path(r.export_id) if r.status == "ready" else None,
-            ),
-        )
-
-
-class ExportsPublic(BaseModel):
-    items: list[ExportPublic]
-    count: int
-
-
-class JobPublic(BaseModel):
-    """What the exporter knows of a job (its own projection of generation events)."""
-
-    job_id: str
-    status: str | None
-    terminal: bool
-    requested: int
-    succeeded: int
-    rejected: int
-    items_projected: int
-    template_name: str | None = None
-
-
-class FormatPublic(BaseModel):
-    name: str
-    content_type: str
-    extension: str
-
-
-class FormatsPublic(BaseModel):
-    formats: list[FormatPublic]
+def export_public(r: ExportRecord) -> ExportPublic:
+    """The public view of an export; an unknown stored status reads as ``queued``."""
+    return ExportPublic(
+        export_id=r.export_id,
+        job_id=r.job_id,
+        format=r.format,
+        options=r.options,
+        status=_STATUSES.get(r.status, "queued"),
+        reason=r.reason,
+        waiting=r.waiting if r.status == "queued" else None,
+        bytes=r.bytes,
+        sha256=r.sha256,
+        items=r.items,
+        filename=r.filename,
+        content_type=r.content_type,
+        created_at=r.created_at,
+        finished_at=r.finished_at,
+        links=ExportLinks(
+            self=f"/exports/{r.export_id}",
+            download=download_path(r.export_id) if r.status == "ready" else None,
+        ),
+    )
 
 
 router = APIRouter(tags=["exports"])
@@ -146,20 +107,18 @@ async def list_formats() -> FormatsPublic:
 
 @router.get("/exports", summary="The caller's exports, newest first", responses={401: ERRORS[401]})
 async def list_exports(
-    ctx: Context,
-    user: CurrentUser,
-    job_id: Annotated[str | None, Query(max_length=200)] = None,
-    format: Annotated[str | None, Query(max_length=20)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ctx: Context, user: CurrentUser, query: Annotated[ExportsQuery, Query()]
 ) -> ExportsPublic:
-    records = await ctx.exports.list_for(user.user_id, job_id=job_id, fmt=format, limit=limit)
-    items = [ExportPublic.of(r) for r in records]
+    records = await ctx.exports.list_for(
+        user.user_id, job_id=query.job_id, fmt=query.format, limit=query.limit
+    )
+    items = [export_public(r) for r in records]
     return ExportsPublic(items=items, count=len(items))
 
 
 @router.get("/exports/{export_id}", summary="Status of one export", responses=ERRORS)
 async def get_export(export_id: str, ctx: Context, user: CurrentUser) -> ExportPublic:
-    return ExportPublic.of(await _owned(ctx, export_id, user))
+    return export_public(await _owned(ctx, export_id, user))
 
 
 @router.get(
@@ -203,11 +162,11 @@ async def download_export(export_id: str, ctx: Context, user: CurrentUser) -> St
     summary="A job as the exporter knows it (ownership check of the gateway)",
     responses={**ERRORS, 404: {"description": "Unknown job, or a job of another user."}},
 )
-async def get_job(job_id: str, ctx: Context, user: CurrentUser) -> JobPublic:
+async def get_job(job_id: str, ctx: Context, user: CurrentUser) -> JobProjectionPublic:
     job = await ctx.jobs.get(job_id)
     if job is None or not job.owned_by(user.user_id):
         raise NotFound("job not found", code="job_not_found")
-    return JobPublic(
+    return JobProjectionPublic(
         job_id=job.job_id,
         status=job.status,
         terminal=job.terminal,

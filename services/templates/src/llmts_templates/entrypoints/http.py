@@ -1,17 +1,39 @@
 """HTTP entrypoint of the templates service (behind the gateway, which forwards the caller's bearer token).
 
 Every route verifies the token itself (JWKS) and acts for ``Principal.user_id``. Thin: parse, call a handler,
-shape the answer.
+shape the answer. Bodies, query parameters and answers are the public contract's models (``llmts_api.templates``),
+the same classes the gateway declares, so both OpenAPI documents agree and every answer is checked against them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from llmts_api.templates import (
+    EXAMPLE_ID_PATTERN,
+    TEMPLATE_ID_PATTERN,
+    DiffQuery,
+    ExamplesPublic,
+    ImportOptions,
+    LlmDataGenImportPublic,
+    LlmDataGenImportQuery,
+    PreviewPublic,
+    PreviewRequest,
+    TemplateCreate,
+    TemplateDiffPublic,
+    TemplatePublic,
+    TemplateReplaceQuery,
+    TemplatesPublic,
+    TemplatesQuery,
+    ValidationReportPublic,
+    VersionPublic,
+    VersionsPublic,
+    VersionsQuery,
+)
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Unprocessable
 from llmts_templates import handlers
@@ -20,10 +42,10 @@ from llmts_templates.checks import shape_errors, validate_payload
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.ports import ListFilter, PriceSource
 from llmts_templates.handlers import Deps
-from llmts_templates.preview import PreviewRequest, preview
+from llmts_templates.preview import preview
 from llmts_templating import PromptRenderer
 
-TemplateId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN)]
 VersionNo = Annotated[int, Path(ge=1, le=1_000_000)]
 
 
@@ -51,13 +73,6 @@ async def current_user(svc: Context, authorization: Annotated[str | None, Header
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
-
-
-class ImportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    visibility: Literal["private", "public"] | None = None
 
 
 def summary(record: TemplateRecord) -> dict[str, Any]:
@@ -88,52 +103,60 @@ def version_summary(v: TemplateVersion) -> dict[str, Any]:
     }
 
 
+def _document(body: TemplateCreate) -> TemplateDocument:
+    """The domain document of a validated body (same fields and rules; nested models are reused as they are)."""
+    return TemplateDocument.model_validate(dict(body))
+
+
 router = APIRouter(prefix="/templates", tags=["templates"])
 
 
-@router.post("", status_code=201, summary="Create a template (version 1)")
-async def create(document: TemplateDocument, user: CurrentUser, svc: Context) -> dict[str, Any]:
-    record = await handlers.create_template(document, user_id=user.user_id, deps=svc.deps)
+@router.post("", status_code=201, response_model=TemplatePublic, summary="Create a template (version 1)")
+async def create(document: TemplateCreate, user: CurrentUser, svc: Context) -> dict[str, Any]:
+    record = await handlers.create_template(_document(document), user_id=user.user_id, deps=svc.deps)
     return record.public()
 
 
-@router.get("", summary="List own and public templates")
-async def list_(
-    user: CurrentUser,
-    svc: Context,
-    category: Annotated[str | None, Query(max_length=100)] = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Search in name and description.")] = None,
-    visibility: Literal["private", "public"] | None = None,
-    owner: Annotated[Literal["me"] | None, Query(description="`me`: only my templates.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> dict[str, Any]:
+@router.get("", response_model=TemplatesPublic, summary="List own and public templates")
+async def list_(user: CurrentUser, svc: Context, query: Annotated[TemplatesQuery, Query()]) -> dict[str, Any]:
     flt = ListFilter(
         user_id=user.user_id,
-        category=category,
-        tag=tag,
-        q=q or None,
-        visibility=visibility,
-        only_mine=owner == "me",
-        limit=limit,
-        offset=offset,
+        category=query.category,
+        tag=query.tag,
+        q=query.q or None,
+        visibility=query.visibility,
+        only_mine=query.owner == "me",
+        limit=query.limit,
+        offset=query.offset,
     )
     records, total = await handlers.list_templates(flt, deps=svc.deps)
-    return {"items": [summary(r) for r in records], "total": total, "limit": limit, "offset": offset}
+    return {
+        "items": [summary(r) for r in records],
+        "total": total,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
 
 
 @router.get(
-    "/examples", summary="Example templates that can be imported", dependencies=[Depends(current_user)]
+    "/examples",
+    response_model=ExamplesPublic,
+    summary="Example templates that can be imported",
+    dependencies=[Depends(current_user)],
 )
 async def examples(svc: Context) -> dict[str, Any]:
     items = [e.public() for e in handlers.list_examples(deps=svc.deps)]
     return {"items": items, "total": len(items)}
 
 
-@router.post("/examples/{example_id}/import", status_code=201, summary="Copy an example into my templates")
+@router.post(
+    "/examples/{example_id}/import",
+    status_code=201,
+    response_model=TemplatePublic,
+    summary="Copy an example into my templates",
+)
 async def import_example(
-    example_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")],
+    example_id: Annotated[str, Path(pattern=EXAMPLE_ID_PATTERN)],
     user: CurrentUser,
     svc: Context,
     options: Annotated[ImportOptions | None, Body()] = None,
@@ -147,6 +170,8 @@ async def import_example(
 
 @router.post(
     "/validate",
+    response_model=ValidationReportPublic,
+    response_model_exclude_none=True,
     summary="Validate a template document (200 with errors and warnings)",
     dependencies=[Depends(current_user)],
 )
@@ -154,7 +179,11 @@ async def validate(payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]
     return validate_payload(payload).model_dump(mode="json", exclude_none=True)
 
 
-@router.post("/preview", summary="Render one item, the provider request body and estimates")
+@router.post(
+    "/preview",
+    response_model=PreviewPublic,
+    summary="Render one item, the provider request body and estimates",
+)
 async def preview_(
     req: PreviewRequest,
     user: CurrentUser,
@@ -193,38 +222,48 @@ def _document_or_422(raw: Any) -> TemplateDocument:
         raise Unprocessable("the template document is invalid", details=issues) from None
 
 
-@router.post("/import/llm-data-gen", status_code=201, summary="Import an llm-data-gen config file as is")
+@router.post(
+    "/import/llm-data-gen",
+    status_code=201,
+    response_model=LlmDataGenImportPublic,
+    summary="Import an llm-data-gen config file as is",
+)
 async def import_llm_data_gen(
     config: Annotated[dict[str, Any], Body()],
     user: CurrentUser,
     svc: Context,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    visibility: Literal["private", "public"] = "private",
+    query: Annotated[LlmDataGenImportQuery, Query()],
 ) -> dict[str, Any]:
     record, notes = await handlers.import_llm_data_gen(
-        config, user_id=user.user_id, deps=svc.deps, name=name, visibility=visibility
+        config, user_id=user.user_id, deps=svc.deps, name=query.name, visibility=query.visibility
     )
     return {"template": record.public(), "notes": notes}
 
 
-@router.get("/{template_id}", summary="Get a template (own, or public)")
+@router.get("/{template_id}", response_model=TemplatePublic, summary="Get a template (own, or public)")
 async def get(template_id: TemplateId, user: CurrentUser, svc: Context) -> dict[str, Any]:
     record = await handlers.get_readable(template_id, user_id=user.user_id, deps=svc.deps)
     return record.public()
 
 
-@router.put("/{template_id}", summary="Replace a template: creates a new immutable version (owner only)")
+@router.put(
+    "/{template_id}",
+    response_model=TemplatePublic,
+    summary="Replace a template: creates a new immutable version (owner only)",
+)
 async def put(
     template_id: TemplateId,
-    document: TemplateDocument,
+    document: TemplateCreate,
     user: CurrentUser,
     svc: Context,
-    expected_version: Annotated[
-        int | None, Query(ge=1, description="Optimistic concurrency: 409 unless this is the current version.")
-    ] = None,
+    query: Annotated[TemplateReplaceQuery, Query()],
 ) -> dict[str, Any]:
     record = await handlers.update_template(
-        template_id, document, user_id=user.user_id, deps=svc.deps, expected_version=expected_version
+        template_id,
+        _document(document),
+        user_id=user.user_id,
+        deps=svc.deps,
+        expected_version=query.expected_version,
     )
     return record.public()
 
@@ -235,14 +274,13 @@ async def delete(template_id: TemplateId, user: CurrentUser, svc: Context) -> Re
     return Response(status_code=204)
 
 
-@router.get("/{template_id}/versions", summary="Versions of a template, newest first")
+@router.get(
+    "/{template_id}/versions", response_model=VersionsPublic, summary="Versions of a template, newest first"
+)
 async def versions(
-    template_id: TemplateId,
-    user: CurrentUser,
-    svc: Context,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    template_id: TemplateId, user: CurrentUser, svc: Context, query: Annotated[VersionsQuery, Query()]
 ) -> dict[str, Any]:
+    limit, offset = query.limit, query.offset
     items, total, current = await handlers.list_versions(
         template_id, user_id=user.user_id, limit=limit, offset=offset, deps=svc.deps
     )
@@ -256,27 +294,29 @@ async def versions(
     }
 
 
-@router.get("/{template_id}/versions/{n}", summary="One version of a template")
+@router.get("/{template_id}/versions/{n}", response_model=VersionPublic, summary="One version of a template")
 async def version(template_id: TemplateId, n: VersionNo, user: CurrentUser, svc: Context) -> dict[str, Any]:
     v = await handlers.get_version(template_id, n, user_id=user.user_id, deps=svc.deps)
     return v.public()
 
 
-@router.get("/{template_id}/diff", summary="Structured diff between two versions")
+@router.get(
+    "/{template_id}/diff", response_model=TemplateDiffPublic, summary="Structured diff between two versions"
+)
 async def diff(
-    template_id: TemplateId,
-    user: CurrentUser,
-    svc: Context,
-    from_: Annotated[int, Query(alias="from", ge=1)],
-    to: Annotated[int | None, Query(ge=1, description="Default: the current version.")] = None,
+    template_id: TemplateId, user: CurrentUser, svc: Context, query: Annotated[DiffQuery, Query()]
 ) -> dict[str, Any]:
     result = await handlers.diff_versions(
-        template_id, from_version=from_, to_version=to, user_id=user.user_id, deps=svc.deps
+        template_id, from_version=query.from_, to_version=query.to, user_id=user.user_id, deps=svc.deps
     )
     return result.model_dump(mode="json", by_alias=True)
 
 
-@router.post("/{template_id}/rollback/{n}", summary="New version equal to version n (owner only)")
+@router.post(
+    "/{template_id}/rollback/{n}",
+    response_model=TemplatePublic,
+    summary="New version equal to version n (owner only)",
+)
 async def rollback(template_id: TemplateId, n: VersionNo, user: CurrentUser, svc: Context) -> dict[str, Any]:
     record = await handlers.rollback_template(template_id, n, user_id=user.user_id, deps=svc.deps)
     return record.public()
