@@ -28,6 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
 from lxml import etree
 
+from llmts_api.exports import EXPORT_FORMATS
 from llmts_common.auth import JwksVerifier
 from llmts_common.contracts import (
     GenerationCompleted,
@@ -48,7 +49,6 @@ from llmts_exporter.bootstrap import bootstrap as bootstrap_exporter
 from llmts_exporter.settings import ExporterSettings
 from llmts_exporter.writers import FORMATS
 from llmts_gateway.bootstrap import bootstrap as bootstrap_gateway
-from llmts_gateway.entrypoints.routes.exports import EXPORT_FORMATS
 from llmts_gateway.settings import GatewaySettings
 
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")

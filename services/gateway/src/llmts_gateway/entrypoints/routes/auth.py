@@ -4,7 +4,9 @@ Every route is declared explicitly so the public OpenAPI documents its body, ans
 validated here and passed through unchanged (body, query, ``Authorization``) with ``X-Forwarded-For`` extended by
 the caller's address, which the auth service uses for per-IP login throttling. ``/auth/me`` and
 ``/auth/logout`` verify the access token at the gateway first (signature, ``exp``, ``iss``, ``aud`` via the JWKS);
-the auth service then checks that the user still exists.
+the auth service then checks that the user still exists. Bodies, query parameters and answers are the public
+contract's models (``llmts_api.auth``), the same classes the auth service declares; ``SessionPublic`` is the
+gateway's own answer.
 """
 
 from __future__ import annotations
@@ -13,69 +15,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from llmts_api.auth import (
+    Jwks,
+    LoginRequest,
+    OAuthCallbackQuery,
+    RefreshRequest,
+    TokenPairPublic,
+    UserCreate,
+    UserPublic,
+)
+from llmts_api.errors import ErrorBody
 from llmts_gateway.deps import Context, CurrentUser
 
 router = APIRouter(tags=["auth"])
-
-
-# --- schemas (mirror the auth service's; the gateway never imports a service) ---------------------------------
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["invalid_credentials"])
-    message: str = Field(examples=["invalid email or password"])
-    details: Any = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(max_length=320, examples=["ada@example.com"], description="Trimmed and case-folded.")
-    password: str = Field(
-        max_length=1024,
-        examples=["correct horse battery staple"],
-        description="At least 10 characters, not a common password, not the email address.",
-    )
-    name: str | None = Field(default=None, max_length=200, examples=["Ada Lovelace"])
-
-
-class UserPublic(BaseModel):
-    id: str = Field(description="User id: the `sub` of access tokens and the owner id in every service.")
-    email: str = Field(examples=["ada@example.com"])
-    name: str | None = Field(examples=["Ada Lovelace"])
-    created_at: datetime
-
-
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(max_length=1024, examples=["correct horse battery staple"])
-
-
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str = Field(
-        min_length=1, max_length=512, description="The refresh token from login/refresh."
-    )
-
-
-class TokenPair(BaseModel):
-    access_token: str = Field(description="JWT (Ed25519, `kid`), send as `Authorization: Bearer <token>`.")
-    refresh_token: str = Field(description="Opaque and single use: every refresh returns a new one.")
-    token_type: str = Field(default="bearer", examples=["bearer"])
-    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
-
-
-class Jwks(BaseModel):
-    keys: list[dict[str, Any]] = Field(description="Public JWKs (OKP/Ed25519) that verify access tokens.")
 
 
 def _errors(**cases: str) -> dict[int | str, dict[str, Any]]:
@@ -126,7 +80,7 @@ async def register(_body: UserCreate, request: Request, ctx: Context) -> Respons
 
 @router.post(
     "/auth/login",
-    response_model=TokenPair,
+    response_model=TokenPairPublic,
     summary="Log in with email and password",
     responses=_errors(
         e401="Wrong email or password: the same answer whether the email exists or not.",
@@ -140,7 +94,7 @@ async def login(_body: LoginRequest, request: Request, ctx: Context) -> Response
 
 @router.post(
     "/auth/refresh",
-    response_model=TokenPair,
+    response_model=TokenPairPublic,
     summary="Exchange a refresh token for a new pair (the old one is spent)",
     responses=_errors(
         e401="Unknown, expired or revoked refresh token; a reused (already spent) token revokes its whole "
@@ -215,7 +169,7 @@ async def oauth_start(provider: Provider, request: Request, ctx: Context) -> Res
 
 @router.get(
     "/auth/oauth/{provider}/callback",
-    response_model=TokenPair,
+    response_model=TokenPairPublic,
     summary="OAuth callback: tokens as JSON, or a 302 to the front end with the tokens in the fragment",
     responses={
         302: {"description": "When a front-end URL is configured: redirect with the tokens in the fragment."},
@@ -234,10 +188,7 @@ async def oauth_callback(
     request: Request,
     ctx: Context,
     # declared for the docs and validated here; the query string is forwarded as is
-    _code: Annotated[str | None, Query(alias="code", max_length=2048)] = None,
-    _state: Annotated[str | None, Query(alias="state", max_length=512)] = None,
-    _error: Annotated[str | None, Query(alias="error", max_length=256)] = None,
-    _error_description: Annotated[str | None, Query(alias="error_description", max_length=1024)] = None,
+    _query: Annotated[OAuthCallbackQuery, Query()],
 ) -> Response:
     return await _forward(ctx, request, f"/auth/oauth/{provider}/callback")
 

@@ -5,7 +5,9 @@ The exporter owns the exports and knows job owners from its own projection of ``
 through the gateway's outbox to ``export.commands``. Two windows where the exporter cannot know yet are covered
 from that outbox, which the gateway owns: a job accepted moments ago (its ``GenerationRequested`` is in the
 outbox, not yet projected) may be exported, and an export accepted moments ago (its ``ExportRequested`` is in the
-outbox, not yet consumed) reads as ``queued`` rather than 404.
+outbox, not yet consumed) reads as ``queued`` rather than 404. Bodies, query parameters and answers are the public
+contract's models (``llmts_api.exports``), the same classes the exporter declares; ``ExportAccepted`` (202) is
+the gateway's own answer.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
+from llmts_api.exports import (
+    ExportCreate,
+    ExportFormat,
+    ExportLinks,
+    ExportPublic,
+    ExportsPublic,
+    ExportsQuery,
+)
 from llmts_common.auth import Principal
 from llmts_common.contracts import ExportRequested, GenerationRequested
 from llmts_common.envelope import new_id
@@ -31,11 +41,6 @@ from llmts_common.tracing import current_traceparent
 from llmts_gateway.deps import Context, CurrentUser, GatewayContext
 
 router = APIRouter(tags=["exports"])
-
-# The exporter's format table (llmts_exporter.writers.FORMATS); the exporter stays authoritative and fails an
-# export of a format it does not write with a reason.
-EXPORT_FORMATS = ("json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet")
-ExportFormat = Literal["json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet"]
 
 ACCEPTED_WINDOW = timedelta(hours=1)
 """How far back the outbox is consulted for commands the exporter may not have seen yet."""
@@ -59,61 +64,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ExportOptionsIn(BaseModel):
-    """Writer options; every field has a safe default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    envelope: bool = Field(default=False, description='json/xml: wrap items as {"meta": …, "items": […]}.')
-    csv_bom: bool = Field(default=False, description="csv: start with a UTF-8 BOM (Excel).")
-    csv_delimiter: str = Field(
-        default=",", min_length=1, max_length=1, description="csv: ';' suits ru_RU Excel."
-    )
-    xlsx_width_sample: int = Field(default=200, ge=1, le=10_000)
-    parquet_row_group_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    pdf_page_size: Literal["A4", "letter"] = "A4"
-
-
-class ExportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    job_id: str = Field(min_length=1, max_length=200)
-    format: ExportFormat = "json"
-    options: ExportOptionsIn = Field(default_factory=ExportOptionsIn)
-
-
-class ExportLinks(BaseModel):
-    self: str
-    download: str | None = None
-
-
 class ExportAccepted(BaseModel):
     export_id: str
     status: Literal["queued", "running"]
     links: ExportLinks
-
-
-class ExportPublic(BaseModel):
-    export_id: str
-    job_id: str
-    format: str
-    options: dict[str, Any] = Field(default_factory=dict)
-    status: Literal["queued", "running", "ready", "failed"]
-    reason: str | None = None
-    waiting: str | None = None
-    bytes: int | None = None
-    sha256: str | None = None
-    items: int | None = None
-    filename: str | None = None
-    content_type: str | None = None
-    created_at: datetime
-    finished_at: datetime | None = None
-    links: ExportLinks
-
-
-class ExportsPublic(BaseModel):
-    items: list[ExportPublic]
-    count: int
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -268,16 +222,11 @@ async def list_exports(
     request: Request,
     ctx: Context,
     user: CurrentUser,
+    query: Annotated[ExportsQuery, Query()],
     authorization: Annotated[str | None, Header()] = None,
-    job_id: Annotated[str | None, Query(max_length=200)] = None,
-    format: Annotated[ExportFormat | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ExportsPublic:
-    params: dict[str, Any] = {"limit": limit}
-    if job_id is not None:
-        params["job_id"] = job_id
-    if format is not None:
-        params["format"] = format
+    job_id, format, limit = query.job_id, query.format, query.limit
+    params = query.model_dump(exclude_none=True)
     resp = await ctx.upstreams.request(
         "exporter", "GET", "/exports", params=params, headers=_auth(authorization)
     )
