@@ -299,7 +299,8 @@ class FakeGenerationRepository:
         docs = [
             d
             for d in self.jobs.values()
-            if d.get("user_id") == user_id and (not filters.get("status") or d.get("status") == filters["status"])
+            if d.get("user_id") == user_id
+            and (not filters.get("status") or d.get("status") == filters["status"])
         ]
         docs.sort(key=lambda d: d.get("created_at") or EPOCH, reverse=True)
         totals = {

@@ -212,7 +212,8 @@ async def test_repair_sends_the_validation_errors_and_counts_item_attempts() -> 
     first, repair = (c.request for c in provider.calls)
     assert [m.role for m in first.messages] == ["system", "user"]
     feedback = repair.messages[-1].content
-    assert "rating" in feedback and "maximum" in feedback.lower()  # the validation error is fed back
+    assert "rating" in feedback
+    assert "maximum" in feedback.lower()
     assert answers[1] in "\n".join(m.content for m in repair.messages)  # with the rejected answer
     assert repair.messages[0].content == first.messages[0].content  # the original prompts, not a transcript
     attempts = h.repo.attempts_of_job(msg.job_id)
@@ -220,7 +221,8 @@ async def test_repair_sends_the_validation_errors_and_counts_item_attempts() -> 
         (1, "first", "invalid"),
         (2, "repair", "valid"),
     ]
-    assert attempts[0]["errors"] and attempts[0]["errors"][0]["path"].endswith("rating")
+    assert attempts[0]["errors"]
+    assert attempts[0]["errors"][0]["path"].endswith("rating")
     (item,) = h.repo.accepted(msg.job_id)
     assert (item["attempts"], item["calls"], json.loads(item["data_json"])["rating"]) == (2, 2, 4)
     (event,) = h.events.of(msg.job_id, GENERATED)
@@ -294,7 +296,8 @@ async def test_storage_outage_holds_attempts_and_bills_every_call_once() -> None
     runner: JobRunner | None = None
 
     def observe(call: ProviderCall) -> None:
-        assert runner is not None and runner.writer is not None
+        assert runner is not None
+        assert runner.writer is not None
         if not runner.writer.storage_ok:
             started_while_known_down.append(call.number)
 
@@ -320,7 +323,8 @@ async def test_storage_outage_holds_attempts_and_bills_every_call_once() -> None
 
     assert await task == "completed"
     assert started_while_known_down == []
-    assert writer.storage_ok and writer.orphaned == 0
+    assert writer.storage_ok
+    assert writer.orphaned == 0
     assert h.repo.failures >= 3
     assert_dense_and_unique(h, msg.job_id, n)
     assert len(provider.calls) == n  # every answered call became an item: none lost, none redone
@@ -350,9 +354,7 @@ async def test_resume_after_abrupt_death_continues_dense_and_bills_once() -> Non
     await h.submit(msg)
     runner = await h.claim(msg, first)
     task = asyncio.create_task(runner.run())
-    await until(
-        lambda: len(h.repo.accepted(msg.job_id)) == 5 and first.in_flight == 2, "five items durable"
-    )
+    await until(lambda: len(h.repo.accepted(msg.job_id)) == 5 and first.in_flight == 2, "five items durable")
     task.cancel()  # the process dies: no terminal write, the lease stays until it expires
     with contextlib.suppress(asyncio.CancelledError):
         await task
