@@ -14,11 +14,14 @@ from llmts_common.auth import JwksVerifier
 from llmts_common.outbox import Outbox, run_relay
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_gateway.adapters.commands import OutboxCommands
 from llmts_gateway.adapters.hub import EventHub
+from llmts_gateway.adapters.services import CatalogHttp, GeneratorHttp, TemplatesHttp
 from llmts_gateway.adapters.upstreams import SERVICES, Upstreams
 from llmts_gateway.deps import GatewayContext
 from llmts_gateway.entrypoints import stream
 from llmts_gateway.entrypoints.http import mount_routes
+from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
 
 DESCRIPTION = """
@@ -56,6 +59,14 @@ def bootstrap(
         upstreams=upstreams,
         hub=hub,
         outbox=Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher),
+    )
+    ctx.jobs = Deps(
+        templates=TemplatesHttp(upstreams),
+        catalog=CatalogHttp(upstreams),
+        generator=GeneratorHttp(upstreams),
+        commands=OutboxCommands(ctx.outbox, topic=settings.generation_commands_topic),
+        events=hub,
+        max_count=settings.max_generation_count,
     )
     stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
     outbox = ctx.outbox

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
+from llmts_common.errors import ServiceUnavailable
 from llmts_common.outbox import Outbox
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.upstreams import Upstreams
+from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
 
 
@@ -21,6 +23,7 @@ class GatewayContext:
     upstreams: Upstreams
     hub: EventHub
     outbox: Outbox | None = None
+    jobs: Deps | None = None  # the generation use cases' ports (handlers.Deps)
 
 
 async def get_context(request: Request) -> GatewayContext:  # async: a sync dependency runs in a thread
@@ -29,6 +32,15 @@ async def get_context(request: Request) -> GatewayContext:  # async: a sync depe
 
 
 Context = Annotated[GatewayContext, Depends(get_context)]
+
+
+async def get_jobs(ctx: Context) -> Deps:
+    if ctx.jobs is None:
+        raise ServiceUnavailable("the generation API is not available")
+    return ctx.jobs
+
+
+Jobs = Annotated[Deps, Depends(get_jobs)]
 
 
 async def current_user(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from llmts_common.errors import AppError
 from llmts_gateway.deps import GatewayContext
-from llmts_gateway.entrypoints.routes.generate import JobWatch
+from llmts_gateway.handlers import JobWatch
 
 router = APIRouter(tags=["generation"])
 
@@ -61,7 +61,10 @@ async def job_socket(ws: WebSocket, job_id: str) -> None:
     except AppError as exc:
         await _fail(ws, 4401, exc.code, exc.message)
         return
-    watch = JobWatch(ws, ctx, job_id, token, user.user_id)
+    if ctx.jobs is None:
+        await _fail(ws, 1011, "service_unavailable", "the generation API is not available")
+        return
+    watch = JobWatch(job_id, user_id=user.user_id, token=token, deps=ctx.jobs)
     try:
         snapshot = await watch.open()
     except AppError as exc:

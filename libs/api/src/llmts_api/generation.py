@@ -1,0 +1,230 @@
+"""Generation jobs, batches and history: request bodies, query parameters and answers.
+
+Used by the gateway's ``/generate*`` and ``/history*`` routes and by the generator's own routes behind it, so both
+OpenAPI documents describe the same shapes. Answers allow extra fields (``extra="allow"``): a newer generator may
+add fields without breaking an older gateway or client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+
+
+# ------------------------------------------------------------------------------------------------ requests
+class ModelChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["openrouter", "ollama"] | None = Field(default=None, examples=["openrouter"])
+    id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+
+
+class GenerationCreate(BaseModel):
+    """A generation job. Without ``count`` the tasks (request's, else template's) define the items: a task
+    with ``count: k`` asks for k items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    count: int | None = Field(default=None, ge=1, description="Valid items wanted (≤ the configured max).")
+    tasks: list[dict[str, Any]] | None = Field(
+        default=None, max_length=10_000, description="Per-task variables (overrides the template's tasks)."
+    )
+    variables: dict[str, Any] = Field(default_factory=dict, description="Variables for every item.")
+    model: ModelChoice | None = Field(default=None, description="Overrides the template's model.")
+    validation_mode: Literal["strict", "custom", "none"] | None = Field(
+        default=None, description="Overrides the template's validation mode."
+    )
+    concurrency: int = Field(default=8, ge=1, le=256, description="Provider calls in flight for this job.")
+    max_attempts_per_item: int = Field(default=3, ge=1, le=20, description="First try + repair attempts.")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Stop spending beyond this.")
+    dedup: bool = Field(default=True, description="Reject and regenerate exact duplicates.")
+    dry_run: bool = Field(default=False, description="Preview only: rendered prompts + estimate, no job.")
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jobs: list[GenerationCreate] = Field(min_length=1, max_length=100)
+
+
+class GenerationPreviewRequest(BaseModel):
+    """A would-be job (the gateway fills template snapshot, model and options) and the model's prices: the body
+    of the generator's ``POST /preview``."""
+
+    request: dict[str, Any] = Field(description="A GenerationRequested body (job_id may be a placeholder).")
+    items: int = Field(default=3, ge=1, le=20, description="How many first items to render.")
+    pricing: dict[str, Any] | None = Field(
+        default=None, description="USD per 1M tokens: {prompt, completion} (catalog format)."
+    )
+
+
+class ResultQuery(BaseModel):
+    """Query parameters of ``GET /generate/{job_id}/result``."""
+
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    include: str | None = Field(
+        default=None, pattern=r"^rejected$", description="'rejected' adds rejected items"
+    )
+
+
+class HistoryQuery(BaseModel):
+    """Query parameters of ``GET /history``: filters (all optional, combined with AND) and the page."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: JobStatus | None = None
+    template_id: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=300)
+    from_: datetime | None = Field(default=None, alias="from", description="Created at or after (ISO 8601).")
+    to: datetime | None = Field(default=None, description="Created at or before (ISO 8601).")
+    q: str | None = Field(default=None, max_length=100, description="Text in template name, job id or model.")
+    limit: int = Field(default=20, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+    def upstream_params(self) -> dict[str, Any]:
+        """The set parameters as a query string mapping (datetimes in ISO 8601, ``from`` under its name)."""
+        params: dict[str, Any] = {"limit": self.limit, "offset": self.offset}
+        for key in ("status", "template_id", "model", "q"):
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = value
+        if self.from_ is not None:
+            params["from"] = self.from_.isoformat()
+        if self.to is not None:
+            params["to"] = self.to.isoformat()
+        return params
+
+
+# ------------------------------------------------------------------------------------------------ answers
+class JobLinks(BaseModel):
+    self: str
+    events: str
+    websocket: str
+    result: str
+
+
+class GenerationAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"] = "queued"
+    links: JobLinks
+
+
+class BatchAccepted(BaseModel):
+    jobs: list[GenerationAccepted]
+
+
+class CancelAccepted(BaseModel):
+    job_id: str
+    status: Literal["cancelling"] = "cancelling"
+
+
+class Counts(BaseModel):
+    requested: int | None = None
+    succeeded: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    item_attempts: int = 0
+    in_flight: int | None = None
+
+
+class UsagePublic(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class JobPublic(BaseModel):
+    """Status of a job (``GET /generate/{id}``)."""
+
+    model_config = ConfigDict(extra="allow")
+    job_id: str
+    status: JobStatus
+    template: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    requested: int | None = None
+    counts: Counts
+    usage: UsagePublic
+    stop_reason: str | None = Field(
+        default=None, description="Why the job ended early (caps, cancel, error)."
+    )
+    error: dict[str, Any] | None = Field(default=None, description="{code, reason} of a failed job.")
+    timings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ItemPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
+    data: Any = Field(default=None, description="Object for json templates, string for text templates.")
+    attempts: int
+    usage: UsagePublic
+
+
+class ResultPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    items: list[ItemPublic]
+    total: int
+
+
+class ItemsPage(BaseModel):
+    """A keyset page of accepted items in index order (the generator's internal items endpoint)."""
+
+    job_id: str
+    status: JobStatus
+    terminal: bool
+    succeeded: int
+    items: list[ItemPublic]
+    next_after: int | None = Field(description="Pass as ``after`` for the next page; null on the last page.")
+
+
+class RenderedItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: int
+    system: str
+    user: str
+    provider: str | None = None
+    request_body: dict[str, Any] = Field(description="The exact body the provider would receive.")
+
+
+class GenerationPreviewPublic(BaseModel):
+    """Rendered prompts of the first items, the exact provider request body and a cost range (no job)."""
+
+    model_config = ConfigDict(extra="allow")
+    items: list[RenderedItem]
+    count: int
+    model: dict[str, Any]
+    estimate: dict[str, Any] = Field(description="Token counts and a cost range {low, high} (estimates).")
+
+
+class HistoryTotals(BaseModel):
+    jobs: int
+    items: int
+    rejected: int
+    attempts: int
+    usage: UsagePublic
+
+
+class HistoryPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+    totals: HistoryTotals = Field(description="Sums over every job matching the filters (the user's totals).")
+
+
+class AttemptsSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    total: int
+    by_outcome: dict[str, dict[str, Any]]
+    items: list[dict[str, Any]]
+
+
+class HistoryJobPublic(JobPublic):
+    attempts: AttemptsSummary

@@ -1,0 +1,252 @@
+"""Rules of generation jobs at the gateway: what a request becomes (count, model, validation mode, template
+snapshot), what an upstream answer means, what a job accepted but not yet seen by the generator looks like.
+
+Everything that can be known when the request arrives is checked here, so a job never fails later for a reason
+known now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmts_api.generation import TERMINAL_STATUSES, GenerationCreate, JobLinks
+from llmts_common.contracts import GenerationRequested, ModelRef, Prompts, TemplateSnapshot, ValidationSpec
+from llmts_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from llmts_gateway.domain.ports import Answer
+
+TERMINAL_EVENT_TYPES = frozenset(
+    {"llmts.generation.completed", "llmts.generation.failed", "llmts.generation.cancelled"}
+)
+PREVIEW_ITEMS = 3
+
+
+def links(job_id: str) -> JobLinks:
+    return JobLinks(
+        self=f"/generate/{job_id}",
+        events=f"/generate/{job_id}/events",
+        websocket=f"/ws/generate/{job_id}",
+        result=f"/generate/{job_id}/result",
+    )
+
+
+# ------------------------------------------------------------------------------------------------ template
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    format: Literal["json", "text"] = "json"
+
+
+class TemplateAnswer(BaseModel):
+    """What the gateway reads of the templates service's ``GET /templates/{id}`` answer (a stored template:
+    identity + document). Identity and prompts are required; the rest has the template document's defaults."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    version: int = Field(ge=1)
+    name: str
+    owner_id: str = Field(min_length=1)
+    output: _Output = Field(default_factory=_Output)
+    prompts: Prompts
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    model: ModelRef | None = None
+
+    def snapshot(self) -> TemplateSnapshot:
+        return TemplateSnapshot(
+            id=self.id,
+            version=self.version,
+            name=self.name,
+            owner_id=self.owner_id,
+            output_format=self.output.format,
+            prompts=self.prompts,
+            schema=self.json_schema,
+            validation=self.validation,
+            variables=self.variables,
+            tasks=self.tasks,
+            model=self.model,
+        )
+
+
+def template_from_answer(template_id: str, answer: Answer) -> TemplateSnapshot:
+    """The snapshot a job runs with, from the templates service's answer to the caller's read."""
+    if answer.status in (403, 404):  # another user's private template reads as absent
+        raise NotFound(
+            f"template {template_id!r} not found",
+            code="template_not_found",
+            details={"template_id": template_id},
+        )
+    if answer.status == 401:
+        raise AppError("the templates service refused the token", code="unauthorized", status_code=401)
+    if answer.status >= 500:
+        raise ServiceUnavailable("the templates service is unavailable", details={"service": "templates"})
+    if answer.status != 200:
+        raise Unprocessable(f"template {template_id!r} could not be read ({answer.status})")
+    try:
+        return TemplateAnswer.model_validate(answer.body).snapshot()
+    except ValidationError as exc:
+        raise Unprocessable(f"template {template_id!r} cannot be used for generation: {exc}"[:500]) from exc
+
+
+# ------------------------------------------------------------------------------------------------ command
+def count_from_tasks(tasks: list[dict[str, Any]]) -> int:
+    """Items asked for by a task list: a task with ``count: k`` (k ≥ 0) asks for k, any other task for 1."""
+    total = 0
+    for task in tasks:
+        raw = task.get("count", 1)
+        total += raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0 else 1
+    return total
+
+
+def plan_items(
+    body: GenerationCreate, template: TemplateSnapshot, *, max_count: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The tasks (request's, else template's) and the number of items: ``count``, else what the tasks ask."""
+    tasks = body.tasks if body.tasks is not None else list(template.tasks)
+    count = body.count
+    if count is None:
+        count = count_from_tasks(tasks)
+        if count == 0:
+            raise Unprocessable(
+                "count is required: the template defines no tasks", details={"field": "count"}
+            )
+    if count > max_count:
+        raise Unprocessable(
+            f"count {count} exceeds the maximum of {max_count} items per job",
+            details={"field": "count", "max": max_count},
+        )
+    return tasks, count
+
+
+def choose_model(body: GenerationCreate, template: TemplateSnapshot) -> ModelRef:
+    """The request's model, else the template's."""
+    if body.model is not None:
+        return ModelRef.model_validate(body.model.model_dump())
+    if template.model is not None:
+        return template.model
+    raise Unprocessable("no model: the request and the template name none", details={"field": "model"})
+
+
+def model_from_catalog(model: ModelRef, answer: Answer) -> tuple[ModelRef, dict[str, Any] | None]:
+    """A model unknown to the catalog is refused; a known one gets its provider filled in and its pricing.
+    Any other answer (catalog degraded) does not block generation."""
+    if answer.status == 404:
+        raise Unprocessable(
+            f"unknown model {model.id!r}",
+            code="unknown_model",
+            details={"model": model.id, "provider": model.provider},
+        )
+    if answer.status != 200 or not isinstance(answer.body, Mapping):
+        return model, None
+    record = answer.body
+    provider = model.provider or record.get("provider")
+    if provider in ("openrouter", "ollama") and provider != model.provider:
+        model = model.model_copy(update={"provider": provider})
+    pricing = record.get("pricing")
+    return model, dict(pricing) if isinstance(pricing, Mapping) else None
+
+
+def validation_mode(
+    body: GenerationCreate, template: TemplateSnapshot
+) -> Literal["strict", "custom", "none"]:
+    """The request's mode, else the template's; strict validation of json output needs a schema."""
+    mode = body.validation_mode or template.validation.mode
+    if mode == "strict" and template.output_format == "json" and not template.json_schema:
+        raise Unprocessable(
+            "strict validation of a json template needs a schema", details={"field": "validation_mode"}
+        )
+    return mode
+
+
+def new_command(
+    body: GenerationCreate,
+    *,
+    template: TemplateSnapshot,
+    model: ModelRef,
+    tasks: list[dict[str, Any]],
+    count: int,
+    mode: Literal["strict", "custom", "none"],
+    job_id: str,
+    user_id: str,
+    now: datetime,
+) -> GenerationRequested:
+    return GenerationRequested(
+        job_id=job_id,
+        user_id=user_id,
+        template=template,
+        model=model,
+        count=count,
+        tasks=tasks,
+        variables=body.variables,
+        validation_mode=mode,
+        concurrency=body.concurrency,
+        max_attempts_per_item=body.max_attempts_per_item,
+        max_cost_usd=body.max_cost_usd,
+        dedup=body.dedup,
+        requested_at=now,
+    )
+
+
+def preview_payload(command: GenerationRequested, pricing: dict[str, Any] | None) -> dict[str, Any]:
+    """The generator's ``POST /preview`` body for a would-be job: the first items and the model's prices."""
+    return {
+        "request": command.model_dump(mode="json", by_alias=True),
+        "items": min(PREVIEW_ITEMS, command.count),
+        "pricing": pricing,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ status
+def queued_view(command: GenerationRequested) -> dict[str, Any]:
+    """A job accepted here that the generator has not seen yet: ``queued`` with zero counts (never a 404)."""
+    data = command.model_dump(mode="json", by_alias=True)
+    tpl = data["template"]
+    return {
+        "job_id": command.job_id,
+        "status": "queued",
+        "template": {"id": tpl["id"], "version": tpl["version"], "name": tpl["name"]},
+        "model": data["model"],
+        "requested": command.count,
+        "counts": {
+            "requested": command.count,
+            "succeeded": 0,
+            "rejected": 0,
+            "attempts": 0,
+            "item_attempts": 0,
+            "in_flight": 0,
+        },
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+        "stop_reason": None,
+        "error": None,
+        "cancel_requested": False,
+        "timings": {"created_at": data["requested_at"], "started_at": None, "finished_at": None},
+        "accepted_by": "gateway",
+    }
+
+
+def is_terminal(job: Mapping[str, Any]) -> bool:
+    return job.get("status") in TERMINAL_STATUSES
+
+
+def job_or_error(job_id: str, answer: Answer) -> dict[str, Any]:
+    """The job of a status answer; 404 as not found, any other failure as the upstream's error."""
+    if answer.status == 404:
+        raise NotFound("generation job not found", details={"job_id": job_id})
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if answer.status != 200:
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        raise AppError(
+            str(message or "job status unavailable"), status_code=answer.status, code="upstream_error"
+        )
+    return body
+
+
+def ensure_cancellable(job: Mapping[str, Any]) -> None:
+    if is_terminal(job):
+        raise Conflict(f"the job already ended ({job.get('status')})", code="job_finished")
