@@ -16,11 +16,21 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query
-from pydantic import BaseModel, Field
 
+from llmts_api.generation import (
+    GenerationPreviewPublic,
+    GenerationPreviewRequest,
+    HistoryJobPublic,
+    HistoryPublic,
+    HistoryQuery,
+    ItemsPage,
+    JobPublic,
+    ResultPublic,
+    ResultQuery,
+)
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import NotFound, Unauthorized, Unprocessable
@@ -148,16 +158,6 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class PreviewRequest(BaseModel):
-    """A would-be job (the gateway fills template snapshot, model and options) and the model's prices."""
-
-    request: dict[str, Any] = Field(description="A GenerationRequested body (job_id may be a placeholder).")
-    items: int = Field(default=3, ge=1, le=20, description="How many first items to render.")
-    pricing: dict[str, Any] | None = Field(
-        default=None, description="USD per 1M tokens: {prompt, completion} (catalog format)."
-    )
-
-
 # the longest repair instruction a repair call adds (every shown error at its clipped length), for the estimate
 REPAIR_PROMPT_TOKENS = estimate_text_tokens(
     repair_instruction([{"path": "", "message": "x" * MAX_ERROR_CHARS}] * MAX_ERRORS)
@@ -192,21 +192,32 @@ def build_router(
             return None
         return len(runner.scheduler.in_flight)
 
-    @router.get("/generate/{job_id}", tags=["generation"], summary="Status of a job")
+    @router.get(
+        "/generate/{job_id}",
+        tags=["generation"],
+        summary="Status of a job",
+        response_model=JobPublic,
+        response_model_exclude_unset=True,
+    )
     async def get_job(job_id: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         doc = await owned_job(job_id, authorization)
         return job_view(doc, in_flight(job_id))
 
-    @router.get("/generate/{job_id}/result", tags=["generation"], summary="Items of a job")
+    @router.get(
+        "/generate/{job_id}/result",
+        tags=["generation"],
+        summary="Items of a job",
+        response_model=ResultPublic,
+        response_model_exclude_unset=True,
+    )
     async def get_result(
         job_id: str,
+        query: Annotated[ResultQuery, Query()],
         authorization: Annotated[str | None, Header()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        include: Annotated[str | None, Query(description="'rejected' adds rejected items")] = None,
     ) -> dict[str, Any]:
         doc = await owned_job(job_id, authorization)
-        include_rejected = include is not None and "rejected" in include.split(",")
+        limit, offset = query.limit, query.offset
+        include_rejected = query.include == "rejected"
         items, total = await repo.list_items(
             job_id, include_rejected=include_rejected, limit=limit, offset=offset
         )
@@ -219,29 +230,26 @@ def build_router(
             "offset": offset,
         }
 
-    @router.get("/history", tags=["history"], summary="The caller's jobs, newest first, with totals")
+    @router.get(
+        "/history",
+        tags=["history"],
+        summary="The caller's jobs, newest first, with totals",
+        response_model=HistoryPublic,
+        response_model_exclude_unset=True,
+    )
     async def history(
+        query: Annotated[HistoryQuery, Query()],
         authorization: Annotated[str | None, Header()] = None,
-        status: Annotated[
-            Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"] | None,
-            Query(),
-        ] = None,
-        template_id: str | None = None,
-        model: str | None = None,
-        from_: Annotated[datetime | None, Query(alias="from")] = None,
-        to: datetime | None = None,
-        q: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         user_id = await user_id_of(authorization)
+        limit, offset = query.limit, query.offset
         filters = {
-            "status": status,
-            "template_id": template_id,
-            "model": model,
-            "from": from_,
-            "to": to,
-            "q": q,
+            "status": query.status,
+            "template_id": query.template_id,
+            "model": query.model,
+            "from": query.from_,
+            "to": query.to,
+            "q": query.q,
         }
         docs, total, totals = await repo.history(user_id, filters, limit=limit, offset=offset)
         return {
@@ -252,7 +260,13 @@ def build_router(
             "totals": totals,
         }
 
-    @router.get("/history/{job_id}", tags=["history"], summary="One job with its per-attempt summary")
+    @router.get(
+        "/history/{job_id}",
+        tags=["history"],
+        summary="One job with its per-attempt summary",
+        response_model=HistoryJobPublic,
+        response_model_exclude_unset=True,
+    )
     async def history_job(
         job_id: str,
         authorization: Annotated[str | None, Header()] = None,
@@ -279,9 +293,15 @@ def build_router(
             },
         }
 
-    @router.post("/preview", tags=["generation"], summary="Render the first items of a would-be job (no job)")
+    @router.post(
+        "/preview",
+        tags=["generation"],
+        summary="Render the first items of a would-be job (no job)",
+        response_model=GenerationPreviewPublic,
+        response_model_exclude_unset=True,
+    )
     async def preview(
-        body: PreviewRequest, authorization: Annotated[str | None, Header()] = None
+        body: GenerationPreviewRequest, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         await user_id_of(authorization)
         raw = dict(body.request)
@@ -351,7 +371,13 @@ def build_router(
             return doc
         return await owned_job(job_id, authorization)
 
-    @router.get("/internal/generate/{job_id}", tags=["internal"], summary="Job status for other services")
+    @router.get(
+        "/internal/generate/{job_id}",
+        tags=["internal"],
+        summary="Job status for other services",
+        response_model=JobPublic,
+        response_model_exclude_unset=True,
+    )
     async def internal_job(
         job_id: str,
         x_internal_token: Annotated[str | None, Header()] = None,
@@ -364,6 +390,8 @@ def build_router(
         "/internal/generate/{job_id}/items",
         tags=["internal"],
         summary="Accepted items in index order, keyset pages (after = last index seen, -1 to start)",
+        response_model=ItemsPage,
+        response_model_exclude_unset=True,
     )
     async def internal_items(
         job_id: str,
