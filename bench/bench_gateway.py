@@ -10,9 +10,19 @@ bare FastAPI endpoint served by uvicorn the same way (`uvicorn.run`, default loo
 run. Prints, last:
 
     gateway: rps=<achieved> p50_ms=<…> p99_ms=<…> overhead_vs_bare=<gateway p99 / bare p99>
+    gateway-forwarded: path=/templates/<id> rps=<…> p50_ms=<…> p99_ms=<…> cpu_ms_per_request=<…>
+
+The last line is the forwarded path: an authenticated `GET /templates/<id>` (the bench creates a template first)
+goes gateway → templates service → one MongoDB document read. Its `cpu_ms_per_request` is the CPU time (user +
+system, from /proc/<pid>/stat before and after the measured window, warm-up excluded) that EVERY process of the
+stack spent — the six services, the fakes and the MongoDB-wire server — divided by the requests served; the
+`#` lines before it break it down per process (with each one's idle CPU over a quiet window for reference).
+By default the run gets its own MongoDB-wire server (same launcher, scripts/infra.sh, on a free port and a data
+dir under var/) so other users of the shared one do not show up in its CPU; `--shared-mongo` uses $MONGO_URL.
 
 Targets (issue 9): p99 ≤ 25 ms at 200 rps; overhead ≤ 1.5×. Figures are printed, never asserted.
-Options: --rate (200), --duration (20 s), --warmup (3 s), --path (/auth/session), --connections (32).
+Options: --rate (200), --duration (20 s), --warmup (3 s), --path (/auth/session), --connections (32),
+--shared-mongo, --only-forwarded (skip the /auth and bare runs).
 """
 
 from __future__ import annotations
@@ -163,6 +173,96 @@ def drive(url: str, args: argparse.Namespace, headers: list[str]) -> dict[str, o
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+# --- CPU time per process (Linux /proc) ------------------------------------------------------------------------------
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14, 15 of stat)
+
+
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on 127.0.0.1/0.0.0.0:``port`` (via /proc/net/tcp socket inodes)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{cols[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = cpu_seconds(pid)
+        except OSError:
+            out[name] = float("nan")
+    return out
+
+
+def start_private_mongo() -> tuple[str, dict[str, str]]:
+    """A MongoDB-wire server of this run only (scripts/infra.sh on a free port, data under var/); its env to stop."""
+    from tests.e2e.stack import free_port
+
+    port = free_port()
+    env = dict(os.environ, MONGO_PORT=str(port), LLMTS_VAR_DIR=str(ROOT / "var" / f"bench-mongo-{port}"))
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "infra.sh"), "start", "mongo"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    return f"mongodb://127.0.0.1:{port}", env
+
+
+def stop_private_mongo(env: dict[str, str]) -> None:
+    import shutil
+
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "infra.sh"), "stop", "mongo"], cwd=ROOT, env=env, timeout=120
+    )
+    shutil.rmtree(env["LLMTS_VAR_DIR"], ignore_errors=True)
+
+
+def measure_forwarded(
+    url: str, args: argparse.Namespace, headers: list[str], pids: dict[str, int]
+) -> tuple[dict[str, object], dict[str, float], dict[str, float]]:
+    """Warm up, then drive ``url`` with CPU snapshots of every process around the measured window only.
+    Returns the load figures, CPU ms per request per process, and idle CPU ms per second per process."""
+    quiet = 3.0
+    idle0, t0 = cpu_snapshot(pids), time.monotonic()
+    time.sleep(quiet)
+    idle1, t1 = cpu_snapshot(pids), time.monotonic()
+    idle = {n: (idle1[n] - idle0[n]) * 1000.0 / (t1 - t0) for n in pids}
+    drive(url, argparse.Namespace(**{**vars(args), "duration": args.warmup, "warmup": 0.0}), headers)
+    before = cpu_snapshot(pids)
+    figures = drive(url, argparse.Namespace(**{**vars(args), "warmup": 0.0}), headers)
+    after = cpu_snapshot(pids)
+    served = max(int(figures["requests"]), 1)  # type: ignore[call-overload]
+    per_request = {n: (after[n] - before[n]) * 1000.0 / served for n in pids}
+    return figures, per_request, idle
+
+
 # --- the bare endpoint (its own process: `--bare PORT`) -------------------------------------------------------------
 
 
@@ -197,6 +297,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--path", default="/auth/session")
+    parser.add_argument(
+        "--shared-mongo", action="store_true", help="use $MONGO_URL instead of a private server"
+    )
+    parser.add_argument(
+        "--only-forwarded", action="store_true", help="only the forwarded GET /templates/<id>"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--header", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
@@ -215,11 +321,17 @@ def main() -> None:
     from tests.e2e.stack import free_port, new_stack
 
     subprocess.run(["bash", str(ROOT / "scripts" / "infra.sh"), "up"], check=True, cwd=ROOT, timeout=300)
+    mongo_env: dict[str, str] | None = None
+    if not args.shared_mongo:
+        os.environ["MONGO_URL"], mongo_env = start_private_mongo()
+    mongo_port = urlsplit(os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")).port or 27017
     stack = new_stack()
     bare_port = free_port()
     bare = subprocess.Popen(
         [sys.executable, __file__, "--bare", str(bare_port)], cwd=ROOT, env=dict(os.environ)
     )
+    gw: dict[str, object] = {}
+    base: dict[str, object] = {}
     try:
         stack.start()
         deadline = time.monotonic() + 30
@@ -233,21 +345,58 @@ def main() -> None:
         with httpx.Client(base_url=stack.gateway, timeout=10) as c:
             assert c.post("/auth/register", json={"email": email, "password": password}).status_code == 201
             token = c.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
-            assert c.get(args.path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert c.get(args.path, headers=bearer).status_code == 200
+            created = c.post(
+                "/templates",
+                headers=bearer,
+                json={
+                    "name": "bench template",
+                    "description": "read by bench_gateway.py",
+                    "output": {"format": "text"},
+                    "prompts": {"system": "You write short answers.", "user": "Say hello to {{ who }}."},
+                    "variables": {"who": "the bench"},
+                },
+            )
+            assert created.status_code == 201, created.text
+            template_path = f"/templates/{created.json()['id']}"
+            assert c.get(template_path, headers=bearer).status_code == 200
         auth = [f"Authorization: Bearer {token}"]
-        gw = drive(stack.gateway + args.path, args, auth)
-        base = drive(f"http://127.0.0.1:{bare_port}/me", args, auth)
+        if not args.only_forwarded:
+            gw = drive(stack.gateway + args.path, args, auth)
+            base = drive(f"http://127.0.0.1:{bare_port}/me", args, auth)
+        pids = {name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None}
+        mongo_pid = listener_pid(mongo_port)
+        if mongo_pid is not None:
+            pids["mongo"] = mongo_pid
+        fwd, cpu, idle = measure_forwarded(stack.gateway + template_path, args, auth, pids)
     finally:
         bare.terminate()
         bare.wait(10)
         stack.stop()
-    print(f"bare   ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(base)}")
-    print(f"gateway GET {args.path} ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(gw)}")
-    p50_ratio = float(gw["p50_ms"]) / max(float(base["p50_ms"]), 1e-9)  # type: ignore[arg-type]
-    ratio = float(gw["p99_ms"]) / max(float(base["p99_ms"]), 1e-9)  # type: ignore[arg-type]
-    print(f"overhead p50: {p50_ratio:.2f}x, p99: {ratio:.2f}x (targets: p99 <= 25 ms, overhead <= 1.5x)")
+        if mongo_env is not None:
+            stop_private_mongo(mongo_env)
+    if gw:
+        print(f"bare   ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(base)}")
+        print(
+            f"gateway GET {args.path} ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(gw)}"
+        )
+        p50_ratio = float(gw["p50_ms"]) / max(float(base["p50_ms"]), 1e-9)  # type: ignore[arg-type]
+        ratio = float(gw["p99_ms"]) / max(float(base["p99_ms"]), 1e-9)  # type: ignore[arg-type]
+        print(f"overhead p50: {p50_ratio:.2f}x, p99: {ratio:.2f}x (targets: p99 <= 25 ms, overhead <= 1.5x)")
+        print(
+            f"gateway: rps={gw['rps']} p50_ms={gw['p50_ms']} p99_ms={gw['p99_ms']} overhead_vs_bare={ratio:.2f}"
+        )
     print(
-        f"gateway: rps={gw['rps']} p50_ms={gw['p50_ms']} p99_ms={gw['p99_ms']} overhead_vs_bare={ratio:.2f}"
+        f"# forwarded GET /templates/<id> ({args.rate:.0f} rps offered, {args.duration:.0f} s): {json.dumps(fwd)}"
+    )
+    print("# cpu per process: ms per request during the window | idle ms per second before it")
+    for name in sorted(cpu, key=lambda n: -cpu[n]):
+        print(f"#   {name:<16} {cpu[name]:7.3f} ms/req | idle {idle[name]:7.2f} ms/s  (pid {pids[name]})")
+    total = sum(cpu.values())
+    print(
+        f"gateway-forwarded: path=/templates/<id> rps={fwd['rps']} p50_ms={fwd['p50_ms']} "
+        f"p99_ms={fwd['p99_ms']} cpu_ms_per_request={total:.2f}"
     )
 
 

@@ -1,4 +1,9 @@
-"""HTTP clients to the services behind the gateway (synchronous reads go over HTTP, work goes through Kafka)."""
+"""HTTP clients to the services behind the gateway (synchronous reads go over HTTP, work goes through Kafka).
+
+``forward`` (the pass-through of ``/auth*`` and ``/templates*``) relays over a lean keep-alive HTTP/1.1 pool
+(``llmts_common.http1``): the body goes through as bytes in both directions, nothing is decoded or re-encoded.
+``request`` (calls whose answer a route reads) and ``clients`` (streamed downloads) are httpx.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import httpx
 from fastapi import Request, Response
 
 from llmts_common.errors import ServiceUnavailable
+from llmts_common.http1 import Http1Pool, UpstreamError
 from llmts_common.logging import correlation_id_var
 from llmts_common.tracing import current_traceparent
 
@@ -22,6 +28,9 @@ _HOP_HEADERS = {
     "content-encoding",
     "host",
 }
+_HOP_HEADERS_RAW = frozenset(h.encode() for h in _HOP_HEADERS)
+_FORWARDED_REQUEST_HEADERS = frozenset({b"authorization", b"content-type", b"accept"})
+_QUERY_SAFE = "/%:@!$&'()*+,;=-._~?[]"
 
 
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -41,10 +50,13 @@ class Upstreams:
             name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
             for name, url in urls.items()
         }
+        self.relays = {name: Http1Pool(url, timeout=timeout) for name, url in urls.items()}
 
     async def aclose(self) -> None:
         for c in self.clients.values():
             await c.aclose()
+        for r in self.relays.values():
+            await r.aclose()
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"x-correlation-id": correlation_id_var.get() or ""}
@@ -84,29 +96,39 @@ class Upstreams:
     async def forward(
         self, service: str, request: Request, path: str, *, extra_headers: dict[str, str] | None = None
     ) -> Response:
-        """Pass a request through unchanged (body, query, auth header) and relay the answer."""
+        """Pass a request through unchanged (body, query, auth header) and relay the answer as received."""
         body = await request.body()
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() in ("authorization", "content-type", "accept")
-        }
+        headers: list[tuple[str, str]] = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in request.scope["headers"]
+            if k in _FORWARDED_REQUEST_HEADERS
+        ]
         # Append the peer to X-Forwarded-For: a client-sent chain is kept but never replaces what we saw.
         peer = request.client.host if request.client else ""
         chain = request.headers.get("x-forwarded-for")
-        headers["x-forwarded-for"] = f"{chain}, {peer}" if chain else peer
+        forwarded = {"x-forwarded-for": f"{chain}, {peer}" if chain else peer}
         if extra_headers:
-            headers.update(extra_headers)
-        resp = await self.request(
-            service,
-            request.method,
-            path,
-            params=list(request.query_params.multi_items()),
-            headers=headers,
-            content=body or None,
-        )
-        out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
-        return Response(content=resp.content, status_code=resp.status_code, headers=out_headers)
+            forwarded.update(extra_headers)
+        forwarded.update(self._headers())
+        headers.extend(forwarded.items())
+        target = safe_path(path)
+        query = request.scope.get("query_string", b"")
+        if query:
+            target += "?" + quote(query.decode("latin-1"), safe=_QUERY_SAFE)
+        try:
+            answer = await self.relays[service].request(request.method, target, headers, body or None)
+        except (UpstreamError, OSError) as exc:
+            raise ServiceUnavailable(
+                f"the {service} service is unavailable",
+                details={"service": service, "error": type(exc).__name__},
+            ) from exc
+        raw = [(k, v) for k, v in answer.headers if k not in _HOP_HEADERS_RAW]
+        if not (answer.status < 200 or answer.status in (204, 304)):  # as Starlette sets it
+            raw.append((b"content-length", str(len(answer.body)).encode()))
+        response = Response(status_code=answer.status)
+        response.body = answer.body
+        response.raw_headers = raw
+        return response
 
     async def ready(self, service: str) -> dict[str, Any]:
         try:
