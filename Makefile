@@ -117,7 +117,7 @@ bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRo
 	@$(PY) bench/bench_generation.py
 
 .PHONY: bench-gateway
-bench-gateway: install infra-up ## GET /auth/me through the gateway at 200 rps for 20 s vs a bare FastAPI endpoint: p50/p99
+bench-gateway: install infra-up ## gateway at 200 rps for 20 s: GET /auth/session vs a bare FastAPI endpoint, forwarded GET /templates/<id> with CPU per request per process
 	@$(PY) bench/bench_gateway.py
 
 .PHONY: chaos
