@@ -221,7 +221,7 @@ def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
 
 def start_private_mongo() -> tuple[str, dict[str, str]]:
     """A MongoDB-wire server of this run only (scripts/infra.sh on a free port, data under var/); its env to stop."""
-    from tests.e2e.stack import free_port
+    from tests.support.net import free_port
 
     port = free_port()
     env = dict(os.environ, MONGO_PORT=str(port), LLMTS_VAR_DIR=str(ROOT / "var" / f"bench-mongo-{port}"))
@@ -318,7 +318,8 @@ def main() -> None:
         return
 
     import httpx
-    from tests.e2e.stack import free_port, new_stack
+    from tests.e2e.stack import new_stack
+    from tests.support.net import free_port
 
     subprocess.run(["bash", str(ROOT / "scripts" / "infra.sh"), "up"], check=True, cwd=ROOT, timeout=300)
     mongo_env: dict[str, str] | None = None

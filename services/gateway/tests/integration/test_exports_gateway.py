@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,15 +20,13 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
 from lxml import etree
+from tests.support.serve import serve
+from tests.support.tokens import Signer, make_signer
 
 from llmts_api.exports import EXPORT_FORMATS
-from llmts_common.auth import JwksVerifier
 from llmts_common.contracts import (
     GenerationCompleted,
     GenerationRequested,
@@ -53,17 +50,10 @@ from llmts_gateway.settings import GatewaySettings
 
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-ISSUER, AUDIENCE = "llmts-auth", "llmts"
 
 
 def _uid() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _start_group_at_end(group: str, topic_names: list[str]) -> None:
@@ -86,16 +76,12 @@ async def _start_group_at_end(group: str, topic_names: list[str]) -> None:
 class Gateway:
     http: httpx.AsyncClient
     publisher: EventPublisher
-    key: OKPKey
-    kid: str
+    signer: Signer
     db: Any
-    exporter_port: int
+    exporter_url: str
 
     def auth(self, sub: str) -> dict[str, str]:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "exp": now + 600, "typ": "access"}
-        token = jwt.encode({"alg": "Ed25519", "kid": self.kid}, claims, self.key, algorithms=["Ed25519"])
-        return {"Authorization": f"Bearer {token}"}
+        return self.signer.headers(sub, ttl=600)
 
     async def publish(self, *messages: Message) -> None:
         for m in messages:
@@ -115,14 +101,7 @@ async def _until(check: Callable[[], Awaitable[Any]], within: float = 60.0) -> A
 @pytest.fixture(scope="module")
 async def gateway() -> AsyncIterator[Gateway]:
     suffix = uuid.uuid4().hex[:10]
-    kid = f"test-{suffix}"
-    key = OKPKey.generate_key("Ed25519", parameters={"kid": kid}, private=True)
-
-    def verifier() -> JwksVerifier:
-        return JwksVerifier(
-            "http://127.0.0.1:9/unused", issuer=ISSUER, audience=AUDIENCE, keyset=KeySet([key])
-        )
-
+    signer = make_signer(f"test-{suffix}")
     exporter_settings = ExporterSettings(
         mongo_url=MONGO_URL,
         kafka_bootstrap_servers=KAFKA,
@@ -137,43 +116,37 @@ async def gateway() -> AsyncIterator[Gateway]:
     await _start_group_at_end(
         exporter_settings.kafka_group_id, [topics.EXPORT_COMMANDS, topics.GENERATION_EVENTS]
     )
-    exporter_app, _ = bootstrap_exporter(exporter_settings, verifier=verifier())
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            exporter_app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    await _until(lambda: asyncio.sleep(0, result=server.started), within=60)
-
+    exporter_app, _ = bootstrap_exporter(exporter_settings, verifier=signer.verifier())
     gw_settings = GatewaySettings(
         mongo_url=MONGO_URL,
         kafka_bootstrap_servers=KAFKA,
-        exporter_url=f"http://127.0.0.1:{port}",
+        exporter_url="",
         mongo_db=f"llmts_test_gw_{suffix}",
         kafka_group_id=f"test-gw-{suffix}",
         log_json=False,
         log_level="WARNING",
     )
-    gw_app, _ctx, gw_runtime = bootstrap_gateway(gw_settings, verifier=verifier())
     broker = create_broker(KAFKA, client_id=f"test-generator-{suffix}")
-    await broker.start()
     try:
-        async with (
-            gw_app.router.lifespan_context(gw_app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=gw_app), base_url="http://gateway", timeout=30
-            ) as client,
-        ):
-            yield Gateway(
-                client, EventPublisher(broker, source="test-generator"), key, kid, gw_runtime.db, port
-            )
+        async with serve(exporter_app) as exporter_url:
+            gw_settings = gw_settings.model_copy(update={"exporter_url": exporter_url})
+            gw_app, _ctx, gw_runtime = bootstrap_gateway(gw_settings, verifier=signer.verifier())
+            await broker.start()
+            async with (
+                gw_app.router.lifespan_context(gw_app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=gw_app), base_url="http://gateway", timeout=30
+                ) as client,
+            ):
+                yield Gateway(
+                    client,
+                    EventPublisher(broker, source="test-generator"),
+                    signer,
+                    gw_runtime.db,
+                    exporter_url,
+                )
     finally:
         await broker.stop()
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(serving, timeout=30)
         cleanup = create_client(MONGO_URL)  # only the databases this module created
         for name in (exporter_settings.mongo_db, gw_settings.mongo_db):
             with contextlib.suppress(Exception):
@@ -236,7 +209,7 @@ async def job(gateway: Gateway) -> tuple[str, str, list[dict[str, Any]]]:
     headers = gateway.auth(user_id)
 
     async def projected() -> bool:  # the exporter learns about jobs from Kafka: wait until it has
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.exporter_port}") as direct:
+        async with httpx.AsyncClient(base_url=gateway.exporter_url) as direct:
             r = await direct.get(f"/jobs/{job_id}", headers=headers)
             return r.status_code == 200 and r.json().get("status") == "completed"
 

@@ -30,7 +30,7 @@ from tests.support.tokens import Signer, signing_key, verifier_for
 from llmts_common.mongo import create_client
 from llmts_gateway.bootstrap import bootstrap as gateway_bootstrap
 from llmts_gateway.settings import GatewaySettings
-from llmts_generator.bootstrap import build as generator_build
+from llmts_generator.bootstrap import bootstrap as generator_bootstrap
 from llmts_generator.settings import GeneratorSettings
 from llmts_providers import ProviderFactory, ProviderSettings
 from llmts_templates.bootstrap import bootstrap as templates_bootstrap
@@ -136,7 +136,7 @@ async def stack(key: OKPKey, token: Callable[[str], str]) -> AsyncIterator[Stack
             openrouter_base_url=fake.base_url + "/api/v1", openrouter_api_key=OPENROUTER_TEST_KEY
         )
     )
-    generator_app, gen = generator_build(
+    generator_app, gen = generator_bootstrap(
         gen_settings, provider_factory=factory, verifier=verifier_for(key), configure_process=False
     )
     async with serve(templates_app) as templates_url, serve(generator_app) as generator_url:

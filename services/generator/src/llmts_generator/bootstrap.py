@@ -81,27 +81,9 @@ def bootstrap(
     events: EventSink | None = None,
     clock: Callable[[], datetime] | None = None,
     configure_process: bool = True,
-) -> tuple[FastAPI, ServiceRuntime]:
-    app, _ = build(
-        settings,
-        provider_factory=provider_factory,
-        verifier=verifier,
-        events=events,
-        clock=clock,
-        configure_process=configure_process,
-    )
-    return app, app.state.runtime
-
-
-def build(
-    settings: GeneratorSettings | None = None,
-    *,
-    provider_factory: ProviderFactory | None = None,
-    verifier: JwksVerifier | None = None,
-    events: EventSink | None = None,
-    clock: Callable[[], datetime] | None = None,
-    configure_process: bool = True,
 ) -> tuple[FastAPI, Generator]:
+    """The generator service: its app (HTTP routes, the command consumer, the job manager in the lifespan) and
+    the parts tests reach into (runtime, repository, manager, providers, settings)."""
     settings = settings or GeneratorSettings()
     runtime = ServiceRuntime(
         settings, indexes=MongoGenerationRepository.indexes(), configure_process=configure_process

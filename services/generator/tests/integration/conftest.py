@@ -29,7 +29,7 @@ from tests.support.tokens import signing_key, verifier_for
 
 from llmts_common.contracts import GenerationRequested, Message
 from llmts_common.mongo import create_client
-from llmts_generator.bootstrap import Generator, build
+from llmts_generator.bootstrap import Generator, bootstrap
 from llmts_generator.domain.state import is_terminal
 from llmts_generator.settings import GeneratorSettings
 from llmts_providers import ProviderFactory, ProviderSettings
@@ -144,7 +144,9 @@ async def generator(
             provider_timeout_seconds=20,
         )
     )
-    app, gen = build(settings, provider_factory=factory, verifier=verifier_for(key), configure_process=False)
+    app, gen = bootstrap(
+        settings, provider_factory=factory, verifier=verifier_for(key), configure_process=False
+    )
     async with app.router.lifespan_context(app):
         yield app, gen, settings
     client = create_client(MONGO_URL)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.generator.tests import support
 from services.generator.tests.fakes import (
     FakeEvents,
     FakeGenerationRepository,
@@ -26,8 +26,6 @@ from llmts_common.contracts import (
     GenerationRequested,
     ItemGenerated,
     ItemRejected,
-    ModelRef,
-    TemplateSnapshot,
 )
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.limiter import FairLimiter
@@ -55,30 +53,14 @@ def review(tag: str | int, rating: int = 3) -> str:
 
 
 def command(count: int, *, concurrency: int = 4, max_attempts: int = 3, **over: Any) -> GenerationRequested:
-    tpl = TemplateSnapshot.model_validate(
-        {
-            "id": "tpl-1",
-            "version": 1,
-            "name": "Reviews",
-            "owner_id": "owner",
-            "output_format": "json",
-            "prompts": {"system": "You write product reviews.", "user": "Write review number {{ index }}."},
-            "schema": SCHEMA,
-            "validation": {"mode": "strict", "rules": []},
-        }
-    )
-    return GenerationRequested.model_validate(
-        {
-            "job_id": uuid.uuid4().hex,
-            "user_id": "u1",
-            "template": tpl,
-            "model": ModelRef(provider="openrouter", id="openai/gpt-4o-mini"),
-            "count": count,
-            "concurrency": concurrency,
-            "max_attempts_per_item": max_attempts,
-            "requested_at": datetime.now(UTC),
-            **over,
-        }
+    """A job of ``count`` reviews (title + rating, strict) for user ``u1`` (the shared builder, a smaller schema)."""
+    return support.command(
+        "u1",
+        count,
+        template=support.template(id="tpl-1", schema=SCHEMA),
+        concurrency=concurrency,
+        max_attempts_per_item=max_attempts,
+        **over,
     )
 
 

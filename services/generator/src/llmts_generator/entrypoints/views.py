@@ -1,0 +1,135 @@
+"""Answer views of the generator's HTTP API: a stored job, item or attempt document → its public JSON shape
+(the shapes are declared by ``llmts_api.generation``; routes validate against them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return str(value.isoformat())
+    return None
+
+
+def _duration(doc: Mapping[str, Any]) -> float | None:
+    started, finished = doc.get("started_at"), doc.get("finished_at")
+    if isinstance(started, datetime):
+        end = finished if isinstance(finished, datetime) else datetime.now(UTC)
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=UTC)
+        return round(max(0.0, (end - started).total_seconds()), 3)
+    return None
+
+
+def job_view(doc: Mapping[str, Any], in_flight: int | None = None) -> dict[str, Any]:
+    counts = doc.get("counts") or {}
+    usage = doc.get("usage") or {}
+    error = doc.get("error") or None
+    return {
+        "job_id": doc["_id"],
+        "status": doc.get("status"),
+        "template": doc.get("template"),
+        "model": doc.get("model"),
+        "requested": doc.get("requested"),
+        "counts": {
+            "requested": doc.get("requested"),
+            "succeeded": int(counts.get("succeeded", 0)),
+            "rejected": int(counts.get("rejected", 0)),
+            "attempts": int(counts.get("attempts", 0)),
+            "item_attempts": int(counts.get("item_attempts", 0)),
+            "in_flight": in_flight,
+        },
+        "usage": {
+            "prompt_tokens": int(usage.get("prompt_tokens", 0)),
+            "completion_tokens": int(usage.get("completion_tokens", 0)),
+            "cost_usd": round(float(usage.get("cost_usd", 0.0)), 10),
+        },
+        "options": {
+            "validation_mode": doc.get("validation_mode"),
+            "concurrency": doc.get("concurrency"),
+            "max_attempts_per_item": doc.get("max_attempts_per_item"),
+            "max_cost_usd": doc.get("max_cost_usd"),
+            "dedup": doc.get("dedup"),
+        },
+        "stop_reason": doc.get("stop_reason"),
+        "error": error,
+        "cancel_requested": bool(doc.get("cancel_requested")),
+        "timings": {
+            "created_at": _iso(doc.get("created_at")),
+            "queued_at": _iso(doc.get("queued_at")),
+            "started_at": _iso(doc.get("started_at")),
+            "finished_at": _iso(doc.get("finished_at")),
+            "duration_seconds": _duration(doc),
+        },
+    }
+
+
+def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    usage = doc.get("usage") or {}
+    base = {
+        "attempts": int(doc.get("attempts", 0)),
+        "usage": {
+            "prompt_tokens": int(usage.get("prompt_tokens", 0)),
+            "completion_tokens": int(usage.get("completion_tokens", 0)),
+            "cost_usd": float(usage.get("cost_usd", 0.0)),
+        },
+    }
+    if doc.get("status") == "rejected":
+        return {
+            "index": None,
+            "status": "rejected",
+            "slot": doc.get("slot"),
+            "reason": doc.get("reason"),
+            "errors": doc.get("errors") or [],
+            "last_output": doc.get("last_output"),
+            **base,
+        }
+    data_json = doc.get("data_json")
+    return {
+        "index": int(doc["index"]),
+        "status": "accepted",
+        "data": json.loads(data_json) if isinstance(data_json, str) else None,
+        **base,
+    }
+
+
+def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    error = doc.get("error") or None
+    return {
+        "slot": doc.get("slot"),
+        "call": doc.get("call"),
+        "item_attempt": doc.get("item_attempt"),
+        "kind": doc.get("kind"),
+        "outcome": doc.get("outcome"),
+        "prompt_tokens": doc.get("prompt_tokens", 0),
+        "completion_tokens": doc.get("completion_tokens", 0),
+        "cost_usd": doc.get("cost_usd", 0.0),
+        "latency_ms": doc.get("latency_ms"),
+        "finish_reason": doc.get("finish_reason"),
+        "error": {"code": error.get("code"), "message": error.get("message")} if error else None,
+        "errors": doc.get("errors") or [],
+        "started_at": _iso(doc.get("started_at")),
+    }
+
+
+def attempts_by_outcome(attempts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Count, tokens and cost of a job's attempts per outcome (``ok``, ``invalid``, ``provider_timeout`` …)."""
+    by_outcome: dict[str, dict[str, Any]] = {}
+    for a in attempts:
+        key = str(a.get("outcome") or "unknown")
+        row = by_outcome.setdefault(
+            key, {"count": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+        )
+        row["count"] += 1
+        row["prompt_tokens"] += int(a.get("prompt_tokens", 0))
+        row["completion_tokens"] += int(a.get("completion_tokens", 0))
+        row["cost_usd"] = round(row["cost_usd"] + float(a.get("cost_usd", 0.0)), 10)
+    return by_outcome
