@@ -12,17 +12,35 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api.catalog import ProviderName
+
 JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+MAX_FALLBACK_MODELS = 5
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
 
 
 # ------------------------------------------------------------------------------------------------ requests
+class FallbackChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: ProviderName | None = Field(default=None, examples=["ollama"])
+    id: str = Field(min_length=1, max_length=300, examples=["smollm2:135m"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+
+
 class ModelChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider: Literal["openrouter", "ollama"] | None = Field(default=None, examples=["openrouter"])
+    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
     id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+    fallback: list[FallbackChoice] = Field(
+        default_factory=list,
+        max_length=MAX_FALLBACK_MODELS,
+        description="Models to switch to, in order, when the one before is unavailable, unknown to its provider, "
+        "out of credits or failing (open breaker): the remaining items go to the next model. Each must be in "
+        "the catalog.",
+    )
 
 
 class GenerationCreate(BaseModel):
@@ -156,12 +174,25 @@ class JobPublic(BaseModel):
     )
     error: dict[str, Any] | None = Field(default=None, description="{code, reason} of a failed job.")
     timings: dict[str, Any] = Field(default_factory=dict)
+    model_active: dict[str, Any] | None = Field(
+        default=None,
+        description="{provider, id, position} of the model in use after a move along the fallback chain "
+        "(null while the job is on its first model).",
+    )
+    model_switches: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Moves along the fallback chain: {from, to, reason, detail, skipped, at}; reason is one of "
+        "unreachable, unavailable, model_not_found, insufficient_credits, auth_failed, breaker_open.",
+    )
 
 
 class ItemPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
     data: Any = Field(default=None, description="Object for json templates, string for text templates.")
+    model: dict[str, Any] | None = Field(
+        default=None, description="{provider, id} of the model that produced it."
+    )
     attempts: int
     usage: UsagePublic
 
@@ -223,6 +254,10 @@ class AttemptsSummary(BaseModel):
     model_config = ConfigDict(extra="allow")
     total: int
     by_outcome: dict[str, dict[str, Any]]
+    by_model: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Calls, valid answers, tokens and cost per model, in the order used.",
+    )
     items: list[dict[str, Any]]
 
 

@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmts_api.catalog import ProviderName
+
 Visibility = Literal["private", "public"]
 OutputFormat = Literal["json", "text"]
 ValidationMode = Literal["strict", "custom", "none"]
-ProviderName = Literal["openrouter", "ollama"]
 
 MAX_PROMPT_CHARS = 65_536
 MAX_NAME_CHARS = 200
@@ -75,11 +76,23 @@ class ValidationSpec(_Strict):
     )
 
 
+class FallbackSpec(_Strict):
+    provider: ProviderName | None = Field(default=None, examples=["ollama"])
+    id: str = Field(min_length=1, max_length=300, examples=["smollm2:135m"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
 class ModelSpec(_Strict):
     provider: ProviderName | None = Field(default=None, examples=["openrouter"])
     id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
+    fallback: list[FallbackSpec] = Field(
+        default_factory=list,
+        max_length=5,
+        description="The template's default fallback chain (a job's own model replaces the whole chain).",
+    )
 
 
 class TemplateCreate(BaseModel):

@@ -62,12 +62,18 @@ async def resolve_template(template_id: str, *, token: str, templates: TemplateS
 async def check_model(
     model: ModelRef, *, token: str, catalog: ModelCatalog
 ) -> tuple[ModelRef, dict[str, Any] | None]:
-    """The model (provider filled in) and its pricing; an unreachable catalog does not block generation."""
+    """The model (providers filled in, its fallbacks' too) and the primary's pricing; every model of the chain must
+    be known to the catalog; an unreachable catalog does not block generation."""
     try:
         answer = await catalog.get_model(model.id, provider=model.provider, token=token)
+        primary, pricing = jobs.model_from_catalog(model, answer)
+        fallbacks = []
+        for position, fallback in enumerate(model.fallback):
+            found = await catalog.get_model(fallback.id, provider=fallback.provider, token=token)
+            fallbacks.append(jobs.fallback_from_catalog(fallback, found, position))
     except ServiceUnavailable:
         return model, None
-    return jobs.model_from_catalog(model, answer)
+    return primary.model_copy(update={"fallback": fallbacks}), pricing
 
 
 async def build_command(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from llmts_common.contracts import ItemGenerated, ItemRejected, Message, Usage
+from llmts_common.contracts import ItemGenerated, ItemRejected, Message, ModelUsed, Usage
 from llmts_common.envelope import Envelope
 from llmts_generator.domain.evaluation import RejectReason
 from llmts_generator.domain.ports import EventSink, attempt_id, item_id, rejected_item_id
@@ -154,6 +154,7 @@ def accepted_op(
         attempts=done.item_attempts,
         usage=done.usage.usage(),
         content_hash=digest,
+        model=ModelUsed(provider=attempt.get("provider"), id=str(attempt.get("model"))),
     )
     envelope = events.envelope_for(event)
     item = {
@@ -167,6 +168,7 @@ def accepted_op(
         "slot": done.plan.slot,
         "data_json": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
         "content_hash": digest,
+        "model": {"provider": attempt.get("provider"), "id": attempt.get("model")},
         "attempts": done.item_attempts,
         "calls": done.usage.calls,
         "usage": done.usage.doc(),

@@ -49,6 +49,7 @@ from llmts_common.contracts import (
 )
 from llmts_common.envelope import Envelope
 from llmts_common.outbox import outbox_entry
+from llmts_generator.chain import ChainExhausted, ModelChain
 from llmts_generator.domain import state
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.breaker import CircuitBreaker
@@ -56,7 +57,6 @@ from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, eta_seconds, projected_cost
-from llmts_generator.domain.requests import RequestShape
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan, attempt_budget
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.flusher import JobFlusher
@@ -117,6 +117,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], int] = {}
         self.scheduler: Scheduler | None = None
+        self.chain: ModelChain | None = None
         self.writer: JobWriter | None = None
         self.flusher: JobFlusher | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -289,22 +290,22 @@ class JobRunner:
         except Exception as exc:
             return await self._finish_early(status, state.FAILED, "invalid_template", f"{exc}"[:1000])
         done_targets = self.state.rebuild_dedup(rules.rules)  # dedup state and done targets of a resumed job
+        chain = ModelChain(req, self.deps.resolve_provider, self.deps.limiter_for, self.deps.clock)
         try:
-            provider, model_id = await self.deps.resolve_provider(req.model.id, req.model.provider)
-        except Exception as exc:
+            await chain.start(int(self.doc.get("model_position", 0)))
+        except ChainExhausted as exc:
             return await self._finish_early(status, state.FAILED, "model_not_found", f"{exc}"[:1000])
-        limiter = self.deps.limiter_for(getattr(provider, "name", req.model.provider or "openrouter"))
+        self.chain = chain
         self.scheduler = sched = self._new_scheduler(done_targets)
         self.rate.start(time.monotonic())
         if status == state.QUEUED:
             status = await self._mark_started(status)
         assert self.writer is not None
+        chain.submit = self.writer.submit
         ctx = SlotContext(
             request=req,
-            provider=provider,
-            limiter=limiter,
+            chain=chain,
             plan=expand_tasks(req.tasks or req.template.tasks),
-            shape=RequestShape.of(req, model_id),
             rules=rules,
             renderer=self.deps.renderer,
             events=self.deps.events,

@@ -16,14 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from llmts_common.contracts import GenerationRequested
+from llmts_generator.chain import ModelChain, Route
+from llmts_generator.domain import fallback
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
-from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages
-from llmts_generator.domain.requests import RenderedItem, RequestShape, render_item
+from llmts_generator.domain.requests import RenderedItem, render_item
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import TaskRef
 from llmts_generator.folding import Op
@@ -39,7 +40,7 @@ from llmts_generator.records import (
 )
 from llmts_generator.recovery import JobState
 from llmts_generator.writer import JobWriter
-from llmts_providers import ChatRequest, ChatResult, Provider, ProviderError
+from llmts_providers import ChatResult, ProviderError
 from llmts_templating import PromptRenderer, RenderError
 
 
@@ -48,10 +49,10 @@ class SlotContext:
     """What every slot of a job shares (fixed for the run)."""
 
     request: GenerationRequested
-    provider: Provider
-    limiter: FairLimiter
+    chain: (
+        ModelChain  # the active model (provider, request shape, limiter); moves on along the fallback chain
+    )
     plan: list[TaskRef]
-    shape: RequestShape
     rules: ItemRules
     renderer: PromptRenderer
     events: EventSink
@@ -102,6 +103,7 @@ class SlotWork:
         self.rate = rate
         self._next_plan = next_plan
         self._max_backlog = max_backlog
+        self._breaker_fallback: asyncio.Future[Route | None] | None = None  # a move started by the breaker
 
     async def slot(self, plan: SlotPlan) -> None:
         """One concurrency slot: works its target, then takes the next one itself while the scheduler allows, so
@@ -162,33 +164,36 @@ class SlotWork:
         )
 
     async def _attempt(self, t: _Target, messages: list[Message]) -> _Call | None:
-        """One item attempt: a provider call, retried on transient errors. None when the error is fatal."""
-        request = self.ctx.shape.request(messages)
+        """One item attempt: a provider call, retried on transient errors, moved along the fallback chain when the
+        model is gone (:mod:`~llmts_generator.domain.fallback`). None when the error is fatal."""
         kind = "first" if t.item_attempt == 1 else "repair"
         retry = 0
         backoff = self.ctx.backoff
         while True:
+            route = self.ctx.chain.current
             t.call_no += 1
-            result, error, started_at, latency_ms = await self._call(t, request)
+            result, error, started_at, latency_ms = await self._call(t, route, messages)
             call = CallRecord(
                 t.call_no,
                 t.item_attempt,
                 kind if retry == 0 else "retry",
-                len(request.messages),
+                len(messages),
                 result,
                 error,
                 started_at,
                 latency_ms,
             )
             attempt = attempt_doc(
-                self.job,
-                t.plan,
-                call,
-                model_id=self.ctx.shape.model_id,
-                provider=getattr(self.ctx.provider, "name", None),
+                self.job, t.plan, call, model_id=route.shape.model_id, provider=route.provider_name
             )
             if error is None:
                 return _Call(attempt, result, None)
+            switch = fallback.immediate_reason(error)
+            if switch is None and not (error.retryable and backoff.should_retry(retry + 1)):
+                switch = fallback.exhausted_reason(error)
+            if switch is not None and await self._fall_back(route, switch, error, attempt):
+                retry = 0
+                continue
             code = fatal_code(error)
             if code is not None:
                 attempt["outcome"] = "fatal"
@@ -204,8 +209,23 @@ class SlotWork:
                 continue
             return _Call(attempt, None, error)  # transient error, retries exhausted: the item attempt failed
 
+    async def _fall_back(
+        self, route: Route, reason: str, error: ProviderError, attempt: dict[str, Any]
+    ) -> bool:
+        """Move the job to the next model of its chain (once per route across the slots); the failed call is
+        recorded (billed, not an item attempt). False when no later model could be resolved."""
+        if self.sched.stopped or (not self.ctx.chain.has_next() and self.ctx.chain.current is route):
+            return False
+        moved = await self.ctx.chain.advance(route, reason, str(error))
+        if moved is None:
+            return False
+        attempt["outcome"] = "fallback"
+        self._record(attempt, item_attempt_done=False)
+        await self.writer.storage_available()
+        return not self.sched.stopped
+
     async def _call(
-        self, t: _Target, request: ChatRequest
+        self, t: _Target, route: Route, messages: list[Message]
     ) -> tuple[ChatResult | None, ProviderError | None, datetime, float]:
         """One provider call through the fair limiter, counted (a call abandoned by a cancel is not)."""
         sched, st = self.sched, self.st
@@ -215,8 +235,8 @@ class SlotWork:
         error: ProviderError | None = None
         sched.call_started()
         try:
-            async with self.ctx.limiter.slot(self.job.job_id):
-                result = await self.ctx.provider.chat(request)
+            async with route.limiter.slot(self.job.job_id):
+                result = await route.provider.chat(route.shape.request(messages))
         except ProviderError as exc:
             error = exc
         except asyncio.CancelledError:
@@ -245,7 +265,11 @@ class SlotWork:
         )
         call.attempt["outcome"] = verdict.outcome
         call.attempt["errors"] = error_summary(verdict.errors, 5)
-        self.sched.attempt_outcome(verdict.outcome == "valid")
+        chain = self.ctx.chain
+        if self.sched.attempt_outcome(verdict.outcome == "valid", can_fall_back=chain.has_next()):
+            self._breaker_fallback = asyncio.ensure_future(
+                chain.advance(chain.current, fallback.BREAKER_OPEN, "most recent item attempts failed")
+            )
         return verdict
 
     async def _conclude(self, t: _Target, attempt: dict[str, Any], verdict: Verdict) -> None:

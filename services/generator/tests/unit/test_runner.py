@@ -26,12 +26,14 @@ from llmts_common.contracts import (
     GenerationRequested,
     ItemGenerated,
     ItemRejected,
+    ModelRef,
 )
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.handlers import new_job_document
 from llmts_generator.runner import JobRunner, RunnerConfig, RunnerDeps
-from llmts_providers import ChatRequest, Provider
+from llmts_providers import ChatRequest, Provider, ProviderError
+from llmts_providers.errors import InsufficientCredits, ModelNotFound, ProviderUnavailable
 from llmts_templating import PromptRenderer
 
 OWNER = "unit-test/0001"
@@ -79,8 +81,14 @@ class Harness:
     clock: Clock
     limiter: FairLimiter
 
-    def deps(self, provider: Provider) -> RunnerDeps:
+    def deps(self, provider: Provider | dict[str, Provider]) -> RunnerDeps:
+        """One provider for every model, or one per model id (a fallback chain; an id not in it is unknown)."""
+
         async def resolve(model_id: str, _provider: str | None) -> tuple[Provider, str]:
+            if isinstance(provider, dict):
+                if model_id not in provider:
+                    raise LookupError(f"no provider serves {model_id!r}")
+                return provider[model_id], model_id
             return provider, model_id
 
         return RunnerDeps(
@@ -97,7 +105,7 @@ class Harness:
     async def submit(self, msg: GenerationRequested) -> None:
         assert await self.repo.create_job(new_job_document(msg, self.clock()))
 
-    async def claim(self, msg: GenerationRequested, provider: Provider) -> JobRunner:
+    async def claim(self, msg: GenerationRequested, provider: Provider | dict[str, Provider]) -> JobRunner:
         doc = await self.repo.claim(msg.job_id, OWNER, self.clock(), timedelta(seconds=15))
         assert doc is not None
         return JobRunner(doc, self.deps(provider))
@@ -359,3 +367,115 @@ async def test_resume_after_abrupt_death_continues_dense_and_bills_once() -> Non
         if env.type == GENERATED:
             ids_by_index.setdefault(env.data["index"], set()).add(env.id)
     assert all(len(ids) == 1 for ids in ids_by_index.values())  # a republish repeats the same envelope id
+
+
+# --- fallback chain ----------------------------------------------------------------------------------------
+
+
+def with_fallback(
+    n: int, *fallbacks: str, concurrency: int = 4, max_attempts: int = 3
+) -> GenerationRequested:
+    msg = command(n, concurrency=concurrency, max_attempts=max_attempts)
+    model = ModelRef.model_validate(
+        {
+            "provider": "ollama",
+            "id": "primary",
+            "fallback": [{"provider": "openrouter", "id": f} for f in fallbacks],
+        }
+    )
+    return msg.model_copy(update={"model": model})
+
+
+def refused(_call: int, _req: ChatRequest) -> ProviderError:
+    return ProviderUnavailable("connection refused", "ollama")  # no status: the server is not there
+
+
+async def test_unreachable_model_moves_the_remaining_items_to_the_next_model() -> None:
+    h = harness()
+    primary = ScriptedProvider(refused, name="ollama")
+    backup = ScriptedProvider(lambda call, _req: review(f"backup {call}"))
+    msg = with_fallback(10, "backup")
+    await h.submit(msg)
+    runner = await h.claim(msg, {"primary": primary, "backup": backup})
+
+    assert await runner.run() == "completed"
+
+    items = assert_dense_and_unique(h, msg.job_id, 10)
+    assert {(d["model"]["provider"], d["model"]["id"]) for d in items} == {("openrouter", "backup")}
+    assert {e["model"]["id"] for e in h.events.of(msg.job_id, GENERATED)} == {"backup"}
+    assert 1 <= len(primary.calls) <= 4  # the calls already in flight when the server vanished, no retries
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["model_position"] == 1
+    assert doc["model_active"] == {"provider": "openrouter", "id": "backup", "position": 1}
+    switch = doc["model_switches"]["1"]
+    assert (switch["reason"], switch["from"]["id"], switch["to"]["id"]) == (
+        "unreachable",
+        "primary",
+        "backup",
+    )
+    outcomes = [a["outcome"] for a in h.repo.attempts_of_job(msg.job_id)]
+    assert outcomes.count("fallback") == len(primary.calls)  # recorded (billed), not item attempts
+    assert doc["counts"]["item_attempts"] == 10
+
+
+async def test_model_not_found_mid_job_keeps_what_the_first_model_made() -> None:
+    h = harness()
+    primary = ScriptedProvider(
+        lambda call, _req: review(f"primary {call}") if call <= 5 else ModelNotFound("gone", "ollama", 404),
+        name="ollama",
+    )
+    backup = ScriptedProvider(lambda call, _req: review(f"backup {call}"))
+    msg = with_fallback(10, "backup", concurrency=1)
+    await h.submit(msg)
+    runner = await h.claim(msg, {"primary": primary, "backup": backup})
+
+    assert await runner.run() == "completed"
+
+    items = assert_dense_and_unique(h, msg.job_id, 10)
+    assert [d["model"]["id"] for d in items] == ["primary"] * 5 + ["backup"] * 5
+    assert h.repo.jobs[msg.job_id]["model_switches"]["1"]["reason"] == "model_not_found"
+
+
+async def test_unresolvable_fallback_is_skipped_and_an_exhausted_chain_fails_as_before() -> None:
+    h = harness()
+    primary = ScriptedProvider(lambda _c, _r: InsufficientCredits("no credits", "ollama", 402), name="ollama")
+    msg = with_fallback(3, "nobody-serves-this")
+    await h.submit(msg)
+    runner = await h.claim(msg, {"primary": primary})
+
+    assert await runner.run() == "failed"
+
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["error"]["code"] == "insufficient_credits"
+    assert "model_switches" not in doc
+
+
+async def test_open_breaker_moves_to_the_next_model() -> None:
+    h = harness()
+    primary = ScriptedProvider(lambda _c, _r: "not JSON at all", name="ollama")
+    backup = ScriptedProvider(lambda call, _req: review(f"backup {call}"))
+    msg = with_fallback(10, "backup", concurrency=2, max_attempts=6)
+    await h.submit(msg)
+    runner = await h.claim(msg, {"primary": primary, "backup": backup})
+
+    assert await runner.run() == "completed"
+
+    assert_dense_and_unique(h, msg.job_id, 10)
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["model_switches"]["1"]["reason"] == "breaker_open"
+    assert len(primary.calls) >= RunnerConfig().breaker_min_calls
+
+
+async def test_a_resumed_job_continues_on_the_model_it_had_moved_to() -> None:
+    h = harness()
+    primary = ScriptedProvider(lambda call, _req: review(f"primary {call}"), name="ollama")
+    backup = ScriptedProvider(lambda call, _req: review(f"backup {call}"))
+    msg = with_fallback(4, "backup")
+    await h.submit(msg)
+    h.repo.jobs[msg.job_id]["model_position"] = 1  # written by the run that moved, before it died
+    runner = await h.claim(msg, {"primary": primary, "backup": backup})
+
+    assert await runner.run() == "completed"
+
+    assert primary.calls == []
+    assert len(backup.calls) == 4

@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+ProviderName = Literal["openrouter", "ollama"]
 ValidationMode = Literal["strict", "custom", "none"]
 OutputFormat = Literal["json", "text"]
 JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+MAX_FALLBACK_MODELS = 5
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
 
 
@@ -22,11 +24,40 @@ class Usage(_Frozen):
     cost_usd: float = Field(default=0.0, ge=0, description="Cost in USD as billed by the provider.")
 
 
+class FallbackModel(_Frozen):
+    """One model of a job's fallback chain (tried in order when the one before is unavailable)."""
+
+    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
+    id: str = Field(examples=["meta-llama/llama-3.1-8b-instruct"])
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class ModelUsed(_Frozen):
+    """The model that produced something (an item, an attempt): the provider adapter's name and its model id."""
+
+    provider: str | None = Field(default=None, examples=["ollama"])
+    id: str = Field(examples=["smollm2:135m"])
+
+
 class ModelRef(_Frozen):
-    provider: Literal["openrouter", "ollama"] | None = Field(default=None, examples=["openrouter"])
+    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
     id: str = Field(examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
+    fallback: list[FallbackModel] = Field(
+        default_factory=list,
+        max_length=MAX_FALLBACK_MODELS,
+        description="Models to switch to, in order, when this one is unavailable, unknown to its provider, out of "
+        "credits or failing (open breaker): the remaining items go to the next model.",
+    )
+
+    def chain(self) -> list[FallbackModel]:
+        """The primary model, then its fallbacks: every model the job may use, in order."""
+        primary = FallbackModel(
+            provider=self.provider, id=self.id, temperature=self.temperature, max_tokens=self.max_tokens
+        )
+        return [primary, *self.fallback]
 
 
 class Prompts(_Frozen):

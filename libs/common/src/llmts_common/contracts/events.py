@@ -9,7 +9,7 @@ from pydantic import Field
 
 from llmts_common.contracts import topics
 from llmts_common.contracts.base import Message
-from llmts_common.contracts.common_models import ModelRef, Usage
+from llmts_common.contracts.common_models import ModelRef, ModelUsed, Usage
 
 
 class _JobEvent(Message):
@@ -49,6 +49,10 @@ class ItemGenerated(_JobEvent):
     attempts: int = Field(ge=1)
     usage: Usage
     content_hash: str
+    model: ModelUsed | None = Field(
+        default=None,
+        description="The model that produced the item (differs from the job's after a fallback).",
+    )
 
 
 class ItemRejected(_JobEvent):

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmts_api.generation import TERMINAL_STATUSES, GenerationCreate, JobLinks
-from llmts_common.contracts import GenerationRequested, ModelRef, Prompts, TemplateSnapshot, ValidationSpec
+from llmts_common.contracts import (
+    FallbackModel,
+    GenerationRequested,
+    ModelRef,
+    Prompts,
+    TemplateSnapshot,
+    ValidationSpec,
+)
+from llmts_common.contracts.common_models import ProviderName
 from llmts_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
 from llmts_gateway.domain.ports import Answer
 
@@ -144,11 +152,33 @@ def model_from_catalog(model: ModelRef, answer: Answer) -> tuple[ModelRef, dict[
     if answer.status != 200 or not isinstance(answer.body, Mapping):
         return model, None
     record = answer.body
-    provider = model.provider or record.get("provider")
-    if provider in ("openrouter", "ollama") and provider != model.provider:
+    provider = _known_provider(model.provider, record)
+    if provider != model.provider:
         model = model.model_copy(update={"provider": provider})
     pricing = record.get("pricing")
     return model, dict(pricing) if isinstance(pricing, Mapping) else None
+
+
+def fallback_from_catalog(model: FallbackModel, answer: Answer, position: int) -> FallbackModel:
+    """A fallback model must be known to the catalog too (refused up front, not when the job needs it)."""
+    if answer.status == 404:
+        raise Unprocessable(
+            f"unknown fallback model {model.id!r}",
+            code="unknown_model",
+            details={"field": f"model.fallback[{position}]", "model": model.id, "provider": model.provider},
+        )
+    if answer.status != 200 or not isinstance(answer.body, Mapping):
+        return model
+    provider = _known_provider(model.provider, answer.body)
+    return model if provider == model.provider else model.model_copy(update={"provider": provider})
+
+
+def _known_provider(asked: str | None, record: Mapping[str, Any]) -> Any:
+    """The provider the request named, else the catalog record's (when it is one of ours)."""
+    found = record.get("provider")
+    if asked is None and found in get_args(ProviderName):
+        return found
+    return asked
 
 
 def validation_mode(

@@ -33,6 +33,12 @@ class CircuitBreaker:
             self.tripped = True
         return self.tripped
 
+    def reset(self) -> None:
+        """Close again with no history (the job moved to another model: the old model's failures do not count)."""
+        self._outcomes.clear()
+        self._failures = 0
+        self.tripped = False
+
     @property
     def calls(self) -> int:
         return len(self._outcomes)

@@ -133,10 +133,16 @@ class Scheduler:
     def call_abandoned(self) -> None:
         self.calls_in_flight = max(0, self.calls_in_flight - 1)
 
-    def attempt_outcome(self, ok: bool) -> None:
-        """One item attempt ended (valid or not); feeds the breaker."""
-        if self.breaker.record(ok) and not self.stopped:
-            self.stop(STOP_ERROR_RATE)
+    def attempt_outcome(self, ok: bool, *, can_fall_back: bool = False) -> bool:
+        """One item attempt ended (valid or not); feeds the breaker. When it trips and the job has another model
+        to move to (``can_fall_back``), the breaker closes again and True says "move on"; else the job stops."""
+        if not self.breaker.record(ok) or self.stopped:
+            return False
+        if can_fall_back:
+            self.breaker.reset()
+            return True
+        self.stop(STOP_ERROR_RATE)
+        return False
 
     # --- slot ends --------------------------------------------------------------------------------------
     def slot_succeeded(self, slot: int) -> None:

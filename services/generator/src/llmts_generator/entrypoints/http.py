@@ -39,7 +39,13 @@ from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
 from llmts_generator.domain.requests import RequestShape, render_item
 from llmts_generator.domain.tasks import expand_tasks
-from llmts_generator.entrypoints.views import attempt_view, attempts_by_outcome, item_view, job_view
+from llmts_generator.entrypoints.views import (
+    attempt_view,
+    attempts_by_model,
+    attempts_by_outcome,
+    item_view,
+    job_view,
+)
 from llmts_generator.manager import JobManager
 from llmts_providers import Provider
 from llmts_providers.estimate import estimate_cost, estimate_prompt_tokens, estimate_text_tokens, pricing_from
@@ -207,6 +213,7 @@ def _history_routes(router: APIRouter, access: Access) -> None:
             "attempts": {
                 "total": len(attempts),
                 "by_outcome": attempts_by_outcome(attempts),
+                "by_model": attempts_by_model(attempts),
                 "items": [attempt_view(a) for a in attempts[:attempts_limit]],
             },
         }

@@ -59,6 +59,8 @@ def job_view(doc: Mapping[str, Any], in_flight: int | None = None) -> dict[str, 
             "max_cost_usd": doc.get("max_cost_usd"),
             "dedup": doc.get("dedup"),
         },
+        "model_active": doc.get("model_active"),
+        "model_switches": switches_view(doc.get("model_switches")),
         "stop_reason": doc.get("stop_reason"),
         "error": error,
         "cancel_requested": bool(doc.get("cancel_requested")),
@@ -97,6 +99,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "index": int(doc["index"]),
         "status": "accepted",
         "data": json.loads(data_json) if isinstance(data_json, str) else None,
+        "model": doc.get("model"),
         **base,
     }
 
@@ -133,3 +136,36 @@ def attempts_by_outcome(attempts: list[dict[str, Any]]) -> dict[str, dict[str, A
         row["completion_tokens"] += int(a.get("completion_tokens", 0))
         row["cost_usd"] = round(row["cost_usd"] + float(a.get("cost_usd", 0.0)), 10)
     return by_outcome
+
+
+def switches_view(switches: Any) -> list[dict[str, Any]]:
+    """A job's moves along its fallback chain, in order (stored keyed by the position moved to)."""
+    if not isinstance(switches, Mapping):
+        return []
+    ordered = sorted(switches.items(), key=lambda kv: int(kv[0]))
+    return [{**switch, "at": _iso(switch.get("at"))} for _, switch in ordered if isinstance(switch, Mapping)]
+
+
+def attempts_by_model(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Calls, valid answers, tokens and cost of a job's attempts per model, in the order the models were used."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in attempts:
+        key = (str(a.get("provider") or ""), str(a.get("model") or ""))
+        row = rows.setdefault(
+            key,
+            {
+                "provider": key[0] or None,
+                "id": key[1],
+                "calls": 0,
+                "valid": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost_usd": 0.0,
+            },
+        )
+        row["calls"] += 1
+        row["valid"] += 1 if a.get("outcome") == "valid" else 0
+        row["prompt_tokens"] += int(a.get("prompt_tokens", 0))
+        row["completion_tokens"] += int(a.get("completion_tokens", 0))
+        row["cost_usd"] = round(row["cost_usd"] + float(a.get("cost_usd", 0.0)), 10)
+    return list(rows.values())
