@@ -116,6 +116,10 @@ bench-export: install ## export formats at 100k items: time, ratio vs baseline, 
 bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway
 	@$(PY) bench/bench_generation.py
 
+.PHONY: bench-local-model
+bench-local-model: install infra-up ## N=20 through the whole stack on the real local Ollama vs a direct client loop at its best concurrency
+	@$(PY) bench/bench_local_model.py
+
 .PHONY: bench-gateway
 bench-gateway: install infra-up ## gateway at 200 rps for 20 s: GET /auth/session vs a bare FastAPI endpoint, forwarded GET /templates/<id> with CPU per request per process
 	@$(PY) bench/bench_gateway.py
