@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
@@ -35,8 +35,6 @@ from llmts_common.contracts import ExportRequested, GenerationRequested
 from llmts_common.envelope import new_id
 from llmts_common.errors import AppError, NotFound, ServiceUnavailable
 from llmts_common.logging import correlation_id_var
-from llmts_common.mongo import Collection
-from llmts_common.outbox import Outbox
 from llmts_common.tracing import current_traceparent
 from llmts_gateway.deps import Context, CurrentUser, GatewayContext
 
@@ -73,20 +71,15 @@ class ExportAccepted(BaseModel):
 # ------------------------------------------------------------------------------------------------- helpers
 
 
-def _outbox(request: Request) -> Collection:
-    col: Collection = request.app.state.runtime.db[Outbox.COLLECTION]
-    return col
-
-
-async def _accepted_commands(col: Collection, message_type: str, **data: str) -> list[dict[str, Any]]:
-    """``data`` of recent commands of ``message_type`` in the gateway's outbox matching every ``data`` field."""
-    query: dict[str, Any] = {
-        "envelope.type": message_type,
-        "created_at": {"$gte": datetime.now(UTC) - ACCEPTED_WINDOW},
-    }
-    query.update({f"envelope.data.{k}": v for k, v in data.items()})
-    docs = col.find(query, {"envelope": 1, "created_at": 1}).sort("created_at", -1).limit(50)
-    return [{**d["envelope"]["data"], "_accepted_at": d["created_at"]} async for d in docs]
+async def _accepted_commands(ctx: GatewayContext, message_type: str, **data: str) -> list[dict[str, Any]]:
+    """``data`` of recent commands of ``message_type`` in the gateway's outbox matching every ``data`` field
+    (newest first), each with the time it was accepted."""
+    if ctx.outbox is None:
+        return []
+    found = await ctx.outbox.find_recent(
+        message_type, since=datetime.now(UTC) - ACCEPTED_WINDOW, data=data, limit=50
+    )
+    return [{**m.envelope.data, "_accepted_at": m.created_at} for m in found]
 
 
 def _queued(data: dict[str, Any]) -> ExportPublic:
@@ -107,7 +100,7 @@ def _auth(authorization: str | None) -> dict[str, str]:
 
 
 async def _check_job_owner(
-    ctx: GatewayContext, col: Collection, user: Principal, job_id: str, authorization: str | None
+    ctx: GatewayContext, user: Principal, job_id: str, authorization: str | None
 ) -> None:
     """404 unless ``job_id`` is the caller's (per the exporter's projection, or accepted here moments ago)."""
     unavailable: ServiceUnavailable | None = None
@@ -122,7 +115,7 @@ async def _check_job_owner(
             return
         if resp.status_code != 404:
             raise _relay_error(resp)
-    if await _accepted_commands(col, GenerationRequested.TYPE, job_id=job_id, user_id=user.user_id):
+    if await _accepted_commands(ctx, GenerationRequested.TYPE, job_id=job_id, user_id=user.user_id):
         return
     if unavailable is not None:
         raise unavailable
@@ -200,7 +193,6 @@ async def _stream_download(ctx: GatewayContext, export_id: str, authorization: s
 )
 async def create_export(
     body: ExportCreate,
-    request: Request,
     ctx: Context,
     user: CurrentUser,
     authorization: Annotated[str | None, Header()] = None,
@@ -210,7 +202,7 @@ async def create_export(
     An export of a job that is still running waits for it (bounded by the exporter's
     ``EXPORT_WAIT_FOR_JOB_SECONDS``), then fails with a reason if the job never ends.
     """
-    await _check_job_owner(ctx, _outbox(request), user, body.job_id, authorization)
+    await _check_job_owner(ctx, user, body.job_id, authorization)
     export_id = await _request_export(
         ctx, user, body.job_id, body.format, body.options.model_dump(exclude_defaults=True)
     )
@@ -219,7 +211,6 @@ async def create_export(
 
 @router.get("/exports", summary="The caller's exports, newest first", responses=AUTH_ERRORS)
 async def list_exports(
-    request: Request,
     ctx: Context,
     user: CurrentUser,
     query: Annotated[ExportsQuery, Query()],
@@ -241,7 +232,7 @@ async def list_exports(
     }
     pending = [
         _queued(d)
-        for d in await _accepted_commands(_outbox(request), ExportRequested.TYPE, **filters)
+        for d in await _accepted_commands(ctx, ExportRequested.TYPE, **filters)
         if d["export_id"] not in known
     ]
     items = (pending + listed.items)[:limit]
@@ -251,7 +242,6 @@ async def list_exports(
 @router.get("/exports/{export_id}", summary="Status of one export", responses={**AUTH_ERRORS, **NOT_FOUND})
 async def get_export(
     export_id: str,
-    request: Request,
     ctx: Context,
     user: CurrentUser,
     authorization: Annotated[str | None, Header()] = None,
@@ -263,7 +253,7 @@ async def get_export(
         return ExportPublic.model_validate(resp.json())
     if resp.status_code == 404:
         pending = await _accepted_commands(
-            _outbox(request), ExportRequested.TYPE, export_id=export_id, user_id=user.user_id
+            ctx, ExportRequested.TYPE, export_id=export_id, user_id=user.user_id
         )
         if pending:
             return _queued(pending[0])
@@ -306,7 +296,6 @@ async def download_export(
 )
 async def export_job(
     job_id: str,
-    request: Request,
     ctx: Context,
     user: CurrentUser,
     authorization: Annotated[str | None, Header()] = None,
@@ -334,11 +323,10 @@ async def export_job(
         busy = next((e for e in exports if e.status in ("queued", "running")), None)
         if busy is not None:
             return _accepted_response(busy.export_id, busy.status)
-    col = _outbox(request)
     for data in await _accepted_commands(
-        col, ExportRequested.TYPE, user_id=user.user_id, job_id=job_id, format=format
+        ctx, ExportRequested.TYPE, user_id=user.user_id, job_id=job_id, format=format
     ):
         if data["export_id"] not in known and not data.get("options"):
             return _accepted_response(data["export_id"])
-    await _check_job_owner(ctx, col, user, job_id, authorization)
+    await _check_job_owner(ctx, user, job_id, authorization)
     return _accepted_response(await _request_export(ctx, user, job_id, format, {}))
