@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import ollama, openrouter
+from tests.fakes import ollama, openai_compat, openrouter
 from tests.fakes.common import FakeState
 from tests.fakes.server import RunningFake
 
@@ -22,6 +22,8 @@ __all__ = [
     "FakeHandle",
     "fake_ollama",
     "fake_ollama_server",
+    "fake_openai_compat",
+    "fake_openai_compat_server",
     "fake_openrouter",
     "fake_openrouter_server",
 ]
@@ -30,7 +32,8 @@ OPENROUTER_TEST_KEY = "sk-or-v1-fake-test-key"
 
 
 class FakeHandle:
-    """A running fake: ``base_url`` is what goes into OPENROUTER_BASE_URL / OLLAMA_BASE_URL."""
+    """A running fake: ``base_url`` is what goes into OPENROUTER_BASE_URL / OLLAMA_BASE_URL /
+    OPENAI_COMPATIBLE_BASE_URL."""
 
     def __init__(self, running: RunningFake, state: FakeState, api_prefix: str = "") -> None:
         self.running = running
@@ -90,3 +93,19 @@ def fake_ollama(fake_ollama_server: FakeHandle) -> Iterator[FakeHandle]:
     fake_ollama_server.reset()
     yield fake_ollama_server
     fake_ollama_server.ensure_running()
+
+
+@pytest.fixture(scope="session")
+def fake_openai_compat_server() -> Iterator[FakeHandle]:
+    """The OpenAI-compatible fake (no key required unless a test configures ``api_key``)."""
+    state = FakeState()
+    with RunningFake(openai_compat.create_app(state)) as running:
+        yield FakeHandle(running, state, "/v1")
+
+
+@pytest.fixture
+def fake_openai_compat(fake_openai_compat_server: FakeHandle) -> Iterator[FakeHandle]:
+    fake_openai_compat_server.ensure_running()
+    fake_openai_compat_server.reset()
+    yield fake_openai_compat_server
+    fake_openai_compat_server.ensure_running()
