@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ProviderName = Literal["openrouter", "ollama"]
+ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
 ProviderStatus = Literal["ok", "stale", "unavailable", "pending", "disabled"]
 SortKey = Literal["price", "context", "name", "created"]
 SortOrder = Literal["asc", "desc"]
@@ -67,7 +67,7 @@ class ModelsPublic(BaseModel):
 class ModelsQuery(BaseModel):
     """Filters, sort and page of ``GET /providers/models``. Every filter left out selects everything."""
 
-    provider: ProviderName | None = Field(default=None, description="openrouter | ollama")
+    provider: ProviderName | None = Field(default=None, description="openrouter | ollama | openai-compatible")
     free: bool | None = Field(default=None, description="Only free (true) or only paid (false) models.")
     online: bool | None = Field(default=None, description="Web search priced or supported.")
     structured_output: bool | None = Field(default=None, description="Supports JSON-schema output.")
@@ -106,7 +106,9 @@ class ModelsQuery(BaseModel):
 class ModelLookupQuery(BaseModel):
     """Query of ``GET /providers/models/{model_id}``."""
 
-    provider: ProviderName | None = Field(default=None, description="Disambiguate an id both providers use.")
+    provider: ProviderName | None = Field(
+        default=None, description="Disambiguate an id several providers use."
+    )
     verbose: bool = Field(default=True, description="Full record (description, parameters, raw fields).")
 
 
@@ -114,7 +116,9 @@ class ModelLookupQuery(BaseModel):
 class ProviderPublic(BaseModel):
     name: str = Field(examples=["openrouter"])
     enabled: bool = Field(description="Synced by this deployment (CATALOG_PROVIDERS).")
-    configured: bool = Field(description="OpenRouter: an API key is set; Ollama: a base URL is set.")
+    configured: bool = Field(
+        description="OpenRouter: an API key is set; Ollama, OpenAI-compatible: a base URL is set."
+    )
     status: ProviderStatus = Field(
         description="ok | stale (serving the last good copy) | unavailable (never synced) | pending | disabled."
     )
@@ -140,7 +144,9 @@ class ProviderTestPublic(BaseModel):
     configured: bool
     reachable: bool
     latency_ms: float | None = None
-    key_valid: bool | None = Field(default=None, description="OpenRouter only; null when not determined.")
+    key_valid: bool | None = Field(
+        default=None, description="OpenRouter, OpenAI-compatible with a key; null when not determined."
+    )
     credits: dict[str, Any] | None = Field(default=None, description="OpenRouter GET /key: limit, usage…")
     version: str | None = Field(default=None, description="Ollama only.")
     error: str | None = None

@@ -1,4 +1,4 @@
-"""OpenRouter and Ollama clients behind one interface, one error taxonomy and a factory."""
+"""OpenRouter, Ollama and OpenAI-compatible clients behind one interface, one error taxonomy and a factory."""
 
 from llmts_providers.base import Provider
 from llmts_providers.errors import (
@@ -23,6 +23,7 @@ from llmts_providers.models import (
     ModelRecord,
 )
 from llmts_providers.ollama import OllamaProvider
+from llmts_providers.openai_compatible import OpenAICompatibleProvider
 from llmts_providers.openrouter import OpenRouterProvider
 from llmts_providers.settings import ProviderSettings
 
@@ -40,6 +41,7 @@ __all__ = [
     "ModelPricing",
     "ModelRecord",
     "OllamaProvider",
+    "OpenAICompatibleProvider",
     "OpenRouterProvider",
     "Provider",
     "ProviderError",

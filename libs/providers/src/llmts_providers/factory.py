@@ -11,6 +11,7 @@ from llmts_providers.errors import ProviderError, ProviderUnavailable
 from llmts_providers.models import ChatRequest, ChatResult
 from llmts_providers.ollama import PREFIX as OLLAMA_PREFIX
 from llmts_providers.ollama import OllamaProvider, strip_ollama_prefix
+from llmts_providers.openai_compatible import OpenAICompatibleProvider
 from llmts_providers.openrouter import OpenRouterProvider
 from llmts_providers.settings import KNOWN_PROVIDERS, ProviderSettings
 
@@ -43,13 +44,16 @@ class ProviderFactory:
 
     # --- construction ---------------------------------------------------------------------------------
     def configured(self, name: str) -> bool:
-        """OpenRouter needs an API key; Ollama needs a base URL (it has a default, so it is normally configured)."""
+        """OpenRouter needs an API key; Ollama needs a base URL (it has a default, so it is normally configured);
+        an OpenAI-compatible server needs ``OPENAI_COMPATIBLE_BASE_URL`` (its key is optional: local servers)."""
         if name in self._injected:
             return True
         if name == "openrouter":
             return self.settings.openrouter_api_key is not None and bool(self.settings.openrouter_base_url)
         if name == "ollama":
             return bool(self.settings.ollama_base_url)
+        if name == "openai-compatible":
+            return bool(self.settings.openai_compatible_base_url)
         return False
 
     def get(self, name: str) -> Provider:
@@ -60,6 +64,8 @@ class ProviderFactory:
         if provider is None:
             if name == "openrouter":
                 provider = OpenRouterProvider.from_settings(self.settings)
+            elif name == "openai-compatible":
+                provider = OpenAICompatibleProvider.from_settings(self.settings)
             else:
                 provider = OllamaProvider.from_settings(self.settings)
             self._providers[name] = provider

@@ -22,7 +22,7 @@ __all__ = [
     "schema_instruction",
 ]
 
-ProviderName = Literal["openrouter", "ollama"]
+ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
 PER_MILLION = Decimal(1_000_000)
 
 
@@ -38,8 +38,10 @@ class ChatRequest(BaseModel):
 
     ``json_schema`` asks for structured output: OpenRouter gets ``response_format`` json_schema (or json_object plus
     the schema appended to the system prompt when ``supports_structured_output`` is False); Ollama gets
-    ``format: <schema>``. ``extra`` is merged into the provider body last (OpenRouter: top level, ``provider`` is
-    deep-merged; Ollama: top level, ``options`` is deep-merged).
+    ``format: <schema>``; an OpenAI-compatible server gets its configured mode (json_schema, json_object + the
+    schema in the prompt, or the prompt only), json_schema becoming json_object when ``supports_structured_output``
+    is False. ``extra`` is merged into the provider body last (OpenRouter: top level, ``provider`` is deep-merged;
+    Ollama: top level, ``options`` is deep-merged; OpenAI-compatible: top level).
     """
 
     model: str
@@ -66,7 +68,11 @@ class ChatResult(BaseModel):
     provider: str
     generation_id: str | None = None
     latency_ms: float = 0.0
-    cost_reported: bool = Field(default=False, description="True when the provider reported the cost itself.")
+    cost_reported: bool = Field(
+        default=False,
+        description="True when the cost is known: reported by the provider (OpenRouter), always 0 (Ollama) or "
+        "computed from configured prices and reported usage (OpenAI-compatible).",
+    )
     upstream_provider: str | None = Field(
         default=None, description="OpenRouter's serving provider, e.g. 'OpenAI'."
     )
@@ -141,7 +147,7 @@ class ModelRecord(BaseModel):
         """Unique across providers: ``"<provider>:<id>"``."""
         return f"{self.provider}:{self.id}"
 
-    # --- OpenRouter / Ollama normalisation -------------------------------------------------------------
+    # --- OpenRouter / Ollama / OpenAI-compatible normalisation ----------------------------------------
     @classmethod
     def from_openrouter(cls, raw: Mapping[str, Any]) -> ModelRecord:
         model_id = str(raw["id"])
@@ -230,6 +236,47 @@ class ModelRecord(BaseModel):
             supported_parameters=["format", "temperature", "num_predict", "seed"]
             + (["tools"] if "tools" in capabilities else []),
             raw=raw,
+        )
+
+    @classmethod
+    def from_openai_compatible(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        pricing: ModelPricing | None = None,
+        structured_output: bool = False,
+        supported_parameters: list[str] | None = None,
+    ) -> ModelRecord:
+        """Build from one ``/models`` entry of an OpenAI-compatible server (``id``, ``created``, ``owned_by``;
+        the context length when the server tells it: ``context_length`` (Together), ``max_model_len`` (vLLM),
+        ``context_window`` (Groq); unknown otherwise). Prices and the structured-output flag come from settings."""
+        model_id = str(raw["id"])
+        context: int | None = None
+        for key in ("context_length", "max_model_len", "context_window"):
+            value = raw.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                context = value
+                break
+        created_raw = raw.get("created")
+        created = (
+            datetime.fromtimestamp(created_raw, tz=UTC)
+            if isinstance(created_raw, int | float) and not isinstance(created_raw, bool) and created_raw > 0
+            else None
+        )
+        owner = raw.get("owned_by") or raw.get("organization")
+        price = pricing or ModelPricing()
+        return cls(
+            id=model_id,
+            provider="openai-compatible",
+            name=str(raw.get("display_name") or raw.get("name") or model_id),
+            description=f"owned by {owner}" if isinstance(owner, str) and owner else "",
+            context_length=context,
+            pricing=price,
+            free=price.is_zero,
+            structured_output=structured_output,
+            created=created,
+            supported_parameters=list(supported_parameters or []),
+            raw=dict(raw),
         )
 
     # --- Mongo storage ----------------------------------------------------------------------------------

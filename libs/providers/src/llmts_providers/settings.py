@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["KNOWN_PROVIDERS", "ProviderSettings"]
+__all__ = ["KNOWN_PROVIDERS", "ProviderSettings", "StructuredOutputMode", "TokenPrice"]
 
-KNOWN_PROVIDERS = ("openrouter", "ollama")
+KNOWN_PROVIDERS = ("openrouter", "ollama", "openai-compatible")
+
+StructuredOutputMode = Literal["json_schema", "json_object", "prompt"]
+
+
+class TokenPrice(BaseModel):
+    """A model's price in USD per 1M tokens (the unit of every price page and of the catalog)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: Decimal = Field(ge=0, description="USD per 1M prompt (input) tokens.")
+    completion: Decimal = Field(ge=0, description="USD per 1M completion (output) tokens.")
 
 
 def _split_csv(value: Any) -> Any:
@@ -19,7 +32,7 @@ def _split_csv(value: Any) -> Any:
 
 
 class ProviderSettings(BaseSettings):
-    """``OPENROUTER_*``, ``OLLAMA_*`` and ``PROVIDER_*`` environment variables."""
+    """``OPENROUTER_*``, ``OLLAMA_*``, ``OPENAI_COMPATIBLE_*`` and ``PROVIDER_*`` environment variables."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
@@ -42,6 +55,36 @@ class ProviderSettings(BaseSettings):
     )
     ollama_keep_alive: str | None = Field(
         default=None, description="keep_alive sent on /api/chat, e.g. '10m'."
+    )
+
+    openai_compatible_base_url: str | None = Field(
+        default=None,
+        description="Base URL of any server speaking /chat/completions and /models, up to and including /v1 "
+        "(vLLM http://host:8000/v1, llama.cpp http://host:8080/v1, LM Studio http://host:1234/v1, "
+        "https://api.openai.com/v1, https://api.groq.com/openai/v1, …). Unset = the provider is not configured.",
+    )
+    openai_compatible_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key of that server (secret; optional for local servers)."
+    )
+    openai_compatible_structured_output: StructuredOutputMode = Field(
+        default="json_schema",
+        description="How a JSON Schema is requested: json_schema (response_format json_schema, strict), "
+        "json_object (response_format json_object + the schema in the system prompt) or prompt (the schema in "
+        "the system prompt only, for servers that accept neither).",
+    )
+    openai_compatible_structured_output_models: Annotated[dict[str, StructuredOutputMode], NoDecode] = Field(
+        default_factory=dict,
+        description="Per-model structured output mode overriding the one above: 'model-a=json_object,model-b=prompt'.",
+    )
+    openai_compatible_prices: Annotated[dict[str, TokenPrice], NoDecode] = Field(
+        default_factory=dict,
+        description='JSON: USD per 1M tokens per model, e.g. {"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}; '
+        "cost_usd = usage × these prices (these servers report no cost); unknown models cost 0.",
+    )
+    openai_compatible_max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="Body field of the token cap: max_tokens (vLLM, llama.cpp, Ollama, most servers) or "
+        "max_completion_tokens (OpenAI's reasoning models refuse max_tokens).",
     )
 
     provider_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -78,7 +121,35 @@ class ProviderSettings(BaseSettings):
             return out
         return value
 
-    @field_validator("openrouter_api_key", "ollama_api_key", mode="before")
+    @field_validator("openai_compatible_structured_output_models", mode="before")
+    @classmethod
+    def _structured_models(cls, value: Any) -> Any:
+        if isinstance(value, str):  # model ids keep their case; the last '=' separates the mode
+            out: dict[str, str] = {}
+            for part in value.split(","):
+                model, sep, mode = part.rpartition("=")
+                if sep and model.strip() and mode.strip():
+                    out[model.strip()] = mode.strip().lower()
+                elif part.strip():
+                    raise ValueError(
+                        f"expected model=mode in OPENAI_COMPATIBLE_STRUCTURED_OUTPUT_MODELS: {part!r}"
+                    )
+            return out
+        return value
+
+    @field_validator("openai_compatible_prices", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        if isinstance(value, str):  # JSON; blank (an unset compose variable) = no prices
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("openai_compatible_base_url", mode="before")
+    @classmethod
+    def _blank_url_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openrouter_api_key", "ollama_api_key", "openai_compatible_api_key", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -1,1 +1,1 @@
-"""llmts catalog service: The model catalog of OpenRouter and Ollama."""
+"""llmts catalog service: The model catalog of OpenRouter, Ollama and an OpenAI-compatible server."""

@@ -137,7 +137,8 @@ def bootstrap(
     app = create_http_app(
         service=settings.service_name,
         title="llmts catalog",
-        description="Model catalog of OpenRouter and Ollama: sync, search, prices, provider tests.",
+        description="Model catalog of OpenRouter, Ollama and an OpenAI-compatible server: sync, search, prices, "
+        "provider tests.",
         lifespan=runtime.lifespan,
         checks=runtime.checks(),
         max_body_bytes=settings.max_body_bytes,

@@ -2,19 +2,22 @@
 
 Besides the shared service settings and the ``CATALOG_*`` variables below, the catalog reads the provider library's
 variables (``OPENROUTER_BASE_URL``, ``OPENROUTER_API_KEY``, ``OPENROUTER_APP_URL``, ``OPENROUTER_APP_TITLE``,
-``OLLAMA_BASE_URL``, ``OLLAMA_API_KEY``, ``PROVIDER_TIMEOUT_SECONDS``, ``PROVIDER_CONNECT_TIMEOUT_SECONDS``): the
-fields are inherited from :class:`llmts_providers.ProviderSettings`, so one object holds every knob.
+``OLLAMA_BASE_URL``, ``OLLAMA_API_KEY``, ``OPENAI_COMPATIBLE_*``, ``PROVIDER_TIMEOUT_SECONDS``,
+``PROVIDER_CONNECT_TIMEOUT_SECONDS``): the fields are inherited from :class:`llmts_providers.ProviderSettings`, so
+one object holds every knob.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from llmts_common.settings import BaseServiceSettings
 from llmts_providers.settings import KNOWN_PROVIDERS, ProviderSettings
+
+DEFAULT_PROVIDERS = ("openrouter", "ollama")
 
 
 class CatalogSettings(BaseServiceSettings, ProviderSettings):
@@ -29,8 +32,9 @@ class CatalogSettings(BaseServiceSettings, ProviderSettings):
         description="Re-sync every provider's model list this often (CATALOG_REFRESH_SECONDS).",
     )
     catalog_providers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(KNOWN_PROVIDERS),
-        description="Comma list of providers whose catalogs are synced (CATALOG_PROVIDERS).",
+        default_factory=lambda: list(DEFAULT_PROVIDERS),
+        description="Comma list of providers whose catalogs are synced (CATALOG_PROVIDERS); unset = openrouter, "
+        "ollama, and openai-compatible when OPENAI_COMPATIBLE_BASE_URL is set.",
     )
     catalog_sync_on_start: bool = Field(
         default=True, description="Run the background sync loop (the first sync right at start)."
@@ -59,6 +63,13 @@ class CatalogSettings(BaseServiceSettings, ProviderSettings):
             if unknown:
                 raise ValueError(f"unknown provider(s) in CATALOG_PROVIDERS: {unknown}")
         return value
+
+    @model_validator(mode="after")
+    def _openai_compatible_when_configured(self) -> CatalogSettings:
+        """Left unset, the providers to sync include the OpenAI-compatible server once it has a base URL."""
+        if "catalog_providers" not in self.model_fields_set and self.openai_compatible_base_url:
+            self.catalog_providers = [*self.catalog_providers, "openai-compatible"]
+        return self
 
     @property
     def stale_after_seconds(self) -> float:

@@ -266,7 +266,11 @@ async def test_invalid_params_are_422_with_the_error_body(
 async def test_providers_listing(api: httpx.AsyncClient) -> None:
     body = (await api.get("/providers")).json()
     by_name = {p["name"]: p for p in body["items"]}
-    assert set(by_name) == {"openrouter", "ollama"}
+    assert set(by_name) == {"openrouter", "ollama", "openai-compatible"}
+    unused = by_name.pop(
+        "openai-compatible"
+    )  # no OPENAI_COMPATIBLE_BASE_URL here: listed, neither synced nor set
+    assert (unused["status"], unused["enabled"], unused["configured"]) == ("disabled", False, False)
     for p in by_name.values():
         assert p["status"] == "ok"
         assert not p["stale"]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ProviderName = Literal["openrouter", "ollama"]
+ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
 ValidationMode = Literal["strict", "custom", "none"]
 OutputFormat = Literal["json", "text"]
 JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
