@@ -100,7 +100,7 @@ def render() -> str:
 
         parts += [
             "",
-            "## LLM providers (catalog, generator)",
+            "## LLM providers (catalog, generator, templates previews)",
             "",
             "| variable | default | meaning |",
             "|---|---|---|",

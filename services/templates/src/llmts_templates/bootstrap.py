@@ -14,6 +14,7 @@ from llmts_common.mongo import utcnow
 from llmts_common.outbox import EmbeddedOutbox
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_providers.settings import ProviderSettings
 from llmts_templates.adapters.catalog import CatalogPriceClient
 from llmts_templates.adapters.mongo import INDEXES, MongoTemplateRepository
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
@@ -42,7 +43,7 @@ def bootstrap(
     outbox = EmbeddedOutbox([repo.templates], runtime.publisher)
     wake = asyncio.Event()
     catalog = CatalogPriceClient(settings.catalog_url, timeout=settings.catalog_timeout_seconds)
-    bodies = ProviderRequestBuilder()
+    bodies = ProviderRequestBuilder(ProviderSettings())  # OPENAI_COMPATIBLE_* shape its preview bodies
     svc = AppServices(
         deps=Deps(repo=repo, event=outbox.entry, notify=wake.set, examples=load_examples()),
         verifier=verifier

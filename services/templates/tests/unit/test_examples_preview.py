@@ -10,8 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from llmts_api.templates import ModelSpec
 from llmts_common.errors import Unprocessable
 from llmts_providers.estimate import estimate_prompt_tokens
+from llmts_providers.models import SCHEMA_INSTRUCTION_MARKER
+from llmts_providers.settings import ProviderSettings
 from llmts_templates.adapters.catalog import CatalogPriceClient, price_from_record
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import validate_document
@@ -167,3 +170,24 @@ def test_price_from_record_variants() -> None:
     assert p.prompt_per_million == Decimal("0.5")
     assert p.completion_per_million is None
     assert price_from_record("m", {"id": "m"}) is None
+
+
+async def test_preview_body_for_an_openai_compatible_server(prices: Any) -> None:
+    """The body follows OPENAI_COMPATIBLE_* (here: json_object for that model, max_completion_tokens)."""
+    settings = ProviderSettings(
+        openai_compatible_structured_output_models={"local-llama": "json_object"},
+        openai_compatible_max_tokens_param="max_completion_tokens",
+    )
+    builder = ProviderRequestBuilder(settings)
+    model = ModelSpec(provider="openai-compatible", id="local-llama", max_tokens=300)
+    try:
+        out = await run(EXAMPLES["quiz"].document, builder, prices, model=model)
+    finally:
+        await builder.aclose()
+    assert out["provider"] == "openai-compatible"
+    body = out["request_body"]
+    assert body["model"] == "local-llama"
+    assert body["response_format"] == {"type": "json_object"}
+    assert SCHEMA_INSTRUCTION_MARKER in body["messages"][0]["content"]
+    assert body["max_completion_tokens"] == 300
+    assert "usage" not in body
