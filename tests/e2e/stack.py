@@ -91,6 +91,10 @@ class Stack:
     openrouter_latency_ms: int = 0
     # a real Ollama (the embedded local model) instead of the fake one, for the connected-model tier
     ollama_base_url: str | None = None
+    # an OpenAI-compatible server (e.g. that Ollama's /v1); None = the provider is not configured in this stack
+    openai_compatible_base_url: str | None = None
+    # more environment for every process (e.g. OPENAI_COMPATIBLE_PRICES), applied last
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
@@ -134,6 +138,8 @@ class Stack:
                 "OPENROUTER_BASE_URL": f"{fake_or}/api/v1",
                 "OPENROUTER_API_KEY": "sk-or-v1-e2e-test-key",
                 "OLLAMA_BASE_URL": self.ollama_base_url or fake_ol,
+                # blank = not configured: a stack never inherits a real server from the developer's environment
+                "OPENAI_COMPATIBLE_BASE_URL": self.openai_compatible_base_url or "",
                 "CATALOG_REFRESH_SECONDS": "60",
                 "KAFKA_GROUP_PREFIX": f"e2e-{self.run_id}",
                 # every topic of this stack is its own (e2e-<run>.generation.commands, …): a new stack never
@@ -146,6 +152,7 @@ class Stack:
         )
         for svc in SERVICES:
             base_env[f"{svc.upper()}_URL"] = f"http://127.0.0.1:{ports[svc]}"
+        base_env.update(self.extra_env)
         self.procs["fake_openrouter"] = Proc(
             "fake_openrouter",
             [
@@ -225,7 +232,12 @@ class Stack:
 
 
 def new_stack(
-    log_dir: Path | None = None, *, openrouter_latency_ms: int = 0, ollama_base_url: str | None = None
+    log_dir: Path | None = None,
+    *,
+    openrouter_latency_ms: int = 0,
+    ollama_base_url: str | None = None,
+    openai_compatible_base_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Stack:
     run_id = uuid.uuid4().hex[:8]
     log_dir = log_dir or ROOT / "var" / "log" / f"e2e-{run_id}"
@@ -235,4 +247,6 @@ def new_stack(
         log_dir=log_dir,
         openrouter_latency_ms=openrouter_latency_ms,
         ollama_base_url=ollama_base_url,
+        openai_compatible_base_url=openai_compatible_base_url,
+        extra_env=dict(extra_env or {}),
     ).build()
