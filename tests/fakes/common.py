@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -12,7 +13,7 @@ import random
 import re
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -66,6 +67,11 @@ class FakeConfig:
     keepalive_comments: bool = True  # ": OPENROUTER PROCESSING" lines in SSE
     ring_size: int = 20  # how many last request bodies /_fake/stats keeps
     credits_limit: float | None = None  # /key "limit"; None = unlimited
+    chunk_interval_ms: float = 0.0  # streams: pause between two content chunks (a slow but steady answer)
+    stall_ms: float = 0.0  # streams: one pause of this length mid-answer, after `stall_after_chunks` chunks
+    stall_after_chunks: int = 1
+    max_concurrency: int = 0  # hidden capacity: chat calls served at once, stream bodies included; 0 = none
+    over_capacity: str = "reject"  # beyond: "reject" (OpenRouter 429, Ollama 503; no Retry-After) or "queue"
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -97,6 +103,8 @@ class FakeState:
         base = config or FakeConfig()
         self._initial = dataclasses.replace(base, **overrides)
         self.config = dataclasses.replace(self._initial, script=list(self._initial.script))
+        self.active = 0  # chat calls holding a place of `max_concurrency` (not reset: they are real requests)
+        self._queue: deque[asyncio.Future[None]] = deque()
         self.reset()
 
     # --- control ----------------------------------------------------------------------------------------
@@ -115,6 +123,8 @@ class FakeState:
         self.max_in_flight = 0
         self.handler_calls = 0
         self.handler_s = 0.0
+        self.max_active = 0
+        self.max_queued = 0
         self.last_answer: str | None = None
         self.started_at = time.time()
 
@@ -144,6 +154,10 @@ class FakeState:
             "max_in_flight": self.max_in_flight,
             "handler_calls": self.handler_calls,
             "handler_ms_total": round(self.handler_s * 1000.0, 3),
+            "active": self.active,
+            "max_active": self.max_active,
+            "queued": len(self._queue),
+            "max_queued": self.max_queued,
             "script_remaining": len(self.config.script),
             "last_requests": list(self.last_requests),
             "config": dataclasses.asdict(self.config),
@@ -217,6 +231,63 @@ class FakeState:
             self.handler_calls += 1
             self.handler_s += time.perf_counter() - started
 
+    # --- hidden capacity (max_concurrency) ---------------------------------------------------------------
+    def _take_place(self) -> None:
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+
+    def _has_room(self) -> bool:
+        cap = self.config.max_concurrency
+        return cap <= 0 or self.active < cap
+
+    async def admit(self, gone: Callable[[], Awaitable[bool]]) -> str:
+        """A chat call asks for a place: ``"ok"`` (hold it until :meth:`release_place`), ``"reject"`` (over
+        capacity), or ``"gone"`` (queued, and the client hung up meanwhile, like a real server's queue)."""
+        if not self._queue and self._has_room():
+            self._take_place()
+            return "ok"
+        if self.config.over_capacity != "queue":
+            return "reject"
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(fut)
+        self.max_queued = max(self.max_queued, len(self._queue))
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 0.05)
+                return "ok"
+            except TimeoutError:
+                if not await gone():
+                    continue
+            if fut.done():  # granted just as the client left
+                self.release_place()
+            else:
+                fut.cancel()
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(fut)
+            return "gone"
+
+    def release_place(self) -> None:
+        self.active -= 1
+        while self._queue and self._has_room():
+            fut = self._queue.popleft()
+            if not fut.done():
+                self._take_place()
+                fut.set_result(None)
+
+    def reject_over_capacity(self, path: str, status: int) -> None:
+        """Count a chat call refused for capacity (a chat call like any other in ``calls``)."""
+        self.chat_calls += 1
+        self.note_request(path)
+        self.account(str(status))
+
+    def stream_pause_s(self, sent: int) -> float:
+        """Pause before the next content chunk of a stream, ``sent`` chunks having gone out."""
+        cfg = self.config
+        pause = cfg.chunk_interval_ms if sent > 0 else 0.0
+        if cfg.stall_ms and sent == cfg.stall_after_chunks:
+            pause += cfg.stall_ms
+        return pause / 1000.0
+
     def account(
         self, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0, cost: float = 0.0
     ) -> None:
@@ -269,6 +340,48 @@ logging.getLogger("uvicorn.error").addFilter(_DropFakeDisconnect())
 async def drop_connection(content: str) -> AsyncIterator[bytes]:
     yield content[: len(content) // 2].encode()
     raise FakeDisconnect
+
+
+class HoldPlace(Response):
+    """Releases the call's place of ``max_concurrency`` once the response is sent (a stream's body included, also
+    when the client hangs up or the body fails)."""
+
+    def __init__(self, inner: Response, state: FakeState) -> None:  # no super().__init__: it only delegates
+        self.inner = inner
+        self.state = state
+        self.status_code = inner.status_code
+        self.background = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.state.release_place()
+
+
+async def with_place(
+    state: FakeState,
+    request: Request,
+    handle: Callable[[Request], Awaitable[Response]],
+    refuse: Callable[[], Response],
+    path: str,
+    status: int,
+) -> Response:
+    """Serve one chat call within the hidden capacity: refused (``status``), queued, or served while it holds a
+    place. The body is read first, so a queued call can notice its client hanging up."""
+    await request.body()
+    admitted = await state.admit(request.is_disconnected)
+    if admitted == "reject":
+        state.reject_over_capacity(path, status)
+        return refuse()
+    if admitted == "gone":
+        return Response(status_code=499)
+    try:
+        response = await handle(request)
+    except BaseException:
+        state.release_place()
+        raise
+    return HoldPlace(response, state)
 
 
 # --- answer synthesis ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from tests.fakes.common import (
     prompt_tokens_of,
     serve,
     synthesise,
+    with_place,
 )
 
 TAGS_PATH = Path(__file__).parent / "data" / "ollama_tags.json"
@@ -127,6 +128,9 @@ def create_app(state: FakeState | None = None, tags: list[dict[str, Any]] | None
         return gate(request) or JSONResponse({"models": []})
 
     async def chat(request: Request) -> Response:
+        return await with_place(state, request, _timed_chat, _over_capacity, "/api/chat", 503)
+
+    async def _timed_chat(request: Request) -> Response:
         started = state.enter()
         try:
             return await _chat(request)
@@ -250,6 +254,11 @@ def _metrics(prompt_tokens: int, eval_count: int, elapsed_ns: int) -> dict[str, 
     return {k: v for k, v in m.items() if v}
 
 
+def _over_capacity() -> Response:
+    # what Ollama answers when its queue (OLLAMA_MAX_QUEUE) is full; no Retry-After
+    return _err(503, "server busy, please try again.  maximum pending requests exceeded")
+
+
 def _status_error(state: FakeState, status: int, outcome: dict[str, Any]) -> Response:
     state.account(str(status))
     retry_after = outcome.get("retry_after_s", state.config.retry_after_s)
@@ -286,7 +295,9 @@ async def _ndjson(
     pieces = [content[i : i + size] for i in range(0, len(content), size)]
     if kind in ("midstream_error", "error_200", "disconnect"):
         pieces = pieces[: max(1, len(pieces) // 2)]
-    for piece in pieces:
+    for sent, piece in enumerate(pieces):
+        if (pause := state.stream_pause_s(sent)) > 0:
+            await asyncio.sleep(pause)
         line = {
             "model": model,
             "created_at": _now(),

@@ -274,7 +274,9 @@ async def _sse(
     if kind in ("midstream_error", "error_200", "disconnect"):
         pieces = pieces[: max(1, len(pieces) // 2)]
     yield chunk({"role": "assistant", "content": ""})
-    for piece in pieces:
+    for sent, piece in enumerate(pieces):
+        if (pause := state.stream_pause_s(sent)) > 0:
+            await asyncio.sleep(pause)
         yield chunk({"content": piece})
     if kind in ("midstream_error", "error_200"):
         state.account("midstream_error")

@@ -6,6 +6,7 @@ Run: ``python -m tests.fakes.openrouter --port 18080 --latency-ms 200`` (any Fak
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -29,6 +30,7 @@ from tests.fakes.common import (
     schema_from_messages,
     serve,
     synthesise,
+    with_place,
 )
 
 CATALOG_PATH = Path(__file__).parent / "data" / "openrouter_models.json"
@@ -162,6 +164,9 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
         )
 
     async def chat(request: Request) -> Response:
+        return await with_place(state, request, _timed_chat, _over_capacity, "/chat/completions", 429)
+
+    async def _timed_chat(request: Request) -> Response:
         started = state.enter()
         try:
             return await _chat(request)
@@ -356,6 +361,15 @@ def _upstream_name(model_id: str) -> str:
     }.get(vendor, "Together")
 
 
+def _over_capacity() -> Response:
+    # a concurrency limit, not a rate window: no Retry-After, no X-RateLimit-Reset
+    return _err(
+        429,
+        "Rate limit exceeded: too many concurrent requests",
+        {"provider_name": None, "error_type": "rate_limit_exceeded"},
+    )
+
+
 def _retry_headers(retry_after_s: float | None) -> dict[str, str]:
     if retry_after_s is None:
         return {}
@@ -430,8 +444,6 @@ async def _sse(
         yield b": OPENROUTER PROCESSING\n\n"
     delay = state.delay_s(outcome)
     if delay > 0:
-        import asyncio
-
         await asyncio.sleep(delay)
         if cfg.keepalive_comments:
             yield b": OPENROUTER PROCESSING\n\n"
@@ -463,7 +475,9 @@ async def _sse(
     pieces = [content[i : i + size] for i in range(0, len(content), size)] or [""]
     if kind in ("midstream_error", "error_200", "disconnect"):
         pieces = pieces[: max(1, len(pieces) // 2)]
-    for piece in pieces:
+    for sent, piece in enumerate(pieces):
+        if (pause := state.stream_pause_s(sent)) > 0:
+            await asyncio.sleep(pause)
         yield chunk({"role": "assistant", "content": piece})
     if kind in ("midstream_error", "error_200"):
         state.account("midstream_error")
