@@ -54,7 +54,17 @@ class ChatRequest(BaseModel):
     strict: bool = True
     supports_structured_output: bool = True
     stream: bool = False
-    timeout_s: float | None = Field(default=None, description="Per-request timeout override (seconds).")
+    timeout_s: float | None = Field(
+        default=None,
+        description="Total deadline of this call (seconds): overrides the provider's for a non-streamed call, and "
+        "caps a streamed one too.",
+    )
+    first_token_timeout_s: float | None = Field(
+        default=None, description="Streamed calls: first-token deadline override (seconds)."
+    )
+    idle_timeout_s: float | None = Field(
+        default=None, description="Streamed calls: longest gap between two chunks, override (seconds)."
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -77,6 +87,11 @@ class ChatResult(BaseModel):
         default=None, description="OpenRouter's serving provider, e.g. 'OpenAI'."
     )
     native_finish_reason: str | None = None
+    first_token_ms: float | None = Field(
+        default=None,
+        description="Streamed calls: time from the start of the call to its first chunk, queueing at the server "
+        "included; None for a non-streamed call.",
+    )
 
     @property
     def total_tokens(self) -> int:

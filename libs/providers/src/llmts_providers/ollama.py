@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from llmts_providers._tracing import traced_chat
+from llmts_providers.deadlines import CallDeadline
 from llmts_providers.errors import (
     MidStreamError,
     ModelNotFound,
@@ -53,8 +54,17 @@ class OllamaProvider:
         keep_alive: str | None = None,
         timeout_s: float = 120.0,
         connect_timeout_s: float = 5.0,
+        first_token_timeout_s: float = 120.0,
+        idle_timeout_s: float = 30.0,
+        stream_timeout_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._first_token_s = first_token_timeout_s
+        self._idle_s = idle_timeout_s
+        self._stream_total_s = stream_timeout_s
+        # a stream is watched by its own deadlines (CallDeadline), not by httpx's per-read timeout
+        self._stream_timeout = httpx.Timeout(None, connect=connect_timeout_s)
         headers: dict[str, str] = {}
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if key:
@@ -74,6 +84,9 @@ class OllamaProvider:
             keep_alive=settings.ollama_keep_alive,
             timeout_s=settings.provider_timeout_seconds,
             connect_timeout_s=settings.provider_connect_timeout_seconds,
+            first_token_timeout_s=settings.provider_first_token_timeout_seconds,
+            idle_timeout_s=settings.provider_idle_timeout_seconds,
+            stream_timeout_s=settings.provider_stream_timeout_seconds,
         )
 
     def __repr__(self) -> str:
@@ -147,28 +160,35 @@ class OllamaProvider:
         body = self.build_request_body(request)
         started = time.perf_counter()
         if not request.stream:
-            data = await self._request("POST", "api/chat", body, request.timeout_s)
+            total = request.timeout_s if request.timeout_s is not None else self._timeout_s
+            async with CallDeadline(PROVIDER, total_s=total):
+                data = await self._request("POST", "api/chat", body, total)
             if not isinstance(data, Mapping):
                 raise ProviderUnavailable("unexpected /api/chat response", PROVIDER, raw=data)
             if data.get("error"):
                 raise MidStreamError(str(data["error"]), PROVIDER, raw=data)
             message = data.get("message") or {}
             return self._result(str(message.get("content") or ""), data, body["model"], started)
-        return await self._chat_stream(body, request.timeout_s, started)
+        deadline = CallDeadline(
+            PROVIDER,
+            first_token_s=request.first_token_timeout_s or self._first_token_s,
+            idle_s=request.idle_timeout_s or self._idle_s,
+            total_s=request.timeout_s if request.timeout_s is not None else self._stream_total_s,
+        )
+        async with deadline:
+            return await self._chat_stream(body, deadline, started)
 
-    async def _chat_stream(self, body: dict[str, Any], timeout_s: float | None, started: float) -> ChatResult:
+    async def _chat_stream(self, body: dict[str, Any], deadline: CallDeadline, started: float) -> ChatResult:
         parts: list[str] = []
         final: Mapping[str, Any] | None = None
-        kwargs: dict[str, Any] = {}
-        if timeout_s is not None:
-            kwargs["timeout"] = timeout_s
         try:
-            async with self._http.stream("POST", "api/chat", json=body, **kwargs) as resp:
+            async with self._http.stream("POST", "api/chat", json=body, timeout=self._stream_timeout) as resp:
                 if resp.status_code >= 400:
                     self._raise_for(resp, self._json_or_text(await resp.aread()))
                 async for line in resp.aiter_lines():
                     if not line.strip():
                         continue
+                    deadline.chunk()
                     try:
                         obj = json.loads(line)
                     except ValueError as exc:
@@ -188,15 +208,17 @@ class OllamaProvider:
                         final = obj
                         break
         except httpx.TimeoutException as exc:
-            raise ProviderTimeout("POST /api/chat timed out", PROVIDER) from exc
+            raise ProviderTimeout(f"POST /api/chat timed out ({type(exc).__name__})", PROVIDER) from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"POST /api/chat failed: {exc!r}", PROVIDER) from exc
         if final is None:
             raise MidStreamError("stream ended without a done object", PROVIDER, partial_text="".join(parts))
-        return self._result("".join(parts), final, body["model"], started)
+        return self._result("".join(parts), final, body["model"], started, deadline.first_token_ms)
 
     @staticmethod
-    def _result(text: str, final: Mapping[str, Any], model: str, started: float) -> ChatResult:
+    def _result(
+        text: str, final: Mapping[str, Any], model: str, started: float, first_token_ms: float | None = None
+    ) -> ChatResult:
         # metrics are Go omitempty: a zero count is absent, not 0
         return ChatResult(
             text=text,
@@ -209,6 +231,7 @@ class OllamaProvider:
             provider=PROVIDER,
             generation_id=None,
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            first_token_ms=first_token_ms,
         )
 
     # --- catalog --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
 from llmts_providers._tracing import traced_chat
+from llmts_providers.deadlines import CallDeadline
 from llmts_providers.errors import (
     BadRequest,
     MidStreamError,
@@ -71,8 +72,17 @@ class OpenAICompatibleProvider:
         timeout_s: float = 120.0,
         connect_timeout_s: float = 5.0,
         http_backend: str = "aiohttp",
+        first_token_timeout_s: float = 120.0,
+        idle_timeout_s: float = 30.0,
+        stream_timeout_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
+        self._timeout_s = timeout_s
+        self._first_token_s = first_token_timeout_s
+        self._idle_s = idle_timeout_s
+        self._stream_total_s = stream_timeout_s
+        # a stream is watched by its own deadlines (CallDeadline), not by the transport's per-read timeout
+        self._stream_timeout = openai.Timeout(None, connect=connect_timeout_s)
         self._api_key = _secret(api_key)
         self._mode: StructuredOutputMode = structured_output
         self._modes = dict(structured_output_models or {})
@@ -108,6 +118,9 @@ class OpenAICompatibleProvider:
             max_tokens_param=settings.openai_compatible_max_tokens_param,
             timeout_s=settings.provider_timeout_seconds,
             connect_timeout_s=settings.provider_connect_timeout_seconds,
+            first_token_timeout_s=settings.provider_first_token_timeout_seconds,
+            idle_timeout_s=settings.provider_idle_timeout_seconds,
+            stream_timeout_s=settings.provider_stream_timeout_seconds,
         )
 
     @property
@@ -176,12 +189,28 @@ class OpenAICompatibleProvider:
     async def _chat(self, request: ChatRequest) -> ChatResult:
         sdk = self._client()
         body = self.build_request_body(request)
-        options = self._options(request.timeout_s)
+        if not body.get("stream"):
+            total = request.timeout_s if request.timeout_s is not None else self._timeout_s
+            async with CallDeadline(PROVIDER, total_s=total) as deadline:
+                return await self._chat_mapped(sdk, body, self._options(request.timeout_s), deadline)
+        deadline = CallDeadline(
+            PROVIDER,
+            first_token_s=request.first_token_timeout_s or self._first_token_s,
+            idle_s=request.idle_timeout_s or self._idle_s,
+            total_s=request.timeout_s if request.timeout_s is not None else self._stream_total_s,
+        )
+        async with deadline:
+            return await self._chat_mapped(sdk, body, self._options(self._stream_timeout), deadline)
+
+    async def _chat_mapped(
+        self, sdk: openai.AsyncOpenAI, body: dict[str, Any], options: RequestOptions, deadline: CallDeadline
+    ) -> ChatResult:
+        """The call, with the SDK's errors mapped onto the taxonomy."""
         started = time.perf_counter()
         partial: list[str] = []
         try:
             if body.get("stream"):
-                return await self._chat_stream(sdk, body, options, started, partial)
+                return await self._chat_stream(sdk, body, options, started, partial, deadline)
             return await self._chat_once(sdk, body, options, started)
         except openai.APIStatusError as exc:
             raise error_from_status(
@@ -207,7 +236,7 @@ class OpenAICompatibleProvider:
                 partial_text="".join(partial),
             ) from exc
 
-    def _options(self, timeout_s: float | None) -> RequestOptions:
+    def _options(self, timeout_s: float | openai.Timeout | None) -> RequestOptions:
         # what ``chat.completions.create`` passes (bearer auth, optional per-request timeout); without a key the
         # placeholder the SDK insists on is not sent
         options: RequestOptions = {"security": {"bearer_auth": True}}
@@ -256,6 +285,7 @@ class OpenAICompatibleProvider:
         options: RequestOptions,
         started: float,
         parts: list[str],
+        deadline: CallDeadline,
     ) -> ChatResult:
         stream = await sdk.post(
             "/chat/completions",
@@ -273,6 +303,7 @@ class OpenAICompatibleProvider:
             # the usage chunk comes last with ``choices: []`` (OpenAI, vLLM, Ollama) or, on some servers, with
             # one choice and an empty delta; a server that ignores ``stream_options`` sends none
             async for chunk in stream:
+                deadline.chunk()
                 gen_id = gen_id or chunk.id
                 model = model or chunk.model
                 for choice in chunk.choices or []:
@@ -296,6 +327,7 @@ class OpenAICompatibleProvider:
             requested=body["model"],
             generation_id=gen_id,
             started=started,
+            first_token_ms=deadline.first_token_ms,
         )
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
@@ -315,6 +347,7 @@ class OpenAICompatibleProvider:
         requested: str,
         generation_id: str | None,
         started: float,
+        first_token_ms: float | None = None,
     ) -> ChatResult:
         prompt_tokens = completion_tokens = 0
         if usage is not None:
@@ -336,6 +369,7 @@ class OpenAICompatibleProvider:
             provider=PROVIDER,
             generation_id=generation_id,
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            first_token_ms=first_token_ms,
         )
 
     # --- catalog --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
 from llmts_providers._tracing import traced_chat
+from llmts_providers.deadlines import CallDeadline
 from llmts_providers.errors import (
     BadRequest,
     MidStreamError,
@@ -118,6 +119,9 @@ class OpenRouterProvider:
         timeout_s: float = 120.0,
         connect_timeout_s: float = 5.0,
         http_backend: str = "aiohttp",
+        first_token_timeout_s: float = 120.0,
+        idle_timeout_s: float = 30.0,
+        stream_timeout_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = _secret(api_key)
@@ -128,6 +132,11 @@ class OpenRouterProvider:
             headers["X-OpenRouter-Title"] = app_title
             headers["X-Title"] = app_title  # backwards-compatible name
         self._timeout_s = timeout_s
+        self._first_token_s = first_token_timeout_s
+        self._idle_s = idle_timeout_s
+        self._stream_total_s = stream_timeout_s
+        # a stream is watched by its own deadlines (CallDeadline), not by the transport's per-read timeout
+        self._stream_timeout = httpx.Timeout(None, connect=connect_timeout_s)
         self._sdk = openai.AsyncOpenAI(
             base_url=self.base_url,
             api_key=self._api_key or _NO_KEY,
@@ -156,6 +165,9 @@ class OpenRouterProvider:
             timeout_s=settings.provider_timeout_seconds,
             connect_timeout_s=settings.provider_connect_timeout_seconds,
             http_backend=settings.openrouter_http_backend,
+            first_token_timeout_s=settings.provider_first_token_timeout_seconds,
+            idle_timeout_s=settings.provider_idle_timeout_seconds,
+            stream_timeout_s=settings.provider_stream_timeout_seconds,
         )
 
     @property
@@ -210,14 +222,33 @@ class OpenRouterProvider:
     async def chat(self, request: ChatRequest) -> ChatResult:
         return await traced_chat(PROVIDER, request, self._chat)
 
+    def _deadline(self, request: ChatRequest, stream: bool) -> CallDeadline:
+        if not stream:
+            total = request.timeout_s if request.timeout_s is not None else self._timeout_s
+            return CallDeadline(PROVIDER, total_s=total)
+        return CallDeadline(
+            PROVIDER,
+            first_token_s=request.first_token_timeout_s or self._first_token_s,
+            idle_s=request.idle_timeout_s or self._idle_s,
+            total_s=request.timeout_s if request.timeout_s is not None else self._stream_total_s,
+        )
+
     async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
-        timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
+        stream = bool(body.get("stream"))
+        async with self._deadline(request, stream) as deadline:
+            return await self._chat_mapped(request, body, deadline)
+
+    async def _chat_mapped(
+        self, request: ChatRequest, body: dict[str, Any], deadline: CallDeadline
+    ) -> ChatResult:
+        """The call, with the SDK's errors mapped onto the taxonomy."""
         started = time.perf_counter()
         partial: list[str] = []
         try:
             if body.get("stream"):
-                return await self._chat_stream(body, timeout, started, partial)
+                return await self._chat_stream(body, self._stream_timeout, started, partial, deadline)
+            timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
             return await self._chat_once(body, timeout, started)
         except openai.APIStatusError as exc:
             raise error_from_status(
@@ -292,7 +323,7 @@ class OpenRouterProvider:
         )
 
     async def _chat_stream(
-        self, body: dict[str, Any], timeout_s: Any, started: float, parts: list[str]
+        self, body: dict[str, Any], timeout_s: Any, started: float, parts: list[str], deadline: CallDeadline
     ) -> ChatResult:
         stream = await self._sdk.post(
             "/chat/completions",
@@ -312,6 +343,7 @@ class OpenRouterProvider:
             # The SDK skips ": OPENROUTER PROCESSING" comments and stops at [DONE]. The usage chunk comes either
             # with ``choices: []`` (docs) or with one choice and an empty delta (observed) — both handled here.
             async for chunk in stream:
+                deadline.chunk()
                 gen_id = gen_id or chunk.id
                 model = model or chunk.model
                 extra = chunk.model_extra or {}
@@ -340,6 +372,7 @@ class OpenRouterProvider:
             generation_id=gen_id,
             upstream=upstream,
             started=started,
+            first_token_ms=deadline.first_token_ms,
         )
 
     @staticmethod
@@ -353,6 +386,7 @@ class OpenRouterProvider:
         generation_id: str | None,
         upstream: Any,
         started: float,
+        first_token_ms: float | None = None,
     ) -> ChatResult:
         prompt_tokens = completion_tokens = 0
         cost: Any = None
@@ -374,6 +408,7 @@ class OpenRouterProvider:
             latency_ms=(time.perf_counter() - started) * 1000.0,
             upstream_provider=upstream if isinstance(upstream, str) else None,
             native_finish_reason=native if isinstance(native, str) else None,
+            first_token_ms=first_token_ms,
         )
 
     # --- catalog --------------------------------------------------------------------------------------

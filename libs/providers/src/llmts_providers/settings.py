@@ -87,7 +87,30 @@ class ProviderSettings(BaseSettings):
         "max_completion_tokens (OpenAI's reasoning models refuse max_tokens).",
     )
 
-    provider_timeout_seconds: float = Field(default=120.0, gt=0)
+    provider_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Total deadline of a non-streamed call (its answer arrives all at once, so nothing can be "
+        "watched before). ChatRequest.timeout_s overrides it per call.",
+    )
+    provider_first_token_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Streamed calls: the first chunk must arrive within this many seconds of the start of the "
+        "call (connect, the server's queue, model load and prompt processing included).",
+    )
+    provider_idle_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Streamed calls: the longest gap between two chunks once the first has arrived; a long answer "
+        "that keeps coming is never cut.",
+    )
+    provider_stream_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Streamed calls: an optional cap on the whole call (unset = none; max_tokens bounds a "
+        "runaway answer).",
+    )
     provider_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     provider_fallback_order: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma list, e.g. 'ollama,openrouter'. Empty = no fallback."
@@ -152,4 +175,9 @@ class ProviderSettings(BaseSettings):
     @field_validator("openrouter_api_key", "ollama_api_key", "openai_compatible_api_key", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("provider_stream_timeout_seconds", mode="before")
+    @classmethod
+    def _blank_timeout_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
