@@ -158,6 +158,15 @@ class UsagePublic(BaseModel):
     cost_usd: float = 0.0
 
 
+class ConcurrencyPublic(BaseModel):
+    """Calls at once to one provider, in the generator process that runs the job (shared by all its jobs)."""
+
+    current: int = Field(description="Calls allowed at once now (the adaptive limit).", examples=[1])
+    ceiling: int = Field(description="The configured most (PROVIDER_CONCURRENCY).", examples=[4])
+    in_flight: int = Field(default=0, description="Calls in flight to it now, all jobs of the process.")
+    adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
+
+
 class JobPublic(BaseModel):
     """Status of a job (``GET /generate/{id}``)."""
 
@@ -183,6 +192,12 @@ class JobPublic(BaseModel):
         default_factory=list,
         description="Moves along the fallback chain: {from, to, reason, detail, skipped, at}; reason is one of "
         "unreachable, unavailable, model_not_found, insufficient_credits, auth_failed, breaker_open.",
+    )
+    concurrency: dict[str, ConcurrencyPublic] | None = Field(
+        default=None,
+        description="While the job runs in the answering generator process: per provider it calls now, the calls "
+        "allowed at once (learned below the ceiling) and the ceiling; null otherwise.",
+        examples=[{"ollama": {"current": 1, "ceiling": 4, "in_flight": 1, "adaptive": True}}],
     )
 
 

@@ -16,6 +16,7 @@ from llmts_common.web import create_app as create_http_app
 from llmts_generator.adapters.events import KafkaEventSink
 from llmts_generator.adapters.repository import MongoGenerationRepository
 from llmts_generator.domain.backoff import BackoffPolicy
+from llmts_generator.domain.concurrency import AdaptiveConfig, AdaptiveLimit
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.entrypoints import http, stream
@@ -56,18 +57,35 @@ def runner_config(settings: GeneratorSettings) -> RunnerConfig:
         breaker_threshold=settings.breaker_threshold,
         progress_interval_s=settings.progress_interval_seconds,
         cancel_grace_s=settings.cancel_grace_seconds,
+        stream_providers=settings.streamed_providers(),
     )
 
 
 def limiters(settings: GeneratorSettings) -> Callable[[str], FairLimiter]:
-    """One global fair limiter per provider, shared by every job of the process."""
-    limits = settings.provider_limits()
+    """One global fair limiter per provider (one endpoint: a provider has one base URL), shared by every job of
+    the process; its capacity is learned below the configured ceiling unless PROVIDER_ADAPTIVE_CONCURRENCY=false."""
+    ceilings = settings.provider_limits()
+    initials = settings.provider_initial_limits()
     made: dict[str, FairLimiter] = {}
 
     def limiter_for(name: str) -> FairLimiter:
         limiter = made.get(name)
         if limiter is None:
-            limiter = made[name] = FairLimiter(limits.get(name, settings.provider_concurrency_default))
+            ceiling = ceilings.get(name, settings.provider_concurrency_default)
+            controller = None
+            if settings.provider_adaptive_concurrency:
+                controller = AdaptiveLimit(
+                    AdaptiveConfig(
+                        ceiling=ceiling,
+                        initial=initials.get(name, settings.provider_concurrency_initial_default),
+                        backoff=settings.provider_concurrency_backoff,
+                        queue_ratio=settings.provider_queue_ratio,
+                        queue_slack_s=settings.provider_queue_slack_seconds,
+                        probe_rounds=settings.provider_probe_rounds,
+                        max_pause_s=settings.max_retry_after_seconds,
+                    )
+                )
+            limiter = made[name] = FairLimiter(ceiling, name=name, controller=controller)
         return limiter
 
     return limiter_for

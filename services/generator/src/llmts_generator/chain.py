@@ -66,11 +66,18 @@ class ModelChain:
         self._lock = asyncio.Lock()
         self.route: Route | None = None
         self.submit: Callable[[Op], object] | None = None  # the job writer's submit, set once the job runs
+        self.streamed: frozenset[str] = frozenset()  # providers whose calls are streamed (STREAM_PROVIDERS)
 
     @property
     def current(self) -> Route:
         assert self.route is not None, "start() first"
         return self.route
+
+    def concurrency(self) -> dict[str, dict[str, Any]]:
+        """Calls at once to the provider of the active model: ``{provider: {current, ceiling, in_flight,
+        adaptive}}`` (empty before the chain starts)."""
+        route = self.route
+        return {} if route is None else {route.provider_name: route.limiter.snapshot()}
 
     def has_next(self) -> bool:
         return self.route is not None and self.route.position + 1 < len(self.models)
@@ -116,6 +123,7 @@ class ModelChain:
                 if ref.temperature is not None
                 else self.request.model.temperature,
                 max_tokens=ref.max_tokens if ref.max_tokens is not None else self.request.model.max_tokens,
+                stream=name in self.streamed,
             )
             return Route(pos, ref, provider, shape, self._limiter_for(name)), skipped
         return None, skipped

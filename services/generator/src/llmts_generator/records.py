@@ -95,6 +95,7 @@ def attempt_doc(
         "messages": call.messages,
         "started_at": call.started_at,
         "latency_ms": round(call.latency_ms, 1),
+        "first_token_ms": _ttft(result),
         "prompt_tokens": result.prompt_tokens if result else 0,
         "completion_tokens": result.completion_tokens if result else 0,
         "cost_usd": result.cost_usd if result else 0.0,
@@ -107,6 +108,13 @@ def attempt_doc(
     if call.error is not None:
         doc["error"] = {k: v for k, v in call.error.to_dict().items() if k != "provider"}
     return doc
+
+
+def _ttft(result: ChatResult | None) -> float | None:
+    """Time to first token of a streamed call (the server's queue included), else None."""
+    return (
+        round(result.first_token_ms, 1) if result is not None and result.first_token_ms is not None else None
+    )
 
 
 def attempt_op(attempt: dict[str, Any], *, item_attempt_done: bool) -> Op:

@@ -56,7 +56,7 @@ from llmts_generator.domain.breaker import CircuitBreaker
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost
-from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, eta_seconds, projected_cost
+from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan, attempt_budget
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.flusher import JobFlusher
@@ -88,6 +88,7 @@ class RunnerConfig:
     cancel_grace_s: float = 1.0
     # how long a running job waits for MongoDB to come back (holding what it decided) before it aborts
     storage_outage_s: float = 120.0
+    stream_providers: frozenset[str] = frozenset()  # providers whose calls are streamed (STREAM_PROVIDERS)
 
 
 @dataclass
@@ -154,23 +155,12 @@ class JobRunner:
 
     def progress_event(self, force: bool = False) -> GenerationProgress | None:
         sched = self.scheduler
-        if sched is None:
-            return None
         now = time.monotonic()
-        if not force and not self.throttle.try_emit(now):
+        if sched is None or (not force and not self.throttle.try_emit(now)):
             return None
-        usage = self._usage()
-        return GenerationProgress(
-            job_id=self.job_id,
-            user_id=self.user_id,
-            requested=self.requested,
-            succeeded=sched.succeeded,
-            rejected=sched.rejected,
-            in_flight=len(sched.in_flight),
-            attempts=self.state.calls,
-            usage=usage,
-            projected_cost_usd=projected_cost(self.requested, sched.succeeded, usage.cost_usd),
-            eta_seconds=eta_seconds(self.requested - sched.succeeded, self.rate.rate(now)),
+        rate, concurrency = self.rate.rate(now), self.chain.concurrency() if self.chain else {}
+        return job_progress(
+            self.job_id, self.user_id, sched, self.state.calls, self._usage(), rate, concurrency
         )
 
     def _on_written(self, batch: Batch) -> None:
@@ -291,6 +281,7 @@ class JobRunner:
             return await self._finish_early(status, state.FAILED, "invalid_template", f"{exc}"[:1000])
         done_targets = self.state.rebuild_dedup(rules.rules)  # dedup state and done targets of a resumed job
         chain = ModelChain(req, self.deps.resolve_provider, self.deps.limiter_for, self.deps.clock)
+        chain.streamed = self.deps.config.stream_providers
         try:
             await chain.start(int(self.doc.get("model_position", 0)))
         except ChainExhausted as exc:

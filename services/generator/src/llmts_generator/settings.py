@@ -41,9 +41,55 @@ class GeneratorSettings(BaseServiceSettings):
     # provider calls
     provider_concurrency: str = Field(
         default="openrouter=64,ollama=4",
-        description="Global limit of concurrent calls per provider, shared fairly by all jobs of the process.",
+        description="Most calls at once per provider, shared fairly by all jobs of the process: the ceiling of the "
+        "adaptive limit (the limit itself when PROVIDER_ADAPTIVE_CONCURRENCY is false).",
     )
-    provider_concurrency_default: int = Field(default=32, ge=1)
+    provider_concurrency_default: int = Field(
+        default=32, ge=1, description="Ceiling of a provider not listed."
+    )
+    provider_adaptive_concurrency: bool = Field(
+        default=True,
+        description="Learn each provider's capacity below the ceiling (AIMD on 429, 503/529, timeouts and "
+        "time-to-first-token queueing; Retry-After pauses new calls). False: the ceiling is a fixed limit.",
+    )
+    provider_concurrency_initial: str = Field(
+        default="openrouter=16,ollama=1",
+        description="Adaptive limit at start per provider (never above the ceiling); it then doubles per round "
+        "trip until the first overload signal.",
+    )
+    provider_concurrency_initial_default: int = Field(
+        default=1, ge=1, description="Start of a provider not listed."
+    )
+    provider_concurrency_backoff: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Multiplicative decrease of the adaptive limit on an overload signal.",
+    )
+    provider_queue_ratio: float = Field(
+        default=2.0,
+        ge=1,
+        description="A streamed call has queued when its time to first token exceeds this × the lowest recent one "
+        "+ PROVIDER_QUEUE_SLACK_SECONDS.",
+    )
+    provider_queue_slack_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Added to that threshold: a variation of time to first token this small (prompt length, "
+        "load) never counts as queueing.",
+    )
+    provider_probe_rounds: float = Field(
+        default=4.0,
+        gt=0,
+        description="Round trips at the limit before trying again a level that overloaded (doubled after each "
+        "probe that fails again, up to 64).",
+    )
+    stream_providers: str = Field(
+        default="ollama",
+        description="Providers whose calls are streamed (comma list): their first-token and idle deadlines apply "
+        "and their time to first token drives the adaptive limit. The others are sent non-streamed (less CPU "
+        "per call) with PROVIDER_TIMEOUT_SECONDS as a total deadline.",
+    )
     retry_base_seconds: float = Field(default=0.5, ge=0)
     retry_cap_seconds: float = Field(default=30.0, ge=0)
     max_provider_retries: int = Field(default=6, ge=0, description="Retries of one call on 429/5xx/timeouts.")
@@ -71,9 +117,22 @@ class GeneratorSettings(BaseServiceSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     def provider_limits(self) -> dict[str, int]:
-        limits: dict[str, int] = {}
-        for part in self.provider_concurrency.split(","):
-            name, _, value = part.partition("=")
-            if name.strip() and value.strip().isdigit():
-                limits[name.strip().lower()] = max(1, int(value.strip()))
-        return limits
+        """The ceiling per provider (``PROVIDER_CONCURRENCY``)."""
+        return _limits(self.provider_concurrency)
+
+    def provider_initial_limits(self) -> dict[str, int]:
+        """The adaptive limit at start per provider (``PROVIDER_CONCURRENCY_INITIAL``)."""
+        return _limits(self.provider_concurrency_initial)
+
+    def streamed_providers(self) -> frozenset[str]:
+        return frozenset(p.strip().lower() for p in self.stream_providers.split(",") if p.strip())
+
+
+def _limits(spec: str) -> dict[str, int]:
+    """``name=n,name=n`` → ``{name: n}`` (n ≥ 1; malformed parts are ignored)."""
+    limits: dict[str, int] = {}
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() and value.strip().isdigit():
+            limits[name.strip().lower()] = max(1, int(value.strip()))
+    return limits

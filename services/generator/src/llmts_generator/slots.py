@@ -1,4 +1,4 @@
-"""The slots of a running job: render → call the provider (fair global limiter, retries with backoff) →
+"""The slots of a running job: render → call the provider (fair adaptive limiter, retries with backoff) →
 evaluate (:func:`~llmts_generator.domain.evaluation.evaluate`) → accept / repair / reject.
 
 Everything that must be atomic across the slots of a job (dedup, ``unique`` rules, reserving the next dense index,
@@ -41,6 +41,7 @@ from llmts_generator.records import (
 from llmts_generator.recovery import JobState
 from llmts_generator.writer import JobWriter
 from llmts_providers import ChatResult, ProviderError
+from llmts_providers.deadlines import first_token_listener
 from llmts_templating import PromptRenderer, RenderError
 
 
@@ -227,7 +228,8 @@ class SlotWork:
     async def _call(
         self, t: _Target, route: Route, messages: list[Message]
     ) -> tuple[ChatResult | None, ProviderError | None, datetime, float]:
-        """One provider call through the fair limiter, counted (a call abandoned by a cancel is not)."""
+        """One provider call through the fair limiter, counted (a call abandoned by a cancel is not). The limiter
+        hears how it went (first token, answer, or the error leaving the block) to adapt the provider's limit."""
         sched, st = self.sched, self.st
         started_at = self.ctx.clock()
         t0 = time.perf_counter()
@@ -235,8 +237,11 @@ class SlotWork:
         error: ProviderError | None = None
         sched.call_started()
         try:
-            async with route.limiter.slot(self.job.job_id):
-                result = await route.provider.chat(route.shape.request(messages))
+            request = route.shape.request(messages)
+            async with route.limiter.slot(self.job.job_id, streamed=request.stream) as permit:
+                with first_token_listener(permit.first_token):
+                    result = await route.provider.chat(request)
+                permit.succeeded(result.first_token_ms)
         except ProviderError as exc:
             error = exc
         except asyncio.CancelledError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmts_common.contracts import topics
 from llmts_common.contracts.base import Message
@@ -66,6 +66,17 @@ class ItemRejected(_JobEvent):
     usage: Usage = Field(default_factory=Usage)
 
 
+class ProviderConcurrency(BaseModel):
+    """Calls at once to one provider, in the generator process that runs the job (shared by all its jobs)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    current: int = Field(ge=1, description="Calls allowed at once now (the adaptive limit).", examples=[1])
+    ceiling: int = Field(ge=1, description="The configured most (PROVIDER_CONCURRENCY).", examples=[4])
+    in_flight: int = Field(default=0, ge=0, description="Calls in flight to it now, all jobs of the process.")
+    adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
+
+
 class GenerationProgress(_JobEvent):
     TYPE: ClassVar[str] = "llmts.generation.progress"
 
@@ -77,6 +88,11 @@ class GenerationProgress(_JobEvent):
     usage: Usage
     projected_cost_usd: float | None = None
     eta_seconds: float | None = None
+    concurrency: dict[str, ProviderConcurrency] = Field(
+        default_factory=dict,
+        description="Added in v1: per provider the job calls now, the calls allowed at once and the ceiling.",
+        examples=[{"ollama": {"current": 1, "ceiling": 4, "in_flight": 1, "adaptive": True}}],
+    )
 
 
 class GenerationCompleted(_JobEvent):

@@ -1,9 +1,14 @@
-"""Progress maths: throttling (≤ 4 events per second per job), ETA and projected cost."""
+"""Progress maths: throttling (≤ 4 events per second per job), ETA and projected cost; the progress event."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from llmts_common.contracts import GenerationProgress, Usage
+from llmts_generator.domain.scheduling import Scheduler
 
 
 @dataclass
@@ -67,3 +72,28 @@ def projected_cost(requested: int, succeeded: int, cost_usd: float) -> float | N
         return None
     per_item = cost_usd / succeeded
     return round(cost_usd + per_item * max(0, requested - succeeded), 10)
+
+
+def job_progress(
+    job_id: str,
+    user_id: str,
+    sched: Scheduler,
+    calls: int,
+    usage: Usage,
+    rate: float | None,
+    concurrency: Mapping[str, Mapping[str, Any]],
+) -> GenerationProgress:
+    """The progress event of a running job: counts, usage, projected cost, ETA and the provider's concurrency."""
+    return GenerationProgress(
+        job_id=job_id,
+        user_id=user_id,
+        requested=sched.requested,
+        succeeded=sched.succeeded,
+        rejected=sched.rejected,
+        in_flight=len(sched.in_flight),
+        attempts=calls,
+        usage=usage,
+        projected_cost_usd=projected_cost(sched.requested, sched.succeeded, usage.cost_usd),
+        eta_seconds=eta_seconds(sched.requested - sched.succeeded, rate),
+        concurrency=dict(concurrency),
+    )

@@ -67,6 +67,9 @@ class RequestShape:
     max_tokens: int | None
     json_schema: dict[str, Any] | None
     strict: bool
+    stream: bool = (
+        False  # streamed calls: first-token and idle deadlines, time to first token for the limiter
+    )
 
     @classmethod
     def of(cls, req: GenerationRequested, model_id: str) -> RequestShape:
@@ -88,4 +91,5 @@ class RequestShape:
             max_tokens=self.max_tokens,
             json_schema=self.json_schema,
             strict=self.strict,
+            stream=self.stream,
         )

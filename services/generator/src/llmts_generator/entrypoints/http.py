@@ -105,6 +105,13 @@ class Access:
             return None
         return len(runner.scheduler.in_flight)
 
+    def concurrency(self, job_id: str) -> dict[str, dict[str, Any]] | None:
+        """Calls at once to the provider the job calls now, when it runs in this process."""
+        runner = self.manager.runner(job_id)
+        if runner is None or runner.chain is None:
+            return None
+        return runner.chain.concurrency()
+
 
 def build_router(
     *,
@@ -134,7 +141,7 @@ def _job_routes(router: APIRouter, access: Access) -> None:
     )
     async def get_job(job_id: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         doc = await access.owned_job(job_id, authorization)
-        return job_view(doc, access.in_flight(job_id))
+        return job_view(doc, access.in_flight(job_id), access.concurrency(job_id))
 
     @router.get(
         "/generate/{job_id}/result",
@@ -209,7 +216,7 @@ def _history_routes(router: APIRouter, access: Access) -> None:
         doc = await access.owned_job(job_id, authorization)
         attempts = await access.repo.attempts_of(job_id, limit=100_000)
         return {
-            **job_view(doc, access.in_flight(job_id)),
+            **job_view(doc, access.in_flight(job_id), access.concurrency(job_id)),
             "attempts": {
                 "total": len(attempts),
                 "by_outcome": attempts_by_outcome(attempts),
@@ -304,7 +311,8 @@ def _internal_routes(router: APIRouter, access: Access) -> None:
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         doc = await access.internal_job(job_id, x_internal_token, authorization)
-        return {**job_view(doc, access.in_flight(job_id)), "user_id": doc.get("user_id")}
+        view = job_view(doc, access.in_flight(job_id), access.concurrency(job_id))
+        return {**view, "user_id": doc.get("user_id")}
 
     @router.get(
         "/internal/generate/{job_id}/items",

@@ -29,7 +29,13 @@ def _duration(doc: Mapping[str, Any]) -> float | None:
     return None
 
 
-def job_view(doc: Mapping[str, Any], in_flight: int | None = None) -> dict[str, Any]:
+def job_view(
+    doc: Mapping[str, Any],
+    in_flight: int | None = None,
+    concurrency: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A job document as ``JobPublic``; ``in_flight`` and ``concurrency`` are live figures of the runner (None when
+    the job does not run in this process)."""
     counts = doc.get("counts") or {}
     usage = doc.get("usage") or {}
     error = doc.get("error") or None
@@ -61,6 +67,7 @@ def job_view(doc: Mapping[str, Any], in_flight: int | None = None) -> dict[str, 
         },
         "model_active": doc.get("model_active"),
         "model_switches": switches_view(doc.get("model_switches")),
+        "concurrency": {k: dict(v) for k, v in concurrency.items()} if concurrency is not None else None,
         "stop_reason": doc.get("stop_reason"),
         "error": error,
         "cancel_requested": bool(doc.get("cancel_requested")),
@@ -116,6 +123,7 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "completion_tokens": doc.get("completion_tokens", 0),
         "cost_usd": doc.get("cost_usd", 0.0),
         "latency_ms": doc.get("latency_ms"),
+        "first_token_ms": doc.get("first_token_ms"),
         "finish_reason": doc.get("finish_reason"),
         "error": {"code": error.get("code"), "message": error.get("message")} if error else None,
         "errors": doc.get("errors") or [],
