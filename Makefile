@@ -113,7 +113,7 @@ bench-export: install ## export formats at 100k items: time, ratio vs baseline, 
 	@$(PY) bench/bench_export.py
 
 .PHONY: bench-generation
-bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway
+bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway; then adaptive concurrency against a hidden capacity of 8
 	@$(PY) bench/bench_generation.py
 
 .PHONY: bench-local-model

@@ -25,6 +25,16 @@ up (``scripts/infra.sh up``). Then:
    Printed as ``llm-data-gen: N=20 L=200ms wall=<s> items=<n> items_per_s=<…> speedup=<…> …`` before the last
    line, or ``llm-data-gen: skipped (<reason>)`` if it cannot run (no node/npm, no tarball, …).
 
+4. adaptive concurrency, after step 2: a second fake OpenRouter at the same latency L with a **hidden capacity** of
+   8 concurrent calls (``--max-concurrency 8``: a 9th call at once gets a 429 at once, with no Retry-After and no
+   rate-limit headers) and a **fresh generator process** pointed at it (default settings: ceiling 64, adaptive
+   limit starting at 16 — a process that learned nothing yet), then one job of N = 1000 at C = 32 through the
+   gateway. ``ideal = N · L / 8`` with ``L`` measured at the fake as in step 1 (its admitted calls only; a refused
+   call costs it no latency), ``share_429`` = the fake's 429 answers ÷ all chat calls it got. Printed as
+   ``adaptive: N=1000 capacity=8 wall=<s> ideal=<s> ratio=<wall/ideal> share_429=<fraction>`` before the last
+   line, after an ``adaptive run:`` line with the limits the job view showed while it ran. Targets: ratio ≤ 1.15,
+   share_429 ≤ 0.02.
+
 Last line, exactly: ``generation: N=1000 L=200ms C=32 wall=<s> ideal=<s> ratio=<wall/ideal>
 items_per_s=<zero-latency rate> cpu_ms_per_item=<generator CPU ms per item in the zero-latency run>``.
 """
@@ -62,6 +72,8 @@ from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ADAPTIVE_CAPACITY = 8  # the hidden capacity of step 4's fake
 
 LLMDATAGEN_VERSION = "1.1.8"
 LLMDATAGEN_PKG = f"@1337plus/llmdatagen@{LLMDATAGEN_VERSION}"
@@ -294,6 +306,13 @@ async def run_job(
     r.raise_for_status()
     t0 = time.perf_counter()  # the job is accepted (202): the clock starts
     job_id = r.json()["job_id"]
+    final = await watch_terminal(gateway, token, job_id)
+    wall = time.perf_counter() - t0
+    return wall, job_id, final
+
+
+async def watch_terminal(gateway: str, token: str, job_id: str) -> dict[str, Any]:
+    """The job's WebSocket until its terminal event (or a terminal snapshot); returns that event's data."""
     final: dict[str, Any] = {}
     ws_url = gateway.replace("http://", "ws://") + f"/ws/generate/{job_id}?token={token}"
     async with websockets.connect(ws_url, max_size=None) as ws:
@@ -306,8 +325,7 @@ async def run_job(
             ):
                 final = msg.get("data") or {}
                 break
-    wall = time.perf_counter() - t0
-    return wall, job_id, final
+    return final
 
 
 async def call_timing(client: httpx.AsyncClient, job_id: str) -> tuple[float, float, float]:
@@ -327,6 +345,68 @@ async def call_timing(client: httpx.AsyncClient, job_id: str) -> tuple[float, fl
     return (sum(lat) / len(lat) / 1000.0 if lat else 0.0), first, last
 
 
+async def limits_seen(client: httpx.AsyncClient, job_id: str, out: list[int]) -> None:
+    """The provider's current limit in GET /generate/{id} (through the gateway) every 0.5 s while the job runs."""
+    while True:
+        with contextlib.suppress(httpx.HTTPError, KeyError, TypeError, ValueError):
+            r = await client.get(f"/generate/{job_id}")
+            current = ((r.json().get("concurrency") or {}).get("openrouter") or {}).get("current")
+            if isinstance(current, int):
+                out.append(current)
+        await asyncio.sleep(0.5)
+
+
+async def run_adaptive(
+    client: httpx.AsyncClient,
+    gateway: str,
+    token: str,
+    template_id: str,
+    procs: dict[str, Proc],
+    fresh_generator: Proc,
+    args: argparse.Namespace,
+) -> str:
+    """Step 4: a fresh generator against the fake with a hidden capacity of 8; returns the ``adaptive:`` line."""
+    procs["generator"].stop()
+    procs["generator"] = fresh_generator
+    fresh_generator.start()
+    fresh_generator.wait_ready("/health")
+    procs["fake_capacity"].wait_ready("/api/v1/models")
+    await asyncio.sleep(3.0)  # the fresh generator joins the commands consumer group
+    fake_url = procs["fake_capacity"].url
+    n, c, capacity = args.count, args.concurrency, ADAPTIVE_CAPACITY
+    seen: list[int] = []
+    async with httpx.AsyncClient(timeout=30) as fake_client:
+        calls0, ms0 = await fake_handler_totals(fake_client, fake_url)
+        body = {"template_id": template_id, "count": n, "concurrency": c, "dedup": False}
+        r = await client.post("/generate", json=body)
+        r.raise_for_status()
+        t0 = time.perf_counter()
+        job_id = r.json()["job_id"]
+        poller = asyncio.create_task(limits_seen(client, job_id, seen))
+        try:
+            final = await watch_terminal(gateway, token, job_id)
+        finally:
+            poller.cancel()
+        wall = time.perf_counter() - t0
+        calls1, ms1 = await fake_handler_totals(fake_client, fake_url)
+        stats = (await fake_client.get(fake_url + "/_fake/stats")).json()
+    assert final.get("succeeded", final.get("counts", {}).get("succeeded")) == n, final
+    latency_s = (ms1 - ms0) / max(1, calls1 - calls0) / 1000.0
+    ideal = n * latency_s / capacity
+    refused = int(stats["by_outcome"].get("429", 0))
+    share = refused / max(1, int(stats["calls"]))
+    spread = {v: seen.count(v) for v in sorted(set(seen))}
+    print(
+        f"adaptive run: fake_call_latency={latency_s * 1000:.1f}ms calls={stats['calls']} 429={refused} "
+        f"max_active={stats['max_active']} | limit in GET /generate/<id> every 0.5 s (value: times seen): {spread}",
+        flush=True,
+    )
+    return (
+        f"adaptive: N={n} capacity={capacity} wall={wall:.2f} ideal={ideal:.2f} ratio={wall / ideal:.3f} "
+        f"share_429={share:.4f}"
+    )
+
+
 async def fake_handler_totals(client: httpx.AsyncClient, fake_url: str) -> tuple[int, float]:
     r = await client.get(fake_url + "/_fake/stats")
     r.raise_for_status()
@@ -341,7 +421,7 @@ async def main_async(args: argparse.Namespace) -> str:
     key = signing_key(f"bench-{run}")
     jwks = RunningFake(jwks_app(key)).start()
     py = sys.executable
-    ports = {n: free_port() for n in ("fake", "templates", "generator", "gateway")}
+    ports = {n: free_port() for n in ("fake", "fake_capacity", "templates", "generator", "gateway")}
     topic = f"bench.generation.commands.{run}"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
     base.update(
@@ -383,6 +463,23 @@ async def main_async(args: argparse.Namespace) -> str:
             ],
             env("fake"),
             ports["fake"],
+            log_dir,
+        ),
+        "fake_capacity": Proc(
+            "fake_openrouter_capacity",
+            [
+                py,
+                "-m",
+                "tests.fakes.openrouter",
+                "--port",
+                str(ports["fake_capacity"]),
+                "--latency-ms",
+                str(args.latency_ms),
+                "--max-concurrency",
+                str(ADAPTIVE_CAPACITY),
+            ],
+            env("fake"),
+            ports["fake_capacity"],
             log_dir,
         ),
         "templates": Proc(
@@ -514,7 +611,20 @@ async def main_async(args: argparse.Namespace) -> str:
                 flush=True,
             )
             print(f"logs: {log_dir}  pids: generator={gen_pid} {others}", flush=True)
+            fresh = Proc(
+                "generator_adaptive",
+                [py, "-m", "llmts_generator"],
+                env(
+                    "generator",
+                    GENERATOR_PORT=str(ports["generator"]),
+                    OPENROUTER_BASE_URL=f"http://127.0.0.1:{ports['fake_capacity']}/api/v1",
+                ),
+                ports["generator"],
+                log_dir,
+            )
+            adaptive_line = await run_adaptive(client, gateway, token, template_id, procs, fresh, args)
             print(llmdatagen_line, flush=True)
+            print(adaptive_line, flush=True)
             return (
                 f"generation: N={n} L={args.latency_ms}ms C={c} wall={wall:.2f} ideal={ideal:.2f} "
                 f"ratio={wall / ideal:.3f} items_per_s={rate:.1f} cpu_ms_per_item={cpu_ms:.2f}"
