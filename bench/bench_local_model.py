@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,14 @@ async def stack_run(gateway: httpx.AsyncClient, n: int, concurrency: int) -> dic
         raise RuntimeError(f"POST /generate answered {r.status_code}: {r.text}")
     job_id = r.json()["job_id"]
     job: dict[str, Any] = {}
+    seen: list[str] = []  # the learned limit while the job runs (the view shows it only then)
     while True:
         job = (await gateway.get(f"/generate/{job_id}", headers=user.headers)).json()
         if job.get("status") in ("completed", "completed_with_errors", "failed", "cancelled"):
             break
+        learned = learned_concurrency(job)
+        if learned is not None and (not seen or seen[-1] != learned):
+            seen.append(learned)
         await asyncio.sleep(0.1)
     wall = time.perf_counter() - started
     history = (
@@ -138,23 +143,23 @@ async def stack_run(gateway: httpx.AsyncClient, n: int, concurrency: int) -> dic
         "valid_first_try": sum(1 for i in items if i["attempts"] == 1) / max(1, n),
         "calls": len(attempts),
         "outcomes": {k: v["count"] for k, v in history["attempts"]["by_outcome"].items()},
+        "kinds": dict(Counter(str(a.get("kind")) for a in attempts)),
+        "seen": "→".join(seen) or "none",
+        "learned": seen[-1] if seen else None,
     }
 
 
-def learned_concurrency(job: dict[str, Any], configured: int) -> str:
-    """The generator's current concurrency for the Ollama endpoint, as ``GET /generate/{id}`` reports it."""
+def learned_concurrency(job: dict[str, Any]) -> str | None:
+    """The generator's current limit for the Ollama endpoint, as ``GET /generate/{id}`` reports it mid-job."""
     reported = job.get("concurrency")
     if isinstance(reported, dict):
-        for name in ("ollama", *reported):
-            value = reported.get(name)
-            if isinstance(value, dict) and "current" in value:
-                return str(value["current"])
-            if isinstance(value, int | float):
-                return str(value)
-    return f"{configured}(fixed)"
+        value = reported.get("ollama", reported)
+        if isinstance(value, dict) and "current" in value:
+            return str(value["current"])
+    return None
 
 
-async def main_async(args: argparse.Namespace) -> str:
+async def direct_runs(n: int) -> dict[int, float]:
     provider = OllamaProvider(base_url=BASE_URL, timeout_s=600.0)
     try:
         await direct_run(
@@ -162,30 +167,35 @@ async def main_async(args: argparse.Namespace) -> str:
         )  # warm-up: the model is loaded, the first call's load time is not counted
         direct: dict[int, float] = {}
         for c in (1, 2, 4):
-            wall, calls = await direct_run(provider, args.count, c)
+            wall, calls = await direct_run(provider, n, c)
             direct[c] = wall
-            print(f"direct: N={args.count} concurrency={c} wall={wall:.2f}s calls={calls}", flush=True)
+            print(f"direct: N={n} concurrency={c} wall={wall:.2f}s calls={calls}", flush=True)
+        return direct
     finally:
         await provider.aclose()
-    best_c = min(direct, key=lambda c: direct[c])
+
+
+async def main_async(args: argparse.Namespace) -> str:
     stack = new_stack(ollama_base_url=BASE_URL)
     try:
-        stack.start()
+        stack.start()  # up (idle) during the direct runs too: both measured on the same loaded machine
+        direct = await direct_runs(args.count)
         async with httpx.AsyncClient(base_url=stack.gateway, timeout=60.0) as gateway:
             run = await stack_run(gateway, args.count, args.concurrency)
     finally:
         stack.stop()
+    best_c = min(direct, key=lambda c: direct[c])
     job = run["job"]
     print(
         f"stack: status={job['status']} succeeded={job['counts']['succeeded']} calls={run['calls']} "
-        f"outcomes={run['outcomes']} logs={stack.log_dir}",
+        f"kinds={run['kinds']} outcomes={run['outcomes']} concurrency_seen={run['seen']} logs={stack.log_dir}",
         flush=True,
     )
     ratio = run["wall"] / direct[best_c]
     return (
         f"local-model: N={args.count} wall={run['wall']:.2f} direct={direct[best_c]:.2f} ratio={ratio:.3f} "
         f"timeouts={run['timeouts']} valid_first_try={run['valid_first_try']:.2f} "
-        f"concurrency={learned_concurrency(job, args.concurrency)}"
+        f"concurrency={run['learned'] or f'{args.concurrency}(fixed)'}"
     )
 
 

@@ -360,6 +360,7 @@ class ScriptedProvider:
     name: str = "openrouter"
     cost_per_call: float = 0.001
     before_call: Callable[[ProviderCall], None] | None = None
+    truncated: Callable[[int], bool] = lambda _n: False  # call n hit the token cap (finish_reason "length")
     calls: list[ProviderCall] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -389,7 +390,7 @@ class ScriptedProvider:
         call.cost_usd = self.cost_per_call
         return ChatResult(
             text=answer,
-            finish_reason="stop",
+            finish_reason="length" if self.truncated(call.number) else "stop",
             prompt_tokens=10,
             completion_tokens=5,
             cost_usd=self.cost_per_call,

@@ -23,7 +23,7 @@ from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.domain.progress import RateEstimator
-from llmts_generator.domain.repair import Message, error_summary, repair_messages
+from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
 from llmts_generator.domain.requests import RenderedItem, render_item
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import TaskRef
@@ -71,6 +71,10 @@ class _Target:
     item_attempt: int = 0
     call_no: int = 0
     last_text: str | None = None
+    last_finish: str | None = None  # finish_reason of the latest answer
+    fresh: bool = (
+        False  # the current item attempt resends the original prompts (a cut answer is not repaired)
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,9 @@ class SlotWork:
             return None
 
     def _repair(self, t: _Target, verdict: Verdict) -> list[Message]:
+        t.fresh = verdict.outcome == "invalid" and retry_fresh(t.last_finish, verdict.errors)
+        if t.fresh:
+            return t.rendered.messages
         return repair_messages(
             t.rendered.system,
             t.rendered.user,
@@ -167,7 +174,7 @@ class SlotWork:
     async def _attempt(self, t: _Target, messages: list[Message]) -> _Call | None:
         """One item attempt: a provider call, retried on transient errors, moved along the fallback chain when the
         model is gone (:mod:`~llmts_generator.domain.fallback`). None when the error is fatal."""
-        kind = "first" if t.item_attempt == 1 else "repair"
+        kind = "first" if t.item_attempt == 1 else "fresh" if t.fresh else "repair"
         retry = 0
         backoff = self.ctx.backoff
         while True:
@@ -260,6 +267,7 @@ class SlotWork:
         """Evaluate the answer (synchronous from here to the submit: atomic w.r.t. the other slots)."""
         if call.result is not None:
             t.last_text = call.result.text
+            t.last_finish = call.result.finish_reason
         verdict = evaluate(
             call.result.text if call.result is not None else None,
             self.ctx.rules,

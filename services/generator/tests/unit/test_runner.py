@@ -220,6 +220,23 @@ async def test_repair_sends_the_validation_errors_and_counts_item_attempts() -> 
     assert h.repo.jobs[msg.job_id]["counts"]["item_attempts"] == 2
 
 
+async def test_an_answer_cut_by_the_token_cap_is_asked_again_not_repaired() -> None:
+    h = harness()
+    answers = {1: '{"title": "review one", "rat', 2: review("one"), 3: review("two", rating=9), 4: review("two")}
+    provider = ScriptedProvider(lambda call, _req: answers[call], truncated=lambda n: n == 1)
+    msg = command(2, concurrency=1, max_attempts=3)
+    await h.submit(msg)
+    runner = await h.claim(msg, provider)
+
+    assert await runner.run() == "completed"
+
+    first, fresh, second, repair = (c.request for c in provider.calls)
+    assert fresh.messages == first.messages  # the original prompts again, not the cut answer
+    assert len(repair.messages) > len(second.messages)  # a schema error (not a cut) is still repaired
+    kinds = [(a["target"], a["kind"]) for a in h.repo.attempts_of_job(msg.job_id)]
+    assert sorted(kinds) == [(0, "first"), (0, "fresh"), (1, "first"), (1, "repair")]
+
+
 async def test_item_attempts_exhausted_rejects_with_reasons() -> None:
     h = harness()
     provider = ScriptedProvider(lambda _call, _req: "not json at all")
