@@ -222,7 +222,12 @@ async def test_repair_sends_the_validation_errors_and_counts_item_attempts() -> 
 
 async def test_an_answer_cut_by_the_token_cap_is_asked_again_not_repaired() -> None:
     h = harness()
-    answers = {1: '{"title": "review one", "rat', 2: review("one"), 3: review("two", rating=9), 4: review("two")}
+    answers = {
+        1: '{"title": "review one", "rat',
+        2: review("one"),
+        3: review("two", rating=9),
+        4: review("two"),
+    }
     provider = ScriptedProvider(lambda call, _req: answers[call], truncated=lambda n: n == 1)
     msg = command(2, concurrency=1, max_attempts=3)
     await h.submit(msg)
