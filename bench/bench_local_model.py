@@ -126,7 +126,7 @@ async def stack_run(gateway: httpx.AsyncClient, n: int, concurrency: int) -> dic
         learned = learned_concurrency(job)
         if learned is not None and (not seen or seen[-1] != learned):
             seen.append(learned)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # light polling: every CPU ms here is taken from the model on 2 cores
     wall = time.perf_counter() - started
     history = (
         await gateway.get(f"/history/{job_id}", params={"attempts_limit": 5000}, headers=user.headers)
