@@ -26,11 +26,16 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from llmts_providers.errors import ProviderTimeout
 
-__all__ = ["CallDeadline", "first_token_listener"]
+if TYPE_CHECKING:
+    from llmts_providers.models import ChatRequest
+
+__all__ = ["CallDeadline", "Deadlines", "first_token_listener"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +134,26 @@ class CallDeadline:
                     log.exception("first-token listener failed")
         self.chunks += 1
         self._timeout.reschedule(self._deadline(now))
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """An adapter's configured deadlines; :meth:`for_call` applies a request's overrides (``timeout_s``,
+    ``first_token_timeout_s``, ``idle_timeout_s``) for a streamed or a non-streamed call."""
+
+    provider: str
+    total_s: float  # non-streamed calls
+    first_token_s: float
+    idle_s: float
+    stream_total_s: float | None  # optional cap of a streamed call
+
+    def for_call(self, request: ChatRequest, *, stream: bool) -> CallDeadline:
+        if not stream:
+            total = request.timeout_s if request.timeout_s is not None else self.total_s
+            return CallDeadline(self.provider, total_s=total)
+        return CallDeadline(
+            self.provider,
+            first_token_s=request.first_token_timeout_s or self.first_token_s,
+            idle_s=request.idle_timeout_s or self.idle_s,
+            total_s=request.timeout_s if request.timeout_s is not None else self.stream_total_s,
+        )

@@ -18,6 +18,7 @@ __all__ = [
     "ModelPricing",
     "ModelRecord",
     "ProviderName",
+    "add_schema_instruction",
     "per_million",
     "schema_instruction",
 ]
@@ -351,6 +352,15 @@ class ConnectionTestResult(BaseModel):
 
 
 SCHEMA_INSTRUCTION_MARKER = "Respond with only a JSON object that validates against this JSON Schema"
+
+
+def add_schema_instruction(messages: list[dict[str, Any]], schema: Mapping[str, Any]) -> None:
+    """Append :func:`schema_instruction` to the system message of wire ``messages`` (inserting one if none)."""
+    instruction = schema_instruction(schema)
+    if messages and messages[0]["role"] == "system":
+        messages[0] = {"role": "system", "content": messages[0]["content"] + instruction}
+    else:
+        messages.insert(0, {"role": "system", "content": instruction.lstrip()})
 
 
 def schema_instruction(schema: Mapping[str, Any]) -> str:

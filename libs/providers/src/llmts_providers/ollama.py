@@ -15,7 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from llmts_providers._tracing import traced_chat
-from llmts_providers.deadlines import CallDeadline
+from llmts_providers.deadlines import CallDeadline, Deadlines
 from llmts_providers.errors import (
     MidStreamError,
     ModelNotFound,
@@ -59,10 +59,9 @@ class OllamaProvider:
         stream_timeout_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout_s = timeout_s
-        self._first_token_s = first_token_timeout_s
-        self._idle_s = idle_timeout_s
-        self._stream_total_s = stream_timeout_s
+        self._deadlines = Deadlines(
+            PROVIDER, timeout_s, first_token_timeout_s, idle_timeout_s, stream_timeout_s
+        )
         # a stream is watched by its own deadlines (CallDeadline), not by httpx's per-read timeout
         self._stream_timeout = httpx.Timeout(None, connect=connect_timeout_s)
         headers: dict[str, str] = {}
@@ -159,22 +158,16 @@ class OllamaProvider:
     async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
         started = time.perf_counter()
+        deadline = self._deadlines.for_call(request, stream=request.stream)
         if not request.stream:
-            total = request.timeout_s if request.timeout_s is not None else self._timeout_s
-            async with CallDeadline(PROVIDER, total_s=total):
-                data = await self._request("POST", "api/chat", body, total)
+            async with deadline:
+                data = await self._request("POST", "api/chat", body, deadline.total_s)
             if not isinstance(data, Mapping):
                 raise ProviderUnavailable("unexpected /api/chat response", PROVIDER, raw=data)
             if data.get("error"):
                 raise MidStreamError(str(data["error"]), PROVIDER, raw=data)
             message = data.get("message") or {}
             return self._result(str(message.get("content") or ""), data, body["model"], started)
-        deadline = CallDeadline(
-            PROVIDER,
-            first_token_s=request.first_token_timeout_s or self._first_token_s,
-            idle_s=request.idle_timeout_s or self._idle_s,
-            total_s=request.timeout_s if request.timeout_s is not None else self._stream_total_s,
-        )
         async with deadline:
             return await self._chat_stream(body, deadline, started)
 

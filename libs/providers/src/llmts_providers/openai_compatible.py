@@ -22,16 +22,15 @@ from openai._types import RequestOptions  # the TypedDict of the SDK's own reque
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
+from llmts_providers._openai_wire import get_json, nonempty_str, sdk_errors, sdk_http_client, secret_value
 from llmts_providers._tracing import traced_chat
-from llmts_providers.deadlines import CallDeadline
+from llmts_providers.deadlines import CallDeadline, Deadlines
 from llmts_providers.errors import (
     BadRequest,
     MidStreamError,
     ModelNotFound,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
-    error_from_status,
     error_message,
 )
 from llmts_providers.models import (
@@ -41,9 +40,8 @@ from llmts_providers.models import (
     ConnectionTestResult,
     ModelPricing,
     ModelRecord,
-    schema_instruction,
+    add_schema_instruction,
 )
-from llmts_providers.openrouter import _connection_failure, _headers_dict, _sdk_http_client, _secret, _str
 from llmts_providers.settings import ProviderSettings, StructuredOutputMode, TokenPrice
 
 __all__ = ["PROVIDER", "OpenAICompatibleProvider"]
@@ -77,13 +75,12 @@ class OpenAICompatibleProvider:
         stream_timeout_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
-        self._timeout_s = timeout_s
-        self._first_token_s = first_token_timeout_s
-        self._idle_s = idle_timeout_s
-        self._stream_total_s = stream_timeout_s
+        self._deadlines = Deadlines(
+            PROVIDER, timeout_s, first_token_timeout_s, idle_timeout_s, stream_timeout_s
+        )
         # a stream is watched by its own deadlines (CallDeadline), not by the transport's per-read timeout
         self._stream_timeout = openai.Timeout(None, connect=connect_timeout_s)
-        self._api_key = _secret(api_key)
+        self._api_key = secret_value(api_key)
         self._mode: StructuredOutputMode = structured_output
         self._modes = dict(structured_output_models or {})
         self._prices = dict(prices or {})
@@ -98,7 +95,7 @@ class OpenAICompatibleProvider:
             api_key=self._api_key or _NO_KEY,
             max_retries=0,
             timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
-            http_client=_sdk_http_client(http_backend),
+            http_client=sdk_http_client(http_backend),
         )
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._http = httpx.AsyncClient(
@@ -166,11 +163,7 @@ class OpenAICompatibleProvider:
             else:
                 if mode == "json_object":
                     body["response_format"] = {"type": "json_object"}
-                instruction = schema_instruction(request.json_schema)
-                if messages and messages[0]["role"] == "system":
-                    messages[0] = {"role": "system", "content": messages[0]["content"] + instruction}
-                else:
-                    messages.insert(0, {"role": "system", "content": instruction.lstrip()})
+                add_schema_instruction(messages, request.json_schema)
         body["stream"] = request.stream
         if request.stream:
             body["stream_options"] = {"include_usage": True}
@@ -189,18 +182,10 @@ class OpenAICompatibleProvider:
     async def _chat(self, request: ChatRequest) -> ChatResult:
         sdk = self._client()
         body = self.build_request_body(request)
-        if not body.get("stream"):
-            total = request.timeout_s if request.timeout_s is not None else self._timeout_s
-            async with CallDeadline(PROVIDER, total_s=total) as deadline:
-                return await self._chat_mapped(sdk, body, self._options(request.timeout_s), deadline)
-        deadline = CallDeadline(
-            PROVIDER,
-            first_token_s=request.first_token_timeout_s or self._first_token_s,
-            idle_s=request.idle_timeout_s or self._idle_s,
-            total_s=request.timeout_s if request.timeout_s is not None else self._stream_total_s,
-        )
-        async with deadline:
-            return await self._chat_mapped(sdk, body, self._options(self._stream_timeout), deadline)
+        stream = bool(body.get("stream"))
+        options = self._options(self._stream_timeout if stream else request.timeout_s)
+        async with self._deadlines.for_call(request, stream=stream) as deadline:
+            return await self._chat_mapped(sdk, body, options, deadline)
 
     async def _chat_mapped(
         self, sdk: openai.AsyncOpenAI, body: dict[str, Any], options: RequestOptions, deadline: CallDeadline
@@ -208,33 +193,10 @@ class OpenAICompatibleProvider:
         """The call, with the SDK's errors mapped onto the taxonomy."""
         started = time.perf_counter()
         partial: list[str] = []
-        try:
+        with sdk_errors(PROVIDER, partial):
             if body.get("stream"):
                 return await self._chat_stream(sdk, body, options, started, partial, deadline)
             return await self._chat_once(sdk, body, options, started)
-        except openai.APIStatusError as exc:
-            raise error_from_status(
-                PROVIDER,
-                exc.status_code,
-                {"error": exc.body} if isinstance(exc.body, Mapping) else exc.body,
-                _headers_dict(exc.response.headers),
-            ) from exc
-        except openai.APITimeoutError as exc:
-            refused = _connection_failure(exc)
-            if refused is not None:
-                raise ProviderUnavailable(f"connection failed: {refused!r}", PROVIDER) from exc
-            raise ProviderTimeout(f"request timed out: {exc}", PROVIDER) from exc
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise ProviderUnavailable(f"connection failed: {cause!r}", PROVIDER) from exc
-        except openai.APIError as exc:
-            # the SDK raises a bare APIError for an SSE chunk with a top-level ``error`` (mid-stream error)
-            raise MidStreamError(
-                error_message({"error": exc.body}, exc.message),
-                PROVIDER,
-                raw=exc.body,
-                partial_text="".join(partial),
-            ) from exc
 
     def _options(self, timeout_s: float | openai.Timeout | None) -> RequestOptions:
         # what ``chat.completions.create`` passes (bearer auth, optional per-request timeout); without a key the
@@ -266,15 +228,15 @@ class OpenAICompatibleProvider:
             message = choices[0].get("message")
             content = message.get("content") if isinstance(message, Mapping) else None
             text = content if isinstance(content, str) else ""
-            finish = _str(choices[0].get("finish_reason"))
+            finish = nonempty_str(choices[0].get("finish_reason"))
         usage = resp.get("usage")
         return self._result(
             text=text,
             finish=finish,
             usage=usage if isinstance(usage, Mapping) else None,
-            model=_str(resp.get("model")) or body["model"],
+            model=nonempty_str(resp.get("model")) or body["model"],
             requested=body["model"],
-            generation_id=_str(resp.get("id")),
+            generation_id=nonempty_str(resp.get("id")),
             started=started,
         )
 
@@ -376,24 +338,7 @@ class OpenAICompatibleProvider:
     async def _get_json(self, path: str) -> Any:
         if self._http is None:
             raise ProviderUnavailable(_NOT_CONFIGURED, PROVIDER, retryable=False)
-        try:
-            resp = await self._http.get(path)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"GET {path} timed out", PROVIDER) from exc
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"GET {path} failed: {exc!r}", PROVIDER) from exc
-        if resp.status_code >= 400:
-            try:
-                err_body: Any = resp.json()
-            except ValueError:
-                err_body = resp.text
-            raise error_from_status(PROVIDER, resp.status_code, err_body, _headers_dict(resp.headers))
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise ProviderUnavailable(
-                f"GET {path}: invalid JSON", PROVIDER, status_code=resp.status_code
-            ) from exc
+        return await get_json(self._http, PROVIDER, path)
 
     def _record(self, raw: Mapping[str, Any]) -> ModelRecord:
         model_id = str(raw["id"])
