@@ -22,18 +22,13 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_erro
 # ------------------------------------------------------------------------------------------------ requests
 class FallbackChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider: ProviderName | None = Field(default=None, examples=["ollama"])
-    id: str = Field(min_length=1, max_length=300, examples=["smollm2:135m"])
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
-
-
-class ModelChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
     provider: ProviderName | None = Field(default=None, examples=["openrouter"])
     id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+
+
+class ModelChoice(FallbackChoice):
     fallback: list[FallbackChoice] = Field(
         default_factory=list,
         max_length=MAX_FALLBACK_MODELS,

@@ -77,17 +77,13 @@ class ValidationSpec(_Strict):
 
 
 class FallbackSpec(_Strict):
-    provider: ProviderName | None = Field(default=None, examples=["ollama"])
-    id: str = Field(min_length=1, max_length=300, examples=["smollm2:135m"])
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
-
-
-class ModelSpec(_Strict):
     provider: ProviderName | None = Field(default=None, examples=["openrouter"])
     id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
+
+
+class ModelSpec(FallbackSpec):
     fallback: list[FallbackSpec] = Field(
         default_factory=list,
         max_length=5,

@@ -28,7 +28,7 @@ class FallbackModel(_Frozen):
     """One model of a job's fallback chain (tried in order when the one before is unavailable)."""
 
     provider: ProviderName | None = Field(default=None, examples=["openrouter"])
-    id: str = Field(examples=["meta-llama/llama-3.1-8b-instruct"])
+    id: str = Field(examples=["openai/gpt-4o-mini"])
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
 
@@ -40,11 +40,7 @@ class ModelUsed(_Frozen):
     id: str = Field(examples=["smollm2:135m"])
 
 
-class ModelRef(_Frozen):
-    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
-    id: str = Field(examples=["openai/gpt-4o-mini"])
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
+class ModelRef(FallbackModel):
     fallback: list[FallbackModel] = Field(
         default_factory=list,
         max_length=MAX_FALLBACK_MODELS,
@@ -54,10 +50,7 @@ class ModelRef(_Frozen):
 
     def chain(self) -> list[FallbackModel]:
         """The primary model, then its fallbacks: every model the job may use, in order."""
-        primary = FallbackModel(
-            provider=self.provider, id=self.id, temperature=self.temperature, max_tokens=self.max_tokens
-        )
-        return [primary, *self.fallback]
+        return [FallbackModel.model_validate(self.model_dump(exclude={"fallback"})), *self.fallback]
 
 
 class Prompts(_Frozen):
