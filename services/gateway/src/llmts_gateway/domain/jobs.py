@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -30,6 +30,8 @@ TERMINAL_EVENT_TYPES = frozenset(
     {"llmts.generation.completed", "llmts.generation.failed", "llmts.generation.cancelled"}
 )
 PREVIEW_ITEMS = 3
+
+_M = TypeVar("_M", bound=FallbackModel)
 
 
 def links(job_id: str) -> JobLinks:
@@ -143,29 +145,23 @@ def choose_model(body: GenerationCreate, template: TemplateSnapshot) -> ModelRef
 def model_from_catalog(model: ModelRef, answer: Answer) -> tuple[ModelRef, dict[str, Any] | None]:
     """A model unknown to the catalog is refused; a known one gets its provider filled in and its pricing.
     Any other answer (catalog degraded) does not block generation."""
-    if answer.status == 404:
-        raise Unprocessable(
-            f"unknown model {model.id!r}",
-            code="unknown_model",
-            details={"model": model.id, "provider": model.provider},
-        )
-    if answer.status != 200 or not isinstance(answer.body, Mapping):
-        return model, None
-    record = answer.body
-    provider = _known_provider(model.provider, record)
-    if provider != model.provider:
-        model = model.model_copy(update={"provider": provider})
-    pricing = record.get("pricing")
+    model = _known_model(model, answer, f"unknown model {model.id!r}", {})
+    body = answer.body if answer.status == 200 and isinstance(answer.body, Mapping) else {}
+    pricing = body.get("pricing")
     return model, dict(pricing) if isinstance(pricing, Mapping) else None
 
 
 def fallback_from_catalog(model: FallbackModel, answer: Answer, position: int) -> FallbackModel:
     """A fallback model must be known to the catalog too (refused up front, not when the job needs it)."""
+    field = {"field": f"model.fallback[{position}]"}
+    return _known_model(model, answer, f"unknown fallback model {model.id!r}", field)
+
+
+def _known_model(model: _M, answer: Answer, message: str, details: dict[str, Any]) -> _M:
+    """404 → ``unknown_model``; a 200 fills in the provider the request left out; anything else passes."""
     if answer.status == 404:
         raise Unprocessable(
-            f"unknown fallback model {model.id!r}",
-            code="unknown_model",
-            details={"field": f"model.fallback[{position}]", "model": model.id, "provider": model.provider},
+            message, code="unknown_model", details={**details, "model": model.id, "provider": model.provider}
         )
     if answer.status != 200 or not isinstance(answer.body, Mapping):
         return model
