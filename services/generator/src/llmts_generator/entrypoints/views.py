@@ -131,6 +131,12 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _add_usage(row: dict[str, Any], attempt: Mapping[str, Any]) -> None:
+    row["prompt_tokens"] += int(attempt.get("prompt_tokens", 0))
+    row["completion_tokens"] += int(attempt.get("completion_tokens", 0))
+    row["cost_usd"] = round(row["cost_usd"] + float(attempt.get("cost_usd", 0.0)), 10)
+
+
 def attempts_by_outcome(attempts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Count, tokens and cost of a job's attempts per outcome (``ok``, ``invalid``, ``provider_timeout`` …)."""
     by_outcome: dict[str, dict[str, Any]] = {}
@@ -140,9 +146,7 @@ def attempts_by_outcome(attempts: list[dict[str, Any]]) -> dict[str, dict[str, A
             key, {"count": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
         )
         row["count"] += 1
-        row["prompt_tokens"] += int(a.get("prompt_tokens", 0))
-        row["completion_tokens"] += int(a.get("completion_tokens", 0))
-        row["cost_usd"] = round(row["cost_usd"] + float(a.get("cost_usd", 0.0)), 10)
+        _add_usage(row, a)
     return by_outcome
 
 
@@ -173,7 +177,5 @@ def attempts_by_model(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         row["calls"] += 1
         row["valid"] += 1 if a.get("outcome") == "valid" else 0
-        row["prompt_tokens"] += int(a.get("prompt_tokens", 0))
-        row["completion_tokens"] += int(a.get("completion_tokens", 0))
-        row["cost_usd"] = round(row["cost_usd"] + float(a.get("cost_usd", 0.0)), 10)
+        _add_usage(row, a)
     return list(rows.values())
