@@ -231,6 +231,14 @@ class FakeState:
             self.handler_calls += 1
             self.handler_s += time.perf_counter() - started
 
+    async def timed(self, handler: Callable[[Any], Awaitable[Any]], request: Any) -> Any:
+        """Run a chat handler between :meth:`enter` and :meth:`leave`."""
+        started = self.enter()
+        try:
+            return await handler(request)
+        finally:
+            self.leave(started)
+
     # --- hidden capacity (max_concurrency) ---------------------------------------------------------------
     def _take_place(self) -> None:
         self.active += 1

@@ -131,11 +131,7 @@ def create_app(state: FakeState | None = None, tags: list[dict[str, Any]] | None
         return await with_place(state, request, _timed_chat, _over_capacity, "/api/chat", 503)
 
     async def _timed_chat(request: Request) -> Response:
-        started = state.enter()
-        try:
-            return await _chat(request)
-        finally:
-            state.leave(started)
+        return await state.timed(_chat, request)
 
     async def _chat(request: Request) -> Response:
         raw = await request.body()

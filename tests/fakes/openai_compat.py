@@ -91,11 +91,7 @@ def create_app(
         return JSONResponse({"object": "list", "data": served})
 
     async def chat(request: Request) -> Response:
-        started = state.enter()
-        try:
-            return await _chat(request)
-        finally:
-            state.leave(started)
+        return await state.timed(_chat, request)
 
     async def _chat(request: Request) -> Response:
         try:

@@ -167,11 +167,7 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
         return await with_place(state, request, _timed_chat, _over_capacity, "/chat/completions", 429)
 
     async def _timed_chat(request: Request) -> Response:
-        started = state.enter()
-        try:
-            return await _chat(request)
-        finally:
-            state.leave(started)
+        return await state.timed(_chat, request)
 
     async def _chat(request: Request) -> Response:
         try:
