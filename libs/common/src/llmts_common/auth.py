@@ -23,6 +23,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from llmts_common.errors import Unauthorized
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("Ed25519", "EdDSA", "RS256")
+ROLES: tuple[str, ...] = ("user", "admin")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class Principal:
     email: str | None
     token_id: str | None
     claims: dict[str, Any]
+
+    @property
+    def role(self) -> str:
+        """``user`` or ``admin`` (the ``role`` claim; tokens issued before roles existed are ``user``)."""
+        role = self.claims.get("role")
+        return role if role in ROLES else "user"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class JwksVerifier:

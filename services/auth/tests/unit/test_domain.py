@@ -95,6 +95,7 @@ def test_access_claims() -> None:
         "jti": "j1",
         "typ": "access",
         "email": "ada@example.com",
+        "role": "user",
     }
 
 

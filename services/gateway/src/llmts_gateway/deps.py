@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
-from llmts_common.errors import ServiceUnavailable
+from llmts_common.errors import Forbidden, ServiceUnavailable
 from llmts_common.outbox import Outbox
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.upstreams import Upstreams
@@ -48,3 +48,13 @@ async def current_user(ctx: Context, authorization: Annotated[str | None, Header
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def admin_user(user: CurrentUser) -> Principal:
+    """The current user, who must hold the ``admin`` role (403 ``forbidden`` otherwise)."""
+    if not user.is_admin:
+        raise Forbidden("this operation needs the admin role", details={"required_role": "admin"})
+    return user
+
+
+AdminUser = Annotated[Principal, Depends(admin_user)]

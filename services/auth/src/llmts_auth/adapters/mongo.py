@@ -114,6 +114,8 @@ def _user_doc(user: User) -> dict[str, Any]:
         "created_at": user.created_at,
         "password_hash": user.password_hash,
         "identities": [{"provider": i.provider, "subject": i.subject} for i in user.identities],
+        "role": user.role,
+        "disabled": user.disabled,
     }
 
 
@@ -127,6 +129,8 @@ def _user(doc: dict[str, Any] | None) -> User | None:
         created_at=doc["created_at"],
         password_hash=doc.get("password_hash"),
         identities=tuple(Identity(i["provider"], i["subject"]) for i in doc.get("identities") or []),
+        role="admin" if doc.get("role") == "admin" else "user",
+        disabled=bool(doc.get("disabled", False)),
     )
 
 

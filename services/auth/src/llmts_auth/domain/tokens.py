@@ -35,6 +35,7 @@ def access_claims(user: User, *, policy: TokenPolicy, now: datetime, jti: str) -
         "jti": jti,
         "typ": ACCESS_TOKEN_TYPE,
         "email": user.email,
+        "role": user.role,
     }
 
 

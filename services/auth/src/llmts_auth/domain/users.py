@@ -10,6 +10,8 @@ from typing import Literal
 from llmts_auth.domain.errors import InvalidEmail
 
 Provider = Literal["google", "github"]
+Role = Literal["user", "admin"]
+ROLES: tuple[Role, ...] = ("user", "admin")
 PROVIDERS: tuple[Provider, ...] = ("google", "github")
 MAX_EMAIL_LENGTH = 254
 # Deliberately simple: one "@", no whitespace, a dot in the domain. Deliverability is the provider's business.
@@ -40,6 +42,8 @@ class User:
     created_at: datetime
     password_hash: str | None = field(default=None, repr=False)
     identities: tuple[Identity, ...] = ()
+    role: Role = "user"
+    disabled: bool = False
 
     def with_identity(self, identity: Identity) -> User:
         if identity in self.identities:
