@@ -235,8 +235,9 @@ class SlotWork:
     async def _call(
         self, t: _Target, route: Route, messages: list[Message]
     ) -> tuple[ChatResult | None, ProviderError | None, datetime, float]:
-        """One provider call through the fair limiter, counted (a call abandoned by a cancel is not). The limiter
-        hears how it went (first token, answer, or the error leaving the block) to adapt the provider's limit."""
+        """One provider call through the fair limiter (fair between users, then between a user's jobs), counted
+        (a call abandoned by a cancel is not). The limiter hears how it went (first token, answer, or the error
+        leaving the block) to adapt the provider's limit."""
         sched, st = self.sched, self.st
         started_at = self.ctx.clock()
         t0 = time.perf_counter()
@@ -245,7 +246,9 @@ class SlotWork:
         sched.call_started()
         try:
             request = route.shape.request(messages)
-            async with route.limiter.slot(self.job.job_id, streamed=request.stream) as permit:
+            async with route.limiter.slot(
+                self.job.job_id, user=self.job.user_id, streamed=request.stream
+            ) as permit:
                 with first_token_listener(permit.first_token):
                     result = await route.provider.chat(request)
                 permit.succeeded(result.first_token_ms)

@@ -1,8 +1,10 @@
 """A fair semaphore per provider endpoint, shared by every job of the process, whose capacity is learned.
 
-**Fairness.** When a permit frees up it goes to the waiting job that currently holds the fewest permits (ties: the
-job that has waited longest), so one job with a large ``concurrency`` cannot starve a small one, and a job whose
-calls are slow only ever occupies its fair share once others are waiting.
+**Fairness** (:class:`~llmts_generator.domain.fairness.FairQueue`): when a permit frees up it goes to the waiting
+user that holds the fewest permits, then to that user's waiting job that holds the fewest (ties: served least
+recently), so one user's backlog of jobs cannot starve another user, one job with a large ``concurrency`` cannot
+starve a small one, and slow calls only ever occupy their fair share once others are waiting. A call that names no
+user counts as a user of its own (its job id).
 
 **Capacity.** Fixed (``FairLimiter(n)``), or adaptive: with an
 :class:`~llmts_generator.domain.concurrency.AdaptiveLimit` the capacity is the controller's current limit, each call
@@ -14,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from llmts_generator.domain.concurrency import AdaptiveLimit, CallStart
+from llmts_generator.domain.fairness import FairQueue
 from llmts_providers.errors import ProviderTimeout, ProviderUnavailable, RateLimited
 
 log = logging.getLogger("llmts.generator.limiter")
@@ -82,16 +83,21 @@ class FairLimiter:
         self.controller = controller
         self.clock = clock
         self.in_use = 0
-        self.held: defaultdict[str, int] = defaultdict(int)
-        self._waiters: dict[str, deque[asyncio.Future[CallStart | None]]] = {}
-        self._since: dict[str, int] = {}
-        self._tick = itertools.count()
+        self._waiters: FairQueue[asyncio.Future[CallStart | None]] = FairQueue()
         self._open: set[Permit] = set()
         self._timer: asyncio.TimerHandle | None = None
 
     @property
     def capacity(self) -> int:
         return self.controller.current if self.controller is not None else self.ceiling
+
+    @property
+    def held(self) -> Mapping[str, int]:
+        """Permits held per job."""
+        return self._waiters.job_held
+
+    def held_by(self, user: str) -> int:
+        return self._waiters.held(user=user)
 
     def snapshot(self) -> dict[str, Any]:
         """What progress events and the job view show: ``current`` limit, ``ceiling``, calls ``in_flight`` (all
@@ -103,10 +109,9 @@ class FairLimiter:
             "adaptive": self.controller is not None,
         }
 
-    def waiting(self, key: str | None = None) -> int:
-        if key is not None:
-            return len(self._waiters.get(key, ()))
-        return sum(len(q) for q in self._waiters.values())
+    def waiting(self, key: str | None = None, *, user: str | None = None) -> int:
+        """Calls waiting for a permit: all, of job ``key``, or of ``user``."""
+        return self._waiters.waiting(user=user, job=key)
 
     # --- the fair semaphore ----------------------------------------------------------------------------
     def _room(self) -> bool:
@@ -114,60 +119,42 @@ class FairLimiter:
             return False
         return self.controller is None or not self.controller.paused(self.clock())
 
-    def _grant(self, key: str) -> CallStart | None:
+    def _start(self) -> CallStart | None:
         self.in_use += 1
-        self.held[key] += 1
         return self.controller.start(self.in_use) if self.controller is not None else None
 
-    async def acquire(self, key: str) -> CallStart | None:
+    async def acquire(self, key: str, user: str | None = None) -> CallStart | None:
+        """A permit for one call of job ``key`` of ``user`` (default: the job is a user of its own)."""
+        owner = key if user is None else user
         if not self._waiters and self._room():
-            return self._grant(key)
+            self._waiters.grant(owner, key)
+            return self._start()
         fut: asyncio.Future[CallStart | None] = asyncio.get_running_loop().create_future()
-        queue = self._waiters.get(key)
-        if queue is None:
-            queue = self._waiters[key] = deque()
-            self._since[key] = next(self._tick)
-        queue.append(fut)
+        self._waiters.push(owner, key, fut)
         self._arm_timer()
         try:
             return await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self.release(key)  # granted just as we were cancelled: give it back
+                self.release(key, owner)  # granted just as we were cancelled: give it back
             else:
-                self._forget(key, fut)
+                self._waiters.remove(owner, key, fut)
             raise
 
-    def _forget(self, key: str, fut: asyncio.Future[CallStart | None]) -> None:
-        queue = self._waiters.get(key)
-        if queue is None:
-            return
-        with contextlib.suppress(ValueError):
-            queue.remove(fut)
-        if not queue:
-            self._waiters.pop(key, None)
-            self._since.pop(key, None)
-
-    def release(self, key: str) -> None:
+    def release(self, key: str, user: str | None = None) -> None:
         self.in_use -= 1
-        self.held[key] -= 1
-        if self.held[key] <= 0:
-            del self.held[key]
+        self._waiters.release(key if user is None else user, key)
         self._wake()
 
     def _wake(self) -> None:
         while self._waiters and self._room():
-            key = min(self._waiters, key=lambda k: (self.held.get(k, 0), self._since[k]))
-            queue = self._waiters[key]
-            fut = queue.popleft()
-            if not queue:
-                self._waiters.pop(key, None)
-                self._since.pop(key, None)
-            else:
-                self._since[key] = next(self._tick)  # round-robin among equals
-            if fut.done():
+            picked = self._waiters.pop()
+            assert picked is not None
+            user, key, fut = picked
+            if fut.done():  # (a cancelled waiter removes itself; this is only a safety net)
+                self._waiters.release(user, key)
                 continue
-            fut.set_result(self._grant(key))
+            fut.set_result(self._start())
         self._arm_timer()
 
     def poke(self) -> None:
@@ -186,9 +173,12 @@ class FairLimiter:
 
     # --- calls and their reports -----------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def slot(self, key: str, *, streamed: bool = False) -> AsyncIterator[Permit]:
-        """One call of job ``key``. ``streamed``: the call will report its first token (queueing is judged on it)."""
-        call = await self.acquire(key)
+    async def slot(
+        self, key: str, *, user: str | None = None, streamed: bool = False
+    ) -> AsyncIterator[Permit]:
+        """One call of job ``key`` of ``user``. ``streamed``: the call will report its first token (queueing is
+        judged on it)."""
+        call = await self.acquire(key, user)
         permit = Permit(self, call, streamed, self.clock())
         self._open.add(permit)
         try:
@@ -200,7 +190,7 @@ class FairLimiter:
             self._ended(permit)
         finally:
             self._open.discard(permit)
-            self.release(key)
+            self.release(key, user)
 
     def on_first_token(self, permit: Permit, ttft_s: float) -> None:
         ctl = self.controller
