@@ -18,8 +18,11 @@ from llmts_gateway.adapters.commands import OutboxCommands
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.services import CatalogHttp, GeneratorHttp, TemplatesHttp
 from llmts_gateway.adapters.upstreams import SERVICES, Upstreams
+from llmts_gateway.adapters.usage import COLLECTION as USAGE_COLLECTION
+from llmts_gateway.adapters.usage import MongoUsageLedger
 from llmts_gateway.deps import GatewayContext
-from llmts_gateway.entrypoints import stream
+from llmts_gateway.domain.quotas import Limits
+from llmts_gateway.entrypoints import stream, usage_events
 from llmts_gateway.entrypoints.http import mount_routes
 from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
@@ -67,8 +70,12 @@ def bootstrap(
         commands=OutboxCommands(ctx.outbox, topic=settings.generation_commands_topic),
         events=hub,
         max_count=settings.max_generation_count,
+        usage=MongoUsageLedger(runtime.db[USAGE_COLLECTION]),
+        quota=default_limits(settings),
+        max_command_bytes=settings.max_command_bytes,
     )
     stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
+    usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
     outbox = ctx.outbox
     assert outbox is not None
 
@@ -104,6 +111,17 @@ def bootstrap(
     app.state.runtime = runtime
     mount_routes(app)
     return app, ctx, runtime
+
+
+def default_limits(settings: GatewaySettings) -> Limits:
+    """Every user's quota unless an admin overrides it."""
+    return Limits(
+        max_items_per_job=settings.quota_max_items_per_job,
+        max_active_jobs=settings.quota_max_active_jobs,
+        max_items_per_day=settings.quota_max_items_per_day,
+        budget_usd=settings.quota_budget_usd,
+        budget_period=settings.quota_budget_period,
+    )
 
 
 def _service_check(upstreams: Upstreams, name: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +24,19 @@ from llmts_api.generation import (
     HistoryQuery,
     ResultQuery,
 )
-from llmts_common.contracts import GenerationCancelRequested, GenerationRequested, ModelRef, TemplateSnapshot
+from llmts_api.usage import QuotaLimits, QuotaOverride, QuotaPublic, UsagePublic
+from llmts_common.contracts import (
+    GenerationCancelled,
+    GenerationCancelRequested,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationRequested,
+    ModelRef,
+    TemplateSnapshot,
+)
 from llmts_common.envelope import new_id
 from llmts_common.errors import AppError, ServiceUnavailable, Unprocessable
-from llmts_gateway.domain import jobs
+from llmts_gateway.domain import jobs, quotas
 from llmts_gateway.domain.ports import (
     Answer,
     CommandOutbox,
@@ -34,7 +44,12 @@ from llmts_gateway.domain.ports import (
     GeneratorApi,
     ModelCatalog,
     TemplateSource,
+    UsageLedger,
 )
+from llmts_providers.estimate import estimate_cost, estimate_prompt_tokens, pricing_from
+
+# tokens a repair call's instruction may add (the generator lists the validation errors, clipped)
+REPAIR_PROMPT_TOKENS = 1_500
 
 
 def _utcnow() -> datetime:
@@ -49,6 +64,9 @@ class Deps:
     commands: CommandOutbox
     events: EventFeed
     max_count: int
+    usage: UsageLedger | None = None  # quotas are enforced when both usage and quota are set
+    quota: quotas.Limits | None = None  # the default limits (settings)
+    max_command_bytes: int | None = None
     new_id: Callable[[], str] = new_id
     clock: Callable[[], datetime] = _utcnow
 
@@ -104,6 +122,79 @@ async def submit(command: GenerationRequested, *, deps: Deps) -> GenerationAccep
     return GenerationAccepted(job_id=command.job_id, links=jobs.links(command.job_id))
 
 
+def reservation_micros(command: GenerationRequested, pricing: dict[str, Any] | None) -> int:
+    """The job's estimated upper cost (the preview's estimator, prompts from the template as written), capped by
+    the request's ``max_cost_usd``; 0 for a free or unpriced model."""
+    prices = pricing_from(pricing)
+    if prices is None or prices.prompt is None or prices.completion is None:
+        return 0
+    high = estimate_cost(
+        prompt_tokens=estimate_prompt_tokens(jobs.estimate_body(command)),
+        count=command.count,
+        pricing=prices,
+        max_tokens=command.model.max_tokens,
+        attempts=command.max_attempts_per_item,
+        repair_prompt_tokens=REPAIR_PROMPT_TOKENS,
+    ).high.usd
+    micros = 0 if high is None else math.ceil(high * quotas.MICROS)
+    if command.max_cost_usd is not None:
+        micros = min(micros, quotas.to_micros(command.max_cost_usd))
+    return micros
+
+
+async def admit(
+    planned: list[tuple[GenerationRequested, dict[str, Any] | None]], *, user_id: str, deps: Deps
+) -> list[GenerationRequested]:
+    """Size-check the commands, then reserve the user's quota for all of them at once (all or nothing).
+
+    A priced job's command carries its reservation as ``max_cost_usd``, so the generator stops the job before
+    it spends more than it reserved."""
+    commands = []
+    for command, _ in planned:
+        if deps.max_command_bytes is not None:
+            jobs.check_command_size(command, max_bytes=deps.max_command_bytes)
+    if deps.usage is None or deps.quota is None:
+        return [command for command, _ in planned]
+    now = deps.clock()
+    limits = deps.quota.with_overrides(
+        (await deps.usage.ledger(user_id, defaults=deps.quota, now=now)).overrides
+    )
+    reservations = []
+    for command, pricing in planned:
+        quotas.check_items_per_job(command.count, limits)
+        micros = reservation_micros(command, pricing)
+        if micros > 0:
+            command = command.model_copy(update={"max_cost_usd": quotas.to_usd(micros)})
+        commands.append(command)
+        reservations.append(quotas.Reservation(command.job_id, micros, command.count, at=now))
+    await deps.usage.reserve(user_id, quotas.Ask(tuple(reservations)), defaults=deps.quota, now=now)
+    return commands
+
+
+async def submit_admitted(
+    commands: list[GenerationRequested], *, user_id: str, deps: Deps
+) -> list[GenerationAccepted]:
+    """Store the admitted commands; a job that could not be stored gives its reservation back."""
+    accepted = []
+    for command in commands:
+        try:
+            accepted.append(await submit(command, deps=deps))
+        except Exception:
+            await release_all(commands[len(accepted) :], user_id=user_id, deps=deps)
+            raise
+    return accepted
+
+
+async def release_all(commands: list[GenerationRequested], *, user_id: str, deps: Deps) -> None:
+    if deps.usage is None or deps.quota is None:
+        return
+    for command in commands:
+        with contextlib.suppress(Exception):  # best effort: the reservation is otherwise released by no event
+            await deps.usage.settle(
+                user_id, command.job_id, cost_usd=0.0, produced=0, defaults=deps.quota, now=deps.clock()
+            )
+
+
 async def preview(
     command: GenerationRequested, pricing: dict[str, Any] | None, *, token: str, deps: Deps
 ) -> Answer:
@@ -126,7 +217,8 @@ async def create_or_preview(
     command, pricing = await build_command(body, user_id=user_id, token=token, deps=deps)
     if body.dry_run:
         return await preview(command, pricing, token=token, deps=deps)
-    return await submit(command, deps=deps)
+    admitted = await admit([(command, pricing)], user_id=user_id, deps=deps)
+    return (await submit_admitted(admitted, user_id=user_id, deps=deps))[0]
 
 
 async def preview_job(body: GenerationCreate, *, user_id: str, token: str, deps: Deps) -> Answer:
@@ -135,19 +227,20 @@ async def preview_job(body: GenerationCreate, *, user_id: str, token: str, deps:
 
 
 async def submit_batch(body: BatchCreate, *, user_id: str, token: str, deps: Deps) -> BatchAccepted:
-    """Every job is validated before any is accepted; an error names the job (``job <i>``)."""
-    commands: list[GenerationRequested] = []
+    """Every job is validated before any is accepted; an error names the job (``job <i>``). Quotas admit the
+    batch as a whole: all its jobs are reserved at once, or none is accepted."""
+    planned: list[tuple[GenerationRequested, dict[str, Any] | None]] = []
     for i, job in enumerate(body.jobs):
         if job.dry_run:
             raise Unprocessable("dry_run is not supported in a batch", details={"job": i})
         try:
-            command, _ = await build_command(job, user_id=user_id, token=token, deps=deps)
+            planned.append(await build_command(job, user_id=user_id, token=token, deps=deps))
         except AppError as exc:
             exc.details = {"job": i, "error": exc.details}
             exc.message = f"job {i}: {exc.message}"
             raise
-        commands.append(command)
-    return BatchAccepted(jobs=[await submit(command, deps=deps) for command in commands])
+    admitted = await admit(planned, user_id=user_id, deps=deps)
+    return BatchAccepted(jobs=await submit_admitted(admitted, user_id=user_id, deps=deps))
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -180,6 +273,53 @@ async def history(query: HistoryQuery, *, token: str, deps: Deps) -> Answer:
 
 async def history_job(job_id: str, *, attempts_limit: int, token: str, deps: Deps) -> Answer:
     return await deps.generator.history_job(job_id, attempts_limit=attempts_limit, token=token)
+
+
+# ------------------------------------------------------------------------------------------------ quotas
+def _ledger_port(deps: Deps) -> tuple[UsageLedger, quotas.Limits]:
+    if deps.usage is None or deps.quota is None:
+        raise ServiceUnavailable("quotas are not available")
+    return deps.usage, deps.quota
+
+
+async def settle_job(
+    event: GenerationCompleted | GenerationFailed | GenerationCancelled, *, deps: Deps
+) -> bool:
+    """A job ended: its reservation becomes its billed cost, unproduced items go back (idempotent)."""
+    usage, defaults = _ledger_port(deps)
+    return await usage.settle(
+        event.user_id,
+        event.job_id,
+        cost_usd=event.usage.cost_usd,
+        produced=event.succeeded,
+        defaults=defaults,
+        now=deps.clock(),
+    )
+
+
+async def my_usage(user_id: str, *, deps: Deps) -> UsagePublic:
+    usage, defaults = _ledger_port(deps)
+    now = deps.clock()
+    ledger = await usage.ledger(user_id, defaults=defaults, now=now)
+    limits = defaults.with_overrides(ledger.overrides)
+    return UsagePublic.model_validate(quotas.usage_view(ledger, limits, now))
+
+
+async def get_quota(user_id: str, *, deps: Deps) -> QuotaPublic:
+    usage, defaults = _ledger_port(deps)
+    ledger = await usage.ledger(user_id, defaults=defaults, now=deps.clock())
+    return QuotaPublic(
+        user_id=user_id,
+        overrides=QuotaOverride.model_validate(ledger.overrides),
+        effective=QuotaLimits.model_validate(defaults.with_overrides(ledger.overrides).to_dict()),
+    )
+
+
+async def set_quota(user_id: str, overrides: QuotaOverride, *, deps: Deps) -> QuotaPublic:
+    """Replace the user's overrides (``{}`` — or ``DELETE`` — restores the defaults)."""
+    usage, _ = _ledger_port(deps)
+    await usage.set_overrides(user_id, overrides.model_dump(exclude_none=True))
+    return await get_quota(user_id, deps=deps)
 
 
 # ------------------------------------------------------------------------------------------------ watching

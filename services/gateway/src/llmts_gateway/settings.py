@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 
 from llmts_common.settings import BaseServiceSettings
@@ -35,3 +37,40 @@ class GatewaySettings(BaseServiceSettings):
         default="generation.commands",
         description="Where generation commands are published (override only to isolate tests).",
     )
+
+    # per-user quotas at admission (defaults; an admin overrides them per user: PUT /admin/users/{id}/quota)
+    quota_max_items_per_job: int = Field(
+        default=1_000, ge=0, description="Default quota: items one job may ask for (429 items_per_job)."
+    )
+    quota_max_active_jobs: int = Field(
+        default=5,
+        ge=0,
+        description="Default quota: jobs of one user queued + running at once (429 active_jobs).",
+    )
+    quota_max_items_per_day: int = Field(
+        default=10_000, ge=0, description="Default quota: items one user may have admitted per UTC day (429)."
+    )
+    quota_budget_usd: float = Field(
+        default=5.0,
+        ge=0,
+        description="Default spend budget in USD per budget period: jobs reserve their estimated upper cost at "
+        "admission (402 budget_exceeded when it does not fit); free and unpriced models reserve 0.",
+    )
+    quota_budget_period: Literal["day", "week", "month"] = Field(
+        default="month", description="The budget period (UTC calendar day, ISO week from Monday, or month)."
+    )
+    kafka_max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        description="The broker's max message size (message.max.bytes; the producer's max_request_size).",
+    )
+    command_size_margin_bytes: int = Field(
+        default=65_536,
+        ge=0,
+        description="Headroom kept under kafka_max_message_bytes: a generation command larger than the "
+        "difference is refused at admission (413 command_too_large).",
+    )
+
+    @property
+    def max_command_bytes(self) -> int:
+        return max(1, self.kafka_max_message_bytes - self.command_size_margin_bytes)

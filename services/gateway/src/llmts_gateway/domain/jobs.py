@@ -7,6 +7,7 @@ known now.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar, get_args
@@ -23,13 +24,22 @@ from llmts_common.contracts import (
     ValidationSpec,
 )
 from llmts_common.contracts.common_models import ProviderName
-from llmts_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from llmts_common.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from llmts_gateway.domain.ports import Answer
 
 TERMINAL_EVENT_TYPES = frozenset(
     {"llmts.generation.completed", "llmts.generation.failed", "llmts.generation.cancelled"}
 )
 PREVIEW_ITEMS = 3
+# what the Kafka envelope adds around a command's data (id, type, source, time, subject, schema, trace ids, key)
+ENVELOPE_OVERHEAD_BYTES = 1024
 
 _M = TypeVar("_M", bound=FallbackModel)
 
@@ -216,6 +226,41 @@ def new_command(
         dedup=body.dedup,
         requested_at=now,
     )
+
+
+def command_bytes(command: GenerationRequested) -> int:
+    """The size of the command on the wire: its data as JSON plus the envelope around it."""
+    return len(command.model_dump_json(by_alias=True).encode()) + ENVELOPE_OVERHEAD_BYTES
+
+
+def check_command_size(command: GenerationRequested, *, max_bytes: int) -> None:
+    """A command larger than a Kafka message may be could never be published: 413 at admission."""
+    size = command_bytes(command)
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"the job's command ({size} bytes: template, tasks and variables) exceeds the limit of "
+            f"{max_bytes} bytes",
+            code="command_too_large",
+            details={"limit": max_bytes, "size": size},
+        )
+
+
+def estimate_body(command: GenerationRequested) -> dict[str, Any]:
+    """A stand-in for the largest provider request body of the job, for the cost estimate at admission (the
+    gateway does not render): the template's prompts as written, plus every variable and the largest task as
+    JSON (what rendering may splice in), plus the schema for structured output."""
+    template = command.template
+    largest_task = max((json.dumps(t, ensure_ascii=False) for t in command.tasks), key=len, default="")
+    variables = json.dumps({**template.variables, **command.variables}, ensure_ascii=False, default=str)
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "system", "content": template.prompts.system},
+            {"role": "user", "content": template.prompts.user + variables + largest_task},
+        ]
+    }
+    if template.output_format == "json" and template.json_schema:
+        body["response_format"] = {"json_schema": {"schema": template.json_schema}}
+    return body
 
 
 def preview_payload(command: GenerationRequested, pricing: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
+from llmts_gateway.domain.quotas import Ask, Ledger, Limits
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,22 @@ class EventFeed(Protocol):
     def subscribe(self, key: str) -> asyncio.Queue[dict[str, Any]]: ...
 
     def unsubscribe(self, key: str, q: asyncio.Queue[dict[str, Any]]) -> None: ...
+
+
+class UsageLedger(Protocol):
+    """Each user's quota ledger (``llmts_gateway.domain.quotas``): one record per user, updated atomically."""
+
+    async def reserve(self, user_id: str, ask: Ask, *, defaults: Limits, now: datetime) -> None:
+        """Hold the ask's reservations, all or none; raises ``QuotaExceeded``/``BudgetExceeded`` when a limit
+        (the defaults with the user's overrides) would be passed. Reserving jobs already held changes nothing."""
+
+    async def settle(
+        self, user_id: str, job_id: str, *, cost_usd: float, produced: int, defaults: Limits, now: datetime
+    ) -> bool:
+        """Replace the job's reservation by its billed cost (``False``: nothing held — unknown or settled)."""
+
+    async def ledger(self, user_id: str, *, defaults: Limits, now: datetime) -> Ledger:
+        """The user's ledger as it counts at ``now`` (an empty one for a user never seen)."""
+
+    async def set_overrides(self, user_id: str, overrides: dict[str, Any]) -> None:
+        """Replace the user's overrides (``{}`` clears them)."""
