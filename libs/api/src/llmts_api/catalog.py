@@ -153,7 +153,7 @@ class ProviderTestPublic(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    """Body of the catalog's internal ``POST /providers/sync`` (not exposed by the gateway)."""
+    """Body of ``POST /providers/sync`` (admin-only at the gateway; internal token at the catalog)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,6 +11,10 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Machine-readable error code.", examples=["validation_error"])
     message: str = Field(description="Human-readable explanation.", examples=["count: must be >= 1"])
     details: Any = Field(default=None, description="Structured details (field errors, limits, ids) or null.")
+    correlation_id: str | None = Field(
+        default=None,
+        description="The request's correlation id (also the X-Correlation-Id answer header), to quote in a report.",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -1,8 +1,10 @@
-"""Error types that map to the API's error body ``{"error": {"code", "message", "details"}}``."""
+"""Error types that map to the API's error body ``{"error": {"code", "message", "details", "correlation_id"}}``."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from llmts_common.logging import correlation_id_var
 
 
 class AppError(Exception):
@@ -32,7 +34,15 @@ class AppError(Exception):
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+    """The error body; ``correlation_id`` is the id of the request being answered (``None`` outside one)."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details,
+            "correlation_id": correlation_id_var.get(),
+        }
+    }
 
 
 class BadRequest(AppError):

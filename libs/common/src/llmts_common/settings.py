@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_INTERNAL_TOKEN_CHARS = 24
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
@@ -67,6 +68,13 @@ class BaseServiceSettings(BaseSettings):
     jwt_issuer: str = Field(default="llmts-auth", description="Expected `iss` of access tokens.")
     jwt_audience: str = Field(default="llmts", description="Expected `aud` of access tokens.")
 
+    internal_token: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the service-to-service routes (header X-Internal-Token). Unset: every "
+        "internal route answers 403; prod refuses to start without it. `make run` generates one into "
+        "var/internal_token.",
+    )
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
     max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
     shutdown_grace_seconds: float = Field(
@@ -82,6 +90,25 @@ class BaseServiceSettings(BaseSettings):
     @property
     def database_name(self) -> str:
         return self.mongo_db or f"llmts_{self.service_name}"
+
+    @field_validator("internal_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _internal_token_in_prod(self) -> Self:
+        if self.environment == "prod":
+            if self.internal_token is None:
+                raise ValueError("INTERNAL_TOKEN is required when ENVIRONMENT=prod")
+            reject_placeholder(self.internal_token, "INTERNAL_TOKEN", environment=self.environment)
+            if len(self.internal_token.get_secret_value()) < MIN_INTERNAL_TOKEN_CHARS:
+                raise ValueError(f"INTERNAL_TOKEN must have at least {MIN_INTERNAL_TOKEN_CHARS} characters")
+        return self
+
+    @property
+    def internal_token_value(self) -> str | None:
+        return self.internal_token.get_secret_value() if self.internal_token else None
 
     @field_validator("mongo_url")
     @classmethod

@@ -1,7 +1,8 @@
 """FastAPI plumbing every service shares: the error body, limits, correlation ids, tracing, metrics, health.
 
-Every error leaves as ``{"error": {"code", "message", "details"}}``; an unexpected exception is logged with its
-correlation id and answered 500 without internals.
+Every error leaves as ``{"error": {"code", "message", "details", "correlation_id"}}``; an unexpected exception is
+logged with its correlation id and answered 500 without internals. Every method's body is bounded (GET, HEAD,
+OPTIONS and DELETE to ``BODYLESS_MAX_BYTES``), and read whole before the app sees it, so no route buffers more.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ HTTP_LATENCY = Histogram(
 
 ReadinessCheck = Callable[[], Awaitable[bool | dict[str, Any]]]
 
+BODYLESS_MAX_BYTES = 8192
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _STRING_RE = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
@@ -59,6 +62,13 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json``, ``application/JSON; charset=utf-8``, ``application/problem+json``: media types are
+    case-insensitive and may carry parameters."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.endswith("/json") or media.endswith("+json")
+
+
 class _Reject(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -68,11 +78,24 @@ class _Reject(Exception):
 class EdgeMiddleware:
     """Pure-ASGI middleware: correlation id, server span, metrics, body-size and JSON-depth limits."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        max_body_bytes: int,
+        max_json_depth: int,
+        max_bodyless_bytes: int = BODYLESS_MAX_BYTES,
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
         self.max_depth = max_json_depth
+        self.max_bodyless = min(max_bodyless_bytes, max_body_bytes)
+
+    def _limit(self, method: str) -> int:
+        """GET/HEAD/OPTIONS/DELETE carry no meaningful body: a small cap; every other method the body cap."""
+        return self.max_bodyless if method in _BODYLESS_METHODS else self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -90,17 +113,17 @@ class EdgeMiddleware:
             if scope["type"] == "websocket":
                 await self.app(scope, receive, send)
                 return
+            limit = self._limit(method)
             declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                await _send_error(
-                    send, 413, "payload_too_large", f"request body exceeds {self.max_body} bytes", cid
-                )
-                status_holder["status"] = 413
-                return
-            receive = await self._buffered_receive(receive, headers, method)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise _Reject(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            receive = await self._buffered_receive(receive, headers, limit)
+            started = False
 
             async def send_wrapper(message: Message) -> None:
+                nonlocal started
                 if message["type"] == "http.response.start":
+                    started = True
                     status_holder["status"] = message["status"]
                     message.setdefault("headers", [])
                     message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
@@ -110,7 +133,16 @@ class EdgeMiddleware:
             with tracer("llmts.http").start_as_current_span(
                 f"{method} {path}", context=ctx, kind=SpanKind.SERVER, attributes={"http.method": method}
             ) as span:
-                await self.app(scope, receive, send_wrapper)
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                except Exception as exc:
+                    # Answered here, while the correlation id is still set (Starlette's outermost error
+                    # middleware runs after this one has reset it).
+                    if started:
+                        raise
+                    log.exception("unhandled error: %s", type(exc).__name__)
+                    status_holder["status"] = 500
+                    await _send_error(send, 500, "internal_error", "internal error", cid)
                 span.set_attribute("http.status_code", status_holder["status"])
                 if status_holder["status"] >= 500:
                     span.set_status(Status(StatusCode.ERROR))
@@ -124,9 +156,8 @@ class EdgeMiddleware:
             HTTP_LATENCY.labels(self.service, method, route_path).observe(time.perf_counter() - start)
             correlation_id_var.reset(token)
 
-    async def _buffered_receive(self, receive: Receive, headers: Mapping[str, str], method: str) -> Receive:
-        if method in ("GET", "HEAD", "OPTIONS", "DELETE") and "content-length" not in headers:
-            return receive
+    async def _buffered_receive(self, receive: Receive, headers: Mapping[str, str], limit: int) -> Receive:
+        """Read the whole body (every method: a chunked GET body is a body too), refusing it past ``limit``."""
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -136,12 +167,15 @@ class EdgeMiddleware:
                 raise _Reject(400, "client_disconnected", "client disconnected")
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise _Reject(413, "payload_too_large", f"request body exceeds {self.max_body} bytes")
+            if size > limit:
+                raise _Reject(413, "payload_too_large", f"request body exceeds {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if "json" in headers.get("content-type", "") and json_depth_exceeds(body, self.max_depth):
+        # FastAPI parses a body without a content type as JSON too.
+        content_type = headers.get("content-type", "")
+        json_like = not content_type.strip() or is_json_media_type(content_type)
+        if body and json_like and json_depth_exceeds(body, self.max_depth):
             raise _Reject(422, "json_too_deep", f"JSON nesting deeper than {self.max_depth} levels")
         sent = False
 
@@ -217,10 +251,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return JSONResponse(
-            error_body("internal_error", "internal error", {"correlation_id": correlation_id_var.get()}),
-            status_code=500,
-        )
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
 def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> None:

@@ -18,6 +18,7 @@ from tests.fakes.fixtures import (  # noqa: F401  (fixtures re-exported for pyte
     fake_openrouter,
     fake_openrouter_server,
 )
+from tests.support.internal import INTERNAL_TOKEN, internal_headers
 from tests.support.names import unique_db
 
 from llmts_catalog.bootstrap import Catalog, bootstrap
@@ -33,6 +34,7 @@ class RunningCatalog:
     client: httpx.AsyncClient
     catalog: Catalog
     settings: CatalogSettings
+    transport: httpx.ASGITransport
 
     async def sync(
         self, provider: str | None = None, correlation_id: str | None = None
@@ -74,6 +76,7 @@ def catalog_settings(
         "provider_connect_timeout_seconds": 2.0,
         "log_json": False,
         "shutdown_grace_seconds": 5.0,
+        "internal_token": INTERNAL_TOKEN,
     }
     values.update(overrides)
     return CatalogSettings(**values)
@@ -103,8 +106,10 @@ def start_catalog(
         app, _runtime, catalog = bootstrap(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
-                yield RunningCatalog(client, catalog, settings)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://catalog", headers=internal_headers()
+            ) as client:
+                yield RunningCatalog(client, catalog, settings, transport)
 
     return start
 

@@ -11,6 +11,7 @@ import pytest
 from tests.fakes import ollama as fake_ollama_app
 from tests.fakes import openrouter as fake_openrouter_app
 from tests.fakes.fixtures import FakeHandle
+from tests.support.internal import internal_headers
 from tests.support.names import unique_db
 
 from llmts_catalog.bootstrap import bootstrap
@@ -55,7 +56,7 @@ async def api(
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://catalog") as c,
         ):
-            resp = await c.post("/providers/sync", json={})
+            resp = await c.post("/providers/sync", json={}, headers=internal_headers())
             assert resp.status_code == 200, resp.text
             assert all(i["ok"] for i in resp.json()["items"]), resp.text
             yield c

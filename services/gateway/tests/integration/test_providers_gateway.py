@@ -23,6 +23,7 @@ from tests.fakes.fixtures import (  # noqa: F401  (fixtures used by this module)
     fake_openrouter_server,
 )
 from tests.support import net, tokens
+from tests.support.internal import INTERNAL_TOKEN
 from tests.support.serve import serve
 
 from llmts_catalog.bootstrap import bootstrap as bootstrap_catalog
@@ -67,6 +68,7 @@ async def catalog_url(
         catalog_refresh_seconds=3600,
         log_json=False,
         shutdown_grace_seconds=5,
+        internal_token=INTERNAL_TOKEN,
     )
     app, _runtime, _catalog = bootstrap_catalog(settings)
     try:
@@ -95,6 +97,7 @@ def gateway_settings(catalog_url: str, db: str) -> GatewaySettings:
         kafka_group_id=f"llmts-gateway-test-{uuid.uuid4().hex[:10]}",
         log_json=False,
         shutdown_grace_seconds=5,
+        internal_token=INTERNAL_TOKEN,
     )
 
 
@@ -202,7 +205,7 @@ async def test_invalid_params_are_422_at_the_gateway(
 
 
 async def test_providers_and_provider_test_through_the_gateway(
-    gateway: httpx.AsyncClient, auth: dict[str, str]
+    gateway: httpx.AsyncClient, auth: dict[str, str], signing_key: OKPKey
 ) -> None:
     states = (await gateway.get("/providers", headers=auth)).json()["items"]
     assert {s["name"]: s["status"] for s in states} == {
@@ -212,10 +215,20 @@ async def test_providers_and_provider_test_through_the_gateway(
     }
     synced = [s for s in states if s["enabled"]]
     assert all(s["model_count"] > 0 and s["configured"] for s in synced)
-    result = (await gateway.post("/providers/test", json={"provider": "openrouter"}, headers=auth)).json()
+    admin = {"Authorization": f"Bearer {token_for(signing_key, role='admin')}"}
+    result = (await gateway.post("/providers/test", json={"provider": "openrouter"}, headers=admin)).json()
     assert result["reachable"]
     assert result["key_valid"] is True
     assert result["credits"] is not None
+
+
+async def test_a_user_gets_a_reduced_provider_test(gateway: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    resp = await gateway.post("/providers/test", json={"provider": "openrouter"}, headers=auth)
+    assert resp.status_code == 200, resp.text
+    result = resp.json()
+    assert set(result) == {"provider", "configured", "reachable", "latency_ms"}
+    assert result["reachable"] is True
+    assert "credits" not in resp.text
 
 
 async def test_pagination_and_sort_pass_through(gateway: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -233,9 +246,37 @@ async def test_pagination_and_sort_pass_through(gateway: httpx.AsyncClient, auth
     assert "raw" not in page["items"][0]
 
 
-async def test_the_sync_route_is_not_exposed(gateway: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_sync_is_admin_only(
+    gateway: httpx.AsyncClient, auth: dict[str, str], signing_key: OKPKey
+) -> None:
     resp = await gateway.post("/providers/sync", json={}, headers=auth)
-    assert resp.status_code in (404, 405)
+    assert resp.status_code == 403
+    assert resp.json()["error"]["code"] == "forbidden"
+    admin = {"Authorization": f"Bearer {token_for(signing_key, role='admin')}"}
+    resp = await gateway.post("/providers/sync", json={"provider": "ollama"}, headers=admin)
+    assert resp.status_code == 200, resp.text
+    assert [i["provider"] for i in resp.json()["items"]] == ["ollama"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/providers/models/%2E%2E/%2E%2E/metrics",
+        "/providers/models/%2e%2e/%2e%2e/openapi.json",
+        "/providers/models/../docs",
+        "/providers/models/openai%2Fgpt-4o-mini",
+        "/providers/models/openai//gpt-4o-mini",
+        "/providers/models/./ready",
+        "/providers/models/a/%252E%252E/ready",
+    ],
+)
+async def test_model_ids_cannot_reach_other_catalog_routes(
+    gateway: httpx.AsyncClient, auth: dict[str, str], path: str
+) -> None:
+    resp = await gateway.get(path, headers=auth)
+    assert resp.status_code in (400, 404, 422), resp.text
+    assert "error" in resp.json()
+    assert "llmts_http_requests_total" not in resp.text
 
 
 async def test_catalog_down_is_a_503_error_body(signing_key: OKPKey, auth: dict[str, str]) -> None:

@@ -175,14 +175,13 @@ def _router(
     providers: ProviderFactory,
     renderer: PromptRenderer,
 ) -> APIRouter:
-    token = settings.internal_token.get_secret_value() if settings.internal_token else None
     return http.build_router(
         repo=repo,
         manager=manager,
         verifier=verifier,
         resolve_provider=providers.for_model,
         renderer=renderer,
-        internal_token=token,
+        internal_token=settings.internal_token_value,
     )
 
 

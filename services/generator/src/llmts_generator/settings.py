@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field
 
 from llmts_common.settings import BaseServiceSettings
 
@@ -107,15 +107,6 @@ class GeneratorSettings(BaseServiceSettings):
     breaker_threshold: float = Field(default=0.9, gt=0, le=1)
 
     progress_interval_seconds: float = Field(default=0.25, ge=0.25, description="≥ 0.25 s: at most 4/s.")
-    internal_token: SecretStr | None = Field(
-        default=None, description="Shared secret of the internal endpoints (header X-Internal-Token)."
-    )
-
-    @field_validator("internal_token", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     def provider_limits(self) -> dict[str, int]:
         """The ceiling per provider (``PROVIDER_CONCURRENCY``)."""
         return _limits(self.provider_concurrency)

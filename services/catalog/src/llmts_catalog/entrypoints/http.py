@@ -32,6 +32,7 @@ from llmts_catalog.domain.ports import CatalogSnapshot, CatalogSource
 from llmts_catalog.settings import CatalogSettings
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.errors import error_body
+from llmts_common.internal import check_internal_token
 from llmts_providers.base import Provider
 from llmts_providers.models import ConnectionTestResult, ModelRecord
 
@@ -58,6 +59,11 @@ async def require_auth(ctx: Context, authorization: Annotated[str | None, Header
     """Only when ``CATALOG_REQUIRE_AUTH`` is on; by default the gateway is the authenticating edge."""
     if ctx.verifier is not None:
         await ctx.verifier.verify(bearer_token(authorization))
+
+
+async def require_internal(ctx: Context, x_internal_token: Annotated[str | None, Header()] = None) -> None:
+    """Provider tests (the operator's key details) and sync are service-to-service: ``INTERNAL_TOKEN`` only."""
+    check_internal_token(ctx.settings.internal_token_value, x_internal_token)
 
 
 # --- mapping ---------------------------------------------------------------------------------------------
@@ -160,8 +166,9 @@ async def get_model(ctx: Context, model_id: str, params: Annotated[ModelLookupQu
 @router.post(
     "/test",
     response_model=ProviderTestPublic,
-    summary="Test a provider: reachable, latency, key, credits / version",
+    summary="Test a provider: reachable, latency, key, credits / version (internal: X-Internal-Token)",
     responses=_ERRORS,
+    dependencies=[Depends(require_internal)],
 )
 async def test_provider(ctx: Context, body: ProviderTestRequest) -> ProviderTestPublic:
     result: ConnectionTestResult = await handlers.test_provider(
@@ -173,8 +180,9 @@ async def test_provider(ctx: Context, body: ProviderTestRequest) -> ProviderTest
 @router.post(
     "/sync",
     response_model=SyncResultsPublic,
-    summary="Sync now (internal: not exposed by the gateway)",
+    summary="Sync now (internal: X-Internal-Token; admins reach it through the gateway)",
     responses=_ERRORS,
+    dependencies=[Depends(require_internal)],
 )
 async def sync_now(ctx: Context, body: SyncRequest | None = None) -> SyncResultsPublic:
     names = [body.provider] if body and body.provider else None

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from fastapi import Request, Response
 
-from llmts_common.errors import ServiceUnavailable
+from llmts_common.errors import BadRequest, ServiceUnavailable
 from llmts_common.http1 import Http1Pool, UpstreamError
 from llmts_common.logging import correlation_id_var
 from llmts_common.tracing import current_traceparent
@@ -38,8 +38,20 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 def safe_path(path: str) -> str:
     """Percent-encode whatever a client put into an id (control characters, spaces, ``?``, ``#``, non-ASCII) so
-    it stays inside its path segment upstream; ``/`` and existing escapes are kept."""
+    it stays inside its path segment upstream; ``/`` and existing escapes are kept. A ``.`` or ``..`` segment
+    (also percent-encoded) or a backslash is refused with 400: a client id must never climb to another route
+    (httpx would resolve the dot segments)."""
+    for segment in path.split("/"):
+        if unquote(unquote(segment)) in (".", "..") or "\\" in unquote(segment):
+            raise BadRequest(
+                "invalid path: '.' or '..' segments and backslashes are not allowed", code="invalid_path"
+            )
     return quote(path, safe=_PATH_SAFE)
+
+
+# Idempotent methods that carry no body here (DELETE included: the gateway never sends one with a body).
+_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+_DROPPED_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class Upstreams:
@@ -78,20 +90,24 @@ class Upstreams:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
     ) -> httpx.Response:
-        try:
-            return await self.clients[service].request(
-                method,
-                safe_path(path),
-                json=json,
-                params=params,
-                headers=self._headers(headers),
-                content=content,
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                f"the {service} service is unavailable",
-                details={"service": service, "error": type(exc).__name__},
-            ) from exc
+        """One call; an idempotent one without a body is sent once more when a pooled connection turned out to be
+        closed (the upstream dropped it, e.g. after answering 500): ``ReadError``, ``WriteError`` or
+        ``RemoteProtocolError`` before any answer."""
+        target = safe_path(path)
+        retry = method.upper() in _RETRYABLE_METHODS and json is None and not content
+        for attempt in (1, 2):
+            try:
+                return await self.clients[service].request(
+                    method, target, json=json, params=params, headers=self._headers(headers), content=content
+                )
+            except httpx.HTTPError as exc:
+                if retry and attempt == 1 and isinstance(exc, _DROPPED_CONNECTION):
+                    continue
+                raise ServiceUnavailable(
+                    f"the {service} service is unavailable",
+                    details={"service": service, "error": type(exc).__name__, "attempts": attempt},
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def forward(
         self, service: str, request: Request, path: str, *, extra_headers: dict[str, str] | None = None

@@ -6,13 +6,12 @@ another user's job answers 404, exactly like a job that does not exist.
 - ``GET /history`` and ``GET /history/{job_id}`` (the latter with a per-attempt summary).
 - ``POST /preview``: rendered prompts + exact provider request body + cost estimate (no job).
 - ``GET /internal/generate/{job_id}`` and ``GET /internal/generate/{job_id}/items?after=&limit=``: for services
-  (the exporter) that read a job without a user token: header ``X-Internal-Token`` (when configured), keyset
-  pages in index order.
+  (the exporter) that read a job without a user token: header ``X-Internal-Token`` (required: without a
+  configured ``INTERNAL_TOKEN`` they answer 403, with a missing/wrong one 401), keyset pages in index order.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +32,8 @@ from llmts_api.generation import (
 )
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
-from llmts_common.errors import NotFound, Unauthorized, Unprocessable
+from llmts_common.errors import NotFound, Unprocessable
+from llmts_common.internal import check_internal_token
 from llmts_generator.domain import state
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
@@ -88,16 +88,10 @@ class Access:
             raise NotFound("generation job not found", details={"job_id": job_id})
         return doc
 
-    async def internal_job(self, job_id: str, token: str | None, authorization: str | None) -> dict[str, Any]:
-        """A service's read: the internal token when one is configured and sent; without any configured token
-        and no bearer, an open read (local development); otherwise the owner's read."""
-        if token is not None and self.internal_token is not None:
-            if not hmac.compare_digest(token, self.internal_token):
-                raise Unauthorized("invalid internal token", code="invalid_token")
-            return await self.job(job_id)
-        if self.internal_token is None and authorization is None:
-            return await self.job(job_id)
-        return await self.owned_job(job_id, authorization)
+    async def internal_job(self, job_id: str, token: str | None) -> dict[str, Any]:
+        """A service's read of any job: only with the internal token (``llmts_common.internal``)."""
+        check_internal_token(self.internal_token, token)
+        return await self.job(job_id)
 
     def in_flight(self, job_id: str) -> int | None:
         runner = self.manager.runner(job_id)
@@ -308,9 +302,8 @@ def _internal_routes(router: APIRouter, access: Access) -> None:
     async def internal_job(
         job_id: str,
         x_internal_token: Annotated[str | None, Header()] = None,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        doc = await access.internal_job(job_id, x_internal_token, authorization)
+        doc = await access.internal_job(job_id, x_internal_token)
         view = job_view(doc, access.in_flight(job_id), access.concurrency(job_id))
         return {**view, "user_id": doc.get("user_id")}
 
@@ -326,9 +319,8 @@ def _internal_routes(router: APIRouter, access: Access) -> None:
         after: Annotated[int, Query(ge=-1)] = -1,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
         x_internal_token: Annotated[str | None, Header()] = None,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        doc = await access.internal_job(job_id, x_internal_token, authorization)
+        doc = await access.internal_job(job_id, x_internal_token)
         items = await access.repo.items_page(job_id, after=after, limit=limit)
         views = [item_view(d) for d in items]
         last = views[-1]["index"] if views else None
