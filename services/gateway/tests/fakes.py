@@ -10,11 +10,13 @@ import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
 from llmts_common.errors import ServiceUnavailable, error_body
+from llmts_gateway.domain import quotas
 from llmts_gateway.domain.ports import Answer
 from llmts_gateway.handlers import Deps
 
@@ -174,13 +176,67 @@ class FakeFeed:
         return len(self.subs[key])
 
 
+class FakeLedger:
+    """The usage ledger in memory, by the domain's rules (``quotas.refusal`` / ``admitted`` / ``settled``)."""
+
+    def __init__(self) -> None:
+        self.ledgers: dict[str, quotas.Ledger] = {}
+
+    def _current(self, user_id: str, defaults: quotas.Limits, now: datetime) -> quotas.Ledger:
+        stored = self.ledgers.get(user_id, quotas.Ledger(user_id))
+        period = defaults.with_overrides(stored.overrides).budget_period
+        self.ledgers[user_id] = quotas.rolled_over(stored, now, period)
+        return self.ledgers[user_id]
+
+    async def reserve(self, user_id: str, ask: quotas.Ask, *, defaults: quotas.Limits, now: datetime) -> None:
+        ledger = self._current(user_id, defaults, now)
+        if all(r.job_id in ledger.jobs for r in ask.reservations):
+            return
+        problem = quotas.refusal(ledger, ask, defaults.with_overrides(ledger.overrides), now)
+        if problem is not None:
+            raise problem
+        held = quotas.Ask(tuple(replace(r, day=ledger.day) for r in ask.reservations))
+        self.ledgers[user_id] = quotas.admitted(ledger, held)
+
+    async def settle(
+        self,
+        user_id: str,
+        job_id: str,
+        *,
+        cost_usd: float,
+        produced: int,
+        defaults: quotas.Limits,
+        now: datetime,
+    ) -> bool:
+        ledger = self._current(user_id, defaults, now)
+        change = quotas.settlement(ledger, job_id, cost_usd=cost_usd, produced=produced)
+        if change is None:
+            return False
+        self.ledgers[user_id] = quotas.settled(ledger, change)
+        return True
+
+    async def ledger(self, user_id: str, *, defaults: quotas.Limits, now: datetime) -> quotas.Ledger:
+        return self._current(user_id, defaults, now)
+
+    async def set_overrides(self, user_id: str, overrides: dict[str, Any]) -> None:
+        stored = self.ledgers.get(user_id, quotas.Ledger(user_id))
+        self.ledgers[user_id] = replace(stored, overrides=dict(overrides))
+
+
 class Fakes:
-    def __init__(self, max_count: int = 500) -> None:
+    def __init__(
+        self,
+        max_count: int = 500,
+        quota: quotas.Limits | None = None,
+        max_command_bytes: int | None = None,
+    ) -> None:
         self.templates = FakeTemplates()
         self.catalog = FakeCatalog()
         self.generator = FakeGenerator()
         self.commands = FakeCommands()
         self.feed = FakeFeed()
+        self.usage = FakeLedger()
+        self.now = NOW
         ids = (f"job{n}" for n in itertools.count(1))
         self.deps = Deps(
             templates=self.templates,
@@ -189,6 +245,9 @@ class Fakes:
             commands=self.commands,
             events=self.feed,
             max_count=max_count,
+            usage=self.usage if quota is not None else None,
+            quota=quota,
+            max_command_bytes=max_command_bytes,
             new_id=lambda: next(ids),
-            clock=lambda: NOW,
+            clock=lambda: self.now,
         )

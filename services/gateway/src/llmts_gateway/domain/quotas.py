@@ -222,8 +222,8 @@ def refusal(ledger: Ledger, ask: Ask, limits: Limits, now: datetime) -> AppError
         )
     if ask.micros > 0 and ledger.committed_micros + ask.micros > limits.budget_micros:
         return BudgetExceeded(
-            f"the job's estimated cost does not fit the {limits.budget_period}ly budget of "
-            f"{limits.budget_usd} USD",
+            f"the job's estimated cost does not fit the budget of {limits.budget_usd} USD per "
+            f"{limits.budget_period}",
             used=to_usd(ledger.committed_micros),
             requested=to_usd(ask.micros),
             remaining=to_usd(max(0, limits.budget_micros - ledger.committed_micros)),
