@@ -73,15 +73,15 @@ topics: install ## create every topic and its DLQ (idempotent)
 	@$(PY) scripts/provision_topics.py
 
 .PHONY: run
-run: install infra-up ## install, start infra and the six services; gateway on http://127.0.0.1:8000 (Ctrl-C stops)
+run: install infra-up ## install, start infra and the six services (INTERNAL_TOKEN from .env or var/internal_token); gateway on http://127.0.0.1:8000 (Ctrl-C stops)
 	@echo "gateway: http://127.0.0.1:$${GATEWAY_PORT:-8000}  (docs: /docs, readiness: /ready)"
-	@$(UV) run --frozen honcho -f Procfile start $(if $(wildcard .env),-e .env,)
+	@$(UV) run --frozen honcho -f Procfile -e "$$(bash scripts/run_env.sh)" start
 
 .PHONY: run-demo
 run-demo: install infra-up ## like run, plus fake OpenRouter/Ollama servers so generation works offline
 	@echo "gateway: http://127.0.0.1:$${GATEWAY_PORT:-8000}  (fake OpenRouter on :18080, fake Ollama on :18081)"
 	@OPENROUTER_BASE_URL=http://127.0.0.1:18080/api/v1 OPENROUTER_API_KEY=demo-key OLLAMA_BASE_URL=http://127.0.0.1:18081 \
-		$(UV) run --frozen honcho -f Procfile.demo start
+		$(UV) run --frozen honcho -f Procfile.demo -e "$$(bash scripts/run_env.sh)" start
 
 .PHONY: test
 test: install ## install everything, start infra, run unit + integration + e2e tiers, stop what was started

@@ -7,6 +7,7 @@ Used by ``tests/e2e/conftest.py`` (session fixture ``stack``), the benchmarks an
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -95,6 +96,8 @@ class Stack:
     openai_compatible_base_url: str | None = None
     # more environment for every process (e.g. OPENAI_COMPATIBLE_PRICES), applied last
     extra_env: dict[str, str] = field(default_factory=dict)
+    # the INTERNAL_TOKEN of every service of this stack (service-to-service routes), one per stack
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def gateway(self) -> str:
@@ -148,6 +151,7 @@ class Stack:
                 # spans of every service go to an in-memory collector, so tests can follow one trace across them
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
                 "OTEL_BSP_SCHEDULE_DELAY": "300",
+                "INTERNAL_TOKEN": self.internal_token,
             }
         )
         for svc in SERVICES:

@@ -25,6 +25,7 @@ from tests.fakes.fixtures import (  # noqa: F401
     fake_openrouter,
     fake_openrouter_server,
 )
+from tests.support.internal import INTERNAL_TOKEN
 from tests.support.tokens import signing_key, verifier_for
 
 from llmts_common.contracts import GenerationRequested, Message
@@ -68,6 +69,7 @@ def make_settings(session_id: str, **over: Any) -> GeneratorSettings:
         "retry_base_seconds": 0.05,
         "retry_cap_seconds": 0.5,
         "shutdown_grace_seconds": 5.0,
+        "internal_token": INTERNAL_TOKEN,
     }
     values.update(over)
     return GeneratorSettings(**values)
