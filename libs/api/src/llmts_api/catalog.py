@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api.paging import MAX_OFFSET
+
 ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
 ProviderStatus = Literal["ok", "stale", "unavailable", "pending", "disabled"]
 SortKey = Literal["price", "context", "name", "created"]
@@ -99,7 +101,7 @@ class ModelsQuery(BaseModel):
     )
     order: SortOrder = Field(default="asc", description="asc | desc; unknown values sort last.")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     verbose: bool = Field(default=True, description="Full record (description, parameters, raw fields).")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmts_api.catalog import ProviderName
+from llmts_api.paging import MAX_OFFSET
 
 JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
 MAX_FALLBACK_MODELS = 5
@@ -81,7 +82,7 @@ class ResultQuery(BaseModel):
     """Query parameters of ``GET /generate/{job_id}/result``."""
 
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     include: str | None = Field(
         default=None, pattern=r"^rejected$", description="'rejected' adds rejected items"
     )
@@ -99,7 +100,7 @@ class HistoryQuery(BaseModel):
     to: datetime | None = Field(default=None, description="Created at or before (ISO 8601).")
     q: str | None = Field(default=None, max_length=100, description="Text in template name, job id or model.")
     limit: int = Field(default=20, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     def upstream_params(self) -> dict[str, Any]:
         """The set parameters as a query string mapping (datetimes in ISO 8601, ``from`` under its name)."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmts_api.catalog import ProviderName
+from llmts_api.paging import MAX_OFFSET
 
 Visibility = Literal["private", "public"]
 OutputFormat = Literal["json", "text"]
@@ -231,7 +232,7 @@ class VersionsQuery(BaseModel):
     """The page of ``GET /templates/{id}/versions``."""
 
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class VersionPublic(BaseModel):

@@ -109,4 +109,6 @@ def test_export_formats_and_options_are_checked() -> None:
 
 def test_error_body_shape() -> None:
     body = ErrorBody.model_validate({"error": {"code": "not_found", "message": "gone"}})
-    assert body.model_dump() == {"error": {"code": "not_found", "message": "gone", "details": None}}
+    assert body.model_dump() == {
+        "error": {"code": "not_found", "message": "gone", "details": None, "correlation_id": None}
+    }

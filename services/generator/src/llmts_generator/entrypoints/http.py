@@ -30,6 +30,7 @@ from llmts_api.generation import (
     ResultPublic,
     ResultQuery,
 )
+from llmts_api.paging import MAX_ITEM_INDEX
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import NotFound, Unprocessable
@@ -316,7 +317,7 @@ def _internal_routes(router: APIRouter, access: Access) -> None:
     )
     async def internal_items(
         job_id: str,
-        after: Annotated[int, Query(ge=-1)] = -1,
+        after: Annotated[int, Query(ge=-1, le=MAX_ITEM_INDEX)] = -1,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
         x_internal_token: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
