@@ -156,6 +156,7 @@ class Stack:
         )
         for svc in SERVICES:
             base_env[f"{svc.upper()}_URL"] = f"http://127.0.0.1:{ports[svc]}"
+        base_env.update(GENEROUS_QUOTAS)  # suites that test the default quotas set them back via extra_env
         base_env.update(self.extra_env)
         self.procs["fake_openrouter"] = Proc(
             "fake_openrouter",
@@ -233,6 +234,15 @@ class Stack:
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
             self.procs[name].stop()
+
+
+# the gateway's per-user quotas, high enough for every suite's jobs (the security suite tests the defaults)
+GENEROUS_QUOTAS = {
+    "QUOTA_MAX_ITEMS_PER_JOB": "10000",
+    "QUOTA_MAX_ACTIVE_JOBS": "1000",
+    "QUOTA_MAX_ITEMS_PER_DAY": "100000000",
+    "QUOTA_BUDGET_USD": "1000000",
+}
 
 
 def new_stack(
