@@ -67,6 +67,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.stack import GENEROUS_QUOTAS  # noqa: E402
 from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
@@ -499,7 +500,7 @@ async def main_async(args: argparse.Namespace) -> str:
         "gateway": Proc(
             "gateway",
             [py, "-m", "llmts_gateway"],
-            env("gateway", GATEWAY_PORT=str(ports["gateway"])),
+            env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS),
             ports["gateway"],
             log_dir,
         ),
