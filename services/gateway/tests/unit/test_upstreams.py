@@ -1,8 +1,13 @@
+"""The gateway's upstream paths and calls: client ids stay in their segment, no dot segments, and one retry of an
+idempotent call on a dropped pooled connection."""
+
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from llmts_gateway.adapters.upstreams import safe_path
+from llmts_common.errors import BadRequest, ServiceUnavailable
+from llmts_gateway.adapters.upstreams import Upstreams, safe_path
 
 
 @pytest.mark.parametrize(
@@ -25,3 +30,76 @@ from llmts_gateway.adapters.upstreams import safe_path
 )
 def test_client_ids_stay_inside_their_segment(raw: str, expected: str) -> None:
     assert safe_path(raw) == expected
+
+
+def _upstreams(failures: list[type[httpx.HTTPError]]) -> tuple[Upstreams, list[str]]:
+    """Upstreams whose catalog client fails with ``failures`` in turn, then answers 200."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if failures:
+            raise failures.pop(0)("connection closed", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    ups = Upstreams({"catalog": "http://catalog.invalid"}, timeout=5)
+    ups.clients["catalog"] = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), base_url="http://catalog.invalid"
+    )
+    return ups, calls
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError])
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "DELETE"])
+async def test_an_idempotent_call_is_retried_once_on_a_dropped_connection(
+    method: str, error: type[httpx.HTTPError]
+) -> None:
+    ups, calls = _upstreams([error])
+    resp = await ups.request("catalog", method, "/providers")
+    assert resp.status_code == 200
+    assert calls == [f"{method} /providers"] * 2
+    await ups.aclose()
+
+
+async def test_only_once() -> None:
+    ups, calls = _upstreams([httpx.ReadError, httpx.ReadError])
+    with pytest.raises(ServiceUnavailable) as info:
+        await ups.request("catalog", "GET", "/providers")
+    assert info.value.details["error"] == "ReadError"
+    assert len(calls) == 2
+    await ups.aclose()
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [("POST", {"json": {"provider": "ollama"}}), ("PUT", {"content": b"x"}), ("DELETE", {"json": {"a": 1}})],
+)
+async def test_calls_that_are_not_idempotent_or_carry_a_body_are_not_retried(
+    method: str, kwargs: dict[str, object]
+) -> None:
+    ups, calls = _upstreams([httpx.ReadError])
+    with pytest.raises(ServiceUnavailable):
+        await ups.request("catalog", method, "/providers/test", **kwargs)  # type: ignore[arg-type]
+    assert len(calls) == 1
+    await ups.aclose()
+
+
+async def test_a_timeout_is_not_retried() -> None:
+    ups, calls = _upstreams([httpx.ReadTimeout])
+    with pytest.raises(ServiceUnavailable):
+        await ups.request("catalog", "GET", "/providers")
+    assert len(calls) == 1
+    await ups.aclose()
+
+
+@pytest.mark.parametrize(
+    "path", ["/providers/models/../../metrics", "/generate/./x", "/a/%2E%2E/b", "/a/%252e%252e", "/a/..\\b"]
+)
+def test_dot_segments_never_go_upstream(path: str) -> None:
+    with pytest.raises(BadRequest):
+        safe_path(path)
+
+
+def test_ordinary_ids_pass() -> None:
+    assert safe_path("/providers/models/llama3.2:latest") == "/providers/models/llama3.2:latest"
+    assert safe_path("/templates/a b?c") == "/templates/a%20b%3Fc"
