@@ -25,6 +25,7 @@ from pymongo.errors import AutoReconnect
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
 from llmts_generator.adapters.repository import EPOCH, TERMINAL, is_transient
+from llmts_generator.domain.fairness import Candidate
 from llmts_generator.domain.ports import LeaseLost
 from llmts_providers import ChatRequest, ChatResult, ProviderError
 from llmts_providers.models import ConnectionTestResult, ModelRecord
@@ -127,9 +128,16 @@ class FakeGenerationRepository:
     def _expired(self, doc: Mapping[str, Any], now: datetime) -> bool:
         return not doc.get("settled") and (doc.get("lease_until") or EPOCH) < now
 
-    async def claimable(self, now: datetime, limit: int) -> list[str]:
+    async def claimable(
+        self, now: datetime, limit: int, skip_users: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
         self._gate("claimable")
-        return [job_id for job_id, d in self.jobs.items() if self._expired(d, now)][:limit]
+        found = [
+            Candidate(job_id, str(d.get("user_id")), bool(d.get("cancel_requested")))
+            for job_id, d in self.jobs.items()
+            if self._expired(d, now) and (d.get("cancel_requested") or d.get("user_id") not in skip_users)
+        ]
+        return found[:limit]
 
     async def claim(self, job_id: str, owner: str, now: datetime, ttl: timedelta) -> dict[str, Any] | None:
         self._gate("claim")

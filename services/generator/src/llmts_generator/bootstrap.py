@@ -126,7 +126,12 @@ def bootstrap(
         owner=default_owner(settings.instance_id),
         clock=now,
     )
-    manager = JobManager(deps, max_jobs=settings.max_jobs, sweep_interval_s=settings.sweep_interval_seconds)
+    manager = JobManager(
+        deps,
+        max_jobs=settings.max_jobs,
+        sweep_interval_s=settings.sweep_interval_seconds,
+        max_jobs_per_user=settings.max_jobs_per_user,
+    )
     stream.register(
         runtime,
         repo=repo,

@@ -73,7 +73,7 @@ async def handle_generation_requested(
     created = await repo.create_job(new_job_document(message, clock()))
     if not created:
         log.info("job %s already known (redelivery %s)", message.job_id, envelope.id)
-    await manager.try_start(message.job_id)
+    await manager.try_start(message.job_id, message.user_id)  # or later, queued, when admission refuses
 
 
 async def handle_cancel_requested(
@@ -96,6 +96,5 @@ async def handle_cancel_requested(
         return
     await repo.request_cancel(message.job_id, message.reason, clock())
     if not manager.cancel_local(message.job_id):
-        await manager.try_start(
-            message.job_id
-        )  # unowned (queued / expired lease): the runner ends it at once
+        # unowned (queued / expired lease): started whatever the admission limits, the runner ends it at once
+        await manager.try_start(message.job_id, message.user_id, cancelling=True)

@@ -1,5 +1,10 @@
 """Owns the jobs this process runs: claims leases (on a new command, at start-up and periodically), starts a
-:class:`JobRunner` per claimed job, routes cancels, and pauses everything on shutdown."""
+:class:`JobRunner` per claimed job, routes cancels, and pauses everything on shutdown.
+
+Admission is fair between users (:mod:`~llmts_generator.domain.fairness`): at most ``max_jobs`` jobs at once and at
+most ``max_jobs_per_user`` of one user, so a new user's job starts at once while another user's extra jobs stay
+queued; the sweep (periodic, and at once when a job ends here) starts queued jobs user by user in round robin. A
+job whose cancel was requested is always started (its runner only writes the terminal state)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+from llmts_generator.domain.fairness import Candidate, admit, pick_admissions
 from llmts_generator.runner import JobRunner, RunnerDeps
 
 log = logging.getLogger("llmts.generator.jobs")
@@ -28,11 +34,20 @@ class _Running:
 
 
 class JobManager:
-    def __init__(self, deps: RunnerDeps, *, max_jobs: int, sweep_interval_s: float) -> None:
+    def __init__(
+        self,
+        deps: RunnerDeps,
+        *,
+        max_jobs: int,
+        sweep_interval_s: float,
+        max_jobs_per_user: int | None = None,
+    ) -> None:
         self.deps = deps
         self.max_jobs = max_jobs
+        self.max_jobs_per_user = max_jobs_per_user or max_jobs
         self.sweep_interval_s = sweep_interval_s
         self.running: dict[str, _Running] = {}
+        self._starting: dict[str, str] = {}  # job id → user id, while its lease is being claimed
         self._kick = asyncio.Event()
         self._stopping = False
         self.finished: dict[str, str | None] = {}
@@ -45,20 +60,46 @@ class JobManager:
         entry = self.running.get(job_id)
         return entry.runner if entry else None
 
-    async def try_start(self, job_id: str) -> bool:
-        """Claim the job's lease if it is free and start running it here."""
-        if self._stopping or job_id in self.running or len(self.running) >= self.max_jobs:
+    def jobs_per_user(self) -> dict[str, int]:
+        """Jobs running (or being started) here per user."""
+        counts: dict[str, int] = {}
+        users = [e.runner.user_id for e in self.running.values()] + list(self._starting.values())
+        for user in users:
+            counts[user] = counts.get(user, 0) + 1
+        return counts
+
+    async def try_start(self, job_id: str, user_id: str | None = None, *, cancelling: bool = False) -> bool:
+        """Claim the job's lease if it is free and start running it here, when admission allows: within
+        ``max_jobs`` and ``max_jobs_per_user`` for ``user_id`` (looked up when not given), or always when its cancel
+        was requested (``cancelling``: the runner only writes the terminal state)."""
+        if self._stopping or job_id in self.running or job_id in self._starting:
             return False
-        now = self.deps.clock()
-        doc = await self.deps.repo.claim(job_id, self.owner, now, self.deps.config.lease_ttl)
-        if doc is None:
+        if user_id is None:
+            doc = await self.deps.repo.get_job(job_id, {"user_id": 1, "cancel_requested": 1})
+            if doc is None:
+                return False
+            user_id = str(doc.get("user_id"))
+            cancelling = cancelling or bool(doc.get("cancel_requested"))
+        return await self._start(Candidate(job_id, user_id, cancelling))
+
+    async def _start(self, job: Candidate) -> bool:
+        if self._stopping or job.job_id in self.running or job.job_id in self._starting:
             return False
-        if job_id in self.running:  # claimed concurrently by another path of this process
+        limits = {"max_jobs": self.max_jobs, "per_user": self.max_jobs_per_user}
+        if not job.cancel_requested and not admit(job.user_id, self.jobs_per_user(), **limits):
+            return False
+        self._starting[job.job_id] = job.user_id  # counted from here: concurrent starts see it
+        try:
+            now = self.deps.clock()
+            doc = await self.deps.repo.claim(job.job_id, self.owner, now, self.deps.config.lease_ttl)
+        finally:
+            self._starting.pop(job.job_id, None)
+        if doc is None or job.job_id in self.running:  # not claimable, or claimed by another path of ours
             return False
         runner = JobRunner(doc, self.deps)
-        task = asyncio.create_task(self._run(runner), name=f"job:{job_id}")
-        self.running[job_id] = _Running(runner, task)
-        log.info("job %s claimed (run %s)", job_id, doc.get("run"))
+        task = asyncio.create_task(self._run(runner), name=f"job:{job.job_id}")
+        self.running[job.job_id] = _Running(runner, task)
+        log.info("job %s of user %s claimed (run %s)", job.job_id, runner.user_id, doc.get("run"))
         return True
 
     async def _run(self, runner: JobRunner) -> None:
@@ -93,12 +134,20 @@ class JobManager:
         return self.finished.get(job_id)
 
     async def sweep_once(self) -> int:
-        free = self.max_jobs - len(self.running)
-        if free <= 0 or self._stopping:
+        """Start claimable jobs (queued, or whose lease expired) as admission allows, user by user in turn; users
+        already at ``max_jobs_per_user`` are not even read (except their cancelled jobs)."""
+        if self._stopping:
             return 0
+        running = self.jobs_per_user()
+        free = self.max_jobs - sum(running.values())
+        full = frozenset(u for u, n in running.items() if n >= self.max_jobs_per_user)
+        found = await self.deps.repo.claimable(self.deps.clock(), max(64, 4 * free), full)
+        if free <= 0:
+            found = [c for c in found if c.cancel_requested]
+        picked = pick_admissions(found, running, max_jobs=self.max_jobs, per_user=self.max_jobs_per_user)
         started = 0
-        for job_id in await self.deps.repo.claimable(self.deps.clock(), free * 2):
-            if await self.try_start(job_id):
+        for job in picked:
+            if await self._start(job):
                 started += 1
         return started
 

@@ -28,7 +28,18 @@ class GeneratorSettings(BaseServiceSettings):
     instance_id: str = Field(default="", description="Names this process in leases; default host:pid.")
 
     # jobs and leases
-    max_jobs: int = Field(default=32, ge=1, description="Jobs this process runs at the same time.")
+    max_jobs: int = Field(
+        default=32,
+        ge=1,
+        description="Jobs this process runs at the same time (all users; queued jobs start user by user in "
+        "round robin, not first-come-first-served).",
+    )
+    max_jobs_per_user: int = Field(
+        default=8,
+        ge=1,
+        description="Jobs of one user this process runs at the same time; the user's other jobs stay queued, so "
+        "another user's job starts at once. Provider calls are shared fairly between users whatever this is.",
+    )
     lease_ttl_seconds: float = Field(default=15.0, gt=0, description="A job whose lease is older is resumed.")
     lease_renew_seconds: float = Field(
         default=1.0, gt=0, description="Lease renewal (and cross-process cancel poll) period."
@@ -107,6 +118,7 @@ class GeneratorSettings(BaseServiceSettings):
     breaker_threshold: float = Field(default=0.9, gt=0, le=1)
 
     progress_interval_seconds: float = Field(default=0.25, ge=0.25, description="≥ 0.25 s: at most 4/s.")
+
     def provider_limits(self) -> dict[str, int]:
         """The ceiling per provider (``PROVIDER_CONCURRENCY``)."""
         return _limits(self.provider_concurrency)

@@ -27,6 +27,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, Collection, Database, IndexSpec, is_duplicate_key
+from llmts_generator.domain.fairness import Candidate
 from llmts_generator.domain.ports import LeaseLost
 
 JOBS = "generations"
@@ -95,9 +96,18 @@ class MongoGenerationRepository:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def claimable(self, now: datetime, limit: int) -> list[str]:
-        cursor = self.jobs.find({"settled": False, "lease_until": {"$lt": now}}, {"_id": 1}).limit(limit)
-        return [str(d["_id"]) async for d in cursor]
+    async def claimable(
+        self, now: datetime, limit: int, skip_users: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
+        query: dict[str, Any] = {"settled": False, "lease_until": {"$lt": now}}
+        if skip_users:
+            query["$or"] = [{"user_id": {"$nin": sorted(skip_users)}}, {"cancel_requested": True}]
+        fields = {"_id": 1, "user_id": 1, "cancel_requested": 1}
+        cursor = self.jobs.find(query, fields).limit(limit)
+        return [
+            Candidate(str(d["_id"]), str(d.get("user_id")), bool(d.get("cancel_requested")))
+            async for d in cursor
+        ]
 
     async def claim(self, job_id: str, owner: str, now: datetime, ttl: timedelta) -> dict[str, Any] | None:
         """Take the lease if it expired; returns the job document with ``run`` incremented."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
+from llmts_generator.domain.fairness import Candidate
 
 
 class LeaseLost(Exception):
@@ -50,8 +51,11 @@ class GenerationRepository(Protocol):
 
     async def request_cancel(self, job_id: str, reason: str, now: datetime) -> dict[str, Any] | None: ...
 
-    async def claimable(self, now: datetime, limit: int) -> list[str]:
-        """Ids of unsettled jobs whose lease expired."""
+    async def claimable(
+        self, now: datetime, limit: int, skip_users: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
+        """Unsettled jobs whose lease expired (at most ``limit``), but none of ``skip_users`` unless its cancel was
+        requested."""
         ...
 
     async def claim(self, job_id: str, owner: str, now: datetime, ttl: timedelta) -> dict[str, Any] | None:
