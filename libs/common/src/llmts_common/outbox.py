@@ -9,6 +9,14 @@ Two shapes:
   publishes them and pulls them out.
 
 Either way delivery is at least once; consumers deduplicate on the envelope id.
+
+The ``Outbox`` relay never blocks on one bad entry (no head-of-line blocking): entries are tried oldest first, and an
+entry whose publish fails is skipped for a backoff while the next ones go on. An entry that can never be published
+is **parked** at once — its envelope is over ``max_message_bytes`` (Kafka's 1 MiB message limit), Kafka refuses it
+for good (message too large, invalid topic, not authorized) or it is not a valid envelope. One that keeps failing
+is parked after ``max_attempts`` failures, counted only while the broker is known healthy (this outbox published
+something within ``HEALTHY_WINDOW_S``), so a Kafka outage parks nothing. A parked entry keeps its
+``parked_reason``; readers (the gateway's job view) report it as failed.
 """
 
 from __future__ import annotations
@@ -16,10 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+)
+from pydantic import ValidationError
 
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
@@ -29,6 +46,21 @@ from llmts_common.mongo import Collection, IndexSpec, utcnow
 log = logging.getLogger("llmts.outbox")
 
 OUTBOX_FIELD = "_outbox"
+
+MAX_MESSAGE_BYTES = 1_000_000
+"""Below Kafka's default 1 MiB ``message.max.bytes`` with room for the record's key and headers."""
+HEALTHY_WINDOW_S = 60.0
+_PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, TopicAuthorizationFailedError)
+
+
+def permanent_failure(exc: BaseException) -> bool:
+    """True when publishing again cannot succeed (too large, invalid topic, not authorized, not an envelope)."""
+    return isinstance(exc, (*_PERMANENT, ValidationError))
+
+
+def retry_delay(attempts: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Seconds before the next try of an entry that failed ``attempts`` times (exponential, capped)."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
 
 
 def outbox_entry(envelope: Envelope, topic: str) -> dict[str, Any]:
@@ -43,18 +75,63 @@ class StoredMessage:
     topic: str
     created_at: datetime
     published: bool
+    parked_reason: str | None = None
 
 
 class Outbox:
     COLLECTION = "outbox"
 
-    def __init__(self, collection: Collection, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        publisher: EventPublisher,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_attempts: int = 10,
+    ) -> None:
         self._col = collection
         self._publisher = publisher
+        self.max_message_bytes = max_message_bytes
+        self.max_attempts = max_attempts
+        self._last_success = float("-inf")  # monotonic time of this outbox's last successful publish
 
     @staticmethod
     def indexes() -> list[IndexSpec]:
         return [IndexSpec(Outbox.COLLECTION, [("published", 1), ("created_at", 1)], name="published_created")]
+
+    def _broker_healthy(self) -> bool:
+        return time.monotonic() - self._last_success <= HEALTHY_WINDOW_S
+
+    async def _publish(self, envelope: Envelope, topic: str) -> None:
+        """Publish, refusing an envelope Kafka would refuse for its size (``MessageSizeTooLargeError``)."""
+        size = len(envelope.model_dump_json())
+        if size > self.max_message_bytes:
+            raise MessageSizeTooLargeError(
+                f"the message is {size} bytes, over the {self.max_message_bytes}-byte Kafka message limit"
+            )
+        await self._publisher.publish_envelope(envelope, topic)
+        self._last_success = time.monotonic()
+
+    async def _mark_published(self, entry_id: str) -> None:
+        await self._col.update_one({"_id": entry_id}, {"$set": {"published": True, "published_at": utcnow()}})
+
+    async def _record_failure(self, doc: Mapping[str, Any], exc: BaseException) -> None:
+        """Count a failed publish of an entry; park it when it can never succeed or has failed too often."""
+        reason = str(exc) or type(exc).__name__
+        counted = self._broker_healthy() or permanent_failure(exc)
+        attempts = int(doc.get("attempts", 0)) + (1 if counted else 0)
+        update: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": f"{type(exc).__name__}: {reason}"[:500],
+            "next_attempt_at": utcnow() + timedelta(seconds=retry_delay(max(1, attempts))),
+        }
+        if permanent_failure(exc) or attempts >= self.max_attempts:
+            why = reason if permanent_failure(exc) else f"not published after {attempts} attempts: {reason}"
+            update.update(parked=True, parked_reason=why[:500], parked_at=utcnow())
+            log.error("outbox entry %s parked: %s", doc["_id"], why)
+        else:
+            log.warning("outbox entry %s not published (attempt %d): %s", doc["_id"], attempts, reason)
+        await self._col.update_one({"_id": doc["_id"]}, {"$set": update})
 
     async def add(
         self,
@@ -78,28 +155,45 @@ class Outbox:
         return envelope
 
     async def publish_one(self, envelope: Envelope, topic: str) -> bool:
-        """Try to publish now (the fast path after ``add``); the relay retries if this fails."""
+        """Try to publish now (the fast path after ``add``); the relay retries if this fails, and an entry that
+        can never be published is parked at once."""
         try:
-            await self._publisher.publish_envelope(envelope, topic)
+            await self._publish(envelope, topic)
         except Exception as exc:
             log.warning("outbox fast-path publish failed, relay will retry: %s", exc)
+            if permanent_failure(exc):
+                await self._record_failure({"_id": envelope.id}, exc)
             return False
-        await self._col.update_one(
-            {"_id": envelope.id}, {"$set": {"published": True, "published_at": utcnow()}}
-        )
+        await self._mark_published(envelope.id)
         return True
 
     async def relay_once(self, batch: int = 200) -> int:
+        """Publish the due entries oldest first; a failing entry is skipped (backoff or parked), never blocking
+        the ones after it. Returns how many were published."""
         sent = 0
-        cursor = self._col.find({"published": False}).sort("created_at", 1).limit(batch)
-        async for doc in cursor:
-            envelope = Envelope.model_validate(doc["envelope"])
-            await self._publisher.publish_envelope(envelope, doc["topic"])
-            await self._col.update_one(
-                {"_id": doc["_id"]}, {"$set": {"published": True, "published_at": utcnow()}}
-            )
+        due = {
+            "published": False,
+            "parked": {"$ne": True},
+            "$or": [{"next_attempt_at": {"$exists": False}}, {"next_attempt_at": {"$lte": utcnow()}}],
+        }
+        docs = [doc async for doc in self._col.find(due).sort("created_at", 1).limit(batch)]
+        failed: list[tuple[dict[str, Any], Exception]] = []
+        for doc in docs:
+            try:
+                await self._publish(Envelope.model_validate(doc["envelope"]), str(doc["topic"]))
+            except Exception as exc:
+                failed.append((doc, exc))
+                continue
+            await self._mark_published(doc["_id"])
             sent += 1
+        for doc, exc in failed:  # after the tick: a later entry's success shows the broker is healthy
+            await self._record_failure(doc, exc)
         return sent
+
+    async def parked(self, limit: int = 100) -> list[StoredMessage]:
+        """Parked entries (never to be published), oldest first."""
+        cursor = self._col.find({"parked": True}).sort("created_at", 1).limit(limit)
+        return [_stored(doc) async for doc in cursor]
 
     async def get(self, message_id: str) -> StoredMessage | None:
         """The entry stored under ``message_id`` (its envelope id), published or not, until it is purged."""
@@ -134,6 +228,7 @@ def _stored(doc: Mapping[str, Any]) -> StoredMessage:
         topic=str(doc["topic"]),
         created_at=doc["created_at"],
         published=bool(doc.get("published")),
+        parked_reason=doc.get("parked_reason") if doc.get("parked") else None,
     )
 
 
@@ -164,10 +259,12 @@ class EmbeddedOutbox:
     async def relay_once(self, batch: int = 200) -> int:
         sent = 0
         for col in self._cols:
-            async for doc in col.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {OUTBOX_FIELD: 1}).limit(
-                batch
-            ):
-                sent += await self._flush(col, doc)
+            pending = col.find({f"{OUTBOX_FIELD}.0": {"$exists": True}}, {OUTBOX_FIELD: 1}).limit(batch)
+            async for doc in pending:
+                try:  # one document whose events fail does not hold back the other documents
+                    sent += await self._flush(col, doc)
+                except Exception as exc:
+                    log.warning("embedded outbox of %s not flushed: %s", doc.get("_id"), exc)
         return sent
 
 
