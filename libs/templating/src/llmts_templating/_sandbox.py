@@ -138,6 +138,13 @@ class RenderState:
 
 render_state: ContextVar[RenderState | None] = ContextVar("llmts_render_state", default=None)
 
+
+def _check_deadline() -> None:
+    state = render_state.get()
+    if state is not None:
+        state.check_time()
+
+
 _MAX_INT_BITS = 100_000
 
 
@@ -212,6 +219,7 @@ SIZE_GUARD = "__llmts_size__"
 OUT_GUARD = "__llmts_out__"
 EMIT_GUARD = "__llmts_emit__"
 PLACEHOLDER = "__llmts_ph__"
+TIME_GUARD = "__llmts_time__"
 
 
 def _counted(iterator: Iterator[Any], state: RenderState) -> Iterator[Any]:
@@ -232,6 +240,12 @@ def _guard_iter(_context: Context, iterable: Any) -> Any:
         return iterable
     state.check_time()
     return _counted(iter(iterable), state)
+
+
+@pass_context
+def _guard_time(_context: Context, value: Any) -> Any:
+    _check_deadline()
+    return value
 
 
 @pass_context
@@ -456,6 +470,9 @@ def _instrument(node: nodes.Node, buffered: bool) -> nodes.Node:
             setattr(node, field, rebuilt)
     if isinstance(node, nodes.For):
         node.iter = _guard(node.iter, ITER_GUARD, node.lineno)
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+        # compiled as a plain subscript (no getitem call): a slice copies up to max_value_size items
+        node.node = _guard(node.node, TIME_GUARD, node.lineno)
     elif isinstance(node, nodes.AssignBlock | nodes.FilterBlock):
         node.filter = _guard(node.filter, SIZE_GUARD, node.lineno)
     elif isinstance(node, nodes.List | nodes.Dict | nodes.Concat) or (
@@ -577,16 +594,28 @@ Kwargs = dict[str, Any]
 Check = Callable[[Args, Kwargs], "Args | None"]
 
 
-def _wrap_filter(func: Callable[..., Any], check: Check) -> Callable[..., Any]:
-    """Run ``check`` on the value-first arguments before ``func`` (keeps Jinja's pass_* marker)."""
+def _wrap_filter(func: Callable[..., Any], check: Check | None, cap: int) -> Callable[..., Any]:
+    """Every filter call: the deadline before and after it, ``check`` on the value-first arguments before it,
+    and the size of a text result after it (keeps Jinja's pass_* marker). Filters are called directly by the
+    compiled template, not through :meth:`PromptEnvironment.call`, so without this a template made of filters
+    (``{% set y = x|tojson %}`` × n) never looked at the clock."""
     skip = 0 if _PassArg.from_obj(func) is None else 1
 
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        replaced = check(args[skip:], kwargs)
-        if replaced is not None:
-            args = (*args[:skip], *replaced)
-        return func(*args, **kwargs)
+        state = render_state.get()
+        if state is not None:
+            state.check_time()
+        if check is not None:
+            replaced = check(args[skip:], kwargs)
+            if replaced is not None:
+                args = (*args[:skip], *replaced)
+        result = func(*args, **kwargs)
+        if type(result) is str and len(result) > cap:
+            raise LimitExceededError("max_value_size", f"a filter returned more than {cap} characters")
+        if state is not None:
+            state.check_time()
+        return result
 
     return wrapped
 
@@ -705,20 +734,22 @@ class PromptEnvironment(ImmutableSandboxedEnvironment):
     def _install_filters(self) -> None:
         f = self.filters
         checks = _filter_checks(self.limits)
-        for name, check in checks.items():
-            if name in f:
-                f[name] = _wrap_filter(f[name], check)
         f.update(
             translit=_filters.translit,
             slug=_filters.slug,
             pick=_filters.pick,
-            tojson=_wrap_filter(_filters.tojson, checks["string"]),  # the value-size check
+            tojson=_filters.tojson,
         )
+        checks["tojson"] = checks["string"]  # the value-size check
+        cap = self.limits.max_value_size
+        for name in list(f):
+            f[name] = _wrap_filter(f[name], checks.get(name), cap)
         f[ITER_GUARD] = _guard_iter
         f[SIZE_GUARD] = _guard_size
         f[OUT_GUARD] = _guard_out
         f[EMIT_GUARD] = _guard_emit
         f[PLACEHOLDER] = _placeholder
+        f[TIME_GUARD] = _guard_time
 
     # -- compile time ----------------------------------------------------------------------------
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -780,13 +811,12 @@ class PromptEnvironment(ImmutableSandboxedEnvironment):
         return checked
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_deadline()
         _check_binop(operator, left, right, self.limits)
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        state = render_state.get()
-        if state is not None:
-            state.check_time()
+        _check_deadline()
         limits = __self.limits
         if isinstance(__obj, types.BuiltinMethodType) and isinstance(__obj.__self__, str):
             owner: str = __obj.__self__

@@ -238,3 +238,34 @@ def test_state_is_reset_between_renders(renderer: PromptRenderer) -> None:
 
 def test_large_but_legal_values_are_fine(renderer: PromptRenderer) -> None:
     assert len(renderer.render("{{ 'x' * 200000 }}", {})) == 200000
+
+
+# issue 14 finding 1: the deadline is checked in filters, intercepted operators and slices, not only in loops
+# and calls, and a filter's text result counts against max_value_size (tojson of 1 Mi items is ~3 Mi characters).
+# A deadline of 1 ns is over at the first check: the line of the error shows where that check happened (without
+# these checks the render ran to its end and failed there, with no line, after all the work was done).
+@pytest.mark.parametrize("expr", ["x|sort", "x|tojson", "x|unique|list", "x[::-1]", "x + x", "x * 2"])
+def test_deadline_is_checked_in_filters_and_operators(expr: str) -> None:
+    renderer = PromptRenderer(RenderLimits(max_render_seconds=1e-9))
+    with pytest.raises(RenderError) as info:
+        renderer.render("{% set x = [3, 1, 2] %}\n{% set y = " + expr + " %}\nend", {})
+    assert info.value.limit == "max_render_seconds"
+    assert info.value.line == 2
+
+
+PATHOLOGICAL = "{% set x=[1]*1000000 %}" + "{% set y=x|tojson %}" * 24  # the issue's ~600-byte prompt
+
+
+def test_filter_text_result_is_size_checked(renderer: PromptRenderer) -> None:
+    with pytest.raises(RenderError) as info:
+        renderer.render(PATHOLOGICAL, {})
+    assert info.value.limit == "max_value_size"
+    assert renderer.render("{{ ([1] * 1000)|tojson|length }}", {}) == str(len("[1" + ", 1" * 999 + "]"))
+
+
+def test_wrapped_filters_keep_their_behaviour(renderer: PromptRenderer) -> None:
+    ctx = {"items": ["b", "a"], "d": {"k": "v"}}
+    assert renderer.render("{{ items|sort|join(',') }} {{ d|tojson }} {{ 'Привет'|slug }}", ctx) == (
+        'a,b {"k": "v"} privet'
+    )
+    assert renderer.render("{{ items|map('upper')|list }} {{ items|pick(3) }}", ctx) == "['B', 'A'] a"
