@@ -16,7 +16,7 @@ from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey
 from llmts_auth.domain.users import Identity, User
-from llmts_common.contracts import UserRegistered
+from llmts_common.contracts import UserDeleted, UserDisabled, UserRegistered
 
 NOW = datetime(2026, 11, 28, 12, 0, 7, tzinfo=UTC)
 
@@ -88,6 +88,33 @@ class UsersContract:
         assert await users.delete(user.id) is True
         assert await users.get(user.id) is None
         assert await users.delete(user.id) is False
+
+    async def test_role_disable_and_erase(self, users: Any) -> None:
+        user = a_user()
+        await users.add(user)
+        identity = Identity("github", uid()[:9])
+        await users.link_identity(user.id, identity)
+        await users.set_role(user.id, "admin")
+        await users.set_disabled(
+            user.id, True, events=[UserDisabled(user_id=user.id, disabled_at=NOW, by="a")]
+        )
+        stored = await users.get(user.id)
+        assert stored is not None
+        assert (stored.role, stored.disabled) == ("admin", True)
+        gone = [UserDeleted(user_id=user.id, deleted_at=NOW, by="self")]
+        assert await users.erase(user.id, events=gone) is True
+        assert await users.erase(user.id, events=gone) is False  # idempotent: already erased
+        assert await users.get(user.id) is None
+        assert await users.by_email(user.email) is None
+        assert await users.by_identity(identity) is None
+        await users.add(a_user(email=user.email))  # the address is free again
+
+    async def test_page_is_bounded_and_ordered(self, users: Any) -> None:
+        first, total = await users.page(offset=0, limit=2)
+        assert len(first) <= 2
+        assert total >= len(first)
+        rest, _ = await users.page(offset=2, limit=1000)
+        assert not {u.id for u in first} & {u.id for u in rest}
 
 
 class RefreshTokensContract:
@@ -171,6 +198,20 @@ class ThrottleContract:
         assert await throttle.blocked_until([ip], now=NOW) is None
         await throttle.clear(email, now=NOW)
         assert await throttle.blocked_until([email, ip], now=NOW) is None
+
+    async def test_backoff_doubles_after_the_free_failures(self, throttle: Any) -> None:
+        key = ThrottleKey("acct_ip", uid()[:32], limit=100, backoff_free=2, backoff_base=timedelta(seconds=1))
+        start, _ = window_bounds(NOW, throttle.policy.window)
+        t = start + timedelta(seconds=1)
+        for _ in range(2):
+            await throttle.record_failure([key], now=t)
+        assert await throttle.blocked_until([key], now=t) is None
+        await throttle.record_failure([key], now=t)  # 3rd: waits 1 s
+        assert await throttle.blocked_until([key], now=t) == t + timedelta(seconds=1)
+        t2 = t + timedelta(seconds=1)
+        assert await throttle.blocked_until([key], now=t2) is None
+        await throttle.record_failure([key], now=t2)  # 4th: waits 2 s after the latest failure
+        assert await throttle.blocked_until([key], now=t2) == t2 + timedelta(seconds=2)
 
 
 class SigningKeysContract:

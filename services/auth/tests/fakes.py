@@ -12,7 +12,7 @@ from llmts_auth.domain.errors import EmailTaken
 from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, ThrottlePolicy, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey, judge_refresh
-from llmts_auth.domain.users import ExternalProfile, Identity, User
+from llmts_auth.domain.users import ExternalProfile, Identity, Role, User
 from llmts_common.contracts import Message
 
 
@@ -58,6 +58,25 @@ class InMemoryUsers:
 
     async def delete(self, user_id: str) -> bool:
         return self.rows.pop(user_id, None) is not None
+
+    async def set_role(self, user_id: str, role: Role) -> None:
+        if user_id in self.rows:
+            self.rows[user_id] = replace(self.rows[user_id], role=role)
+
+    async def set_disabled(self, user_id: str, disabled: bool, *, events: Sequence[Message] = ()) -> None:
+        if user_id in self.rows:
+            self.rows[user_id] = replace(self.rows[user_id], disabled=disabled)
+            self.events.extend(events)
+
+    async def erase(self, user_id: str, *, events: Sequence[Message] = ()) -> bool:
+        if self.rows.pop(user_id, None) is None:
+            return False
+        self.events.extend(events)
+        return True
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[User], int]:
+        rows = sorted(self.rows.values(), key=lambda u: (u.created_at, u.id))
+        return rows[offset : offset + limit], len(rows)
 
 
 class InMemoryRefreshTokens:
@@ -123,30 +142,34 @@ class InMemoryOAuthStates:
 class InMemoryThrottle:
     def __init__(self, policy: ThrottlePolicy) -> None:
         self.policy = policy
-        self.counts: dict[str, tuple[int, datetime]] = {}
+        self.counts: dict[str, tuple[int, datetime, datetime]] = {}  # id → (count, last failure, window end)
 
     def _id(self, key: ThrottleKey, now: datetime) -> tuple[str, datetime]:
         start, end = window_bounds(now, self.policy.window)
         return f"{key.scope}:{key.key}:{int(start.timestamp())}", end
 
     async def blocked_until(self, keys: Sequence[ThrottleKey], *, now: datetime) -> datetime | None:
+        latest: datetime | None = None
         for key in keys:
-            count, end = self.counts.get(self._id(key, now)[0], (0, now))
-            if count >= key.limit:
-                return end
-        return None
+            entry = self.counts.get(self._id(key, now)[0])
+            if entry is None:
+                continue
+            until = key.blocked_until(*entry)
+            if until is not None and until > now and (latest is None or until > latest):
+                latest = until
+        return latest
 
     async def record_failure(self, keys: Sequence[ThrottleKey], *, now: datetime) -> None:
         for key in keys:
             doc_id, end = self._id(key, now)
-            count, _ = self.counts.get(doc_id, (0, end))
-            self.counts[doc_id] = (count + 1, end)
+            count, last, _ = self.counts.get(doc_id, (0, now, end))
+            self.counts[doc_id] = (count + 1, max(last, now), end)
 
     async def clear(self, key: ThrottleKey, *, now: datetime) -> None:
         self.counts.pop(self._id(key, now)[0], None)
 
     async def purge_expired(self, *, before: datetime) -> int:
-        gone = [k for k, (_, end) in self.counts.items() if end < before]
+        gone = [k for k, (_, _, end) in self.counts.items() if end < before]
         for k in gone:
             del self.counts[k]
         return len(gone)

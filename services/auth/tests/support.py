@@ -32,8 +32,10 @@ def make_settings(**overrides: Any) -> AuthSettings:
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 8192,
         "argon2_parallelism": 1,
-        "login_max_failures_per_email": 3,
+        "login_max_failures_per_account_ip": 3,
         "login_max_failures_per_ip": 8,
+        # every test registers from the same address; the registration throttle has its own test app
+        "register_max_per_ip": 100_000,
         "signing_key_cache_seconds": 0,
         "signing_key_activation_delay_seconds": 0,
         "oauth_redirect_base_url": "http://127.0.0.1:8000",

@@ -36,6 +36,9 @@ NAMED_IN_ARCHITECTURE = {
     "TemplateDeleted",
     "ModelCatalogUpdated",
     "UserRegistered",
+    "UserDisabled",
+    "UserEnabled",
+    "UserDeleted",
 }
 
 

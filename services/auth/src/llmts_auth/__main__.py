@@ -1,6 +1,8 @@
-"""Run the auth service: ``python -m llmts_auth``."""
+"""Run the auth service: ``python -m llmts_auth``; manage roles: ``python -m llmts_auth admin grant <email>``."""
 
 from __future__ import annotations
+
+import sys
 
 import uvicorn
 
@@ -8,6 +10,10 @@ from llmts_auth.settings import AuthSettings
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "admin":
+        from llmts_auth.entrypoints import cli
+
+        sys.exit(cli.main(sys.argv[2:]))
     settings = AuthSettings()
     uvicorn.run(
         "llmts_auth.bootstrap:create_app",

@@ -23,11 +23,11 @@ from llmts_auth.adapters.mongo import (
     MongoUsers,
 )
 from llmts_auth.adapters.oauth import GitHubProvider, GoogleProvider
-from llmts_auth.adapters.passwords import Argon2PasswordHasher
+from llmts_auth.adapters.passwords import Argon2PasswordHasher, HashGate, hash_concurrency
 from llmts_auth.domain.ports import Clock, OAuthProvider, PasswordHasher
 from llmts_auth.domain.throttle import ThrottlePolicy
 from llmts_auth.domain.tokens import TokenPolicy
-from llmts_auth.entrypoints import http
+from llmts_auth.entrypoints import accounts, http
 from llmts_auth.entrypoints.http import AuthContext
 from llmts_auth.handlers import Tokens
 from llmts_auth.settings import AuthSettings
@@ -37,6 +37,9 @@ from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
 
 log = logging.getLogger("llmts.auth")
+
+# An erased account's tombstone (no personal data, only its pending UserDeleted) is purged once published.
+ERASED_TOMBSTONE_RETENTION = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
@@ -86,22 +89,38 @@ def token_policy(settings: AuthSettings) -> TokenPolicy:
 
 def throttle_policy_of(settings: AuthSettings) -> ThrottlePolicy:
     return ThrottlePolicy(
-        max_failures_per_email=settings.login_max_failures_per_email,
+        max_failures_per_account_ip=settings.login_max_failures_per_account_ip,
         max_failures_per_ip=settings.login_max_failures_per_ip,
+        max_registrations_per_ip=settings.register_max_per_ip,
+        backoff_free=settings.login_backoff_free_failures,
+        backoff_base=timedelta(seconds=settings.login_backoff_base_seconds),
+        backoff_cap=timedelta(seconds=settings.login_backoff_cap_seconds),
         window=timedelta(seconds=settings.login_failure_window_seconds),
     )
 
 
 def argon2_hasher(settings: AuthSettings) -> Argon2PasswordHasher:
+    """argon2id behind a gate: as many hashes at once as the memory budget holds, a bounded queue, then 429."""
+    gate = HashGate(
+        concurrency=hash_concurrency(
+            settings.password_hash_memory_budget_mib, settings.argon2_memory_cost_kib
+        ),
+        max_waiting=settings.password_hash_max_waiting,
+    )
     return Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost_kib=settings.argon2_memory_cost_kib,
         parallelism=settings.argon2_parallelism,
+        gate=gate,
     )
 
 
 def _add_background(
-    runtime: ServiceRuntime, outbox: EmbeddedOutbox, ctx: AuthContext, housekeeping_interval: float
+    runtime: ServiceRuntime,
+    outbox: EmbeddedOutbox,
+    ctx: AuthContext,
+    users: MongoUsers,
+    housekeeping_interval: float,
 ) -> None:
     """The outbox relay, and the purge of expired refresh tokens, OAuth states and throttle entries."""
 
@@ -115,6 +134,7 @@ def _add_background(
                 await ctx.refresh_tokens.purge_expired(before=now)
                 await ctx.states.purge_expired(before=now)
                 await ctx.throttle.purge_expired(before=now)
+                await users.purge_erased(before=now - ERASED_TOMBSTONE_RETENTION)
             except Exception as exc:  # Mongo away: try again next tick
                 log.warning("auth housekeeping failed: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
@@ -165,7 +185,7 @@ def bootstrap(
         clock=clock,
     )
 
-    _add_background(runtime, outbox, ctx, settings.housekeeping_interval_seconds)
+    _add_background(runtime, outbox, ctx, users, settings.housekeeping_interval_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,6 +211,7 @@ def bootstrap(
     )
     http.install_error_mapping(app)
     app.include_router(http.router)
+    app.include_router(accounts.router)
     app.state.runtime = runtime
     app.state.auth = ctx
     app.state.signing_keys = keys

@@ -28,7 +28,7 @@ from llmts_auth.domain.ports import (
     TokenSigner,
     UserRepository,
 )
-from llmts_auth.domain.throttle import ThrottlePolicy, throttle_keys
+from llmts_auth.domain.throttle import ThrottlePolicy, login_keys, register_key, retry_after_seconds
 from llmts_auth.domain.tokens import (
     RefreshTokenRecord,
     RefreshVerdict,
@@ -107,8 +107,20 @@ async def register(
     users: UserRepository,
     hasher: PasswordHasher,
     clock: Clock,
+    throttle: LoginThrottle | None = None,
+    throttle_policy: ThrottlePolicy | None = None,
+    admin_emails: frozenset[str] = frozenset(),
     new_id: Callable[[], str] = new_user_id,
 ) -> User:
+    """Create a password account. With a throttle, each client address has a budget of attempts per window,
+    counted before the (costly) hash so a flood is refused cheaply."""
+    if throttle is not None and throttle_policy is not None:
+        key = register_key(throttle_policy, client_ip=cmd.client_ip)
+        now = clock()
+        until = await throttle.blocked_until([key], now=now)
+        if until is not None:
+            raise errors.LoginThrottled(retry_after_seconds(now, until), what="registration attempts")
+        await throttle.record_failure([key], now=now)
     email = normalize_email(cmd.email)
     check_password(cmd.password, email=email)
     if await users.by_email(email) is not None:  # fast path; the unique index is the real guard
@@ -120,6 +132,7 @@ async def register(
         name=name,
         created_at=clock(),
         password_hash=await hasher.hash(cmd.password),
+        role="admin" if email in admin_emails else "user",
     )
     event = UserRegistered(
         user_id=user.id, email=email, name=name, method="password", registered_at=user.created_at
@@ -145,13 +158,17 @@ async def login(
     throttle_policy: ThrottlePolicy,
     tokens: Tokens,
     clock: Clock,
+    admin_emails: frozenset[str] = frozenset(),
 ) -> TokenPair:
+    """Throttled per account+address (exponential backoff) and per address; a correct password from another
+    address is never refused because of someone else's failures. A disabled account is refused after the
+    password matched (a wrong password answers as usual, so the state is not revealed to a guesser)."""
     email = _login_email(cmd.email)
-    keys = throttle_keys(throttle_policy, email=email, client_ip=cmd.client_ip)
+    keys = login_keys(throttle_policy, email=email, client_ip=cmd.client_ip)
     now = clock()
     blocked_until = await throttle.blocked_until(keys, now=now)
     if blocked_until is not None:
-        raise errors.LoginThrottled(max(1, int((blocked_until - now).total_seconds() + 0.999)))
+        raise errors.LoginThrottled(retry_after_seconds(now, blocked_until))
     user = await users.by_email(email)
     ok, new_hash = False, None
     if user is not None and user.password_hash:
@@ -165,8 +182,21 @@ async def login(
     await throttle.clear(keys[0], now=now)
     if new_hash is not None:
         await users.set_password_hash(user.id, new_hash)
+    user = await _checked_login(user, users=users, admin_emails=admin_emails)
     log.info("login succeeded", extra={"user_id": user.id})
     return await issue_pair(user, tokens=tokens, clock=clock)
+
+
+async def _checked_login(user: User, *, users: UserRepository, admin_emails: frozenset[str]) -> User:
+    """Refuse a disabled account; give the admin role to an email listed in ``ADMIN_EMAILS``."""
+    if user.disabled:
+        log.info("login of a disabled account refused", extra={"user_id": user.id})
+        raise errors.AccountDisabled("this account is disabled")
+    if user.email in admin_emails and user.role != "admin":
+        await users.set_role(user.id, "admin")
+        log.warning("admin role granted from ADMIN_EMAILS", extra={"user_id": user.id})
+        return replace(user, role="admin")
+    return user
 
 
 async def refresh(cmd: Refresh, *, users: UserRepository, tokens: Tokens, clock: Clock) -> TokenPair:
@@ -182,8 +212,10 @@ async def refresh(cmd: Refresh, *, users: UserRepository, tokens: Tokens, clock:
     if verdict is not RefreshVerdict.VALID or record is None:
         raise errors.InvalidRefreshToken(f"refresh token is {verdict.value}")
     user = await users.get(record.user_id)
-    if user is None:
+    if user is None or user.disabled:
         await repo.revoke_family(record.family_id)
+        if user is not None:
+            raise errors.AccountDisabled("this account is disabled")
         raise errors.InvalidRefreshToken("refresh token is revoked")
     pair = await issue_pair(user, tokens=tokens, clock=clock, parent=record)
     # A reuse detected between our spend and the insert of the child would miss the child: check again.
@@ -206,6 +238,8 @@ async def current_user(user_id: str, *, users: UserRepository) -> User:
     user = await users.get(user_id)
     if user is None:
         raise errors.UserNotFound("the user of this token no longer exists")
+    if user.disabled:
+        raise errors.AccountDisabled("this account is disabled")
     return user
 
 
@@ -236,8 +270,9 @@ async def start_oauth(
     states: OAuthStateRepository,
     clock: Clock,
     state_ttl: timedelta = OAUTH_STATE_TTL,
-) -> str:
-    """Remember a fresh state + PKCE verifier + nonce and answer the provider's authorization URL."""
+) -> tuple[str, str]:
+    """Remember a fresh state + PKCE verifier + nonce; answer the provider's authorization URL and the state (the
+    caller binds it to the browser with a cookie, checked at the callback)."""
     impl = _provider(cmd.provider, providers)
     state = OAuthState(
         state=secrets.token_urlsafe(32),
@@ -248,12 +283,13 @@ async def start_oauth(
         expires_at=clock() + state_ttl,
     )
     await states.add(state)
-    return impl.authorization_url(
+    url = impl.authorization_url(
         state=state.state,
         code_verifier=state.code_verifier,
         nonce=state.nonce,
         redirect_uri=state.redirect_uri,
     )
+    return url, state.state
 
 
 async def complete_oauth(
@@ -265,6 +301,7 @@ async def complete_oauth(
     tokens: Tokens,
     clock: Clock,
     new_id: Callable[[], str] = new_user_id,
+    admin_emails: frozenset[str] = frozenset(),
 ) -> TokenPair:
     impl = _provider(cmd.provider, providers)
     stored = await states.consume(cmd.state) if cmd.state else None  # single use, whatever happens next
@@ -275,6 +312,9 @@ async def complete_oauth(
         )
     if stored is None or stored.provider != cmd.provider or stored.expires_at <= clock():
         raise errors.OAuthStateInvalid("unknown, expired or already used OAuth state")
+    if cmd.browser_state is None or not secrets.compare_digest(cmd.browser_state, stored.state):
+        # login CSRF: the state must come back with the cookie set on this browser at the start
+        raise errors.OAuthStateInvalid("the OAuth state does not belong to this browser")
     if not cmd.code:
         raise errors.OAuthMissingCode("the provider did not return an authorization code")
     profile = await impl.fetch_profile(
@@ -284,6 +324,7 @@ async def complete_oauth(
         redirect_uri=stored.redirect_uri,
     )
     user = await _user_for_profile(profile, users=users, clock=clock, new_id=new_id)
+    user = await _checked_login(user, users=users, admin_emails=admin_emails)
     return await issue_pair(user, tokens=tokens, clock=clock)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from llmts_common.proxies import Network, parse_networks
 from llmts_common.settings import BaseServiceSettings, reject_placeholder
 
 
@@ -31,16 +32,50 @@ class AuthSettings(BaseServiceSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=1024)
     argon2_parallelism: int = Field(default=4, ge=1)
-
-    # failed-login throttling
-    login_max_failures_per_email: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=50, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
-    trusted_proxy_hops: int = Field(
-        default=1,
+    password_hash_memory_budget_mib: int = Field(
+        default=256,
+        ge=1,
+        description="Memory the password hashes may use at once; the number of concurrent argon2 hashes is "
+        "this divided by ARGON2_MEMORY_COST_KIB (at least 1; 4 with the defaults, fits a 512Mi pod).",
+    )
+    password_hash_max_waiting: int = Field(
+        default=16,
         ge=0,
-        description="Proxies in front of the service that append to X-Forwarded-For (the gateway = 1); "
-        "0 ignores the header and uses the peer address.",
+        description="Password checks that may wait for a hashing slot; beyond that a login, registration or "
+        "password change is refused at once with 429 and Retry-After.",
+    )
+
+    # throttling of failed logins and registrations (see domain/throttle.py)
+    login_max_failures_per_account_ip: int = Field(
+        default=20, ge=1, description="Failed logins of one account from one address per window."
+    )
+    login_max_failures_per_ip: int = Field(
+        default=50, ge=1, description="Failed logins from one client address per window, all accounts."
+    )
+    login_backoff_free_failures: int = Field(
+        default=3,
+        ge=0,
+        description="Failed logins of one account from one address before each further one doubles a wait.",
+    )
+    login_backoff_base_seconds: float = Field(
+        default=1.0, gt=0, description="The first backoff wait; it doubles with each further failure."
+    )
+    login_backoff_cap_seconds: float = Field(default=300.0, gt=0, description="The longest backoff wait.")
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    register_max_per_ip: int = Field(
+        default=10, ge=1, description="Registration attempts from one client address per window."
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1/32,::1/128",
+        description="Comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (the gateway's "
+        "addresses); from any other peer the peer address is the client's. Empty trusts none.",
+    )
+
+    # roles
+    admin_emails: str = Field(
+        default="",
+        description="Comma-separated emails that get the admin role when they register or log in (the first "
+        "admins); admins then grant the role through the API.",
     )
 
     # OAuth
@@ -87,8 +122,20 @@ class AuthSettings(BaseServiceSettings):
             return [self.google_issuer, "accounts.google.com"]
         return [self.google_issuer]
 
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def admin_email_set(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
+
     @model_validator(mode="after")
     def _secrets(self) -> AuthSettings:
         reject_placeholder(self.google_client_secret, "GOOGLE_CLIENT_SECRET", environment=self.environment)
         reject_placeholder(self.github_client_secret, "GITHUB_CLIENT_SECRET", environment=self.environment)
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {exc}") from exc
         return self

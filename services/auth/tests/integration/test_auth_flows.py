@@ -190,18 +190,35 @@ async def test_concurrent_refresh_of_one_token_spends_it_once(client: httpx.Asyn
     assert sorted(r.status_code for r in results).count(200) <= 1
 
 
-async def test_failed_logins_are_rate_limited_per_email(
+async def test_failed_logins_from_one_address_do_not_lock_out_the_owner(
     client: httpx.AsyncClient, settings: AuthSettings
 ) -> None:
+    """Finding 3: wrong passwords from address A slow A down, never the owner logging in from address B."""
     email = unique_email("brute")
     await register(client, email)
-    for _ in range(settings.login_max_failures_per_email):
-        assert (await login(client, email, password="guess guess guess", ip=unique_ip())).status_code == 401
-    resp = await login(client, email, ip=unique_ip())  # right password, but locked for this window
+    attacker = unique_ip()
+    for _ in range(settings.login_max_failures_per_account_ip):
+        assert (await login(client, email, password="guess guess guess", ip=attacker)).status_code == 401
+    resp = await login(client, email, ip=attacker)  # right password, but from the attacker's address
     assert resp.status_code == 429
     assert resp.json()["error"]["code"] == "too_many_attempts"
     retry_after = int(resp.headers["retry-after"])
     assert 1 <= retry_after <= settings.login_failure_window_seconds
+    owner = await login(client, email, ip=unique_ip())
+    assert owner.status_code == 200, owner.text
+
+
+async def test_rotating_forwarded_for_from_an_untrusted_peer_does_not_bypass_the_ip_bucket(
+    auth_app: FastAPI, settings: AuthSettings
+) -> None:
+    """Finding 3: a client that is not a trusted proxy cannot pick its address with X-Forwarded-For."""
+    transport = httpx.ASGITransport(app=auth_app, client=(unique_ip(), 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as direct:
+        for _ in range(settings.login_max_failures_per_ip):
+            resp = await login(direct, unique_email("spray"), ip=unique_ip())
+            assert resp.status_code == 401
+        resp = await login(direct, unique_email("spray"), ip=unique_ip())
+    assert resp.status_code == 429
 
 
 async def test_failed_logins_are_rate_limited_per_ip(

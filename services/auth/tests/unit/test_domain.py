@@ -8,7 +8,14 @@ import pytest
 
 from llmts_auth.domain.errors import InvalidEmail, WeakPassword
 from llmts_auth.domain.passwords import COMMON_PASSWORDS, MIN_LENGTH, check_password
-from llmts_auth.domain.throttle import ThrottlePolicy, retry_after_seconds, throttle_keys, window_bounds
+from llmts_auth.domain.throttle import (
+    ThrottleKey,
+    ThrottlePolicy,
+    login_keys,
+    register_key,
+    retry_after_seconds,
+    window_bounds,
+)
 from llmts_auth.domain.tokens import (
     RefreshTokenRecord,
     RefreshVerdict,
@@ -174,15 +181,35 @@ def test_private_key_never_in_repr() -> None:
 
 
 def test_throttle_windows_and_keys() -> None:
-    policy = ThrottlePolicy(max_failures_per_email=5, max_failures_per_ip=50, window=timedelta(minutes=15))
+    policy = ThrottlePolicy(
+        max_failures_per_account_ip=20, max_failures_per_ip=50, window=timedelta(minutes=15)
+    )
     start, end = window_bounds(NOW + timedelta(minutes=7), policy.window)
     assert (start, end) == (NOW, NOW + timedelta(minutes=15))
     assert retry_after_seconds(NOW + timedelta(minutes=7), end) == 480
     assert retry_after_seconds(end, end) == 1
-    keys = throttle_keys(policy, email="ada@example.com", client_ip="10.0.0.1")
-    assert [(k.scope, k.limit) for k in keys] == [("email", 5), ("ip", 50)]
+    keys = login_keys(policy, email="ada@example.com", client_ip="10.0.0.1")
+    assert [(k.scope, k.limit) for k in keys] == [("acct_ip", 20), ("ip", 50)]
     assert "ada" not in keys[0].key  # hashed, never stored in clear
-    assert len(throttle_keys(policy, email="ada@example.com", client_ip=None)) == 1
+    other = login_keys(policy, email="ada@example.com", client_ip="10.0.0.2")
+    assert other[0].key != keys[0].key  # another address: another account counter (no owner lock-out)
+    assert register_key(policy, client_ip="10.0.0.1").scope == "register_ip"
+
+
+def test_backoff_doubles_then_caps_and_the_limit_closes_the_window() -> None:
+    key = ThrottleKey(
+        "acct_ip",
+        "k",
+        limit=10,
+        backoff_free=3,
+        backoff_base=timedelta(seconds=1),
+        backoff_cap=timedelta(seconds=5),
+    )
+    end = NOW + timedelta(minutes=15)
+    assert key.blocked_until(3, NOW, end) is None
+    waits = [key.blocked_until(n, NOW, end) for n in (4, 5, 6, 7)]
+    assert waits == [NOW + timedelta(seconds=s) for s in (1, 2, 4, 5)]
+    assert key.blocked_until(10, NOW, end) == end
 
 
 def test_user_links_an_identity_once() -> None:

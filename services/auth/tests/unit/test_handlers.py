@@ -49,7 +49,9 @@ class World:
     hasher: FakeHasher = field(default_factory=FakeHasher)
     policy: TokenPolicy = field(default_factory=lambda: TokenPolicy(issuer="llmts-auth", audience="llmts"))
     throttle_policy: ThrottlePolicy = field(
-        default_factory=lambda: ThrottlePolicy(max_failures_per_email=3, max_failures_per_ip=5)
+        default_factory=lambda: ThrottlePolicy(
+            max_failures_per_account_ip=6, max_failures_per_ip=5, backoff_free=3
+        )
     )
     providers: dict[str, Any] = field(default_factory=dict)
 
@@ -155,16 +157,34 @@ async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> N
     assert world.hasher.dummy_calls == 1  # the unknown email still paid for a verify
 
 
-async def test_failures_per_email_are_throttled_then_released(world: World) -> None:
+async def test_failures_from_one_address_back_off_without_locking_out_the_owner(world: World) -> None:
     await world.register()
+    for _ in range(4):  # the attacker at A: 3 free failures, the 4th makes A wait 1 s
+        with pytest.raises(errors.InvalidCredentials):
+            await world.login(password="wrong password!", ip="198.51.100.1")
+    with pytest.raises(errors.LoginThrottled) as err:
+        await world.login(ip="198.51.100.1")  # A is slowed, even with the right password
+    assert 1 <= err.value.retry_after <= 900
+    assert (await world.login(ip="203.0.113.9")).access_token  # the owner at B is not locked out
+    world.clock.advance(seconds=err.value.retry_after)
+    assert (await world.login(ip="198.51.100.1")).access_token
+
+
+async def test_backoff_doubles_per_failure_from_the_same_address() -> None:
+    world = await World(throttle_policy=ThrottlePolicy(max_failures_per_ip=50, backoff_free=3)).start()
+    await world.register()
+    for _ in range(3):  # free
+        with pytest.raises(errors.InvalidCredentials):
+            await world.login(password="wrong password!", ip="198.51.100.1")
+    waits = []
     for _ in range(3):
         with pytest.raises(errors.InvalidCredentials):
-            await world.login(password="wrong password!", ip=f"10.0.0.{_}")
-    with pytest.raises(errors.LoginThrottled) as err:
-        await world.login()  # even the right password
-    assert 1 <= err.value.retry_after <= 900
-    world.clock.advance(seconds=err.value.retry_after)
-    assert (await world.login()).access_token
+            await world.login(password="wrong password!", ip="198.51.100.1")
+        with pytest.raises(errors.LoginThrottled) as err:
+            await world.login(ip="198.51.100.1")
+        waits.append(err.value.retry_after)
+        world.clock.advance(seconds=err.value.retry_after)
+    assert waits == [1, 2, 4]
 
 
 async def test_failures_per_ip_are_throttled_across_emails(world: World) -> None:
@@ -270,14 +290,15 @@ def _profile(**kw: Any) -> ExternalProfile:
 
 
 async def _oauth(world: World, provider: str = "github", **cmd: Any) -> Any:
-    url = await handlers.start_oauth(
+    url, bound = await handlers.start_oauth(
         StartOAuth(provider=provider, redirect_uri="http://127.0.0.1:8000/cb"),
         providers=world.providers,
         states=world.states,
         clock=world.clock,
     )
     state = url.split("state=")[1].split("&")[0]
-    args: dict[str, Any] = {"state": state, "code": "the-code", **cmd}
+    assert bound == state
+    args: dict[str, Any] = {"state": state, "code": "the-code", "browser_state": state, **cmd}
     return await handlers.complete_oauth(
         CompleteOAuth(provider=provider, redirect_uri="http://127.0.0.1:8000/cb", **args),
         providers=world.providers,
@@ -347,7 +368,7 @@ async def test_oauth_state_rules(world: World) -> None:
     with pytest.raises(errors.OAuthDenied):
         await _oauth(world, error="access_denied", code=None)
     # a state issued for google is not accepted on github's callback
-    url = await handlers.start_oauth(
+    url, _ = await handlers.start_oauth(
         StartOAuth(provider="google", redirect_uri="x"),
         providers=world.providers,
         states=world.states,
@@ -356,7 +377,7 @@ async def test_oauth_state_rules(world: World) -> None:
     state = url.split("state=")[1].split("&")[0]
     with pytest.raises(errors.OAuthStateInvalid):
         await handlers.complete_oauth(
-            CompleteOAuth(provider="github", redirect_uri="x", state=state, code="c"),
+            CompleteOAuth(provider="github", redirect_uri="x", state=state, code="c", browser_state=state),
             providers=world.providers,
             states=world.states,
             users=world.users,
@@ -367,9 +388,27 @@ async def test_oauth_state_rules(world: World) -> None:
     assert len(world.states.rows) == 2
 
 
+async def test_oauth_state_must_come_back_with_the_browser_cookie(world: World) -> None:
+    """Login CSRF: an attacker's own state and code, replayed in the victim's browser (no cookie, or the victim's
+    cookie of another start), is refused."""
+    world.providers = {"github": FakeProvider("github", _profile())}
+    with pytest.raises(errors.OAuthStateInvalid):
+        await _oauth(world, browser_state=None)
+    _, victims = await handlers.start_oauth(
+        StartOAuth(provider="github", redirect_uri="x"),
+        providers=world.providers,
+        states=world.states,
+        clock=world.clock,
+    )
+    with pytest.raises(errors.OAuthStateInvalid):
+        await _oauth(world, browser_state=victims)
+    assert world.users.rows == {}
+    assert (await _oauth(world)).access_token
+
+
 async def test_oauth_state_expires(world: World) -> None:
     world.providers = {"github": FakeProvider("github", _profile())}
-    url = await handlers.start_oauth(
+    url, _ = await handlers.start_oauth(
         StartOAuth(provider="github", redirect_uri="x"),
         providers=world.providers,
         states=world.states,
@@ -379,7 +418,7 @@ async def test_oauth_state_expires(world: World) -> None:
     world.clock.advance(minutes=11)
     with pytest.raises(errors.OAuthStateInvalid):
         await handlers.complete_oauth(
-            CompleteOAuth(provider="github", redirect_uri="x", state=state, code="c"),
+            CompleteOAuth(provider="github", redirect_uri="x", state=state, code="c", browser_state=state),
             providers=world.providers,
             states=world.states,
             users=world.users,

@@ -7,6 +7,7 @@ from starlette.requests import Request
 
 from llmts_auth.domain import errors
 from llmts_auth.entrypoints.http import STATUS, client_ip, to_app_error
+from llmts_common.proxies import parse_networks
 
 pytestmark = pytest.mark.unit
 
@@ -55,10 +56,22 @@ def _request(xff: str | None, peer: str = "10.9.9.9") -> Request:
     return Request({"type": "http", "headers": headers, "client": (peer, 1234)})
 
 
-def test_client_ip_takes_what_the_trusted_proxy_appended() -> None:
-    assert client_ip(_request(None), 1) == "10.9.9.9"
-    assert client_ip(_request("203.0.113.5"), 1) == "203.0.113.5"
-    # a client-supplied X-Forwarded-For cannot pick the address: the gateway appends the real peer
-    assert client_ip(_request("1.2.3.4, 203.0.113.5"), 1) == "203.0.113.5"
-    assert client_ip(_request("1.2.3.4, 203.0.113.5, 10.0.0.2"), 2) == "203.0.113.5"
-    assert client_ip(_request("1.2.3.4"), 0) == "10.9.9.9"
+GATEWAY = parse_networks("10.9.9.0/24")
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy() -> None:
+    assert client_ip(_request(None), GATEWAY) == "10.9.9.9"
+    assert client_ip(_request("203.0.113.5"), GATEWAY) == "203.0.113.5"
+    # the nearest untrusted hop is the client: what a client put before it is not believed
+    assert client_ip(_request("1.2.3.4, 203.0.113.5"), GATEWAY) == "203.0.113.5"
+    # a chain of trusted proxies is walked back
+    assert client_ip(_request("1.2.3.4, 203.0.113.5, 10.9.9.2"), GATEWAY) == "203.0.113.5"
+    # no trusted proxies, or a peer that is not one: the header is ignored (rotating it changes nothing)
+    assert client_ip(_request("1.2.3.4"), ()) == "10.9.9.9"
+    assert client_ip(_request("1.2.3.4", peer="198.51.100.7"), GATEWAY) == "198.51.100.7"
+    assert client_ip(_request("garbage"), GATEWAY) == "10.9.9.9"
+
+
+def test_busy_hasher_answers_429_with_retry_after() -> None:
+    err = to_app_error(errors.ServerBusy(3))
+    assert (err.status_code, err.code, err.headers["Retry-After"]) == (429, "server_busy", "3")

@@ -33,6 +33,9 @@ from llmts_common.contracts.events import (
     TemplateCreated,
     TemplateDeleted,
     TemplateUpdated,
+    UserDeleted,
+    UserDisabled,
+    UserEnabled,
     UserRegistered,
 )
 
@@ -54,6 +57,9 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     TemplateDeleted,
     ModelCatalogUpdated,
     UserRegistered,
+    UserDisabled,
+    UserEnabled,
+    UserDeleted,
 )
 
 REGISTRY: dict[str, type[Message]] = {m.TYPE: m for m in ALL_MESSAGES}
@@ -95,6 +101,9 @@ __all__ = [
     "TemplateSnapshot",
     "TemplateUpdated",
     "Usage",
+    "UserDeleted",
+    "UserDisabled",
+    "UserEnabled",
     "UserRegistered",
     "ValidationMode",
     "ValidationSpec",

@@ -201,3 +201,39 @@ class UserRegistered(Message):
     name: str | None = None
     method: Literal["password", "google", "github"] = "password"
     registered_at: datetime
+
+
+class UserDisabled(Message):
+    """An admin disabled the account: its refresh tokens are revoked; its access tokens must be refused now."""
+
+    TYPE: ClassVar[str] = "llmts.auth.user_disabled"
+    TOPIC: ClassVar[str] = topics.AUTH_EVENTS
+    KEY_FIELD: ClassVar[str] = "user_id"
+
+    user_id: str
+    disabled_at: datetime
+    by: str = Field(description="The admin's user id.")
+
+
+class UserEnabled(Message):
+    """An admin enabled a disabled account again: its new tokens are honoured."""
+
+    TYPE: ClassVar[str] = "llmts.auth.user_enabled"
+    TOPIC: ClassVar[str] = topics.AUTH_EVENTS
+    KEY_FIELD: ClassVar[str] = "user_id"
+
+    user_id: str
+    enabled_at: datetime
+    by: str = Field(description="The admin's user id.")
+
+
+class UserDeleted(Message):
+    """The account was erased (by its owner or an admin): every service forgets the user's data."""
+
+    TYPE: ClassVar[str] = "llmts.auth.user_deleted"
+    TOPIC: ClassVar[str] = topics.AUTH_EVENTS
+    KEY_FIELD: ClassVar[str] = "user_id"
+
+    user_id: str
+    deleted_at: datetime
+    by: str = Field(description="`self`, or the id of the admin who deleted the account.", examples=["self"])

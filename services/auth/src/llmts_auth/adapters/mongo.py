@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -15,7 +15,7 @@ from llmts_auth.domain.errors import EmailTaken
 from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, ThrottlePolicy, window_bounds
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey, judge_refresh
-from llmts_auth.domain.users import Identity, User
+from llmts_auth.domain.users import Identity, Role, User
 from llmts_common.contracts import Message
 from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
 from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox
@@ -27,6 +27,8 @@ REFRESH_TOKENS = "refresh_tokens"
 OAUTH_STATES = "oauth_states"
 LOGIN_FAILURES = "login_failures"
 SIGNING_KEYS = "signing_keys"
+
+LIVE: dict[str, Any] = {"erased": {"$ne": True}}  # erased accounts are tombstones until their events are out
 
 INDEXES: list[IndexSpec] = [
     IndexSpec(USERS, [("email", 1)], unique=True, name="email_unique"),
@@ -40,7 +42,7 @@ INDEXES: list[IndexSpec] = [
 
 
 class MongoUsers:
-    """``users``: one document per account; ``UserRegistered`` rides in the document's ``_outbox``."""
+    """``users``: one document per account; its events (registered, disabled, deleted…) ride in its ``_outbox``."""
 
     def __init__(self, db: Database, outbox: EmbeddedOutbox | None) -> None:
         self.col: Collection = db[USERS]
@@ -50,20 +52,16 @@ class MongoUsers:
     async def add(self, user: User, *, events: Sequence[Message] = ()) -> None:
         doc = _user_doc(user)
         if events:
-            if self._outbox is None:
-                raise RuntimeError("events given but no outbox configured")
-            doc[OUTBOX_FIELD] = [self._outbox.entry(e) for e in events]
+            doc[OUTBOX_FIELD] = self._entries(events)
         try:
             await self.col.insert_one(doc)
         except Exception as exc:
             if is_duplicate_key(exc):
                 raise EmailTaken("an account with this email already exists") from exc
             raise
-        if events and self._outbox is not None:
+        if events:
             # Fast path off the request; if it fails (Kafka down) the relay publishes it later.
-            task = asyncio.create_task(self._flush(user.id))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+            self._flush_soon(user.id)
 
     async def _flush(self, user_id: str) -> None:
         assert self._outbox is not None
@@ -71,7 +69,7 @@ class MongoUsers:
             await self._outbox.flush_document(self.col, user_id)
         except Exception as exc:
             log.warning(
-                "UserRegistered fast-path publish failed, the relay will retry: %s", type(exc).__name__
+                "account event fast-path publish failed, the relay will retry: %s", type(exc).__name__
             )
 
     async def drain(self) -> None:
@@ -80,14 +78,17 @@ class MongoUsers:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
     async def get(self, user_id: str) -> User | None:
-        return _user(await self.col.find_one({"_id": user_id}, {OUTBOX_FIELD: 0}))
+        return _user(await self.col.find_one({"_id": user_id, **LIVE}, {OUTBOX_FIELD: 0}))
 
     async def by_email(self, email: str) -> User | None:
         return _user(await self.col.find_one({"email": email}, {OUTBOX_FIELD: 0}))
 
     async def by_identity(self, identity: Identity) -> User | None:
         doc = await self.col.find_one(
-            {"identities": {"$elemMatch": {"provider": identity.provider, "subject": identity.subject}}},
+            {
+                "identities": {"$elemMatch": {"provider": identity.provider, "subject": identity.subject}},
+                **LIVE,
+            },
             {OUTBOX_FIELD: 0},
         )
         return _user(doc)
@@ -105,6 +106,55 @@ class MongoUsers:
         result = await self.col.delete_one({"_id": user_id})
         return result.deleted_count == 1
 
+    async def set_role(self, user_id: str, role: Role) -> None:
+        await self.col.update_one({"_id": user_id, **LIVE}, {"$set": {"role": role}})
+
+    async def set_disabled(self, user_id: str, disabled: bool, *, events: Sequence[Message] = ()) -> None:
+        update: dict[str, Any] = {"$set": {"disabled": disabled}}
+        if events:
+            update["$push"] = {OUTBOX_FIELD: {"$each": self._entries(events)}}
+        await self.col.update_one({"_id": user_id, **LIVE}, update)
+        if events:
+            self._flush_soon(user_id)
+
+    async def erase(self, user_id: str, *, events: Sequence[Message] = ()) -> bool:
+        """Replace the document by a tombstone that keeps only the pending events (the relay still publishes them);
+        ``purge_erased`` removes tombstones whose events are out."""
+        tombstone: dict[str, Any] = {
+            "email": f"{user_id}@erased.invalid",  # keeps the unique index happy; the real address is freed
+            "erased": True,
+            "erased_at": datetime.now(UTC),
+            OUTBOX_FIELD: self._entries(events),
+        }
+        result = await self.col.replace_one({"_id": user_id, **LIVE}, tombstone)
+        if result.modified_count == 1 and events:
+            self._flush_soon(user_id)
+        return result.modified_count == 1
+
+    async def purge_erased(self, *, before: datetime) -> int:
+        result = await self.col.delete_many(
+            {"erased": True, "erased_at": {"$lt": before}, f"{OUTBOX_FIELD}.0": {"$exists": False}}
+        )
+        return result.deleted_count
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[User], int]:
+        total = await self.col.count_documents(LIVE)
+        cursor = self.col.find(LIVE, {OUTBOX_FIELD: 0}).sort([("created_at", 1), ("_id", 1)]).skip(offset)
+        rows = [u for doc in await cursor.limit(limit).to_list(limit) if (u := _user(doc)) is not None]
+        return rows, total
+
+    def _entries(self, events: Sequence[Message]) -> list[dict[str, Any]]:
+        if self._outbox is None:
+            raise RuntimeError("events given but no outbox configured")
+        return [self._outbox.entry(e) for e in events]
+
+    def _flush_soon(self, user_id: str) -> None:
+        if self._outbox is None:
+            return
+        task = asyncio.create_task(self._flush(user_id))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
 
 def _user_doc(user: User) -> dict[str, Any]:
     return {
@@ -120,7 +170,7 @@ def _user_doc(user: User) -> dict[str, Any]:
 
 
 def _user(doc: dict[str, Any] | None) -> User | None:
-    if doc is None:
+    if doc is None or doc.get("erased"):
         return None
     return User(
         id=doc["_id"],
@@ -237,7 +287,7 @@ class MongoOAuthStates:
 
 
 class MongoLoginThrottle:
-    """``login_failures``: one counter document per (scope, hashed key, window), bumped with ``$inc``."""
+    """``login_failures``: one counter document per (scope, hashed key, window): ``$inc`` count, ``$max`` last."""
 
     def __init__(self, db: Database, policy: ThrottlePolicy) -> None:
         self.col: Collection = db[LOGIN_FAILURES]
@@ -249,19 +299,25 @@ class MongoLoginThrottle:
 
     async def blocked_until(self, keys: Sequence[ThrottleKey], *, now: datetime) -> datetime | None:
         ids = {self._id(k, now)[0]: k for k in keys}
+        latest: datetime | None = None
         async for doc in self.col.find({"_id": {"$in": list(ids)}}):
-            key = ids[doc["_id"]]
-            if int(doc.get("count", 0)) >= key.limit:
-                end: datetime = doc["expires_at"]
-                return end
-        return None
+            until = ids[doc["_id"]].blocked_until(
+                int(doc.get("count", 0)), doc.get("last_at"), doc["expires_at"]
+            )
+            if until is not None and until > now and (latest is None or until > latest):
+                latest = until
+        return latest
 
     async def record_failure(self, keys: Sequence[ThrottleKey], *, now: datetime) -> None:
         for key in keys:
             doc_id, end = self._id(key, now)
-            await self.col.find_one_and_update(
+            await self.col.update_one(
                 {"_id": doc_id},
-                {"$inc": {"count": 1}, "$setOnInsert": {"scope": key.scope, "expires_at": end}},
+                {
+                    "$inc": {"count": 1},
+                    "$max": {"last_at": now},
+                    "$setOnInsert": {"scope": key.scope, "expires_at": end},
+                },
                 upsert=True,
             )
 

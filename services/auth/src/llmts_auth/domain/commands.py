@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -10,6 +11,7 @@ class Register:
     email: str
     password: str = field(repr=False)
     name: str | None = None
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,21 @@ class CompleteOAuth:
     code: str | None = field(default=None, repr=False)
     error: str | None = None
     error_description: str | None = None
+    browser_state: str | None = field(default=None, repr=False)  # the state cookie set at the start
+
+
+@dataclass(frozen=True)
+class ChangePassword:
+    user_id: str
+    current_password: str | None = field(repr=False)
+    new_password: str = field(repr=False)
+    token_issued_at: datetime
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteAccount:
+    user_id: str
+    password: str | None = field(repr=False)
+    token_issued_at: datetime
+    client_ip: str | None = None

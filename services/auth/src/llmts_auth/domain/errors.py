@@ -38,11 +38,43 @@ class InvalidCredentials(AuthError):
 class LoginThrottled(AuthError):
     code = "too_many_attempts"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, what: str = "failed login attempts") -> None:
+        super().__init__(f"too many {what}; try again later", details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class ServerBusy(AuthError):
+    """Every password-hashing slot is taken and the queue is full: refused at once (429 + Retry-After)."""
+
+    code = "server_busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
         super().__init__(
-            "too many failed login attempts; try again later", details={"retry_after": retry_after}
+            "the server is busy checking passwords; try again shortly", details={"retry_after": retry_after}
         )
         self.retry_after = retry_after
+
+
+class AccountDisabled(AuthError):
+    """The account was disabled by an admin: no login, no refresh, no token honoured."""
+
+    code = "account_disabled"
+
+
+class NotAdmin(AuthError):
+    code = "forbidden"
+
+
+class ReauthenticationRequired(AuthError):
+    """A sensitive operation needs the current password (or, for accounts without one, a recent login)."""
+
+    code = "reauthentication_required"
+
+
+class CannotChangeSelf(AuthError):
+    """An admin may not disable, delete or demote their own account through the admin API (no lock-out)."""
+
+    code = "cannot_change_self"
 
 
 class InvalidRefreshToken(AuthError):
@@ -55,6 +87,12 @@ class RefreshTokenReused(InvalidRefreshToken):
 
 class UserNotFound(AuthError):
     code = "user_not_found"
+
+
+class AccountNotFound(AuthError):
+    """An admin named an account that does not exist (404; ``UserNotFound`` is the caller's own, 401)."""
+
+    code = "not_found"
 
 
 class UnknownProvider(AuthError):

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from llmts_auth.domain.throttle import ThrottleKey
 from llmts_auth.domain.tokens import RefreshTokenRecord, RefreshVerdict, SigningKey
-from llmts_auth.domain.users import ExternalProfile, Identity, User
+from llmts_auth.domain.users import ExternalProfile, Identity, Role, User
 from llmts_common.contracts import Message
 
 Clock = Callable[[], datetime]
@@ -30,6 +30,18 @@ class UserRepository(Protocol):
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
     async def delete(self, user_id: str) -> bool: ...
+
+    async def set_role(self, user_id: str, role: Role) -> None: ...
+
+    async def set_disabled(self, user_id: str, disabled: bool, *, events: Sequence[Message] = ()) -> None:
+        """Set the flag and queue its events atomically (outbox)."""
+
+    async def erase(self, user_id: str, *, events: Sequence[Message] = ()) -> bool:
+        """Remove the account's data for good (email freed, identities unlinked) and queue its events atomically;
+        False when there was no such (live) account."""
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[User], int]:
+        """Live accounts, oldest first, and how many there are."""
 
 
 class RefreshTokenRepository(Protocol):

@@ -1,4 +1,15 @@
-"""Failed-login throttling: fixed windows per email and per client IP."""
+"""Throttling of failed logins and of registrations, per client address and per account *from* an address.
+
+Counters live in fixed windows. Keys:
+
+- ``acct_ip`` (account + client address): after ``backoff_free`` failures each further one doubles a wait
+  (``backoff_base`` × 2^n, at most ``backoff_cap``), and ``max_failures_per_account_ip`` closes it for the window.
+  Only the attacker's address is slowed: the owner logging in from another address has a clean counter.
+- ``ip`` (client address): at most ``max_failures_per_ip`` failures per window, whatever the accounts tried.
+- ``register_ip``: at most ``max_registrations_per_ip`` registration attempts per window.
+
+There is deliberately no per-account counter across addresses: it would let anyone lock the owner out.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +21,59 @@ from datetime import UTC, datetime, timedelta
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    max_failures_per_email: int = 5
+    max_failures_per_account_ip: int = 20
     max_failures_per_ip: int = 50
+    max_registrations_per_ip: int = 10
+    backoff_free: int = 3
+    backoff_base: timedelta = timedelta(seconds=1)
+    backoff_cap: timedelta = timedelta(minutes=5)
     window: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
 class ThrottleKey:
-    """One counter: ``scope`` is ``email`` or ``ip``; ``key`` is a hash so no address is stored in clear."""
+    """One counter: ``scope`` is ``acct_ip``, ``ip`` or ``register_ip``; ``key`` is a hash (no address in clear).
+
+    ``limit`` closes the key until the window ends; with ``backoff_free`` set, each failure past that many makes
+    the key wait ``backoff_base`` × 2^(n-1) after the latest failure (at most ``backoff_cap``).
+    """
 
     scope: str
     key: str
     limit: int
+    backoff_free: int | None = None
+    backoff_base: timedelta = timedelta(seconds=1)
+    backoff_cap: timedelta = timedelta(minutes=5)
+
+    def blocked_until(self, count: int, last_at: datetime | None, window_end: datetime) -> datetime | None:
+        """When this key opens again given its window's failure count and latest failure (None = open)."""
+        if count >= self.limit:
+            return window_end
+        if self.backoff_free is None or count <= self.backoff_free or last_at is None:
+            return None
+        exponent = min(count - self.backoff_free - 1, 30)
+        wait: timedelta = min(self.backoff_cap, self.backoff_base * (2**exponent))
+        return min(window_end, last_at + wait)
 
 
-def throttle_keys(policy: ThrottlePolicy, *, email: str, client_ip: str | None) -> list[ThrottleKey]:
-    keys = [ThrottleKey("email", _digest(email), policy.max_failures_per_email)]
-    if client_ip:
-        keys.append(ThrottleKey("ip", _digest(client_ip), policy.max_failures_per_ip))
-    return keys
+def login_keys(policy: ThrottlePolicy, *, email: str, client_ip: str | None) -> list[ThrottleKey]:
+    """The counters a login attempt checks and, when it fails, bumps."""
+    address = client_ip or "unknown"
+    return [
+        ThrottleKey(
+            "acct_ip",
+            _digest(f"{email}\x00{address}"),
+            policy.max_failures_per_account_ip,
+            backoff_free=policy.backoff_free,
+            backoff_base=policy.backoff_base,
+            backoff_cap=policy.backoff_cap,
+        ),
+        ThrottleKey("ip", _digest(address), policy.max_failures_per_ip),
+    ]
+
+
+def register_key(policy: ThrottlePolicy, *, client_ip: str | None) -> ThrottleKey:
+    return ThrottleKey("register_ip", _digest(client_ip or "unknown"), policy.max_registrations_per_ip)
 
 
 def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]:
@@ -38,8 +83,8 @@ def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]
     return begin, begin + window
 
 
-def retry_after_seconds(now: datetime, window_end: datetime) -> int:
-    return max(1, math.ceil((window_end - now).total_seconds()))
+def retry_after_seconds(now: datetime, until: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
 
 
 def _digest(value: str) -> str:

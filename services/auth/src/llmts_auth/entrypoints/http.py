@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from llmts_api.auth import (
@@ -38,8 +38,10 @@ from llmts_auth.handlers import TokenPair, Tokens
 from llmts_auth.settings import AuthSettings
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import AppError
+from llmts_common.proxies import Network, client_address
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+STATE_COOKIE = "llmts_oauth_state"
 
 
 @dataclass
@@ -99,8 +101,14 @@ STATUS: dict[type[errors.AuthError], int] = {
     errors.EmailTaken: 409,
     errors.InvalidCredentials: 401,
     errors.LoginThrottled: 429,
+    errors.ServerBusy: 429,
+    errors.AccountDisabled: 403,
+    errors.NotAdmin: 403,
+    errors.ReauthenticationRequired: 403,
+    errors.CannotChangeSelf: 409,
     errors.InvalidRefreshToken: 401,
     errors.UserNotFound: 401,
+    errors.AccountNotFound: 404,
     errors.UnknownProvider: 404,
     errors.ProviderNotConfigured: 503,
     errors.OAuthStateInvalid: 400,
@@ -118,7 +126,7 @@ def to_app_error(exc: errors.AuthError) -> AppError:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="llmts"'
-    if isinstance(exc, errors.LoginThrottled):
+    if isinstance(exc, errors.LoginThrottled | errors.ServerBusy):
         headers["Retry-After"] = str(exc.retry_after)
     return AppError(exc.message, code=exc.code, details=exc.details, status_code=status, headers=headers)
 
@@ -130,13 +138,11 @@ def install_error_mapping(app: FastAPI) -> None:
         return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers)
 
 
-def client_ip(request: Request, trusted_hops: int) -> str | None:
-    """The caller's address: the entry the nearest trusted proxy appended to X-Forwarded-For, else the peer."""
-    if trusted_hops > 0:
-        forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",") if p.strip()]
-        if forwarded:
-            return forwarded[-trusted_hops] if len(forwarded) >= trusted_hops else forwarded[0]
-    return request.client.host if request.client else None
+def client_ip(request: Request, trusted: Sequence[Network]) -> str | None:
+    """The caller's address: X-Forwarded-For is believed only from a trusted proxy (``TRUSTED_PROXIES``: the
+    gateway), walking the chain back while the hops are trusted; from any other peer, the peer itself."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), trusted)
 
 
 def redirect_uri(settings: AuthSettings, provider: str) -> str:
@@ -149,12 +155,20 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/register", status_code=201, response_model=UserPublic, summary="Create an account")
-async def register(body: UserCreate, ctx: Context) -> UserPublic:
+async def register(body: UserCreate, request: Request, ctx: Context) -> UserPublic:
     user = await handlers.register(
-        Register(email=body.email, password=body.password, name=body.name),
+        Register(
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            client_ip=client_ip(request, ctx.settings.trusted_networks),
+        ),
         users=ctx.users,
         hasher=ctx.hasher,
         clock=ctx.clock,
+        throttle=ctx.throttle,
+        throttle_policy=ctx.throttle_policy,
+        admin_emails=ctx.settings.admin_email_set,
     )
     return user_public(user)
 
@@ -165,7 +179,7 @@ async def login(body: LoginRequest, request: Request, ctx: Context) -> JSONRespo
         Login(
             email=body.email,
             password=body.password,
-            client_ip=client_ip(request, ctx.settings.trusted_proxy_hops),
+            client_ip=client_ip(request, ctx.settings.trusted_networks),
         ),
         users=ctx.users,
         hasher=ctx.hasher,
@@ -173,6 +187,7 @@ async def login(body: LoginRequest, request: Request, ctx: Context) -> JSONRespo
         throttle_policy=ctx.throttle_policy,
         tokens=ctx.tokens,
         clock=ctx.clock,
+        admin_emails=ctx.settings.admin_email_set,
     )
     return JSONResponse(token_pair_public(pair).model_dump(), headers=NO_STORE)
 
@@ -201,14 +216,26 @@ async def me(principal: CurrentUser, ctx: Context) -> UserPublic:
 
 @router.get("/auth/oauth/{provider}", status_code=302, summary="Start an OAuth login (302 to the provider)")
 async def oauth_start(provider: str, ctx: Context) -> RedirectResponse:
-    url = await handlers.start_oauth(
+    state_ttl = timedelta(seconds=ctx.settings.oauth_state_ttl_seconds)
+    url, state = await handlers.start_oauth(
         StartOAuth(provider=provider, redirect_uri=redirect_uri(ctx.settings, provider)),
         providers=ctx.providers,
         states=ctx.states,
         clock=ctx.clock,
-        state_ttl=timedelta(seconds=ctx.settings.oauth_state_ttl_seconds),
+        state_ttl=state_ttl,
     )
-    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+    response = RedirectResponse(url, status_code=302, headers=NO_STORE)
+    # Binds the state to this browser (login CSRF): the callback accepts the state only with this cookie.
+    response.set_cookie(
+        STATE_COOKIE,
+        state,
+        max_age=int(state_ttl.total_seconds()),
+        path="/auth/oauth",
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us, not on cross-site subrequests
+        secure=ctx.settings.oauth_redirect_base_url.startswith("https://"),
+    )
+    return response
 
 
 @router.get(
@@ -217,7 +244,10 @@ async def oauth_start(provider: str, ctx: Context) -> RedirectResponse:
     summary="OAuth callback: tokens as JSON, or a redirect to the front end with tokens in the fragment",
 )
 async def oauth_callback(
-    provider: str, ctx: Context, query: Annotated[OAuthCallbackQuery, Query()]
+    provider: str,
+    ctx: Context,
+    query: Annotated[OAuthCallbackQuery, Query()],
+    browser_state: Annotated[str | None, Cookie(alias=STATE_COOKIE, max_length=128)] = None,
 ) -> Response:
     pair = await handlers.complete_oauth(
         CompleteOAuth(
@@ -227,18 +257,26 @@ async def oauth_callback(
             code=query.code,
             error=query.error,
             error_description=query.error_description,
+            browser_state=browser_state,
         ),
         providers=ctx.providers,
         states=ctx.states,
         users=ctx.users,
         tokens=ctx.tokens,
         clock=ctx.clock,
+        admin_emails=ctx.settings.admin_email_set,
     )
     body = token_pair_public(pair).model_dump()
+    answer: Response
     if ctx.settings.frontend_url:
         fragment = urlencode({k: str(v) for k, v in body.items()})
-        return RedirectResponse(f"{ctx.settings.frontend_url}#{fragment}", status_code=302, headers=NO_STORE)
-    return JSONResponse(body, headers=NO_STORE)
+        answer = RedirectResponse(
+            f"{ctx.settings.frontend_url}#{fragment}", status_code=302, headers=NO_STORE
+        )
+    else:
+        answer = JSONResponse(body, headers=NO_STORE)
+    answer.delete_cookie(STATE_COOKIE, path="/auth/oauth", httponly=True, samesite="lax")
+    return answer
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks, summary="Public keys that verify access tokens")
