@@ -140,6 +140,7 @@ class FakeGenerator:
 class FakeCommands:
     def __init__(self) -> None:
         self.enqueued: list[tuple[GenerationRequested | GenerationCancelRequested, str | None]] = []
+        self.parked: dict[str, str] = {}  # job id -> why the outbox parked its command
 
     async def enqueue(
         self, command: GenerationRequested | GenerationCancelRequested, *, message_id: str | None = None
@@ -151,6 +152,9 @@ class FakeCommands:
             if isinstance(command, GenerationRequested) and command.job_id == job_id:
                 return command
         return None
+
+    async def undeliverable(self, job_id: str) -> str | None:
+        return self.parked.get(job_id)
 
     def of_type(self, kind: type[Any]) -> list[Any]:
         return [c for c, _ in self.enqueued if isinstance(c, kind)]

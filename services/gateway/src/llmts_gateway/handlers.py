@@ -245,12 +245,15 @@ async def submit_batch(body: BatchCreate, *, user_id: str, token: str, deps: Dep
 
 # ------------------------------------------------------------------------------------------------ reading
 async def job_status(job_id: str, *, user_id: str, token: str, deps: Deps) -> Answer:
-    """The generator's view of the job, or ``queued`` from the outbox while the command is in transit."""
+    """The generator's view of the job, or ``queued`` from the outbox while the command is in transit (``failed``
+    with the reason when the outbox parked it: it can never be delivered)."""
     answer = await deps.generator.get_job(job_id, token=token)
     if answer.status == 404:
         accepted = await deps.commands.accepted_generation(job_id)
         if accepted is not None and accepted.user_id == user_id:
-            return Answer(200, jobs.queued_view(accepted))
+            parked = await deps.commands.undeliverable(job_id)
+            view = jobs.queued_view(accepted) if parked is None else jobs.undeliverable_view(accepted, parked)
+            return Answer(200, view)
     return answer
 
 

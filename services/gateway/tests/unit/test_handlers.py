@@ -9,7 +9,7 @@ import httpx
 import pytest
 from services.gateway.tests.fakes import NOW, Fakes
 
-from llmts_api.generation import BatchCreate, GenerationAccepted, GenerationCreate, ResultQuery
+from llmts_api.generation import BatchCreate, GenerationAccepted, GenerationCreate, JobPublic, ResultQuery
 from llmts_common.contracts import GenerationCancelRequested, GenerationRequested, ModelRef
 from llmts_common.errors import AppError, Conflict, NotFound, Unprocessable
 from llmts_gateway import handlers
@@ -184,6 +184,21 @@ async def test_a_job_still_in_the_outbox_reads_as_queued_for_its_owner_only(f: F
     assert view["accepted_by"] == "gateway"
     other = await handlers.job_status(job_id, user_id="bob", token="bob", deps=f.deps)
     assert other.status == 404
+
+
+async def test_a_job_whose_command_was_parked_reads_as_failed_with_the_reason(f: Fakes) -> None:
+    job_id = await submit(f, count=5)
+    f.commands.parked[job_id] = "the message is 2000000 bytes, over the 1000000-byte Kafka message limit"
+    answer = await handlers.job_status(job_id, user_id="alice", token="alice", deps=f.deps)
+    assert answer.status == 200
+    view = JobPublic.model_validate(answer.body)
+    assert view.status == "failed"
+    assert view.stop_reason == "undeliverable"
+    assert view.error is not None
+    assert view.error["code"] == "command_undeliverable"
+    assert "Kafka message limit" in view.error["reason"]
+    with pytest.raises(Conflict):  # a failed job cannot be cancelled
+        await handlers.cancel(job_id, user_id="alice", token="alice", deps=f.deps)
 
 
 async def test_the_generator_view_wins_once_it_knows_the_job(f: Fakes) -> None:

@@ -1,7 +1,8 @@
 """Generation commands through the gateway's :class:`~llmts_common.outbox.Outbox` (the ``CommandOutbox`` port).
 
 Accepting is one insert (durable), then a fast publish; the outbox relay publishes whatever the fast path
-missed. An accepted ``GenerationRequested`` stays readable under its job id until the outbox purges it.
+missed. An accepted ``GenerationRequested`` stays readable under its job id until the outbox purges it; one the
+outbox parked (e.g. over Kafka's message limit) reads as failed with the reason.
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class OutboxCommands:
         if stored is None or stored.envelope.type != GenerationRequested.TYPE:
             return None
         return GenerationRequested.from_envelope(stored.envelope)
+
+    async def undeliverable(self, job_id: str) -> str | None:
+        stored = await self._require().get(job_id)
+        return stored.parked_reason if stored is not None else None

@@ -300,6 +300,17 @@ def queued_view(command: GenerationRequested) -> dict[str, Any]:
     }
 
 
+def undeliverable_view(command: GenerationRequested, reason: str) -> dict[str, Any]:
+    """A job whose command the outbox parked (e.g. over Kafka's message limit): ``failed`` with the reason."""
+    view = queued_view(command)
+    view.update(
+        status="failed",
+        stop_reason="undeliverable",
+        error={"code": "command_undeliverable", "reason": reason},
+    )
+    return view
+
+
 def is_terminal(job: Mapping[str, Any]) -> bool:
     return job.get("status") in TERMINAL_STATUSES
 

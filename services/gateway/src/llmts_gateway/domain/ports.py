@@ -67,6 +67,9 @@ class CommandOutbox(Protocol):
     async def accepted_generation(self, job_id: str) -> GenerationRequested | None:
         """The ``GenerationRequested`` accepted under ``job_id`` (still in the outbox), if any."""
 
+    async def undeliverable(self, job_id: str) -> str | None:
+        """Why the command accepted under ``job_id`` can never be delivered (parked by the outbox), or None."""
+
 
 class EventFeed(Protocol):
     """Live events of a job (key ``job:<id>``) for the clients watching it."""
