@@ -63,17 +63,7 @@ def bootstrap(
         hub=hub,
         outbox=Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher),
     )
-    ctx.jobs = Deps(
-        templates=TemplatesHttp(upstreams),
-        catalog=CatalogHttp(upstreams),
-        generator=GeneratorHttp(upstreams),
-        commands=OutboxCommands(ctx.outbox, topic=settings.generation_commands_topic),
-        events=hub,
-        max_count=settings.max_generation_count,
-        usage=MongoUsageLedger(runtime.db[USAGE_COLLECTION]),
-        quota=default_limits(settings),
-        max_command_bytes=settings.max_command_bytes,
-    )
+    ctx.jobs = _generation_deps(settings, upstreams, ctx, runtime)
     stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
     outbox = ctx.outbox
@@ -111,6 +101,23 @@ def bootstrap(
     app.state.runtime = runtime
     mount_routes(app)
     return app, ctx, runtime
+
+
+def _generation_deps(
+    settings: GatewaySettings, upstreams: Upstreams, ctx: GatewayContext, runtime: ServiceRuntime
+) -> Deps:
+    """The ports of the generation use cases (handlers.Deps), quotas included."""
+    return Deps(
+        templates=TemplatesHttp(upstreams),
+        catalog=CatalogHttp(upstreams),
+        generator=GeneratorHttp(upstreams),
+        commands=OutboxCommands(ctx.outbox, topic=settings.generation_commands_topic),
+        events=ctx.hub,
+        max_count=settings.max_generation_count,
+        usage=MongoUsageLedger(runtime.db[USAGE_COLLECTION]),
+        quota=default_limits(settings),
+        max_command_bytes=settings.max_command_bytes,
+    )
 
 
 def default_limits(settings: GatewaySettings) -> Limits:
