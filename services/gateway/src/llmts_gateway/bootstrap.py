@@ -14,6 +14,9 @@ from llmts_common.auth import JwksVerifier
 from llmts_common.outbox import Outbox, run_relay
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_gateway.adapters.accounts import COLLECTION as REVOKED_USERS
+from llmts_gateway.adapters.accounts import INDEXES as ACCOUNT_INDEXES
+from llmts_gateway.adapters.accounts import RevocationCheckingVerifier, RevokedUsers
 from llmts_gateway.adapters.commands import OutboxCommands
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.services import CatalogHttp, GeneratorHttp, TemplatesHttp
@@ -22,7 +25,7 @@ from llmts_gateway.adapters.usage import COLLECTION as USAGE_COLLECTION
 from llmts_gateway.adapters.usage import MongoUsageLedger
 from llmts_gateway.deps import GatewayContext
 from llmts_gateway.domain.quotas import Limits
-from llmts_gateway.entrypoints import stream, usage_events
+from llmts_gateway.entrypoints import account_events, stream, usage_events
 from llmts_gateway.entrypoints.http import mount_routes
 from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
@@ -42,7 +45,7 @@ def bootstrap(
     settings: GatewaySettings | None = None, *, verifier: JwksVerifier | None = None
 ) -> tuple[FastAPI, GatewayContext, ServiceRuntime]:
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(settings, indexes=Outbox.indexes())
+    runtime = ServiceRuntime(settings, indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES])
     assert runtime.publisher is not None
     hub = EventHub()
     upstreams = Upstreams(
@@ -55,10 +58,16 @@ def bootstrap(
         },
         timeout=settings.upstream_timeout_seconds,
     )
+    revoked = RevokedUsers(
+        runtime.db[REVOKED_USERS], retention=timedelta(seconds=settings.revoked_users_retention_seconds)
+    )
     ctx = GatewayContext(
         settings=settings,
-        verifier=verifier
-        or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        verifier=RevocationCheckingVerifier(
+            verifier
+            or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+            revoked,
+        ),
         upstreams=upstreams,
         hub=hub,
         outbox=Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher),
@@ -66,6 +75,9 @@ def bootstrap(
     ctx.jobs = _generation_deps(settings, upstreams, ctx, runtime)
     stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
+    account_events.register(
+        runtime, revoked, runtime.db[Outbox.COLLECTION], group_id=f"{settings.consumer_group}-accounts"
+    )
     outbox = ctx.outbox
     assert outbox is not None
 
@@ -81,6 +93,9 @@ def bootstrap(
 
     runtime.add_background("outbox-relay", relay)
     runtime.add_background("outbox-purge", purge)
+    runtime.add_background(
+        "revoked-users", lambda stop: revoked.run(stop, interval=settings.revoked_users_refresh_seconds)
+    )
 
     runtime.add_closer(upstreams.aclose)
 

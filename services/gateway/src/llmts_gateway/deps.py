@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Header, Request
 
@@ -16,10 +16,16 @@ from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
 
 
+class TokenVerifier(Protocol):
+    """The JWKS verifier, wrapped by the revoked-users check (``adapters/accounts.py``)."""
+
+    async def verify(self, token: str) -> Principal: ...
+
+
 @dataclass
 class GatewayContext:
     settings: GatewaySettings
-    verifier: JwksVerifier
+    verifier: TokenVerifier | JwksVerifier
     upstreams: Upstreams
     hub: EventHub
     outbox: Outbox | None = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
+from llmts_common.proxies import Network, parse_networks
 from llmts_common.settings import BaseServiceSettings
 
 
@@ -70,6 +71,35 @@ class GatewaySettings(BaseServiceSettings):
         description="Headroom kept under kafka_max_message_bytes: a generation command larger than the "
         "difference is refused at admission (413 command_too_large).",
     )
+
+    # accounts (services/gateway/README.md, "Accounts and admin")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated CIDRs of the proxies in front of the gateway (an ingress) whose "
+        "X-Forwarded-For is believed; empty: the TCP peer is the client, whatever its header says.",
+    )
+    revoked_users_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often each replica re-reads the disabled/deleted users whose tokens it refuses (the "
+        "replica that consumed the event refuses at once).",
+    )
+    revoked_users_retention_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="How long a disabled/deleted user's tokens stay refused; keep it above the access-token "
+        "lifetime (no token issued before the event outlives it).",
+    )
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)  # ValueError → a settings error at start-up, not at the first request
+        return value
 
     @property
     def max_command_bytes(self) -> int:

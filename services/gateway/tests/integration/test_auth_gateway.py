@@ -22,6 +22,7 @@ pytestmark = pytest.mark.connected
 
 PASSWORD = "a perfectly fine passphrase"
 CLIENT_IP = "203.0.113.9"
+ADMIN_EMAIL = f"gw-admin-{uuid.uuid4().hex[:12]}@example.com"  # ADMIN_EMAILS of this module's auth service
 
 
 def _email(prefix: str = "gw") -> str:
@@ -38,8 +39,10 @@ async def auth_url() -> AsyncIterator[str]:
         argon2_time_cost=1,
         argon2_memory_cost_kib=8192,
         argon2_parallelism=1,
-        login_max_failures_per_email=3,
+        login_max_failures_per_account_ip=3,
         login_max_failures_per_ip=5,
+        register_max_per_ip=100_000,
+        admin_emails=ADMIN_EMAIL,
     )
     app, _runtime = auth_bootstrap(settings)
     try:
