@@ -18,6 +18,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         ws_ping_interval=20,
+        server_header=False,  # no "server: uvicorn" banner
     )
 
 

@@ -25,7 +25,7 @@ from llmts_gateway.adapters.usage import COLLECTION as USAGE_COLLECTION
 from llmts_gateway.adapters.usage import MongoUsageLedger
 from llmts_gateway.deps import GatewayContext
 from llmts_gateway.domain.quotas import Limits
-from llmts_gateway.entrypoints import account_events, stream, usage_events
+from llmts_gateway.entrypoints import account_events, security, stream, usage_events
 from llmts_gateway.entrypoints.http import mount_routes
 from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
@@ -111,10 +111,13 @@ def bootstrap(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served self-hosted by entrypoints.security (no CDN)
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.runtime = runtime
     mount_routes(app)
+    security.install(app, hsts_max_age=settings.hsts_max_age_seconds)
     return app, ctx, runtime
 
 

@@ -22,6 +22,12 @@ class GatewaySettings(BaseServiceSettings):
     generator_url: str = "http://127.0.0.1:8004"
     exporter_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 30.0
+    hsts_max_age_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age on every answer when > 0: set it (e.g. 31536000) once the "
+        "gateway is only reached over https; 0 sends no HSTS header.",
+    )
 
     instance_id: str = Field(
         default="0", description="Distinguishes replicas: each gateway replica fans out all events."
