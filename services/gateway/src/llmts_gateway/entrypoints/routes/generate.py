@@ -8,6 +8,9 @@
   outbox answers ``queued`` (never 404 for an accepted job of the caller).
 - ``GET /generate/{id}/result``, ``DELETE /generate/{id}`` (cancel → 202), ``POST /generate/batch``,
   ``POST /generate/preview``, SSE ``GET /generate/{id}/events``.
+- Admission (``POST /generate``, ``/generate/batch``) reserves the caller's quota (``domain.quotas``): 402
+  ``budget_exceeded`` / 429 ``quota_exceeded`` with ``{limit, used, requested, remaining, period_resets_at}``; a
+  batch is admitted all or nothing. A command larger than a Kafka message may be is 413 ``command_too_large``.
 
 Ownership: the generator verifies the forwarded token; another user's job is 404 everywhere. The rules are in
 ``llmts_gateway.handlers`` and ``llmts_gateway.domain.jobs``; these routes parse, call a handler and answer.
@@ -46,6 +49,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token."},
     404: {"description": "Unknown job (or another user's job)."},
     422: {"description": "Invalid request (field, template, model, count, validation mode)."},
+    402: {
+        "description": "POST: the job's estimated cost does not fit the caller's budget (budget_exceeded)."
+    },
+    413: {"description": "POST: the job's command exceeds the Kafka message limit (command_too_large)."},
+    429: {
+        "description": "POST: a volume or concurrency quota of the caller would be passed (quota_exceeded)."
+    },
     503: {"description": "A service behind the gateway is unreachable."},
 }
 Authorization = Annotated[str | None, Header()]
