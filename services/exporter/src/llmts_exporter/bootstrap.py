@@ -18,10 +18,11 @@ from llmts_common.outbox import EmbeddedOutbox, run_relay
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
 from llmts_exporter import handlers
+from llmts_exporter.adapters.erasure import MongoUserErasure
 from llmts_exporter.adapters.filestore import DirectoryStore, GridFSStore
 from llmts_exporter.adapters.mongo import EXPORTS, INDEXES, MongoExportRepository, MongoJobProjection
 from llmts_exporter.domain.ports import Clock, ExportRepository, FileStore, JobProjection
-from llmts_exporter.entrypoints import http, stream
+from llmts_exporter.entrypoints import account_events, http, stream
 from llmts_exporter.settings import ExporterSettings
 from llmts_exporter.worker import ExportPolicy, ExportWorker
 
@@ -175,6 +176,12 @@ def bootstrap(
         exports=exports,
         clock=clock,
         wake=worker.wake,
+        max_attempts=settings.kafka_consumer_max_attempts,
+    )
+    account_events.register(
+        runtime,
+        MongoUserErasure(runtime.db, store),
+        group_id=f"{settings.kafka_group_id}-accounts",
         max_attempts=settings.kafka_consumer_max_attempts,
     )
 

@@ -13,13 +13,14 @@ from fastapi import APIRouter, FastAPI
 from llmts_common.auth import JwksVerifier
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
 from llmts_generator.adapters.repository import MongoGenerationRepository
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.concurrency import AdaptiveConfig, AdaptiveLimit
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink
-from llmts_generator.entrypoints import http, stream
+from llmts_generator.entrypoints import account_events, http, stream
 from llmts_generator.manager import JobManager, default_owner
 from llmts_generator.runner import RunnerConfig, RunnerDeps
 from llmts_generator.settings import GeneratorSettings
@@ -140,6 +141,14 @@ def bootstrap(
         group_id=settings.kafka_group_id,
         topic=settings.commands_topic,
         offset_reset=settings.commands_offset_reset,
+    )
+    account_events.register(
+        runtime,
+        erasure=MongoUserErasure(runtime.db),
+        repo=repo,
+        manager=manager,
+        clock=now,
+        group_id=f"{settings.kafka_group_id}-accounts",
     )
     runtime.add_background("jobs", manager.run)
 

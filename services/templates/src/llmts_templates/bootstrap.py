@@ -16,10 +16,12 @@ from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
 from llmts_providers.settings import ProviderSettings
 from llmts_templates.adapters.catalog import CatalogPriceClient
+from llmts_templates.adapters.erasure import MongoUserErasure
 from llmts_templates.adapters.mongo import INDEXES, MongoTemplateRepository
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.domain.examples import load_examples
 from llmts_templates.domain.ports import PriceSource
+from llmts_templates.entrypoints import account_events
 from llmts_templates.entrypoints.http import AppServices, router
 from llmts_templates.handlers import Deps
 from llmts_templates.settings import TemplatesSettings
@@ -77,6 +79,9 @@ def bootstrap(
                 w.cancel()
 
     runtime.add_background("outbox-relay", relay)
+    account_events.register(
+        runtime, MongoUserErasure(runtime.db), group_id=f"{settings.consumer_group}-accounts"
+    )
 
     runtime.add_closer(catalog.aclose)
     runtime.add_closer(bodies.aclose)

@@ -1,0 +1,31 @@
+"""The generator's Mongo erasure of a deleted user (real MongoDB-wire server, a database of its own)."""
+
+from __future__ import annotations
+
+import pytest
+from tests.support.erasure import temp_db
+
+from llmts_generator.adapters.erasure import MongoUserErasure
+from llmts_generator.adapters.repository import ATTEMPTS, ITEMS, JOBS
+
+pytestmark = pytest.mark.connected
+
+
+async def test_erases_only_that_users_jobs_items_and_attempts() -> None:
+    async with temp_db("generator_erase") as db:
+        await db[JOBS].insert_many(
+            [
+                {"_id": "a1", "user_id": "ann", "status": "running"},
+                {"_id": "a2", "user_id": "ann", "status": "completed"},
+                {"_id": "b1", "user_id": "bob", "status": "running"},
+            ]
+        )
+        await db[ITEMS].insert_many([{"job_id": j, "index": i} for j in ("a1", "a2", "b1") for i in range(3)])
+        await db[ATTEMPTS].insert_many([{"job_id": j, "slot": 0, "call": 0} for j in ("a1", "b1")])
+        erasure = MongoUserErasure(db)
+        assert await erasure.active_jobs("ann") == ["a1"]
+        assert await erasure.erase("ann") == {"jobs": 2, "items": 6, "attempts": 1}
+        assert await erasure.erase("ann") == {"jobs": 0, "items": 0, "attempts": 0}
+        assert await db[JOBS].count_documents({}) == 1
+        assert await db[ITEMS].count_documents({"job_id": "b1"}) == 3
+        assert await db[ATTEMPTS].count_documents({"job_id": "b1"}) == 1
