@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmts_common.auth import Principal
@@ -57,7 +57,8 @@ class RevokedUsers:
         now = utcnow()
         await self._col.delete_many({"expires_at": {"$lt": now}})
         self._ids = {
-            doc["_id"]: doc["expires_at"] async for doc in self._col.find({"expires_at": {"$gte": now}})
+            doc["_id"]: _aware(doc["expires_at"])
+            async for doc in self._col.find({"expires_at": {"$gte": now}})
         }
         return len(self._ids)
 
@@ -70,6 +71,11 @@ class RevokedUsers:
                 log.warning("revoked users reload failed: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _aware(value: datetime) -> datetime:
+    """BSON dates come back naive (UTC) unless the client is tz-aware."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class RevocationCheckingVerifier:
