@@ -115,6 +115,11 @@ class Stack:
     def fake_ollama(self) -> str:
         return self.procs["fake_ollama"].url
 
+    @property
+    def admin_email(self) -> str:
+        """The address that gets the admin role in this stack."""
+        return f"admin-{self.run_id}@example.com"
+
     def topic(self, name: str) -> str:
         """The real Kafka topic of a logical topic in this stack."""
         return f"e2e-{self.run_id}.{name}"
@@ -152,6 +157,8 @@ class Stack:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
                 "OTEL_BSP_SCHEDULE_DELAY": "300",
                 "INTERNAL_TOKEN": self.internal_token,
+                # whoever registers with this address is an admin of this stack (auth ADMIN_EMAILS)
+                "ADMIN_EMAILS": self.admin_email,
             }
         )
         for svc in SERVICES:

@@ -186,8 +186,8 @@ class Outbox:
                 continue
             await self._mark_published(doc["_id"])
             sent += 1
-        for doc, exc in failed:  # after the tick: a later entry's success shows the broker is healthy
-            await self._record_failure(doc, exc)
+        for failed_doc, error in failed:  # after the tick: a later entry's success shows the broker is healthy
+            await self._record_failure(failed_doc, error)
         return sent
 
     async def parked(self, limit: int = 100) -> list[StoredMessage]:

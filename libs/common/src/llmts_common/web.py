@@ -125,8 +125,8 @@ class EdgeMiddleware:
                 if message["type"] == "http.response.start":
                     started = True
                     status_holder["status"] = message["status"]
-                    message.setdefault("headers", [])
-                    message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+                    kept = [h for h in message.get("headers", []) if h[0].lower() != b"x-correlation-id"]
+                    message["headers"] = [*kept, (b"x-correlation-id", cid.encode())]  # one, even on a relay
                 await send(message)
 
             ctx = context_from_headers(headers)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from llmts_common.errors import Conflict, TooManyRequests
@@ -79,6 +79,19 @@ async def test_unexpected_error_is_500_without_internals() -> None:
     assert r.json()["error"]["code"] == "internal_error"
     assert r.json()["error"]["correlation_id"] == "boom-1"
     assert r.headers["x-correlation-id"] == "boom-1"
+
+
+async def test_a_relayed_correlation_id_header_is_not_doubled() -> None:
+    app = create_app(service="t", title="t")
+
+    @app.get("/relayed")
+    async def relayed() -> Response:
+        return Response(b"{}", headers={"x-correlation-id": "upstream-copy"})
+
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/relayed", headers={"x-correlation-id": "c-1"})
+    assert r.headers.get_list("x-correlation-id") == ["c-1"]
 
 
 async def test_every_error_body_carries_the_correlation_id() -> None:
