@@ -473,6 +473,9 @@ def _instrument(node: nodes.Node, buffered: bool) -> nodes.Node:
     elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
         # compiled as a plain subscript (no getitem call): a slice copies up to max_value_size items
         node.node = _guard(node.node, TIME_GUARD, node.lineno)
+    elif isinstance(node, nodes.Compare):
+        # ==, <, in… are not intercepted by the sandbox; on two values of max_value_size items one takes ms
+        node.expr = _guard(node.expr, TIME_GUARD, node.lineno)
     elif isinstance(node, nodes.AssignBlock | nodes.FilterBlock):
         node.filter = _guard(node.filter, SIZE_GUARD, node.lineno)
     elif isinstance(node, nodes.List | nodes.Dict | nodes.Concat) or (

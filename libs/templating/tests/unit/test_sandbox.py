@@ -244,7 +244,9 @@ def test_large_but_legal_values_are_fine(renderer: PromptRenderer) -> None:
 # and calls, and a filter's text result counts against max_value_size (tojson of 1 Mi items is ~3 Mi characters).
 # A deadline of 1 ns is over at the first check: the line of the error shows where that check happened (without
 # these checks the render ran to its end and failed there, with no line, after all the work was done).
-@pytest.mark.parametrize("expr", ["x|sort", "x|tojson", "x|unique|list", "x[::-1]", "x + x", "x * 2"])
+@pytest.mark.parametrize(
+    "expr", ["x|sort", "x|tojson", "x|unique|list", "x[::-1]", "x + x", "x * 2", "x == x", "1 in x"]
+)
 def test_deadline_is_checked_in_filters_and_operators(expr: str) -> None:
     renderer = PromptRenderer(RenderLimits(max_render_seconds=1e-9))
     with pytest.raises(RenderError) as info:

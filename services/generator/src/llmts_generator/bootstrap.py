@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from llmts_generator.manager import JobManager, default_owner
 from llmts_generator.runner import RunnerConfig, RunnerDeps
 from llmts_generator.settings import GeneratorSettings
 from llmts_providers import ProviderFactory, ProviderSettings
-from llmts_templating import PromptRenderer
+from llmts_templating.pool import RenderPool
 
 DESCRIPTION = """Runs generation jobs (exactly N validated items) from `generation.commands`; publishes
 `generation.events`. Reads are owner-only through the verified bearer token."""
@@ -92,6 +93,19 @@ def limiters(settings: GeneratorSettings) -> Callable[[str], FairLimiter]:
     return limiter_for
 
 
+def render_pool(settings: GeneratorSettings, runtime: ServiceRuntime) -> RenderPool:
+    """Prompt rendering off the event loop with a hard deadline (libs/templating ``RenderPool``): its worker
+    processes start with the runtime (or at the first render) and stop after the background tasks."""
+    pool = RenderPool(workers=settings.render_workers, isolation=settings.render_isolation)
+
+    async def start(_stopping: asyncio.Event) -> None:
+        pool.start()
+
+    runtime.add_background("render-workers", start)
+    runtime.add_closer(pool.aclose)
+    return pool
+
+
 def bootstrap(
     settings: GeneratorSettings | None = None,
     *,
@@ -116,7 +130,7 @@ def bootstrap(
     providers = provider_factory or ProviderFactory(ProviderSettings())
     sink = events or KafkaEventSink(runtime.publisher, runtime.broker)
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-    renderer = PromptRenderer()
+    renderer = render_pool(settings, runtime)
     deps = RunnerDeps(
         repo=repo,
         events=sink,
@@ -187,7 +201,7 @@ def _router(
     manager: JobManager,
     verifier: JwksVerifier,
     providers: ProviderFactory,
-    renderer: PromptRenderer,
+    renderer: RenderPool,
 ) -> APIRouter:
     return http.build_router(
         repo=repo,

@@ -57,6 +57,7 @@ from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
+from llmts_generator.domain.requests import Renderer
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan, attempt_budget
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.flusher import JobFlusher
@@ -67,7 +68,6 @@ from llmts_generator.recovery import JobState, recover
 from llmts_generator.slots import SlotContext, SlotWork
 from llmts_generator.writer import JobWriter
 from llmts_providers import Provider
-from llmts_templating import PromptRenderer
 from llmts_templating.validation import compile_rules, compile_schema
 
 log = logging.getLogger("llmts.generator.runner")
@@ -97,7 +97,7 @@ class RunnerDeps:
     events: EventSink
     resolve_provider: ProviderResolver
     limiter_for: Callable[[str], FairLimiter]
-    renderer: PromptRenderer
+    renderer: Renderer
     config: RunnerConfig
     owner: str
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

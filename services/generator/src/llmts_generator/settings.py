@@ -119,6 +119,19 @@ class GeneratorSettings(BaseServiceSettings):
 
     progress_interval_seconds: float = Field(default=0.25, ge=0.25, description="≥ 0.25 s: at most 4/s.")
 
+    render_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Prompt renders run at once (worker processes, or threads with RENDER_ISOLATION=thread); "
+        "rendering never runs on the event loop.",
+    )
+    render_isolation: Literal["process", "thread"] = Field(
+        default="process",
+        description="process: a render past its deadline is killed with its worker process (hard deadline, the "
+        "event loop never waits for template code); thread: cooperative deadline only (see libs/templating).",
+    )
+
     def provider_limits(self) -> dict[str, int]:
         """The ceiling per provider (``PROVIDER_CONCURRENCY``)."""
         return _limits(self.provider_concurrency)

@@ -24,7 +24,7 @@ from llmts_generator.domain.failures import fatal_code, fatal_reason
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
-from llmts_generator.domain.requests import RenderedItem, render_item
+from llmts_generator.domain.requests import RenderedItem, Renderer, render_item
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import TaskRef
 from llmts_generator.folding import Op
@@ -42,7 +42,7 @@ from llmts_generator.recovery import JobState
 from llmts_generator.writer import JobWriter
 from llmts_providers import ChatResult, ProviderError
 from llmts_providers.deadlines import first_token_listener
-from llmts_templating import PromptRenderer, RenderError
+from llmts_templating import RenderError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class SlotContext:
     )
     plan: list[TaskRef]
     rules: ItemRules
-    renderer: PromptRenderer
+    renderer: Renderer
     events: EventSink
     backoff: BackoffPolicy
     clock: Callable[[], datetime]
@@ -123,7 +123,7 @@ class SlotWork:
         """Work one target until it is accepted or rejected, or the job stops (then the slot gives it back)."""
         ended = False
         try:
-            rendered = self._render(plan)
+            rendered = await self._render(plan)
             if rendered is None:
                 return
             t = _Target(plan, rendered)
@@ -148,10 +148,10 @@ class SlotWork:
                 self.sched.slot_abandoned(plan.slot)
 
     # --- steps ------------------------------------------------------------------------------------------
-    def _render(self, plan: SlotPlan) -> RenderedItem | None:
+    async def _render(self, plan: SlotPlan) -> RenderedItem | None:
         ctx = self.ctx
         try:
-            return render_item(
+            return await render_item(
                 ctx.renderer, ctx.request, ctx.plan, plan.target, job_id=self.job.job_id, now=ctx.clock()
             )
         except RenderError as exc:

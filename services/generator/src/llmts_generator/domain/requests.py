@@ -3,17 +3,27 @@ runner (every call of a job) and the preview route (the first items of a would-b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationRequested
 from llmts_generator.domain.repair import Message, first_messages
 from llmts_generator.domain.schema import is_strict_compatible
 from llmts_generator.domain.tasks import TaskRef, task_for_target
 from llmts_providers.models import ChatMessage, ChatRequest
-from llmts_templating import PromptRenderer, build_context
+from llmts_templating import RenderedPrompts, build_context
+
+
+class Renderer(Protocol):
+    """Renders prompt pairs off the event loop with a hard deadline (``llmts_templating.pool.RenderPool``)."""
+
+    async def render_prompts(self, system: str, user: str, context: Mapping[str, Any]) -> RenderedPrompts: ...
+
+    async def render_prompts_many(
+        self, system: str, user: str, contexts: Sequence[Mapping[str, Any]]
+    ) -> list[RenderedPrompts]: ...
 
 
 @dataclass(frozen=True)
@@ -27,8 +37,32 @@ class RenderedItem:
     messages: list[Message]
 
 
-def render_item(
-    renderer: PromptRenderer,
+def item_context(
+    req: GenerationRequested, plan: Sequence[TaskRef], target: int, *, job_id: str, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """(task index, render context) of ``target``."""
+    tpl = req.template
+    task_vars, _task_no, task_index = task_for_target(plan, target)
+    context = build_context(
+        index=target,
+        task_index=task_index,
+        job_id=job_id,
+        now=now,
+        template_variables=tpl.variables,
+        task=task_vars,
+        request_variables=req.variables,
+    )
+    return task_index, context
+
+
+def _item(target: int, task_index: int, prompts: RenderedPrompts) -> RenderedItem:
+    return RenderedItem(
+        target, task_index, prompts.system, prompts.user, first_messages(prompts.system, prompts.user)
+    )
+
+
+async def render_item(
+    renderer: Renderer,
     req: GenerationRequested,
     plan: Sequence[TaskRef],
     target: int,
@@ -37,24 +71,26 @@ def render_item(
     now: datetime,
 ) -> RenderedItem:
     """Render the template's prompts for ``target`` (raises ``llmts_templating.RenderError``)."""
-    tpl = req.template
-    task_vars, _task_no, task_index = task_for_target(plan, target)
-    prompts = renderer.render_prompts(
-        tpl.prompts.system,
-        tpl.prompts.user,
-        build_context(
-            index=target,
-            task_index=task_index,
-            job_id=job_id,
-            now=now,
-            template_variables=tpl.variables,
-            task=task_vars,
-            request_variables=req.variables,
-        ),
+    task_index, context = item_context(req, plan, target, job_id=job_id, now=now)
+    prompts = await renderer.render_prompts(req.template.prompts.system, req.template.prompts.user, context)
+    return _item(target, task_index, prompts)
+
+
+async def render_items(
+    renderer: Renderer,
+    req: GenerationRequested,
+    plan: Sequence[TaskRef],
+    targets: Sequence[int],
+    *,
+    job_id: str,
+    now: datetime,
+) -> list[RenderedItem]:
+    """The prompts of several targets in one render call, under one deadline (the preview's first items)."""
+    made = [item_context(req, plan, t, job_id=job_id, now=now) for t in targets]
+    prompts = await renderer.render_prompts_many(
+        req.template.prompts.system, req.template.prompts.user, [context for _, context in made]
     )
-    return RenderedItem(
-        target, task_index, prompts.system, prompts.user, first_messages(prompts.system, prompts.user)
-    )
+    return [_item(t, ti, p) for t, (ti, _), p in zip(targets, made, prompts, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from llmts_common.internal import check_internal_token
 from llmts_generator.domain import state
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
-from llmts_generator.domain.requests import RequestShape, render_item
+from llmts_generator.domain.requests import Renderer, RequestShape, render_items
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.entrypoints.views import (
     attempt_view,
@@ -50,7 +50,7 @@ from llmts_generator.entrypoints.views import (
 from llmts_generator.manager import JobManager
 from llmts_providers import Provider
 from llmts_providers.estimate import estimate_cost, estimate_prompt_tokens, estimate_text_tokens, pricing_from
-from llmts_templating import PromptRenderer, RenderError
+from llmts_templating import RenderError
 
 ProviderResolver = Callable[[str, str | None], Awaitable[tuple[Provider, str]]]
 
@@ -114,7 +114,7 @@ def build_router(
     manager: JobManager,
     verifier: JwksVerifier,
     resolve_provider: ProviderResolver,
-    renderer: PromptRenderer,
+    renderer: Renderer,
     internal_token: str | None,
 ) -> APIRouter:
     access = Access(repo=repo, manager=manager, verifier=verifier, internal_token=internal_token)
@@ -222,7 +222,7 @@ def _history_routes(router: APIRouter, access: Access) -> None:
 
 
 def _preview_route(
-    router: APIRouter, access: Access, resolve_provider: ProviderResolver, renderer: PromptRenderer
+    router: APIRouter, access: Access, resolve_provider: ProviderResolver, renderer: Renderer
 ) -> None:
     @router.post(
         "/preview",
@@ -239,7 +239,7 @@ def _preview_route(
 
 
 async def preview_job(
-    body: GenerationPreviewRequest, resolve_provider: ProviderResolver, renderer: PromptRenderer
+    body: GenerationPreviewRequest, resolve_provider: ProviderResolver, renderer: Renderer
 ) -> dict[str, Any]:
     """The first ``body.items`` items of a would-be job, rendered into the provider's exact request bodies, and
     the job's cost estimate (the largest rendered prompt × count, repairs included)."""
@@ -259,13 +259,14 @@ async def preview_job(
     rendered = []
     now = datetime.now(UTC)
     prompt_tokens = 0
-    for target in range(min(body.items, req.count)):
-        try:
-            item = render_item(renderer, req, plan, target, job_id=req.job_id, now=now)
-        except RenderError as exc:
-            raise Unprocessable(
-                f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()
-            ) from exc
+    targets = range(min(body.items, req.count))
+    try:  # all items in one render call: one hard deadline for the whole preview, off the event loop
+        items = await render_items(renderer, req, plan, targets, job_id=req.job_id, now=now)
+    except RenderError as exc:
+        raise Unprocessable(
+            f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()
+        ) from exc
+    for target, item in zip(targets, items, strict=True):
         request_body = provider.build_request_body(shape.request(item.messages))
         prompt_tokens = max(prompt_tokens, estimate_prompt_tokens(request_body))
         rendered.append(

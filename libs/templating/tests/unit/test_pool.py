@@ -1,0 +1,91 @@
+"""RenderPool: renders off the caller's event loop; a render past its deadline is refused and, with process
+isolation, its worker is killed and replaced (issue 14 finding 1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from llmts_templating.pool import RenderPool
+from llmts_templating.render import RenderError, RenderLimits
+
+pytestmark = pytest.mark.unit
+
+# a comparison of two 1 Mi-item lists per statement: no filter, no loop, no call; only a hard deadline stops it
+# once the cooperative checks are bypassed (max_render_seconds is huge inside the worker, see below)
+STALL = "{% set x = [1] * 1000000 %}" + "{% set y = x == x %}" * 2000
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[RenderPool]:
+    p = RenderPool(RenderLimits(max_render_seconds=0.5), workers=2)
+    yield p
+    p.close()
+
+
+def test_renders_like_the_renderer(pool: RenderPool) -> None:
+    async def go() -> tuple[str, str, str]:
+        prompts = await pool.render_prompts("sys {{ a }}", "user {{ b|tojson }}", {"a": 1, "b": ["x"]})
+        return prompts.system, prompts.user, await pool.render("{{ a + 1 }}", {"a": 1})
+
+    assert asyncio.run(go()) == ("sys 1", 'user ["x"]', "2")
+
+
+def test_render_errors_cross_the_process_boundary(pool: RenderPool) -> None:
+    with pytest.raises(RenderError) as info:
+        asyncio.run(pool.render("line\n{{ missing }}", {}))
+    assert (info.value.kind, info.value.variable, info.value.line) == ("undefined_variable", "missing", 2)
+
+
+def test_a_render_past_the_hard_deadline_is_killed_and_the_worker_replaced() -> None:
+    # the worker's own deadline is a minute, so only the pool's kill can refuse it at 0.2 + 0.1 s
+    pool = RenderPool(RenderLimits(max_render_seconds=60), workers=1, grace_seconds=0.1)
+    pool.timeout = 0.3
+    try:
+        with pytest.raises(RenderError) as info:
+            asyncio.run(pool.render(STALL, {}))
+        assert (info.value.kind, info.value.limit) == ("limit_exceeded", "max_render_seconds")
+        assert pool.kills == 1
+        assert asyncio.run(pool.render("still {{ a }}", {"a": "here"})) == "still here"
+    finally:
+        pool.close()
+
+
+def test_the_event_loop_runs_while_a_render_is_in_flight(pool: RenderPool) -> None:
+    async def go() -> tuple[int, str]:
+        ticks = 0
+        render = asyncio.create_task(
+            pool.render("{% set x = [1] * 1000000 %}" + "{% set y = x|sort %}" * 200, {})
+        )
+        while not render.done():
+            ticks += 1
+            await asyncio.sleep(0.01)
+        try:
+            await render
+        except RenderError as err:
+            return ticks, err.limit or ""
+        return ticks, "rendered"
+
+    ticks, outcome = asyncio.run(go())
+    assert outcome == "max_render_seconds"
+    assert ticks >= 5  # the loop kept turning during the render (it never ran on the loop's thread)
+
+
+def test_thread_isolation_renders_and_refuses() -> None:
+    pool = RenderPool(RenderLimits(max_render_seconds=0.05), workers=1, isolation="thread")
+    try:
+        assert asyncio.run(pool.render("{{ 'ok' }}", {})) == "ok"
+        with pytest.raises(RenderError) as info:
+            asyncio.run(pool.render("{% set x = [1] * 300000 %}" + "{% set y = x|tojson %}" * 200, {}))
+        assert info.value.limit == "max_render_seconds"
+    finally:
+        pool.close()
+
+
+def test_a_closed_pool_refuses() -> None:
+    pool = RenderPool(workers=1)
+    pool.close()
+    with pytest.raises(RuntimeError):
+        asyncio.run(pool.render("x", {}))
