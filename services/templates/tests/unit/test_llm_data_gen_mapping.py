@@ -195,3 +195,45 @@ def test_unmappable_configs(config: Any, path: str) -> None:
     with pytest.raises(LlmDataGenError) as exc:
         map_config(config)
     assert exc.value.path == path
+
+
+def test_every_secret_looking_field_is_scrubbed_and_reported() -> None:
+    # issue 14 finding 11: only api.apiKey was dropped; api_key and headers.Authorization stayed in metadata
+    config = json_config()
+    config["api"].update(
+        {
+            "api_key": "k-111",
+            "headers": {"Authorization": "Bearer abc", "X-Title": "my app"},
+            "auth": {"clientSecret": "s-222", "user": "ada"},
+            "proxy": {"url": "http://proxy", "Password": "p-333"},
+            "extra": [{"accessToken": "t-444"}, "sk-or-v1-0123456789abcdef"],
+            "retryAttempts": 3,
+        }
+    )
+    config["meta"]["author"] = "Ada"
+    config["meta"]["SESSION_ID"] = "z-555"
+    config["output"]["cookie"] = "c-666"
+    result = map_config(config)
+    stored = str(result.document.stored())
+    for secret in ("k-111", "Bearer abc", "my app", "s-222", "p-333", "t-444", "sk-or-v1", "z-555", "c-666"):
+        assert secret not in stored
+    origin = result.document.metadata["llm_data_gen"]
+    assert origin["api"]["retryAttempts"] == 3
+    assert origin["api"]["proxy"] == {"url": "http://proxy"}
+    assert origin["meta"]["author"] == "Ada"  # "author" is not "auth"
+    dropped = sorted(n.split(" ", 1)[0] for n in result.notes if "looks like a secret" in n)
+    assert dropped == sorted(
+        [
+            "api.apiKey",
+            "api.api_key",
+            "api.headers.Authorization",
+            "api.headers.X-Title",
+            "api.auth",
+            "api.proxy.Password",
+            "api.extra[0].accessToken",
+            "api.extra[1]",
+            "meta.SESSION_ID",
+            "output.cookie",
+        ]
+    )
+    assert all("k-111" not in n and "Bearer" not in n for n in result.notes)

@@ -5,7 +5,9 @@ Format: ``docs/llm-data-gen-format.md`` (the shared one). Mapping, field by fiel
 - ``meta.name`` / ``meta.description`` → ``name`` / ``description``; ``meta.version`` → ``metadata``.
 - ``api.model`` (default ``openrouter/auto``), ``api.temperature`` (default 0.6), ``api.maxTokens`` (default 4000)
   → ``model``; ``api.provider`` ollama → provider ``ollama``, else ``openrouter``. Retry/timeout/batch settings are
-  kept in ``metadata.llm_data_gen.api``; ``api.apiKey`` is dropped (secrets are never stored in a template).
+  kept in ``metadata.llm_data_gen.api``; secret-looking fields (``apiKey``, ``api_key``, ``headers.*``, tokens,
+  passwords … at any depth of ``meta``/``api``/``output``, see ``domain/scrub.py``) are dropped and each dropped
+  path is named in the import's ``notes`` (secrets are never stored in a template).
 - ``output.format`` → ``output.format`` (default json); the file-writing keys (type, outputPath,
   fileNameTemplate, fileExtension …) are kept in ``metadata.llm_data_gen.output``.
 - ``schema`` → ``schema`` with every ``x-llm-generate`` removed; the hints are turned into prompt text instead:
@@ -35,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from llmts_templates.domain.document import TemplateDocument
+from llmts_templates.domain.scrub import scrub_secrets
 
 HINT_KEY = "x-llm-generate"
 DEFAULT_SYSTEM = "Generate valid JSON data according to the schema."
@@ -275,14 +278,12 @@ def _user_prompt(fmt: str, schema: Any, prompts: dict[str, Any], keys: list[str]
     return "Generate content based on the following context:\n" + _context_block(keys)
 
 
-def _model(api: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def _model(api: dict[str, Any]) -> dict[str, Any]:
     """``api`` → the template's model (llm-data-gen defaults: ``openrouter/auto``, 0.6, 4000)."""
     model_id = api.get("model") if isinstance(api.get("model"), str) and api.get("model") else DEFAULT_MODEL
     max_tokens = (
         api.get("maxTokens") if isinstance(api.get("maxTokens"), int) and api["maxTokens"] >= 1 else 4000
     )
-    if "apiKey" in api:
-        notes.append("api.apiKey was dropped: keys are configured on the server, never stored in a template")
     return {
         "provider": "ollama" if api.get("provider") == "ollama" else "openrouter",
         "id": model_id,
@@ -298,16 +299,26 @@ def _metadata(
     prompts: dict[str, Any],
     fmt: str,
     schema: Any,
+    notes: list[str],
 ) -> dict[str, Any]:
-    """What has no place in a template, kept under ``metadata.llm_data_gen`` (never the API key)."""
+    """What has no place in a template, kept under ``metadata.llm_data_gen``, without any secret-looking field
+    (each dropped path gets a note)."""
     hints: list[tuple[str, dict[str, Any]]] = []
     _collect_hints(schema, "", hints)
+    removed: list[str] = []
     origin: dict[str, Any] = {
-        "meta": meta,
-        "api": {k: v for k, v in api.items() if k not in ("apiKey", "model", "temperature", "maxTokens")},
-        "output": {k: v for k, v in output.items() if k != "format"},
+        "meta": scrub_secrets(meta, "meta", removed),
+        "api": scrub_secrets(
+            {k: v for k, v in api.items() if k not in ("model", "temperature", "maxTokens")}, "api", removed
+        ),
+        "output": scrub_secrets({k: v for k, v in output.items() if k != "format"}, "output", removed),
         "x_llm_generate": dict(hints),
     }
+    notes.extend(
+        f"{path} was dropped: it looks like a secret (keys are configured on the server, never stored in a "
+        "template)"
+        for path in removed
+    )
     if isinstance(prompts.get("userPrompt"), str) and fmt == "json":
         origin["user_prompt"] = prompts["userPrompt"]
     return {"imported_from": "llm-data-gen", "llm_data_gen": origin}
@@ -324,7 +335,7 @@ def map_config(config: Any, *, name: str | None = None, visibility: str = "priva
     fmt, schema = _format_and_schema(config, output)
     tasks = _tasks(generation, notes)
     user = _user_prompt(fmt, schema, prompts, _task_keys(tasks), notes)
-    model = _model(api, notes)
+    model = _model(api)
     meta_name = meta.get("name") if isinstance(meta.get("name"), str) else None
     doc_name = (name or meta_name or "llm-data-gen import").strip()[:200] or "llm-data-gen import"
     raw_description = meta.get("description")
@@ -343,7 +354,7 @@ def map_config(config: Any, *, name: str | None = None, visibility: str = "priva
             "variables": {},
             "tasks": tasks,
             "model": model,
-            "metadata": _metadata(meta, api, output, prompts, fmt, schema),
+            "metadata": _metadata(meta, api, output, prompts, fmt, schema, notes),
         }
     )
     return ImportResult(document=document, notes=notes)
