@@ -116,6 +116,10 @@ bench-export: install ## export formats at 100k items: time, ratio vs baseline, 
 bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRouter (L=200ms) through the gateway; then adaptive concurrency against a hidden capacity of 8
 	@$(PY) bench/bench_generation.py
 
+.PHONY: bench-fairness
+bench-fairness: install infra-up ## user A's 20 jobs × 500 items vs user B's 10-item job on the fake OpenRouter (L=200ms): B's time alone and behind A
+	@$(PY) bench/bench_fairness.py
+
 .PHONY: bench-local-model
 bench-local-model: install infra-up ## N=20 through the whole stack on the real local Ollama vs a direct client loop at its best concurrency
 	@$(PY) bench/bench_local_model.py

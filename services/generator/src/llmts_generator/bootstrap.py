@@ -106,6 +106,16 @@ def render_pool(settings: GeneratorSettings, runtime: ServiceRuntime) -> RenderP
     return pool
 
 
+def job_manager(settings: GeneratorSettings, deps: RunnerDeps) -> JobManager:
+    """The jobs of this process (``MAX_JOBS``, ``MAX_JOBS_PER_USER``: fair admission between users)."""
+    return JobManager(
+        deps,
+        max_jobs=settings.max_jobs,
+        sweep_interval_s=settings.sweep_interval_seconds,
+        max_jobs_per_user=settings.max_jobs_per_user,
+    )
+
+
 def bootstrap(
     settings: GeneratorSettings | None = None,
     *,
@@ -131,22 +141,11 @@ def bootstrap(
     sink = events or KafkaEventSink(runtime.publisher, runtime.broker)
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     renderer = render_pool(settings, runtime)
+    owner = default_owner(settings.instance_id)
     deps = RunnerDeps(
-        repo=repo,
-        events=sink,
-        resolve_provider=providers.for_model,
-        limiter_for=limiters(settings),
-        renderer=renderer,
-        config=runner_config(settings),
-        owner=default_owner(settings.instance_id),
-        clock=now,
+        repo, sink, providers.for_model, limiters(settings), renderer, runner_config(settings), owner, now
     )
-    manager = JobManager(
-        deps,
-        max_jobs=settings.max_jobs,
-        sweep_interval_s=settings.sweep_interval_seconds,
-        max_jobs_per_user=settings.max_jobs_per_user,
-    )
+    manager = job_manager(settings, deps)
     stream.register(
         runtime,
         repo=repo,

@@ -1,0 +1,291 @@
+"""Fairness benchmark (``make bench-fairness``): does one user's backlog delay another user's small job?
+
+Starts (as processes, on free 127.0.0.1 ports) the fake OpenRouter at latency L = 200 ms, the templates service, the
+generator (default settings: ``MAX_JOBS`` 32, ``MAX_JOBS_PER_USER`` 8, provider ceiling 64) and the gateway (with
+generous per-user quotas: the benchmark measures scheduling, not admission limits), plus an in-process JWKS
+endpoint for a throwaway signing key; assumes Kafka and the Mongo-wire server are up (``scripts/infra.sh up``).
+Every name it creates (database, consumer groups, commands topic) carries a per-run id. Then, each user with its
+own template, every job at the API's default concurrency and without dedup (the fake answers alike):
+
+1. warm-up: one job of user B (connections, caches, consumer assignment);
+2. **solo**: user B's job of 10 items alone, ``--repeat`` times; ``solo_s`` is the median time from the 202 to
+   the terminal event on the job's WebSocket;
+3. **shared**: user A submits 20 jobs × 500 items (10,000 calls at least), the benchmark waits until A's calls
+   saturate the provider limit (``--ramp-s``), then user B's job of 10 items is submitted and timed the same way,
+   ``--repeat`` times, while A's backlog runs; ``shared_s`` is the median;
+4. A's jobs are cancelled (``DELETE /generate/{id}``) and the benchmark waits for them to end, then stops
+   everything.
+
+Prints what it saw on the way, then exactly ``fairness: solo_s=<B alone> shared_s=<B behind A>
+ratio=<shared/solo>`` as the last line. Target: ratio ≤ 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench_generation import Proc, cpu_seconds, jwks_app, watch_terminal
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.stack import GENEROUS_QUOTAS  # noqa: E402
+from tests.fakes.server import RunningFake  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.tokens import access_token, signing_key  # noqa: E402
+
+TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+TEMPLATE: dict[str, Any] = {
+    "prompts": {"system": "You write short product reviews.", "user": "Review {{ index }}."},
+    "schema": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+            "text": {"type": "string"},
+        },
+        "required": ["title", "stars", "text"],
+        "additionalProperties": False,
+    },
+    "validation": {"mode": "strict", "rules": []},
+    "model": {"provider": "openrouter", "id": "openai/gpt-4o-mini"},
+}
+
+
+class User:
+    """One user of the benchmark: a token, a client through the gateway, a template."""
+
+    def __init__(self, name: str, gateway: str, token: str) -> None:
+        self.name, self.gateway, self.token = name, gateway, token
+        self.client = httpx.AsyncClient(
+            base_url=gateway, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
+        self.template_id = ""
+
+    async def create_template(self) -> None:
+        r = await self.client.post("/templates", json={"name": f"bench fairness {self.name}", **TEMPLATE})
+        r.raise_for_status()
+        self.template_id = r.json()["id"]
+
+    async def submit(self, count: int) -> str:
+        body = {"template_id": self.template_id, "count": count, "dedup": False}
+        r = await self.client.post("/generate", json=body)
+        r.raise_for_status()
+        return str(r.json()["job_id"])
+
+    async def timed_job(self, count: int, label: str) -> float:
+        """Seconds from the 202 to the terminal event of a job of ``count`` items (which must complete); prints
+        the job's own timings (queued → started → finished, from the generator) next to it."""
+        body = {"template_id": self.template_id, "count": count, "dedup": False}
+        r = await self.client.post("/generate", json=body)
+        r.raise_for_status()
+        t0 = time.perf_counter()
+        job_id = r.json()["job_id"]
+        final = await watch_terminal(self.gateway, self.token, job_id)
+        wall = time.perf_counter() - t0
+        succeeded = final.get("succeeded", (final.get("counts") or {}).get("succeeded"))
+        if succeeded != count:
+            raise RuntimeError(f"user {self.name}'s job did not complete: {final}")
+        timings = (await self.client.get(f"/generate/{job_id}")).json().get("timings")
+        print(f"{label}: wall={wall:.3f}s timings={timings}", flush=True)
+        return wall
+
+    async def status(self, job_id: str) -> str:
+        r = await self.client.get(f"/generate/{job_id}")
+        r.raise_for_status()
+        return str(r.json().get("status"))
+
+    async def cancel_all(self, job_ids: list[str], timeout_s: float) -> dict[str, int]:
+        """Cancel every job not ended yet and wait (at most ``timeout_s``) until all are terminal; their final
+        statuses counted."""
+        for job_id in job_ids:
+            r = await self.client.delete(f"/generate/{job_id}")
+            if r.status_code not in (202, 409):  # 409: it ended already
+                r.raise_for_status()
+        deadline = time.monotonic() + timeout_s
+        statuses: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            statuses = {j: await self.status(j) for j in job_ids}
+            if all(s in TERMINAL for s in statuses.values()):
+                break
+            await asyncio.sleep(0.5)
+        counts: dict[str, int] = {}
+        for s in statuses.values():
+            counts[s] = counts.get(s, 0) + 1
+        return counts
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def wait_running(a: User, job_ids: list[str], ramp_s: float, timeout_s: float = 120) -> dict[str, int]:
+    """Wait until the generator has taken in every job of A (none shows ``queued`` for lack of the command, and as
+    many run as admission allows: no change for a while), then ``ramp_s`` more for the adaptive limit to grow;
+    A's jobs by status then."""
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        statuses = [await a.status(j) for j in job_ids]
+        counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+        if counts.get("running", 0) >= 1 and counts == seen:
+            break
+        seen = counts
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(ramp_s)
+    statuses = [await a.status(j) for j in job_ids]
+    return {s: statuses.count(s) for s in sorted(set(statuses))}
+
+
+async def fake_calls(fake_url: str) -> int:
+    async with httpx.AsyncClient(timeout=10) as c:
+        return int((await c.get(fake_url + "/_fake/stats")).json()["calls"])
+
+
+def processes(run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, jwks: str) -> dict[str, Proc]:
+    py = sys.executable
+    topic = f"bench.fairness.commands.{run}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
+    base.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
+            "JWKS_URL": f"{jwks}/.well-known/jwks.json",
+            "OPENROUTER_BASE_URL": f"http://127.0.0.1:{ports['fake']}/api/v1",
+            "OPENROUTER_API_KEY": "sk-or-v1-bench",
+            "TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
+            "GENERATOR_URL": f"http://127.0.0.1:{ports['generator']}",
+            "CATALOG_URL": "http://127.0.0.1:9",
+            "AUTH_URL": "http://127.0.0.1:9",
+            "EXPORTER_URL": "http://127.0.0.1:9",
+            "COMMANDS_TOPIC": topic,
+            "GENERATION_COMMANDS_TOPIC": topic,
+        }
+    )
+
+    def env(svc: str, **extra: str) -> dict[str, str]:
+        e = dict(base)
+        e.update({"MONGO_DB": f"llmts_bench_fair_{run}_{svc}", "KAFKA_GROUP_ID": f"llmts-{svc}-fair-{run}"})
+        e.update(extra)
+        return e
+
+    fake = [py, "-m", "tests.fakes.openrouter", "--port", str(ports["fake"]), "--latency-ms", str(latency_ms)]
+    return {
+        "fake": Proc("fake_openrouter", fake, env("fake"), ports["fake"], log_dir),
+        "templates": Proc(
+            "templates",
+            [py, "-m", "llmts_templates"],
+            env("templates", TEMPLATES_PORT=str(ports["templates"])),
+            ports["templates"],
+            log_dir,
+        ),
+        "generator": Proc(
+            "generator",
+            [py, "-m", "llmts_generator"],
+            env("generator", GENERATOR_PORT=str(ports["generator"])),
+            ports["generator"],
+            log_dir,
+        ),
+        "gateway": Proc(
+            "gateway",
+            [py, "-m", "llmts_gateway"],
+            env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS),
+            ports["gateway"],
+            log_dir,
+        ),
+    }
+
+
+async def measure(
+    a: User, b: User, fake_url: str, generator_pid: int, args: argparse.Namespace
+) -> tuple[float, float]:
+    """Steps 1–4 of the module doc; (solo_s, shared_s)."""
+    await b.timed_job(args.b_count, "warm-up")
+    solo = [await b.timed_job(args.b_count, "solo") for _ in range(args.repeat)]
+    a_jobs = [await a.submit(args.a_count) for _ in range(args.a_jobs)]
+    ramped = await wait_running(a, a_jobs, args.ramp_s)
+    calls0, cpu0 = await fake_calls(fake_url), cpu_seconds(generator_pid)
+    t0 = time.perf_counter()
+    try:
+        shared = []
+        for _ in range(args.repeat):
+            shared.append(await b.timed_job(args.b_count, "shared"))
+    finally:
+        elapsed = time.perf_counter() - t0
+        rate = (await fake_calls(fake_url) - calls0) / elapsed
+        busy = (cpu_seconds(generator_pid) - cpu0) / elapsed
+        running = [await a.status(j) for j in a_jobs]
+        ended = await a.cancel_all(a_jobs, timeout_s=120)
+        print(
+            f"user A: {args.a_jobs} jobs × {args.a_count} items; after the ramp: {ramped}; provider calls/s "
+            f"while B's shared runs ran: {rate:.0f}, generator CPU {busy:.0%} of a core; A's jobs then: "
+            f"{ {s: running.count(s) for s in sorted(set(running))} }; after the cancel: {ended}",
+            flush=True,
+        )
+    return statistics.median(solo), statistics.median(shared)
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    run = uuid.uuid4().hex[:8]
+    log_dir = ROOT / "var" / "log" / f"bench-fairness-{run}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    key = signing_key(f"bench-fair-{run}")
+    jwks = RunningFake(jwks_app(key)).start()
+    ports = {n: free_port() for n in ("fake", "templates", "generator", "gateway")}
+    procs = processes(run, ports, args.latency_ms, log_dir, jwks.base_url)
+    users: list[User] = []
+    try:
+        for p in procs.values():
+            p.start()
+        procs["fake"].wait_ready("/api/v1/models")
+        for name in ("templates", "generator", "gateway"):
+            procs[name].wait_ready("/health")
+        await asyncio.sleep(3.0)  # consumer groups join (the gateway's events consumer starts at 'latest')
+        gateway = procs["gateway"].url
+        for name in ("A", "B"):
+            user = User(name, gateway, access_token(key, f"bench-fair-{name}-{run}", ttl=7200))
+            users.append(user)
+            await user.create_template()
+        gen = procs["generator"].p
+        assert gen is not None
+        solo, shared = await measure(users[0], users[1], procs["fake"].url, gen.pid, args)
+        print(f"logs: {log_dir}", flush=True)
+        return f"fairness: solo_s={solo:.3f} shared_s={shared:.3f} ratio={shared / solo:.3f}"
+    finally:
+        for user in users:
+            with contextlib.suppress(Exception):
+                await user.aclose()
+        for p in reversed(list(procs.values())):
+            p.stop()
+        jwks.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--a-jobs", type=int, default=20, help="jobs user A submits")
+    parser.add_argument("--a-count", type=int, default=500, help="items per job of user A")
+    parser.add_argument("--b-count", type=int, default=10, help="items of user B's job")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of B's job, alone and behind A")
+    parser.add_argument(
+        "--ramp-s", type=float, default=4.0, help="wait after A's submissions before B's runs"
+    )
+    args = parser.parse_args()
+    line = asyncio.run(main_async(args))
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
