@@ -93,8 +93,8 @@ async def get_version(template_id: str, n: int, *, user_id: str, deps: Deps) -> 
     if n == record.version:
         await deps.repo.put_version(_version_of(record, by=record.owner_id))  # heal a lost version write
     version = await deps.repo.get_version(template_id, n)
-    if version is None:
-        raise NotFound(f"version {n} not found", code="version_not_found")
+    if version is None or not version.readable_by(user_id, record.owner_id):
+        raise NotFound(f"version {n} not found", code="version_not_found")  # a private past looks absent
     return version
 
 
@@ -104,7 +104,9 @@ async def list_versions(
     record = await get_readable(template_id, user_id=user_id, deps=deps)
     if await deps.repo.get_version(template_id, record.version) is None:
         await deps.repo.put_version(_version_of(record, by=record.owner_id))
-    versions, total = await deps.repo.list_versions(template_id, limit=limit, offset=offset)
+    versions, total = await deps.repo.list_versions(
+        template_id, limit=limit, offset=offset, public_only=record.owner_id != user_id
+    )
     return versions, total, record.version
 
 

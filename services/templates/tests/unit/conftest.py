@@ -76,9 +76,16 @@ class FakeTemplateRepository:
         return self.versions.get((template_id, version))
 
     async def list_versions(
-        self, template_id: str, *, limit: int, offset: int
+        self, template_id: str, *, limit: int, offset: int, public_only: bool = False
     ) -> tuple[list[TemplateVersion], int]:
-        vs = sorted((v for (t, _), v in self.versions.items() if t == template_id), key=lambda v: -v.version)
+        vs = sorted(
+            (
+                v
+                for (t, _), v in self.versions.items()
+                if t == template_id and (v.was_public or not public_only)
+            ),
+            key=lambda v: -v.version,
+        )
         return vs[offset : offset + limit], len(vs)
 
     def events(self, template_id: str) -> list[str]:

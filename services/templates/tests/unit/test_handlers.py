@@ -155,3 +155,27 @@ async def test_an_invalid_schema_is_refused(deps: Deps) -> None:
     with pytest.raises(Unprocessable) as info:
         await handlers.create_template(document(schema={"type": "no-such-type"}), user_id="alice", deps=deps)
     assert info.value.message.startswith("schema")
+
+
+async def test_making_a_template_public_does_not_expose_its_private_history(deps: Deps) -> None:
+    # issue 14 finding 10: v1 private (a secret prompt), v2 public, v3 private again, v4 public
+    r = await handlers.create_template(document(prompts={"user": "secret v1"}), user_id="alice", deps=deps)
+    await handlers.update_template(r.id, document(visibility="public"), user_id="alice", deps=deps)
+    await handlers.update_template(r.id, document(prompts={"user": "secret v3"}), user_id="alice", deps=deps)
+    await handlers.update_template(r.id, document(visibility="public"), user_id="alice", deps=deps)
+    for n in (1, 3):
+        with pytest.raises(NotFound):
+            await handlers.get_version(r.id, n, user_id="bob", deps=deps)
+        with pytest.raises(NotFound):
+            await handlers.diff_versions(r.id, from_version=n, to_version=4, user_id="bob", deps=deps)
+    assert (await handlers.get_version(r.id, 2, user_id="bob", deps=deps)).version == 2
+    diff = await handlers.diff_versions(r.id, from_version=2, to_version=None, user_id="bob", deps=deps)
+    assert (diff.from_version, diff.to_version) == (2, 4)
+    listed, total, current = await handlers.list_versions(r.id, user_id="bob", limit=10, offset=0, deps=deps)
+    assert ([v.version for v in listed], total, current) == ([4, 2], 2, 4)
+    # the owner still sees everything
+    own, own_total, _ = await handlers.list_versions(r.id, user_id="alice", limit=10, offset=0, deps=deps)
+    assert ([v.version for v in own], own_total) == ([4, 3, 2, 1], 4)
+    assert (
+        await handlers.get_version(r.id, 1, user_id="alice", deps=deps)
+    ).document.prompts.user == "secret v1"

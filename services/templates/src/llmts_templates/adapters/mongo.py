@@ -145,6 +145,7 @@ class MongoTemplateRepository:
             "created_at": version.created_at,
             "created_by": version.created_by,
             "note": version.note,
+            "public": version.was_public,  # filterable: the versions others may list
             "doc_json": _dump(version.document),
         }
         try:
@@ -160,9 +161,11 @@ class MongoTemplateRepository:
         return _version(doc) if doc else None
 
     async def list_versions(
-        self, template_id: str, *, limit: int, offset: int
+        self, template_id: str, *, limit: int, offset: int, public_only: bool = False
     ) -> tuple[list[TemplateVersion], int]:
-        query = {"template_id": template_id}
+        query: dict[str, Any] = {"template_id": template_id}
+        if public_only:
+            query["public"] = True
         total = await self.versions.count_documents(query)
         cursor = self.versions.find(query).sort("version", -1).skip(offset).limit(limit)
         return [_version(doc) async for doc in cursor], total

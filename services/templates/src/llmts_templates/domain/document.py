@@ -70,6 +70,17 @@ class TemplateVersion(BaseModel):
     document: TemplateDocument
     note: str | None = Field(default=None, description="e.g. 'rollback to 2'.")
 
+    @property
+    def was_public(self) -> bool:
+        """The template was public while this version was current. Visibility is part of the document and
+        changes only by writing a new version, so a version's own document says it."""
+        return self.document.visibility == "public"
+
+    def readable_by(self, user_id: str, owner_id: str) -> bool:
+        """The owner reads every version; anyone else only the versions that were public when current, so
+        making a template public never exposes its private history (issue 14 finding 10)."""
+        return user_id == owner_id or self.was_public
+
     def public(self) -> dict[str, Any]:
         return {
             "template_id": self.template_id,

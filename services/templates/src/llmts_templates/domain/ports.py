@@ -50,8 +50,10 @@ class TemplateRepository(Protocol):
     async def get_version(self, template_id: str, version: int) -> TemplateVersion | None: ...
 
     async def list_versions(
-        self, template_id: str, *, limit: int, offset: int
-    ) -> tuple[list[TemplateVersion], int]: ...
+        self, template_id: str, *, limit: int, offset: int, public_only: bool = False
+    ) -> tuple[list[TemplateVersion], int]:
+        """Newest first; ``public_only``: only the versions that were public when current (``was_public``)."""
+        ...
 
 
 @dataclass(frozen=True)
