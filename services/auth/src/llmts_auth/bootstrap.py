@@ -25,7 +25,7 @@ from llmts_auth.adapters.mongo import (
 from llmts_auth.adapters.oauth import GitHubProvider, GoogleProvider
 from llmts_auth.adapters.passwords import Argon2PasswordHasher, HashGate, hash_concurrency
 from llmts_auth.domain.ports import Clock, OAuthProvider, PasswordHasher
-from llmts_auth.domain.throttle import ThrottlePolicy
+from llmts_auth.domain.throttle import InFlightPerAddress, ThrottlePolicy
 from llmts_auth.domain.tokens import TokenPolicy
 from llmts_auth.entrypoints import accounts, http
 from llmts_auth.entrypoints.http import AuthContext
@@ -183,6 +183,7 @@ def bootstrap(
         jwks=signer.jwks,
         providers=oauth_providers,
         clock=clock,
+        in_flight=InFlightPerAddress(settings.password_checks_per_address),
     )
 
     _add_background(runtime, outbox, ctx, users, settings.housekeeping_interval_seconds)

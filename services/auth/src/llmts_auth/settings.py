@@ -39,10 +39,17 @@ class AuthSettings(BaseServiceSettings):
         "this divided by ARGON2_MEMORY_COST_KIB (at least 1; 4 with the defaults, fits a 512Mi pod).",
     )
     password_hash_max_waiting: int = Field(
-        default=16,
+        default=8,
         ge=0,
         description="Password checks that may wait for a hashing slot; beyond that a login, registration or "
         "password change is refused at once with 429 and Retry-After.",
+    )
+
+    password_checks_per_address: int = Field(
+        default=2,
+        ge=1,
+        description="Password checks (login, registration, password change, account deletion) in flight at once "
+        "from one client address per replica; more are refused at once with 429 and Retry-After.",
     )
 
     # throttling of failed logins and registrations (see domain/throttle.py)

@@ -3,6 +3,7 @@ throttle, password change, self-erasure with ``UserDeleted`` on ``auth.events``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -217,3 +218,23 @@ async def test_registration_is_throttled_per_client_address(strict_app: FastAPI)
             headers={"x-forwarded-for": unique_ip()},
         )
         assert other.status_code == 201
+
+
+async def test_concurrent_attempts_from_one_address_are_refused_at_once(client: httpx.AsyncClient) -> None:
+    """Finding 4: a burst from one address cannot fill the hashing queue (nor slip past the failure counters)."""
+    ip = unique_ip()
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/auth/login",
+                json={"email": unique_email("burst"), "password": "wrong password"},
+                headers={"x-forwarded-for": ip},
+            )
+            for _ in range(8)
+        )
+    )
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused, [r.status_code for r in answers]
+    assert {r.json()["error"]["code"] for r in refused} == {"too_many_concurrent_attempts"}
+    assert all(int(r.headers["retry-after"]) >= 1 for r in refused)
+    assert {r.status_code for r in answers} <= {401, 429}

@@ -16,7 +16,7 @@ from llmts_auth.accounts import Guard
 from llmts_auth.adapters.passwords import HashGate, hash_concurrency
 from llmts_auth.domain import errors
 from llmts_auth.domain.commands import ChangePassword, DeleteAccount, Register
-from llmts_auth.domain.throttle import ThrottlePolicy
+from llmts_auth.domain.throttle import InFlightPerAddress, ThrottlePolicy
 from llmts_common.contracts import UserDeleted, UserDisabled, UserEnabled
 
 pytestmark = pytest.mark.unit
@@ -287,3 +287,17 @@ async def test_hash_gate_caps_running_hashes_and_refuses_beyond_the_queue() -> N
     assert gate.max_running == 2
     assert gate.refused == 1
     assert await gate.run(lambda: 7) == 7  # the queue drained: admitted again
+
+
+def test_in_flight_per_address_refuses_beyond_the_limit_and_frees_on_release() -> None:
+    slots = InFlightPerAddress(2)
+    assert slots.try_acquire("a")
+    assert slots.try_acquire("a")
+    assert not slots.try_acquire("a")
+    assert slots.try_acquire("b")  # another address has its own slots
+    slots.release("a")
+    assert slots.try_acquire("a")
+    for _ in range(3):
+        slots.release("a")
+    assert slots.try_acquire("a")
+    assert slots.try_acquire("a")

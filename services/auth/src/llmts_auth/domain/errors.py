@@ -55,6 +55,16 @@ class ServerBusy(AuthError):
         self.retry_after = retry_after
 
 
+class ConcurrentAttempts(ServerBusy):
+    """More password checks in flight from this client address than allowed: refused at once (429)."""
+
+    code = "too_many_concurrent_attempts"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(retry_after)
+        self.message = "too many attempts at once from this address; retry after the current one"
+
+
 class AccountDisabled(AuthError):
     """The account was disabled by an admin: no login, no refresh, no token honoured."""
 

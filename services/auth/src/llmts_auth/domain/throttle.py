@@ -89,3 +89,27 @@ def retry_after_seconds(now: datetime, until: datetime) -> int:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+class InFlightPerAddress:
+    """At most ``limit`` password checks in flight per client address in this process: a burst of concurrent
+    attempts from one address cannot fill the hashing queue (and slip past the counters, which only see an attempt
+    once it has failed); the extra ones are refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count: dict[str, int] = {}
+
+    def try_acquire(self, address: str) -> bool:
+        current = self._count.get(address, 0)
+        if current >= self.limit:
+            return False
+        self._count[address] = current + 1
+        return True
+
+    def release(self, address: str) -> None:
+        current = self._count.get(address, 0) - 1
+        if current > 0:
+            self._count[address] = current
+        else:
+            self._count.pop(address, None)

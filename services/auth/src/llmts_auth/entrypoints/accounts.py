@@ -23,7 +23,14 @@ from llmts_auth import accounts
 from llmts_auth.accounts import Guard
 from llmts_auth.domain.commands import ChangePassword, DeleteAccount
 from llmts_auth.domain.users import User
-from llmts_auth.entrypoints.http import NO_STORE, Context, CurrentUser, client_ip, token_pair_public
+from llmts_auth.entrypoints.http import (
+    NO_STORE,
+    PASSWORD_CHECK,
+    Context,
+    CurrentUser,
+    client_ip,
+    token_pair_public,
+)
 from llmts_common.auth import Principal
 
 router = APIRouter(tags=["accounts"])
@@ -52,7 +59,12 @@ def admin_view(user: User) -> AdminUserPublic:
     )
 
 
-@router.post("/auth/password", response_model=TokenPairPublic, summary="Change the password")
+@router.post(
+    "/auth/password",
+    response_model=TokenPairPublic,
+    summary="Change the password",
+    dependencies=PASSWORD_CHECK,
+)
 async def change_password(
     body: ChangePasswordRequest, principal: CurrentUser, request: Request, ctx: Context
 ) -> JSONResponse:
@@ -72,7 +84,12 @@ async def change_password(
     return JSONResponse(token_pair_public(pair).model_dump(), headers=NO_STORE)
 
 
-@router.delete("/auth/me", status_code=204, summary="Erase the current account and all its data")
+@router.delete(
+    "/auth/me",
+    status_code=204,
+    summary="Erase the current account and all its data",
+    dependencies=PASSWORD_CHECK,
+)
 async def delete_me(
     principal: CurrentUser,
     request: Request,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -32,7 +32,7 @@ from llmts_auth.domain.ports import (
     RefreshTokenRepository,
     UserRepository,
 )
-from llmts_auth.domain.throttle import ThrottlePolicy
+from llmts_auth.domain.throttle import InFlightPerAddress, ThrottlePolicy
 from llmts_auth.domain.users import User
 from llmts_auth.handlers import TokenPair, Tokens
 from llmts_auth.settings import AuthSettings
@@ -60,6 +60,7 @@ class AuthContext:
     jwks: Callable[[], Awaitable[dict[str, Any]]]
     providers: dict[str, OAuthProvider | None]
     clock: Clock
+    in_flight: InFlightPerAddress = field(default_factory=lambda: InFlightPerAddress(2))
 
 
 async def get_context(request: Request) -> AuthContext:
@@ -75,6 +76,20 @@ async def current_user(ctx: Context, authorization: Annotated[str | None, Header
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def address_slot(request: Request, ctx: Context) -> AsyncIterator[None]:
+    """One of the caller's address's password-check slots for the duration of the request (429 at once if none)."""
+    address = client_ip(request, ctx.settings.trusted_networks) or "unknown"
+    if not ctx.in_flight.try_acquire(address):
+        raise errors.ConcurrentAttempts()
+    try:
+        yield
+    finally:
+        ctx.in_flight.release(address)
+
+
+PASSWORD_CHECK = [Depends(address_slot)]
 
 
 # --- answers (the public contract's models, ``llmts_api.auth``) ----------------------------------------------
@@ -102,6 +117,7 @@ STATUS: dict[type[errors.AuthError], int] = {
     errors.InvalidCredentials: 401,
     errors.LoginThrottled: 429,
     errors.ServerBusy: 429,
+    errors.ConcurrentAttempts: 429,
     errors.AccountDisabled: 403,
     errors.NotAdmin: 403,
     errors.ReauthenticationRequired: 403,
@@ -154,7 +170,13 @@ def redirect_uri(settings: AuthSettings, provider: str) -> str:
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/register", status_code=201, response_model=UserPublic, summary="Create an account")
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserPublic,
+    summary="Create an account",
+    dependencies=PASSWORD_CHECK,
+)
 async def register(body: UserCreate, request: Request, ctx: Context) -> UserPublic:
     user = await handlers.register(
         Register(
@@ -173,7 +195,12 @@ async def register(body: UserCreate, request: Request, ctx: Context) -> UserPubl
     return user_public(user)
 
 
-@router.post("/auth/login", response_model=TokenPairPublic, summary="Log in with email and password")
+@router.post(
+    "/auth/login",
+    response_model=TokenPairPublic,
+    summary="Log in with email and password",
+    dependencies=PASSWORD_CHECK,
+)
 async def login(body: LoginRequest, request: Request, ctx: Context) -> JSONResponse:
     pair = await handlers.login(
         Login(
