@@ -108,6 +108,10 @@ test-e2e: install ## end-to-end tier through the gateway (needs `make infra-up`)
 bench-render: install ## sandboxed vs plain Jinja2 rendering rate
 	@$(PY) bench/bench_render.py
 
+.PHONY: bench-render-guard
+bench-render-guard: install infra-up ## generator /health p99 while one client renders pathological templates in a loop (worker processes vs threads); attack refusal time
+	@$(PY) bench/bench_render_guard.py
+
 .PHONY: bench-export
 bench-export: install ## export formats at 100k items: time, ratio vs baseline, peak RSS
 	@$(PY) bench/bench_export.py
@@ -144,3 +148,8 @@ asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 .PHONY: config-docs
 config-docs: install ## regenerate docs/configuration.md from the settings classes
 	@$(PY) scripts/settings_reference.py
+
+.PHONY: admin
+admin: install ## give EMAIL the admin role in the auth database (ACTION=revoke takes it back); effective at the user's next token refresh
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com [ACTION=grant|revoke]"; exit 2; }
+	@$(PY) -m llmts_auth admin $(or $(ACTION),grant) "$(EMAIL)"

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -136,6 +135,14 @@ class _Worker:
         self._conn = Connection(from_child_r, writable=False)
         self._proc, self._ready = proc, False
 
+    def is_ready(self) -> bool:
+        """Started and ready (never blocks); only for an idle worker."""
+        conn = self._conn
+        if not self._ready and conn is not None and conn.poll(0):
+            conn.recv()
+            self._ready = True
+        return self._ready
+
     def _wait_ready(self, conn: Connection) -> None:
         """The clock of a call starts once the worker is ready, so its start-up is never a render's time."""
         if not self._ready:
@@ -201,14 +208,14 @@ class RenderPool:
         self.timeout = limits.max_render_seconds + grace_seconds
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmts-render")
         self._renderer = PromptRenderer(limits)  # thread isolation; also parses and checks in-process
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._workers: list[_Worker] = []
+        self._idle: list[_Worker] = []
+        self._free = threading.Condition()
         self._lock = threading.Lock()
         self._closed = False
         if isolation == "process":
             self._workers = [_Worker(limits) for _ in range(workers)]
-            for worker in self._workers:
-                self._idle.put(worker)
+            self._idle = list(self._workers)
 
     def start(self) -> None:
         """Start the worker processes now (they start at the first render otherwise). Does not wait for them."""
@@ -255,11 +262,24 @@ class RenderPool:
     def _run(self, request: _Request) -> tuple[str, Any]:
         if self.isolation == "thread":
             return _answer(self._renderer, request)
-        worker = self._idle.get()  # as many executor threads as workers: one is always free here
+        worker = self._take()
         try:
             return worker.call(request, self.timeout)
         finally:
-            self._idle.put(worker)
+            with self._free:
+                self._idle.append(worker)
+                self._free.notify()
+
+    def _take(self) -> _Worker:
+        """An idle worker, a ready one first: one replaced after a kill is still starting (imports take ~0.5 s,
+        more on a busy machine) and the next caller should not wait for it while another one is ready."""
+        with self._free:
+            while not self._idle:  # as many executor threads as workers: never waits in practice
+                self._free.wait()
+            for i, worker in enumerate(self._idle):
+                if worker.is_ready():
+                    return self._idle.pop(i)
+            return self._idle.pop(0)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
