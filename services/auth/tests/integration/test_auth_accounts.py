@@ -152,7 +152,9 @@ async def test_admin_api_and_the_role_cli(client: httpx.AsyncClient, settings: A
     user = await signed_up(client, "managed")
     refused = await client.get("/auth/admin/users", headers=bearer(admin["access_token"]))
     assert refused.status_code == 403
-    assert await cli.set_role(settings, admin["email"], "admin") == admin["id"]
+    assert await asyncio.to_thread(cli.main, ["grant", admin["email"]], settings) == 0
+    assert await asyncio.to_thread(cli.main, ["grant", unique_email("nobody")], settings) == 1
+    assert await cli.set_role(settings, admin["email"], "admin") == admin["id"]  # idempotent
     with pytest.raises(LookupError):
         await cli.set_role(settings, unique_email("nobody"), "admin")
     # the role reaches the token at the next refresh
