@@ -37,7 +37,8 @@ class ChangePasswordRequest(BaseModel):
 
 
 class DeleteAccountRequest(BaseModel):
-    """Optional body of ``DELETE /auth/me``: the password, unless the access token was issued in the last 5 min."""
+    """Body of ``DELETE /auth/me``: the password; an account without one (OAuth only) may omit it (or the body)
+    with an access token issued in the last 5 minutes."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -117,8 +117,11 @@ async def delete_account(
     guard: Guard,
     clock: Clock,
 ) -> None:
-    """The user erases their own account: password or recent login; every service forgets them (``UserDeleted``)."""
+    """The user erases their own account; every service forgets them (``UserDeleted``). An account with a password
+    must give it (a stolen fresh token is not enough); one without (OAuth only) needs a login in the last 5 min."""
     user = await _active_user(cmd.user_id, users)
+    if user.password_hash and cmd.password is None:
+        raise errors.ReauthenticationRequired("give your password", details={"field": "password"})
     await _reauthenticate(
         user,
         cmd.password,

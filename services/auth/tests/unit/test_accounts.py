@@ -17,6 +17,7 @@ from llmts_auth.adapters.passwords import HashGate, hash_concurrency
 from llmts_auth.domain import errors
 from llmts_auth.domain.commands import ChangePassword, DeleteAccount, Register
 from llmts_auth.domain.throttle import InFlightPerAddress, ThrottlePolicy
+from llmts_auth.domain.users import User
 from llmts_common.contracts import UserDeleted, UserDisabled, UserEnabled
 
 pytestmark = pytest.mark.unit
@@ -231,34 +232,33 @@ async def test_wrong_current_passwords_are_throttled(world: World) -> None:
     assert errors.LoginThrottled in raised
 
 
-async def test_delete_account_needs_the_password_or_a_recent_login(world: World) -> None:
+async def test_delete_account_needs_the_password_or_for_oauth_only_a_recent_login(world: World) -> None:
     await world.register()
     [user] = world.users.rows.values()
+    oauth_only = User(id="gh-1", email="gh@example.com", name=None, created_at=world.clock())
+    await world.users.add(oauth_only)
 
-    def delete(password: str | None, age: timedelta) -> DeleteAccount:
-        return DeleteAccount(user_id=user.id, password=password, token_issued_at=world.clock() - age)
+    def delete(uid: str, password: str | None, age: timedelta) -> DeleteAccount:
+        return DeleteAccount(user_id=uid, password=password, token_issued_at=world.clock() - age)
 
-    for cmd in (delete(None, timedelta(minutes=30)), delete("wrong password!", timedelta(0))):
+    async def run(cmd: DeleteAccount) -> None:
+        await accounts.delete_account(
+            cmd, users=world.users, refresh_tokens=world.refresh_tokens, guard=guard(world), clock=world.clock
+        )
+
+    for cmd in (
+        delete(user.id, None, timedelta(0)),  # a password account always needs the password
+        delete(user.id, "wrong password!", timedelta(0)),
+        delete(oauth_only.id, None, timedelta(minutes=30)),  # no password: the login must be recent
+    ):
         with pytest.raises(errors.ReauthenticationRequired):
-            await accounts.delete_account(
-                cmd,
-                users=world.users,
-                refresh_tokens=world.refresh_tokens,
-                guard=guard(world),
-                clock=world.clock,
-            )
-    assert user.id in world.users.rows
-    await accounts.delete_account(
-        delete(None, timedelta(minutes=1)),
-        users=world.users,
-        refresh_tokens=world.refresh_tokens,
-        guard=guard(world),
-        clock=world.clock,
-    )
-    assert user.id not in world.users.rows
-    event = world.users.events[-1]
-    assert isinstance(event, UserDeleted)
-    assert event.by == "self"
+            await run(cmd)
+    assert {user.id, oauth_only.id} <= set(world.users.rows)
+    await run(delete(oauth_only.id, None, timedelta(minutes=1)))
+    await run(delete(user.id, PASSWORD, timedelta(hours=2)))
+    assert world.users.rows == {}
+    deleted = [e for e in world.users.events if isinstance(e, UserDeleted)]
+    assert [(e.user_id, e.by) for e in deleted] == [(oauth_only.id, "self"), (user.id, "self")]
 
 
 def test_hash_concurrency_is_sized_to_the_memory_budget() -> None:

@@ -165,12 +165,13 @@ async def change_password(
     "/auth/me",
     status_code=204,
     summary="Erase my account: templates, jobs, items and exports are deleted by every service",
-    description="Needs the password in the body, or an access token issued in the last 5 minutes (log in again "
-    "first). The account is gone at once; the other services forget the user's data when they consume "
-    "`UserDeleted` (seconds).",
+    description="Needs the password in the body (an account without one, created through OAuth: an access token "
+    "issued in the last 5 minutes — log in again first). The account is gone at once; the other services forget "
+    "the user's data when they consume `UserDeleted` (seconds).",
     responses=_errors(
         e401=_UNAUTHORIZED,
-        e403="Wrong password, or no password and the token is older than 5 minutes (`reauthentication_required`).",
+        e403="Wrong or missing password; without a password (OAuth-only account), a token older than 5 minutes "
+        "(`reauthentication_required`).",
         e429="Too many wrong passwords from this address; see `Retry-After`.",
         e503=_UPSTREAM,
     ),
