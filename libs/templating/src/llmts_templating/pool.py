@@ -33,22 +33,57 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
-from llmts_templating.render import PromptRenderer, RenderedPrompts, RenderError, RenderLimits
+from llmts_templating.render import (
+    PromptRenderer,
+    RenderedPrompts,
+    RenderError,
+    RenderLimits,
+    TemplateIssue,
+    placeholder_names,
+    undeclared_variables,
+)
 
-__all__ = ["Isolation", "RenderPool"]
+__all__ = ["Inspection", "Isolation", "RenderPool"]
 
 Isolation = Literal["process", "thread"]
 
-# a request: (system or None for single renders, source, contexts); an answer: ("ok", [one value per context])
-# or ("error", RenderError.to_dict() of the first context that failed)
-_Request = tuple[str | None, str, list[dict[str, Any]]]
+# a request: ("render", system, source, contexts) renders the pair (system None: ``source`` alone) for each
+# context; ("inspect", None, source, []) compiles ``source`` only. An answer: ("ok", value) or
+# ("error", RenderError.to_dict() of the first context that failed).
+_Request = tuple[str, str | None, str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What compiling a template tells (:meth:`RenderPool.inspect`): its problems (syntax, refused constructs,
+    size; empty when it compiles), and then the variables it reads and the ``{placeholders}`` it uses."""
+
+    issues: list[TemplateIssue]
+    variables: frozenset[str] = frozenset()
+    placeholders: frozenset[str] = frozenset()
+
+
+def _inspect(renderer: PromptRenderer, source: str) -> dict[str, Any]:
+    issues = renderer.check(source)
+    if issues:
+        return {"issues": [i.model_dump() for i in issues], "variables": [], "placeholders": []}
+    try:
+        variables = undeclared_variables(source, renderer=renderer)
+        placeholders = placeholder_names(source, renderer=renderer)
+    except RenderError as err:
+        issue = TemplateIssue(message=err.message, line=err.line, kind=err.kind)
+        return {"issues": [issue.model_dump()], "variables": [], "placeholders": []}
+    return {"issues": [], "variables": sorted(variables), "placeholders": sorted(placeholders)}
 
 
 def _answer(renderer: PromptRenderer, request: _Request) -> tuple[str, Any]:
-    system, source, contexts = request
+    op, system, source, contexts = request
+    if op == "inspect":
+        return "ok", _inspect(renderer, source)
     out: list[Any] = []
     try:
         for context in contexts:
@@ -237,13 +272,23 @@ class RenderPool:
     ) -> list[RenderedPrompts]:
         """The prompt pair for each context, in one call under one hard deadline (a preview of n items);
         raises the :class:`RenderError` of the first context that fails."""
-        values = await self._submit((system, user, [dict(c) for c in contexts]))
+        values = await self._submit(("render", system, user, [dict(c) for c in contexts]))
         return [RenderedPrompts(system=s, user=u) for s, u in values]
 
     async def render(self, source: str, context: Mapping[str, Any]) -> str:
         """One template; raises :class:`RenderError`."""
-        values: list[str] = await self._submit((None, source, [dict(context)]))
+        values: list[str] = await self._submit(("render", None, source, [dict(context)]))
         return values[0]
+
+    async def inspect(self, source: str, *, path: str | None = None) -> Inspection:
+        """Compile ``source`` without rendering it, under the same hard deadline (compiling a 64 KiB template
+        made of statements takes seconds): its issues (``path`` set on each), or what it reads."""
+        try:
+            value = await self._submit(("inspect", None, source, []))
+        except RenderError as err:  # killed at the deadline
+            return Inspection([TemplateIssue(path=path, message=err.message, line=err.line, kind=err.kind)])
+        issues = [TemplateIssue.model_validate({**i, "path": path}) for i in value["issues"]]
+        return Inspection(issues, frozenset(value["variables"]), frozenset(value["placeholders"]))
 
     async def _submit(self, request: _Request) -> Any:
         if self._closed:

@@ -89,3 +89,27 @@ def test_a_closed_pool_refuses() -> None:
     pool.close()
     with pytest.raises(RuntimeError):
         asyncio.run(pool.render("x", {}))
+
+
+def test_inspect_reports_issues_and_names(pool: RenderPool) -> None:
+    ok = asyncio.run(pool.inspect("{{ topic }} {name} {% set own = 1 %}{{ own }}", path="prompts.user"))
+    assert (ok.issues, ok.variables, ok.placeholders) == ([], {"topic"}, {"name"})
+    bad = asyncio.run(pool.inspect("line\n{{ x.__class__ }}", path="prompts.user"))
+    assert [(i.kind, i.line, i.path) for i in bad.issues] == [("security", 2, "prompts.user")]
+
+
+def test_inspect_of_a_template_that_compiles_for_too_long_is_an_issue() -> None:
+    pool = RenderPool(RenderLimits(max_render_seconds=0.2), workers=1, grace_seconds=0.1)
+    try:
+        slow = asyncio.run(
+            pool.inspect(STALL, path="prompts.user")
+        )  # compiling 2000 statements takes seconds
+        assert [(i.kind, i.path) for i in slow.issues] == [("limit_exceeded", "prompts.user")]
+        assert pool.kills == 1
+    finally:
+        pool.close()
+
+
+def test_an_empty_system_prompt_renders(pool: RenderPool) -> None:
+    prompts = asyncio.run(pool.render_prompts("", "u {{ a }}", {"a": 1}))
+    assert (prompts.system, prompts.user) == ("", "u 1")

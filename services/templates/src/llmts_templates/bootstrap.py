@@ -25,11 +25,24 @@ from llmts_templates.entrypoints import account_events
 from llmts_templates.entrypoints.http import AppServices, router
 from llmts_templates.handlers import Deps
 from llmts_templates.settings import TemplatesSettings
-from llmts_templating import PromptRenderer
+from llmts_templating.pool import RenderPool
 
 log = logging.getLogger("llmts.templates")
 
 PURGE_EVERY_TICKS = 600
+
+
+def render_pool(settings: TemplatesSettings, runtime: ServiceRuntime) -> RenderPool:
+    """Validation and preview compile and render in worker processes with a hard deadline (libs/templating
+    ``RenderPool``), started with the runtime (or at first use) and stopped after it."""
+    pool = RenderPool(workers=settings.render_workers)
+
+    async def start(_stopping: asyncio.Event) -> None:
+        pool.start()
+
+    runtime.add_background("render-workers", start)
+    runtime.add_closer(pool.aclose)
+    return pool
 
 
 def bootstrap(
@@ -46,11 +59,12 @@ def bootstrap(
     wake = asyncio.Event()
     catalog = CatalogPriceClient(settings.catalog_url, timeout=settings.catalog_timeout_seconds)
     bodies = ProviderRequestBuilder(ProviderSettings())  # OPENAI_COMPATIBLE_* shape its preview bodies
+    renderer = render_pool(settings, runtime)
     svc = AppServices(
         deps=Deps(repo=repo, event=outbox.entry, notify=wake.set, examples=load_examples()),
         verifier=verifier
         or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        renderer=PromptRenderer(),
+        renderer=renderer,
         bodies=bodies,
         prices=prices or catalog,
         default_model=settings.default_model,

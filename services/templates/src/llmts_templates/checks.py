@@ -15,14 +15,17 @@ Errors make the document unusable; warnings are worth a look but a generation ca
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from llmts_templates.domain.document import TemplateDocument
+from llmts_templating.pool import Inspection
 from llmts_templating.render import (
     BUILTIN_VARIABLES,
     RenderError,
+    TemplateIssue,
     check_template,
     placeholder_names,
     undeclared_variables,
@@ -74,21 +77,43 @@ def _declared(doc: TemplateDocument) -> set[str]:
     return doc.declared_names() | set(BUILTIN_VARIABLES)
 
 
-def _prompt_issues(doc: TemplateDocument, report: ValidationReport) -> None:
+class Inspector(Protocol):
+    """Compiles a template off the event loop under a hard deadline (``llmts_templating.pool.RenderPool``)."""
+
+    async def inspect(self, source: str, *, path: str | None = None) -> Inspection: ...
+
+
+def _inspect_here(source: str, path: str) -> Inspection:
+    """In-process inspection (tests, tools); the service inspects through its render pool instead."""
+    problems = check_template(source, path=path)
+    if problems:
+        return Inspection(problems)
+    try:
+        return Inspection([], frozenset(undeclared_variables(source)), frozenset(placeholder_names(source)))
+    except RenderError as err:  # compiled a moment ago; defensive
+        return Inspection([TemplateIssue(path=path, message=err.message, line=err.line, kind=err.kind)])
+
+
+async def inspect_prompts(doc: TemplateDocument, inspector: Inspector) -> dict[str, Inspection]:
+    """Both prompts compiled by ``inspector``, by path (``prompts.system``, ``prompts.user``)."""
+    out: dict[str, Inspection] = {}
+    for name, source in (("system", doc.prompts.system), ("user", doc.prompts.user)):
+        out[f"prompts.{name}"] = await inspector.inspect(source, path=f"prompts.{name}")
+    return out
+
+
+def _prompt_issues(
+    doc: TemplateDocument, report: ValidationReport, inspections: Mapping[str, Inspection] | None
+) -> None:
     declared = _declared(doc)
     for name, source in (("system", doc.prompts.system), ("user", doc.prompts.user)):
         path = f"prompts.{name}"
-        problems = check_template(source, path=path)
-        for p in problems:
+        found = inspections[path] if inspections is not None else _inspect_here(source, path)
+        for p in found.issues:
             report.errors.append(Issue(path=path, message=p.message, line=p.line, kind=p.kind))
-        if problems:
+        if found.issues:
             continue
-        try:
-            names = undeclared_variables(source)
-            placeholders = placeholder_names(source)
-        except RenderError as err:  # compiled a moment ago; defensive
-            report.errors.append(Issue(path=path, message=err.message, line=err.line, kind=err.kind))
-            continue
+        names, placeholders = set(found.variables), set(found.placeholders)
         for var in sorted(names - declared):
             report.warnings.append(
                 Issue(
@@ -156,23 +181,41 @@ def _rule_issues(doc: TemplateDocument, report: ValidationReport, schema_ok: boo
             )
 
 
-def validate_document(doc: TemplateDocument) -> ValidationReport:
+def validate_document(
+    doc: TemplateDocument, inspections: Mapping[str, Inspection] | None = None, *, prompts: bool = True
+) -> ValidationReport:
+    """Every problem of ``doc``. The prompts are compiled here unless ``inspections`` (from
+    :func:`inspect_prompts`) are given; ``prompts=False`` skips them (schema and rules only)."""
     report = ValidationReport(valid=True)
-    _prompt_issues(doc, report)
+    if prompts:
+        _prompt_issues(doc, report, inspections)
     schema_ok = _schema_issues(doc, report)
     _rule_issues(doc, report, schema_ok)
     report.valid = not report.errors
     return report
 
 
-def validate_payload(payload: Any) -> ValidationReport:
-    """Validate raw JSON: shape errors first (then nothing else can be checked), then the content."""
+def _document_of(payload: Any) -> TemplateDocument | ValidationReport:
     if not isinstance(payload, dict):
         return ValidationReport(
             valid=False, errors=[Issue(path="$", message="a template document is a JSON object")]
         )
     try:
-        doc = TemplateDocument.model_validate(payload)
+        return TemplateDocument.model_validate(payload)
     except ValidationError as exc:
         return ValidationReport(valid=False, errors=shape_errors(exc))
-    return validate_document(doc)
+
+
+def validate_payload(payload: Any) -> ValidationReport:
+    """Validate raw JSON: shape errors first (then nothing else can be checked), then the content."""
+    doc = _document_of(payload)
+    return doc if isinstance(doc, ValidationReport) else validate_document(doc)
+
+
+async def validate_payload_with(payload: Any, inspector: Inspector) -> ValidationReport:
+    """:func:`validate_payload` with the prompts compiled by ``inspector`` (the service's render pool: off the
+    event loop, under the render deadline)."""
+    doc = _document_of(payload)
+    if isinstance(doc, ValidationReport):
+        return doc
+    return validate_document(doc, await inspect_prompts(doc, inspector))

@@ -124,7 +124,7 @@ async def diff_versions(
 def ensure_runnable(document: TemplateDocument) -> None:
     """Refuse what would make every job of the template fail at once: an invalid JSON Schema or malformed
     validation rules (bad or catastrophic regexes, min > max …). Prompt issues stay warnings (validate)."""
-    report = validate_document(document)
+    report = validate_document(document, prompts=False)  # prompt issues are warnings here: not compiled
     blocking = [e for e in report.errors if e.kind in ("schema", "rules")]
     if blocking:
         raise Unprocessable(

@@ -8,7 +8,6 @@ catalog the estimate is null with a note.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,8 @@ from llmts_providers.models import ModelPricing
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
 from llmts_templates.domain.ports import ModelPrice, PriceLookup, PriceSource
-from llmts_templating import PromptRenderer, RenderedPrompts, RenderError, build_context
+from llmts_templating import RenderedPrompts, RenderError, build_context
+from llmts_templating.pool import RenderPool
 
 PREVIEW_JOB_ID = "preview"
 
@@ -62,7 +62,7 @@ def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, 
 
 
 async def _render(
-    doc: TemplateDocument, req: PreviewRequest, renderer: PromptRenderer, now: datetime
+    doc: TemplateDocument, req: PreviewRequest, renderer: RenderPool, now: datetime
 ) -> tuple[dict[str, Any] | None, int, RenderedPrompts]:
     """(task, task_index, rendered prompts) of the previewed item; a template that does not render is a 422."""
     task, task_index = resolve_task(doc, req)
@@ -76,9 +76,7 @@ async def _render(
         request_variables=req.variables,
     )
     try:
-        rendered = await asyncio.to_thread(
-            renderer.render_prompts, doc.prompts.system, doc.prompts.user, context
-        )
+        rendered = await renderer.render_prompts(doc.prompts.system, doc.prompts.user, context)
     except RenderError as err:
         raise Unprocessable(
             f"the template does not render: {err.message}", code="render_error", details=err.to_dict()
@@ -133,7 +131,7 @@ async def preview(
     doc: TemplateDocument,
     req: PreviewRequest,
     *,
-    renderer: PromptRenderer,
+    renderer: RenderPool,
     bodies: ProviderRequestBuilder,
     prices: PriceSource,
     now: datetime,

@@ -29,3 +29,10 @@ class TemplatesSettings(BaseServiceSettings):
         ge=0,
         description="Deleted templates (and their versions) are purged after this.",
     )
+    render_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Worker processes that compile (validate) and render (preview) templates, off the event loop; "
+        "one that outlives the render deadline is killed and replaced.",
+    )

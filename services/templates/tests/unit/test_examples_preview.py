@@ -21,7 +21,7 @@ from llmts_templates.checks import validate_document
 from llmts_templates.domain.document import TemplateDocument
 from llmts_templates.domain.examples import load_examples
 from llmts_templates.preview import PreviewRequest, preview, resolve_task
-from llmts_templating import PromptRenderer
+from llmts_templating.pool import RenderPool
 
 EXAMPLES = load_examples()
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -38,7 +38,7 @@ async def run(doc: TemplateDocument, bodies: Any, prices: Any, **req: Any) -> di
     return await preview(
         doc,
         PreviewRequest(template={}, **req),
-        renderer=PromptRenderer(),
+        renderer=RenderPool(workers=1, isolation="thread"),
         bodies=bodies,
         prices=prices,
         now=NOW,

@@ -38,12 +38,12 @@ from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Unprocessable
 from llmts_templates import handlers
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
-from llmts_templates.checks import shape_errors, validate_payload
+from llmts_templates.checks import shape_errors, validate_payload_with
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.ports import ListFilter, PriceSource
 from llmts_templates.handlers import Deps
 from llmts_templates.preview import preview
-from llmts_templating import PromptRenderer
+from llmts_templating.pool import RenderPool
 
 TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN)]
 VersionNo = Annotated[int, Path(ge=1, le=1_000_000)]
@@ -53,7 +53,7 @@ VersionNo = Annotated[int, Path(ge=1, le=1_000_000)]
 class AppServices:
     deps: Deps
     verifier: JwksVerifier
-    renderer: PromptRenderer
+    renderer: RenderPool
     bodies: ProviderRequestBuilder
     prices: PriceSource
     default_model: str
@@ -175,8 +175,9 @@ async def import_example(
     summary="Validate a template document (200 with errors and warnings)",
     dependencies=[Depends(current_user)],
 )
-async def validate(payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    return validate_payload(payload).model_dump(mode="json", exclude_none=True)
+async def validate(payload: Annotated[dict[str, Any], Body()], svc: Context) -> dict[str, Any]:
+    report = await validate_payload_with(payload, svc.renderer)
+    return report.model_dump(mode="json", exclude_none=True)
 
 
 @router.post(
