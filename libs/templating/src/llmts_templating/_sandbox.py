@@ -598,16 +598,16 @@ Check = Callable[[Args, Kwargs], "Args | None"]
 
 
 def _wrap_filter(func: Callable[..., Any], check: Check | None, cap: int) -> Callable[..., Any]:
-    """Every filter call: the deadline before and after it, ``check`` on the value-first arguments before it,
-    and the size of a text result after it (keeps Jinja's pass_* marker). Filters are called directly by the
-    compiled template, not through :meth:`PromptEnvironment.call`, so without this a template made of filters
-    (``{% set y = x|tojson %}`` × n) never looked at the clock."""
+    """Every filter call: the deadline before it, ``check`` on the value-first arguments before it, and the size
+    of a text result after it (keeps Jinja's pass_* marker). Filters are called directly by the compiled
+    template, not through :meth:`PromptEnvironment.call`, so without this a template made of filters
+    (``{% set y = x|tojson %}`` × n) never looked at the clock. Kept lean: it runs on every filter call."""
     skip = 0 if _PassArg.from_obj(func) is None else 1
+    monotonic = time.monotonic
 
-    @functools.wraps(func)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def checked(*args: Any, **kwargs: Any) -> Any:
         state = render_state.get()
-        if state is not None:
+        if state is not None and monotonic() > state.deadline:
             state.check_time()
         if check is not None:
             replaced = check(args[skip:], kwargs)
@@ -616,11 +616,9 @@ def _wrap_filter(func: Callable[..., Any], check: Check | None, cap: int) -> Cal
         result = func(*args, **kwargs)
         if type(result) is str and len(result) > cap:
             raise LimitExceededError("max_value_size", f"a filter returned more than {cap} characters")
-        if state is not None:
-            state.check_time()
         return result
 
-    return wrapped
+    return functools.wraps(func)(checked)
 
 
 def _filter_checks(limits: RenderLimits) -> dict[str, Check]:
