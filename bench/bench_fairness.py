@@ -84,9 +84,9 @@ class User:
         r.raise_for_status()
         return str(r.json()["job_id"])
 
-    async def timed_job(self, count: int, label: str) -> float:
-        """Seconds from the 202 to the terminal event of a job of ``count`` items (which must complete); prints
-        the job's own timings (queued → started → finished, from the generator) next to it."""
+    async def timed_job(self, count: int, label: str) -> tuple[float, float]:
+        """Seconds from the 202 to the terminal event of a job of ``count`` items (which must complete), and from
+        its start to its end in the generator; prints the job's own timings (queued → started → finished)."""
         body = {"template_id": self.template_id, "count": count, "dedup": False}
         r = await self.client.post("/generate", json=body)
         r.raise_for_status()
@@ -97,9 +97,9 @@ class User:
         succeeded = final.get("succeeded", (final.get("counts") or {}).get("succeeded"))
         if succeeded != count:
             raise RuntimeError(f"user {self.name}'s job did not complete: {final}")
-        timings = (await self.client.get(f"/generate/{job_id}")).json().get("timings")
+        timings = (await self.client.get(f"/generate/{job_id}")).json().get("timings") or {}
         print(f"{label}: wall={wall:.3f}s timings={timings}", flush=True)
-        return wall
+        return wall, float(timings.get("duration_seconds") or 0.0)
 
     async def status(self, job_id: str) -> str:
         r = await self.client.get(f"/generate/{job_id}")
@@ -234,7 +234,14 @@ async def measure(
             f"{ {s: running.count(s) for s in sorted(set(running))} }; after the cancel: {ended}",
             flush=True,
         )
-    return statistics.median(solo), statistics.median(shared)
+    run_solo = statistics.median(d for _w, d in solo)
+    run_shared = statistics.median(d for _w, d in shared)
+    print(
+        f"in the generator (started → finished, median): solo_s={run_solo:.3f} shared_s={run_shared:.3f} "
+        f"ratio={run_shared / run_solo:.3f}",
+        flush=True,
+    )
+    return statistics.median(w for w, _d in solo), statistics.median(w for w, _d in shared)
 
 
 async def main_async(args: argparse.Namespace) -> str:
