@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import random
 
 import pytest
 
+from llmts_generator.domain.concurrency import AdaptiveConfig, AdaptiveLimit
 from llmts_generator.domain.fairness import Candidate, FairQueue, admit, pick_admissions
 from llmts_generator.domain.limiter import FairLimiter
+from llmts_providers.errors import RateLimited
 
 
 def _busy_queue(capacity: int, jobs: int, backlog: int) -> tuple[FairQueue[int], list[tuple[str, str]]]:
@@ -146,3 +150,43 @@ def test_a_cancelled_job_is_always_admitted() -> None:
     queue = [Candidate("a9", "A", cancel_requested=True), Candidate("a10", "A")]
     picked = pick_admissions(queue, {"A": 4}, max_jobs=4, per_user=4)
     assert [c.job_id for c in picked] == ["a9"]
+
+
+async def test_limiter_under_random_overloads_and_cancels_grants_every_call_and_leaks_nothing() -> None:
+    """Three users, several jobs each, random 429s with a Retry-After (pauses), random cancels while waiting:
+    every call that was not cancelled runs, the capacity is never exceeded, nothing is left held or waiting."""
+    rng = random.Random(14)
+    clock = [0.0]
+    lim = FairLimiter(
+        8, controller=AdaptiveLimit(AdaptiveConfig(ceiling=8, initial=4)), clock=lambda: clock[0]
+    )
+    ran: set[int] = set()
+    peak = 0
+
+    async def call(i: int) -> None:
+        nonlocal peak
+        user = f"u{i % 3}"
+        with contextlib.suppress(RateLimited):
+            async with lim.slot(f"{user}-j{i % 7}", user=user) as permit:
+                peak = max(peak, lim.in_use)
+                ran.add(i)
+                await asyncio.sleep(0)
+                if rng.random() < 0.1:
+                    raise RateLimited("429", "fake", status_code=429, retry_after=0.5)
+                permit.succeeded()
+
+    tasks = [asyncio.create_task(call(i)) for i in range(600)]
+    await asyncio.sleep(0)  # every call has asked for its permit: most wait
+    assert lim.waiting() > 500
+    for i in rng.sample(range(600), 60):
+        tasks[i].cancel()
+    while not all(t.done() for t in tasks):
+        clock[0] += 0.1  # time passes: pauses end
+        lim.poke()
+        await asyncio.sleep(0)
+    assert all(i in ran for i, t in enumerate(tasks) if not t.cancelled())
+    assert len(ran) >= 540
+    assert peak <= 8
+    assert lim.in_use == 0
+    assert lim.waiting() == 0
+    assert lim.held == {}
