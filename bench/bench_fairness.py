@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench_generation import Proc, cpu_seconds, jwks_app, watch_terminal
+from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, watch_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -98,7 +98,12 @@ class User:
         if succeeded != count:
             raise RuntimeError(f"user {self.name}'s job did not complete: {final}")
         timings = (await self.client.get(f"/generate/{job_id}")).json().get("timings") or {}
-        print(f"{label}: wall={wall:.3f}s timings={timings}", flush=True)
+        call_s, _first, _last = await call_timing(self.client, job_id)
+        print(
+            f"{label}: wall={wall:.3f}s mean call (permit wait + provider, as recorded)={call_s * 1000:.0f}ms "
+            f"timings={timings}",
+            flush=True,
+        )
         return wall, float(timings.get("duration_seconds") or 0.0)
 
     async def status(self, job_id: str) -> str:
