@@ -186,7 +186,8 @@ class Outbox:
                 continue
             await self._mark_published(doc["_id"])
             sent += 1
-        for failed_doc, error in failed:  # after the tick: a later entry's success shows the broker is healthy
+        # after the tick: a later entry's success shows the broker is healthy
+        for failed_doc, error in failed:
             await self._record_failure(failed_doc, error)
         return sent
 
