@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,11 +88,15 @@ class Outbox:
         *,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_attempts: int = 10,
+        on_park: Callable[[StoredMessage], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_park`` is told of every entry this outbox parks (e.g. to release what its acceptance held); it must
+        be idempotent: :meth:`replay_parked` calls it again for parked entries after a restart."""
         self._col = collection
         self._publisher = publisher
         self.max_message_bytes = max_message_bytes
         self.max_attempts = max_attempts
+        self._on_park = on_park
         self._last_success = float("-inf")  # monotonic time of this outbox's last successful publish
 
     @staticmethod
@@ -132,6 +136,28 @@ class Outbox:
         else:
             log.warning("outbox entry %s not published (attempt %d): %s", doc["_id"], attempts, reason)
         await self._col.update_one({"_id": doc["_id"]}, {"$set": update})
+        if update.get("parked"):
+            await self._tell_parked(str(doc["_id"]))
+
+    async def _tell_parked(self, entry_id: str) -> None:
+        if self._on_park is None:
+            return
+        stored = await self.get(entry_id)
+        if stored is None or stored.parked_reason is None:
+            return
+        try:
+            await self._on_park(stored)
+        except Exception as exc:  # replay_parked tells it again at the next start
+            log.warning("outbox park hook failed for %s: %s", entry_id, exc)
+
+    async def replay_parked(self, limit: int = 1000) -> int:
+        """Tell ``on_park`` again of the parked entries (after a crash between parking and the hook)."""
+        if self._on_park is None:
+            return 0
+        entries = await self.parked(limit)
+        for stored in entries:
+            await self._tell_parked(stored.envelope.id)
+        return len(entries)
 
     async def add(
         self,

@@ -148,3 +148,22 @@ async def test_a_kafka_outage_parks_nothing(db: Database) -> None:
     await db[Outbox.COLLECTION].update_many({}, {"$unset": {"next_attempt_at": ""}})
     assert await outbox.relay_once() == 3
     assert publisher.sent == ids
+
+
+async def test_the_park_hook_hears_of_each_parked_entry_and_again_after_a_restart(db: Database) -> None:
+    heard: list[tuple[str, str | None]] = []
+
+    async def on_park(stored: Any) -> None:
+        heard.append((stored.envelope.id, stored.parked_reason))
+
+    col = db[f"outbox_hook_{uuid.uuid4().hex[:8]}"]
+    outbox = Outbox(col, FlakyPublisher(set()), on_park=on_park)
+    ok, big = uuid.uuid4().hex, uuid.uuid4().hex
+    await _add(outbox, ok, "t")
+    await _add(outbox, big, "t", prompt="x" * 1_200_000)
+    assert await outbox.relay_once() == 1
+    assert [job for job, _ in heard] == [big]
+    assert heard[0][1] is not None and "limit" in heard[0][1]
+    restarted = Outbox(col, FlakyPublisher(set()), on_park=on_park)  # a crash between parking and the hook
+    assert await restarted.replay_parked() == 1
+    assert [job for job, _ in heard] == [big, big]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +12,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from llmts_common.auth import JwksVerifier
-from llmts_common.outbox import Outbox, run_relay
+from llmts_common.contracts import GenerationRequested
+from llmts_common.outbox import Outbox, StoredMessage, run_relay
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_gateway import handlers
 from llmts_gateway.adapters.accounts import COLLECTION as REVOKED_USERS
 from llmts_gateway.adapters.accounts import INDEXES as ACCOUNT_INDEXES
 from llmts_gateway.adapters.accounts import RevocationCheckingVerifier, RevokedUsers
@@ -70,8 +73,8 @@ def bootstrap(
         ),
         upstreams=upstreams,
         hub=hub,
-        outbox=Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher),
     )
+    ctx.outbox = Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher, on_park=_park_hook(ctx))
     ctx.jobs = _generation_deps(settings, upstreams, ctx, runtime)
     stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
@@ -82,6 +85,8 @@ def bootstrap(
     assert outbox is not None
 
     async def relay(stop: Any) -> None:
+        with contextlib.suppress(Exception):  # the hook logs its own failures; Mongo down: next start
+            await outbox.replay_parked()
         await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
 
     async def purge(stop: asyncio.Event) -> None:
@@ -119,6 +124,18 @@ def bootstrap(
     mount_routes(app)
     security.install(app, hsts_max_age=settings.hsts_max_age_seconds)
     return app, ctx, runtime
+
+
+def _park_hook(ctx: GatewayContext) -> Callable[[StoredMessage], Awaitable[None]]:
+    """A parked generation command can never run: release what its admission reserved."""
+
+    async def parked(stored: StoredMessage) -> None:
+        if ctx.jobs is not None and stored.envelope.type == GenerationRequested.TYPE:
+            await handlers.release_undeliverable(
+                GenerationRequested.from_envelope(stored.envelope), deps=ctx.jobs
+            )
+
+    return parked
 
 
 def _generation_deps(

@@ -252,8 +252,10 @@ async def job_status(job_id: str, *, user_id: str, token: str, deps: Deps) -> An
         accepted = await deps.commands.accepted_generation(job_id)
         if accepted is not None and accepted.user_id == user_id:
             parked = await deps.commands.undeliverable(job_id)
-            view = jobs.queued_view(accepted) if parked is None else jobs.undeliverable_view(accepted, parked)
-            return Answer(200, view)
+            if parked is None:
+                return Answer(200, jobs.queued_view(accepted))
+            await release_undeliverable(accepted, deps=deps)  # in case the park hook never ran
+            return Answer(200, jobs.undeliverable_view(accepted, parked))
     return answer
 
 
@@ -297,6 +299,17 @@ async def settle_job(
         produced=event.succeeded,
         defaults=defaults,
         now=deps.clock(),
+    )
+
+
+async def release_undeliverable(command: GenerationRequested, *, deps: Deps) -> bool:
+    """The outbox parked the job's command (it can never run): give back everything its admission reserved
+    (idempotent, like every settlement)."""
+    if deps.usage is None or deps.quota is None:
+        return False
+    usage, defaults = deps.usage, deps.quota
+    return await usage.settle(
+        command.user_id, command.job_id, cost_usd=0.0, produced=0, defaults=defaults, now=deps.clock()
     )
 
 

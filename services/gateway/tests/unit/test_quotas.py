@@ -261,3 +261,25 @@ async def test_a_command_over_the_size_cap_is_413_before_any_reservation() -> No
     assert f.commands.enqueued == []
     assert (await ledger(f)).active_jobs == 0
     await submit(f, count=1)  # the template alone fits
+
+
+async def test_a_parked_command_gives_back_everything_its_admission_reserved(f: Fakes) -> None:
+    job = await submit(f, count=10)
+    held = await ledger(f)
+    assert (held.active_jobs, held.day_items) == (1, 10)
+    assert held.reserved_micros > 0
+    command = await f.commands.accepted_generation(job)
+    assert command is not None
+    assert await handlers.release_undeliverable(command, deps=f.deps) is True  # the outbox's park hook
+    after = await ledger(f)
+    assert (after.spent_micros, after.reserved_micros, after.active_jobs, after.day_items) == (0, 0, 0, 0)
+    assert await handlers.release_undeliverable(command, deps=f.deps) is False  # idempotent
+
+
+async def test_reading_a_parked_job_releases_it_when_the_park_hook_never_ran(f: Fakes) -> None:
+    job = await submit(f, count=10)
+    f.commands.parked[job] = "over the Kafka message limit"
+    view = await handlers.job_status(job, user_id="alice", token="alice", deps=f.deps)
+    assert view.body["status"] == "failed"
+    after = await ledger(f)
+    assert (after.reserved_micros, after.active_jobs, after.day_items) == (0, 0, 0)
