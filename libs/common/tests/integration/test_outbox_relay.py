@@ -163,7 +163,8 @@ async def test_the_park_hook_hears_of_each_parked_entry_and_again_after_a_restar
     await _add(outbox, big, "t", prompt="x" * 1_200_000)
     assert await outbox.relay_once() == 1
     assert [job for job, _ in heard] == [big]
-    assert heard[0][1] is not None and "limit" in heard[0][1]
+    assert heard[0][1] is not None
+    assert "limit" in heard[0][1]
     restarted = Outbox(col, FlakyPublisher(set()), on_park=on_park)  # a crash between parking and the hook
     assert await restarted.replay_parked() == 1
     assert [job for job, _ in heard] == [big, big]
