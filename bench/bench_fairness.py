@@ -30,10 +30,13 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
 
 from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, watch_terminal
 
@@ -61,6 +64,72 @@ TEMPLATE: dict[str, Any] = {
     "validation": {"mode": "strict", "rules": []},
     "model": {"provider": "openrouter", "id": "openai/gpt-4o-mini"},
 }
+
+
+class InfraProbe:
+    """Round trips of one trivial Mongo update and one Kafka produce every 50 ms while a phase runs: how slow the
+    shared infrastructure (this machine's Mongo-wire server and broker) is under A's load, next to B's stages."""
+
+    def __init__(self, run: str) -> None:
+        self.mongo = AsyncMongoClient(os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"))
+        self.col = self.mongo[f"llmts_bench_fair_{run}_probe"]["probe"]
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        )
+        self.topic = f"bench.fairness.probe.{run}"
+        self.samples: dict[str, list[float]] = {"mongo": [], "kafka": []}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.producer.send_and_wait(self.topic, b"warm-up")
+
+    async def _loop(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await self.col.update_one({"_id": 1}, {"$inc": {"n": 1}}, upsert=True)
+            self.samples["mongo"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await self.producer.send_and_wait(self.topic, b"probe")
+            self.samples["kafka"].append(time.perf_counter() - t)
+            await asyncio.sleep(0.05)
+
+    def begin(self) -> None:
+        self.samples = {"mongo": [], "kafka": []}
+        self._task = asyncio.create_task(self._loop())
+
+    async def end(self, label: str) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        parts = []
+        for name, values in self.samples.items():
+            if values:
+                q = statistics.quantiles([v * 1000 for v in values], n=100)
+                parts.append(f"{name} p50={q[49]:.1f}ms p99={q[98]:.1f}ms")
+        print(f"infra round trips during the {label} runs: {', '.join(parts)}", flush=True)
+
+    async def aclose(self) -> None:
+        await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await self.mongo.drop_database(self.col.database.name)
+        await self.mongo.close()
+
+
+def stages(timings: dict[str, Any], seen_at: float) -> str:
+    """Where the wall time went: command delivery (accepted → the generator has it), admission (→ started), the
+    run (→ finished) and the terminal event's way back to the client (finished → seen on the WebSocket)."""
+
+    def at(key: str) -> float | None:
+        raw = timings.get(key)
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp() if raw else None
+
+    points = [at("created_at"), at("queued_at"), at("started_at"), at("finished_at"), seen_at]
+    if any(p is None for p in points):
+        return str(timings)
+    names = ("command", "admission", "run", "event")
+    return " ".join(f"{n}={(b - a) * 1000:.0f}ms" for n, a, b in zip(names, points, points[1:], strict=False))  # type: ignore[operator]
 
 
 class User:
@@ -94,6 +163,7 @@ class User:
         job_id = r.json()["job_id"]
         final = await watch_terminal(self.gateway, self.token, job_id)
         wall = time.perf_counter() - t0
+        seen_at = time.time()
         succeeded = final.get("succeeded", (final.get("counts") or {}).get("succeeded"))
         if succeeded != count:
             raise RuntimeError(f"user {self.name}'s job did not complete: {final}")
@@ -101,7 +171,7 @@ class User:
         call_s, _first, _last = await call_timing(self.client, job_id)
         print(
             f"{label}: wall={wall:.3f}s mean call (permit wait + provider, as recorded)={call_s * 1000:.0f}ms "
-            f"timings={timings}",
+            f"stages: {stages(timings, seen_at)}",
             flush=True,
         )
         return wall, float(timings.get("duration_seconds") or 0.0)
@@ -157,7 +227,9 @@ async def fake_calls(fake_url: str) -> int:
         return int((await c.get(fake_url + "/_fake/stats")).json()["calls"])
 
 
-def processes(run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, jwks: str) -> dict[str, Proc]:
+def processes(
+    run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, jwks: str, ceiling: int | None = None
+) -> dict[str, Proc]:
     py = sys.executable
     topic = f"bench.fairness.commands.{run}"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
@@ -199,7 +271,11 @@ def processes(run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, j
         "generator": Proc(
             "generator",
             [py, "-m", "llmts_generator"],
-            env("generator", GENERATOR_PORT=str(ports["generator"])),
+            env(
+                "generator",
+                GENERATOR_PORT=str(ports["generator"]),
+                **({"PROVIDER_CONCURRENCY": f"openrouter={ceiling}"} if ceiling else {}),
+            ),
             ports["generator"],
             log_dir,
         ),
@@ -214,19 +290,23 @@ def processes(run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, j
 
 
 async def measure(
-    a: User, b: User, fake_url: str, generator_pid: int, args: argparse.Namespace
+    a: User, b: User, fake_url: str, generator_pid: int, args: argparse.Namespace, probe: InfraProbe
 ) -> tuple[float, float]:
     """Steps 1–4 of the module doc; (solo_s, shared_s)."""
     await b.timed_job(args.b_count, "warm-up")
+    probe.begin()
     solo = [await b.timed_job(args.b_count, "solo") for _ in range(args.repeat)]
+    await probe.end("solo")
     a_jobs = [await a.submit(args.a_count) for _ in range(args.a_jobs)]
     ramped = await wait_running(a, a_jobs, args.ramp_s)
     calls0, cpu0 = await fake_calls(fake_url), cpu_seconds(generator_pid)
     t0 = time.perf_counter()
     try:
         shared = []
+        probe.begin()
         for _ in range(args.repeat):
             shared.append(await b.timed_job(args.b_count, "shared"))
+        await probe.end("shared")
     finally:
         elapsed = time.perf_counter() - t0
         rate = (await fake_calls(fake_url) - calls0) / elapsed
@@ -256,7 +336,7 @@ async def main_async(args: argparse.Namespace) -> str:
     key = signing_key(f"bench-fair-{run}")
     jwks = RunningFake(jwks_app(key)).start()
     ports = {n: free_port() for n in ("fake", "templates", "generator", "gateway")}
-    procs = processes(run, ports, args.latency_ms, log_dir, jwks.base_url)
+    procs = processes(run, ports, args.latency_ms, log_dir, jwks.base_url, args.provider_ceiling)
     users: list[User] = []
     try:
         for p in procs.values():
@@ -272,7 +352,12 @@ async def main_async(args: argparse.Namespace) -> str:
             await user.create_template()
         gen = procs["generator"].p
         assert gen is not None
-        solo, shared = await measure(users[0], users[1], procs["fake"].url, gen.pid, args)
+        probe = InfraProbe(run)
+        await probe.start()
+        try:
+            solo, shared = await measure(users[0], users[1], procs["fake"].url, gen.pid, args, probe)
+        finally:
+            await probe.aclose()
         print(f"logs: {log_dir}", flush=True)
         return f"fairness: solo_s={solo:.3f} shared_s={shared:.3f} ratio={shared / solo:.3f}"
     finally:
@@ -293,6 +378,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of B's job, alone and behind A")
     parser.add_argument(
         "--ramp-s", type=float, default=4.0, help="wait after A's submissions before B's runs"
+    )
+    parser.add_argument(
+        "--provider-ceiling",
+        type=int,
+        default=None,
+        help="the generator's OpenRouter ceiling (default: its own)",
     )
     args = parser.parse_args()
     line = asyncio.run(main_async(args))
