@@ -162,6 +162,10 @@ class _Worker:
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
+                # its own session: a signal to the service's process group (Ctrl-C, a supervisor's SIGTERM to
+                # the group) must not kill workers under renders in flight; a worker whose parent is gone reads
+                # EOF on its pipe and exits
+                start_new_session=True,
             )
         finally:
             os.close(to_child_r)
@@ -203,6 +207,20 @@ class _Worker:
                 conn.close()
 
     def call(self, request: _Request, timeout: float) -> tuple[str, Any]:
+        """The answer to ``request``; a worker that dies under it (killed from outside, out of memory) is
+        replaced and asked once more, and only a second death is the template's fault."""
+        status, value = self._call(request, timeout)
+        if status == "died":
+            status, value = self._call(request, timeout)
+            if status == "died":
+                return "error", {
+                    "kind": "limit_exceeded",
+                    "limit": "memory",
+                    "message": "the render worker died",
+                }
+        return status, value
+
+    def _call(self, request: _Request, timeout: float) -> tuple[str, Any]:
         self.ensure_started()
         conn, send = self._conn, self._send
         if conn is None or send is None:  # closed
@@ -215,7 +233,7 @@ class _Worker:
                 return answer
         except (EOFError, OSError):
             self._restart()
-            return "error", {"kind": "limit_exceeded", "limit": "memory", "message": "the render worker died"}
+            return "died", None
         self.kills += 1
         self._restart()
         return "error", {"kind": "limit_exceeded", "limit": "max_render_seconds", "message": ""}

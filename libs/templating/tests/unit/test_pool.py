@@ -4,6 +4,8 @@ isolation, its worker is killed and replaced (issue 14 finding 1)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -113,3 +115,21 @@ def test_inspect_of_a_template_that_compiles_for_too_long_is_an_issue() -> None:
 def test_an_empty_system_prompt_renders(pool: RenderPool) -> None:
     prompts = asyncio.run(pool.render_prompts("", "u {{ a }}", {"a": 1}))
     assert (prompts.system, prompts.user) == ("", "u 1")
+
+
+def test_a_worker_killed_from_outside_is_replaced_and_the_render_asked_again() -> None:
+    # a signal to the service's process group (Ctrl-C, a SIGTERM to the group at shutdown) never reaches the
+    # workers (their own session); one that dies anyway under a render is replaced and the render retried
+    pool = RenderPool(RenderLimits(max_render_seconds=5), workers=1)
+    try:
+        assert asyncio.run(pool.render("{{ a }}", {"a": 1})) == "1"
+        worker = pool._workers[0]
+        proc = worker._proc
+        assert proc is not None
+        assert os.getsid(proc.pid) != os.getsid(0)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+        assert asyncio.run(pool.render("again {{ a }}", {"a": 2})) == "again 2"
+        assert pool.kills == 0
+    finally:
+        pool.close()
