@@ -36,6 +36,7 @@ from llmts_common.contracts import (
 )
 from llmts_common.envelope import new_id
 from llmts_common.errors import AppError, ServiceUnavailable, Unprocessable
+from llmts_common.times import iso_z
 from llmts_gateway.domain import jobs, quotas
 from llmts_gateway.domain.ports import (
     Answer,
@@ -370,7 +371,7 @@ class JobWatch:
             raise
 
     def snapshot_event(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"id": None, "type": "snapshot", "time": self.deps.clock().isoformat(), "data": body}
+        return {"id": None, "type": "snapshot", "time": iso_z(self.deps.clock()), "data": body}
 
     async def events(self, snapshot: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The snapshot, then every event until the terminal one (or a re-read state that is terminal)."""

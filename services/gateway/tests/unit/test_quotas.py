@@ -77,7 +77,7 @@ def test_the_budget_refusal_says_what_is_used_and_left() -> None:
         "used": 0.04,
         "requested": 0.03,
         "remaining": 0.02,
-        "period_resets_at": "2027-01-01T00:00:00+00:00",
+        "period_resets_at": "2027-01-01T00:00:00Z",
     }
     assert quotas.refusal(ledger, Ask((Reservation("j", 20_000, 1),)), LIMITS, NOW) is None  # exactly fits
 
@@ -141,7 +141,7 @@ async def test_free_and_unpriced_models_reserve_nothing_and_count_items(f: Fakes
         "used": 80,
         "requested": 21,
         "remaining": 20,
-        "period_resets_at": "2026-12-07T00:00:00+00:00",
+        "period_resets_at": "2026-12-07T00:00:00Z",
     }
     with pytest.raises(BudgetExceeded):
         await submit(f, count=1)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from llmts_common.errors import BadRequest, ServiceUnavailable
+from llmts_common.http1 import Http1Response
 from llmts_gateway.adapters.upstreams import Upstreams, safe_path
 
 
@@ -103,3 +105,39 @@ def test_dot_segments_never_go_upstream(path: str) -> None:
 def test_ordinary_ids_pass() -> None:
     assert safe_path("/providers/models/llama3.2:latest") == "/providers/models/llama3.2:latest"
     assert safe_path("/templates/a b?c") == "/templates/a%20b%3Fc"
+
+
+class _FakeRelay:
+    """An Http1Pool stand-in answering what an upstream service answers: its own date, server and correlation id."""
+
+    async def request(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Http1Response:
+        return Http1Response(
+            200,
+            [
+                (b"date", b"Sun, 06 Dec 2026 23:00:00 GMT"),
+                (b"server", b"uvicorn"),
+                (b"x-correlation-id", b"upstream-cid"),
+                (b"content-type", b"application/json"),
+                (b"etag", b'"v1"'),
+            ],
+            b'{"ok": true}',
+        )
+
+
+async def test_forwarded_answers_do_not_repeat_the_gateways_own_headers() -> None:
+    ups = Upstreams({"templates": "http://templates.invalid"}, timeout=5)
+    ups.relays["templates"] = _FakeRelay()  # type: ignore[assignment]
+    scope = {"type": "http", "method": "GET", "path": "/templates", "headers": [], "query_string": b""}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    resp = await ups.forward("templates", Request(scope, receive), "/templates")
+    names = [k for k, _ in resp.raw_headers]
+    assert b"date" not in names
+    assert b"server" not in names
+    assert b"x-correlation-id" not in names
+    assert (b"etag", b'"v1"') in resp.raw_headers
+    assert resp.body == b'{"ok": true}'

@@ -29,6 +29,10 @@ _HOP_HEADERS = {
     "host",
 }
 _HOP_HEADERS_RAW = frozenset(h.encode() for h in _HOP_HEADERS)
+# Set by the gateway itself on every answer (its server adds ``date``, the edge middleware the correlation id):
+# relayed as well, they would appear twice.
+_OWN_HEADERS_RAW = frozenset({b"date", b"server", b"x-correlation-id"})
+_DROPPED_ANSWER_HEADERS = _HOP_HEADERS_RAW | _OWN_HEADERS_RAW
 _FORWARDED_REQUEST_HEADERS = frozenset({b"authorization", b"content-type", b"accept"})
 _QUERY_SAFE = "/%:@!$&'()*+,;=-._~?[]"
 
@@ -138,7 +142,7 @@ class Upstreams:
                 f"the {service} service is unavailable",
                 details={"service": service, "error": type(exc).__name__},
             ) from exc
-        raw = [(k, v) for k, v in answer.headers if k not in _HOP_HEADERS_RAW]
+        raw = [(k, v) for k, v in answer.headers if k.lower() not in _DROPPED_ANSWER_HEADERS]
         if not (answer.status < 200 or answer.status in (204, 304)):  # as Starlette sets it
             raw.append((b"content-length", str(len(answer.body)).encode()))
         response = Response(status_code=answer.status)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from llmts_common.errors import AppError
+from llmts_common.times import iso_z
 
 Period = Literal["day", "week", "month"]
 MICROS = 1_000_000
@@ -299,7 +300,7 @@ class QuotaExceeded(AppError):
             "used": used,
             "requested": requested,
             "remaining": remaining,
-            "period_resets_at": resets_at.isoformat() if resets_at else None,
+            "period_resets_at": iso_z(resets_at) if resets_at else None,
         }
         headers = {}
         if resets_at is not None:

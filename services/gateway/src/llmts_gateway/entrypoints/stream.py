@@ -12,6 +12,7 @@ from llmts_common.contracts import (
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import register_consumer
 from llmts_common.runtime import ServiceRuntime
+from llmts_common.times import iso_z
 from llmts_gateway.adapters.hub import EventHub
 
 
@@ -23,7 +24,7 @@ def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
         event = {
             "id": envelope.id,
             "type": envelope.type,
-            "time": envelope.time.isoformat(),
+            "time": iso_z(envelope.time),
             "data": envelope.data,
         }
         job_id = envelope.data.get("job_id")

@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from llmts_common.times import iso_z
+
 
 def _iso(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return str(value.isoformat())
-    return None
+    return iso_z(value) if isinstance(value, datetime) else None
 
 
 def _duration(doc: Mapping[str, Any]) -> float | None:
