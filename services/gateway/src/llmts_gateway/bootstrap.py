@@ -28,7 +28,7 @@ from llmts_gateway.adapters.usage import COLLECTION as USAGE_COLLECTION
 from llmts_gateway.adapters.usage import MongoUsageLedger
 from llmts_gateway.deps import GatewayContext
 from llmts_gateway.domain.quotas import Limits
-from llmts_gateway.entrypoints import account_events, security, stream, usage_events
+from llmts_gateway.entrypoints import account_events, openapi, security, stream, usage_events
 from llmts_gateway.entrypoints.http import mount_routes
 from llmts_gateway.handlers import Deps
 from llmts_gateway.settings import GatewaySettings
@@ -122,6 +122,7 @@ def bootstrap(
     app.state.ctx = ctx
     app.state.runtime = runtime
     mount_routes(app)
+    openapi.install(app)
     security.install(app, hsts_max_age=settings.hsts_max_age_seconds)
     return app, ctx, runtime
 
