@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PY := .venv/bin/python
 PYTEST := $(UV) run --frozen pytest
 SERVICES := gateway auth catalog templates generator exporter
-PKGS := llmts_api llmts_common llmts_providers llmts_templating $(addprefix llmts_,$(SERVICES))
+PKGS := llmts_api llmts_common llmts_providers llmts_templating llmts_client $(addprefix llmts_,$(SERVICES))
 
 .PHONY: help
 help: ## list the targets

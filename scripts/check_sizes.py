@@ -23,7 +23,7 @@ ALLOWED_FILES: dict[str, str] = {
 
 def source_files() -> list[Path]:
     files: list[Path] = []
-    for top in ("libs", "services"):
+    for top in ("libs", "services", "clients"):
         files.extend(p for p in (ROOT / top).glob("*/src/**/*.py") if "__pycache__" not in p.parts)
     return sorted(files)
 
