@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from llmts_common.contracts import (
@@ -331,7 +331,8 @@ class ExportWorker:
         self, record: ExportRecord, job: JobView, options: ExportOptions, token: str, key: str
     ) -> tuple[WriteStats, str, str]:
         meta = await self._meta(record, job)
-        filename, filename_star = safe_filename(meta.template_name, record.job_id, record.format)
+        day = meta.created_at.astimezone(UTC).date() if meta.created_at.tzinfo else meta.created_at.date()
+        filename, filename_star = safe_filename(meta.template_name, record.job_id, record.format, day)
         spec = FORMATS[record.format]
         upload = await self.store.begin(key, filename=filename, content_type=spec.content_type)
         loop = asyncio.get_running_loop()

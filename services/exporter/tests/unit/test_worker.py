@@ -94,7 +94,7 @@ async def test_export_is_built_from_pages_and_published_once() -> None:
     assert record.file_key == "e1-r1"
     assert json.loads(store.files["e1-r1"]) == items
     assert record.sha256 == hashlib.sha256(store.files["e1-r1"]).hexdigest()
-    assert record.filename == "Otchet-j1.json"
+    assert record.filename == "otchet-2026-01-01-j1.json"
     assert [type(e) for e in exports.events] == [ExportReady]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -54,10 +55,18 @@ def test_output_is_streamed_while_items_are_read(fmt: str) -> None:
 
 
 def test_safe_filename_russian() -> None:
-    ascii_name, star = safe_filename("Каталог товаров", "job-0042", "csv")
-    assert ascii_name == "Katalog_tovarov-job-0042.csv"
+    ascii_name, star = safe_filename("Каталог товаров", "job-0042", "csv", dt.date(2026, 12, 6))
+    assert ascii_name == "katalog-tovarov-2026-12-06-job0042.csv"
     assert star.startswith("UTF-8''")
-    assert unquote(star.removeprefix("UTF-8''")) == "Каталог_товаров-job-0042.csv"
+    assert unquote(star.removeprefix("UTF-8''")) == "каталог-товаров-2026-12-06-job0042.csv"
+
+
+def test_safe_filename_from_template_name_date_and_short_id() -> None:
+    ascii_name, star = safe_filename("Quiz questions", "A2635676-2e8e-51de", "xlsx", dt.date(2026, 12, 6))
+    assert ascii_name == "quiz-questions-2026-12-06-a2635676.xlsx"
+    assert star == "UTF-8''quiz-questions-2026-12-06-a2635676.xlsx"
+    assert safe_filename("Ça va? Überall!", "j", "md")[0] == "ca-va-uberall-j.md"
+    assert safe_filename("***", "", "json")[0] == "export-job.json"
 
 
 @pytest.mark.parametrize(

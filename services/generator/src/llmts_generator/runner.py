@@ -353,6 +353,10 @@ class JobRunner:
             template_id=req.template.id,
             template_version=req.template.version,
             started_at=now,
+            # what the exporter names and lays out files with; the schema only when items were checked against it
+            template_name=req.template.name,
+            output_format=req.template.output_format,
+            item_schema=req.template.json_schema if req.validation_mode == "strict" else None,
         )
         sets = {"status": state.transition(status, state.RUNNING), "started_at": now, "updated_at": now}
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(started)]))

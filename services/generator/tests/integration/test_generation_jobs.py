@@ -61,6 +61,10 @@ async def test_happy_path(h: Harness) -> None:
     await assert_consistent(h, msg.job_id, owner, 12)
     evs = h.tap.events(msg.job_id)
     assert evs[0]["type"] == "llmts.generation.started"
+    started = evs[0]["data"]  # what the exporter names and lays out the job's files with
+    assert started["template_name"] == msg.template.name
+    assert started["output_format"] == "json"
+    assert started["item_schema"] == msg.template.json_schema
     assert evs[-1]["type"] == "llmts.generation.completed"
     done = evs[-1]["data"]
     assert (done["succeeded"], done["requested"], done["status"]) == (12, 12, "completed")
@@ -88,7 +92,7 @@ async def test_other_users_get_404(h: Harness) -> None:
     for path in (f"/generate/{msg.job_id}", f"/generate/{msg.job_id}/result", f"/history/{msg.job_id}"):
         r = await h.http.get(path, headers=h.auth(user()))
         assert r.status_code == 404, path
-        assert r.json()["error"]["code"] == "not_found"
+        assert r.json()["error"]["code"] == "job_not_found"
     r = await h.http.get(f"/generate/{msg.job_id}")
     assert r.status_code == 401
     r = await h.http.get("/history", headers=h.auth(user()))
