@@ -89,7 +89,7 @@ test: install ## install everything, start infra, run unit + integration + e2e t
 
 .PHONY: test-unit
 test-unit: install ## unit tier only (no I/O)
-	@$(PYTEST) -m "not connected and not e2e and not model" libs services tests
+	@$(PYTEST) -m "not connected and not e2e and not model" libs services clients tests
 
 .PHONY: test-integration
 test-integration: install ## integration tier (needs `make infra-up`)

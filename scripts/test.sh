@@ -33,7 +33,7 @@ t0=$(date +%s)
 echo "=== tier: static (make lint: ruff, format, mypy --strict, import rules, compose + k8s validation) ==="
 if make --no-print-directory lint; then echo "test: tier static finished in $(( $(date +%s) - t0 ))s (exit 0)";
 else echo "test: tier static FAILED"; rc=1; fi
-tier unit -m "not connected and not e2e and not model" libs services tests
+tier unit -m "not connected and not e2e and not model" libs services clients tests
 tier integration -m "connected" libs services tests
 tier e2e -m "e2e" tests
 
