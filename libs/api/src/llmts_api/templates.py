@@ -291,7 +291,10 @@ class TemplateDiffPublic(BaseModel):
 class Issue(BaseModel):
     path: str = Field(examples=["prompts.user"])
     message: str = Field(examples=["unexpected '}'"])
-    line: int | None = None
+    line: int | None = Field(default=None, description="1-based line in the prompt (prompt issues).")
+    column: int | None = Field(
+        default=None, description="1-based column on that line, when it can be placed."
+    )
     kind: str | None = Field(default=None, examples=["syntax"])
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from jinja2 import Template, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmts_templating._sandbox import (
     PLACEHOLDER,
@@ -31,6 +31,7 @@ from llmts_templating._sandbox import (
     UndefinedVariableError,
     render_state,
 )
+from llmts_templating.locate import syntax_column
 
 __all__ = [
     "BUILTIN_VARIABLES",
@@ -103,6 +104,9 @@ class TemplateIssue(BaseModel):
     path: str | None = None
     message: str
     line: int | None = None
+    column: int | None = Field(
+        default=None, description="1-based, on ``line`` (syntax errors the parser can place)."
+    )
     kind: RenderErrorKind
 
 
@@ -264,7 +268,10 @@ class PromptRenderer:
         try:
             self.compile(source)
         except RenderError as err:
-            return [TemplateIssue(path=path, message=err.message, line=err.line, kind=err.kind)]
+            column = syntax_column(self.environment, source, err.line) if err.kind == "syntax" else None
+            return [
+                TemplateIssue(path=path, message=err.message, line=err.line, column=column, kind=err.kind)
+            ]
         return []
 
     def parse(self, source: str) -> nodes.Template:

@@ -61,7 +61,13 @@ def bootstrap(
     bodies = ProviderRequestBuilder(ProviderSettings())  # OPENAI_COMPATIBLE_* shape its preview bodies
     renderer = render_pool(settings, runtime)
     svc = AppServices(
-        deps=Deps(repo=repo, event=outbox.entry, notify=wake.set, examples=load_examples()),
+        deps=Deps(
+            repo=repo,
+            event=outbox.entry,
+            notify=wake.set,
+            examples=load_examples(),
+            inspector=renderer,
+        ),
         verifier=verifier
         or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         renderer=renderer,

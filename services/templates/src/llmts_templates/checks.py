@@ -44,6 +44,7 @@ class Issue(BaseModel):
     path: str
     message: str
     line: int | None = None
+    column: int | None = None
     kind: str | None = None
 
 
@@ -110,7 +111,9 @@ def _prompt_issues(
         path = f"prompts.{name}"
         found = inspections[path] if inspections is not None else _inspect_here(source, path)
         for p in found.issues:
-            report.errors.append(Issue(path=path, message=p.message, line=p.line, kind=p.kind))
+            report.errors.append(
+                Issue(path=path, message=p.message, line=p.line, column=p.column, kind=p.kind)
+            )
         if found.issues:
             continue
         names, placeholders = set(found.variables), set(found.placeholders)

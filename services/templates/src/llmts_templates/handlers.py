@@ -19,7 +19,7 @@ from typing import Any
 from llmts_common.contracts import Message
 from llmts_common.contracts.events import TemplateCreated, TemplateDeleted, TemplateUpdated
 from llmts_common.errors import Conflict, Forbidden, NotFound, Unprocessable
-from llmts_templates.checks import validate_document
+from llmts_templates.checks import Inspector, inspect_prompts, validate_document
 from llmts_templates.domain.diff import TemplateDiff, diff_documents
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.examples import Example
@@ -45,6 +45,9 @@ class Deps:
     clock: Callable[[], datetime] = _utcnow
     new_id: Callable[[], str] = _new_id
     examples: dict[str, Example] | None = None
+    inspector: Inspector | None = None
+    """Compiles prompts off the event loop under the hard deadline (the service's ``RenderPool``); without one
+    (unit tests) they are compiled in-process."""
 
 
 def _event_args(record: TemplateRecord) -> dict[str, Any]:
@@ -121,15 +124,17 @@ async def diff_versions(
 
 
 # --------------------------------------------------------------------------------------------- writes
-def ensure_runnable(document: TemplateDocument) -> None:
-    """Refuse what would make every job of the template fail at once: an invalid JSON Schema or malformed
-    validation rules (bad or catastrophic regexes, min > max …). Prompt issues stay warnings (validate)."""
-    report = validate_document(document, prompts=False)  # prompt issues are warnings here: not compiled
-    blocking = [e for e in report.errors if e.kind in ("schema", "rules")]
+async def ensure_runnable(document: TemplateDocument, *, deps: Deps) -> None:
+    """Refuse what would make every job of the template fail at once: prompts that do not compile (syntax,
+    refused constructs, size: 422 with each issue's path, line and column), an invalid JSON Schema or malformed
+    validation rules (bad or catastrophic regexes, min > max …). Undefined variables stay warnings (validate):
+    a request may still supply them."""
+    inspections = await inspect_prompts(document, deps.inspector) if deps.inspector is not None else None
+    report = validate_document(document, inspections)
+    blocking = [e for e in report.errors if e.kind != "document"]
     if blocking:
         raise Unprocessable(
             f"{blocking[0].path}: {blocking[0].message}",
-            code="invalid_template",
             details=[e.model_dump() for e in blocking],
         )
 
@@ -137,7 +142,7 @@ def ensure_runnable(document: TemplateDocument) -> None:
 async def create_template(
     document: TemplateDocument, *, user_id: str, deps: Deps, note: str | None = None
 ) -> TemplateRecord:
-    ensure_runnable(document)
+    await ensure_runnable(document, deps=deps)
     now = deps.clock()
     record = TemplateRecord(
         id=deps.new_id(), owner_id=user_id, version=1, created_at=now, updated_at=now, document=document
@@ -175,7 +180,7 @@ async def update_template(
     deps: Deps,
     expected_version: int | None = None,
 ) -> TemplateRecord:
-    ensure_runnable(document)
+    await ensure_runnable(document, deps=deps)
     current = await get_owned(template_id, user_id=user_id, deps=deps)
     if expected_version is not None and expected_version != current.version:
         raise Conflict(

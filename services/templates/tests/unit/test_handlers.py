@@ -144,7 +144,7 @@ async def test_templates_whose_jobs_would_fail_at_once_are_refused(
 ) -> None:
     with pytest.raises(Unprocessable) as info:
         await handlers.create_template(document(validation=validation), user_id="alice", deps=deps)
-    assert info.value.code == "invalid_template"
+    assert info.value.code == "validation_error"
     assert "validation.rules[0]" in info.value.message
     ok = await handlers.create_template(document(), user_id="alice", deps=deps)
     with pytest.raises(Unprocessable):
