@@ -153,3 +153,14 @@ def test_any_string_survives_csv_neutralised(value: str) -> None:
     assert not cell.startswith(FORMULA_START)
     cleaned = "".join(c for c in value if c in "\t\n\r" or ord(c) >= 0x20)
     assert cell in (cleaned, "'" + cleaned)
+
+
+def test_booleans_and_nulls_as_csv_expects() -> None:
+    got = rows(export("csv", ITEMS))
+    assert [r["in_stock"] for r in got] == ["true", "false", ""]
+    assert got[2]["note"] == ""
+    assert got[1]["price.amount"] == ""
+    raw = export("csv", [{"ok": True, "none": None, "deep": {"flag": False}}], make_meta(schema=None))
+    assert raw.decode().splitlines()[1] == "true,,false"
+    assert b"True" not in raw
+    assert b"None" not in raw

@@ -16,6 +16,8 @@ from typing import Any
 from ._model import ExportItem, SchemaDriftError
 from ._values import FORMULA_PREFIXES
 
+PLAIN_TYPES: frozenset[type] = frozenset({int, float, bool, type(None)})
+"""Values an extractor with a ``cell`` converter passes through untouched (by default)."""
 SCALAR_KINDS = frozenset({"string", "integer", "number", "boolean", "datetime", "date"})
 _MAX_DEPTH = 16
 
@@ -191,12 +193,15 @@ class Plan:
 
     # ---------------------------------------------------------------- extraction
     def extractor(
-        self, cell: Callable[[Any], Any] | None = None, formula: frozenset[str] = FORMULA_PREFIXES
+        self,
+        cell: Callable[[Any], Any] | None = None,
+        formula: frozenset[str] = FORMULA_PREFIXES,
+        plain: frozenset[type] = PLAIN_TYPES,
     ) -> _Extractor:
         """Compiled ``data -> row``. With ``cell`` (CSV), each value is converted inline: a str that
-        starts with a character of ``formula`` gets a ``'`` prefix, ``int``/``float``/``bool``/``None``
-        pass, anything else goes through ``cell``."""
-        return _Extractor(self, cell, formula)
+        starts with a character of ``formula`` gets a ``'`` prefix, the classes in ``plain``
+        (``int``/``float``/``bool``/``None`` by default) pass, anything else goes through ``cell``."""
+        return _Extractor(self, cell, formula, plain)
 
 
 class _Extractor:
@@ -211,9 +216,13 @@ class _Extractor:
     __slots__ = ("_fn",)
 
     def __init__(
-        self, plan: Plan, cell: Callable[[Any], Any] | None = None, formula: frozenset[str] = FORMULA_PREFIXES
+        self,
+        plan: Plan,
+        cell: Callable[[Any], Any] | None = None,
+        formula: frozenset[str] = FORMULA_PREFIXES,
+        plain: frozenset[type] = PLAIN_TYPES,
     ) -> None:
-        self._fn = _compile(plan.root, len(plan.columns), cell, formula)
+        self._fn = _compile(plan.root, len(plan.columns), cell, formula, plain)
 
     def __call__(self, data: Any) -> list[Any]:
         return self._fn(data if data.__class__ is dict else {"value": data})
@@ -222,7 +231,9 @@ class _Extractor:
 class _Source:
     """The generated source of ``extract(d0)`` and ``slow(d0)``, and the constants it refers to."""
 
-    def __init__(self, cell: Callable[[Any], Any] | None, formula: frozenset[str]) -> None:
+    def __init__(
+        self, cell: Callable[[Any], Any] | None, formula: frozenset[str], plain: frozenset[type] = PLAIN_TYPES
+    ) -> None:
         self.cell = cell
         self.counter = 0
         self.consts: dict[str, Any] = {
@@ -233,7 +244,7 @@ class _Source:
             "len": len,
             "KeyError": KeyError,
             "_cell": cell,
-            "_PLAIN": frozenset({int, float, bool, type(None)}),
+            "_PLAIN": plain,
             "_FORMULA": formula,
         }
 
@@ -287,13 +298,17 @@ class _Source:
 
 
 def _compile(
-    root: _Node, ncols: int, cell: Callable[[Any], Any] | None, formula: frozenset[str]
+    root: _Node,
+    ncols: int,
+    cell: Callable[[Any], Any] | None,
+    formula: frozenset[str],
+    plain: frozenset[type] = PLAIN_TYPES,
 ) -> Callable[[dict[str, Any]], list[Any]]:
     """Generate ``extract(d0)``: a fast path (subscripts, ``len`` checks) for items that have exactly the
     plan's keys with objects where the plan has objects — every item of a strict schema — and a general
     path (``dict.get``, key-set checks, ``None`` for absent values, :class:`SchemaDriftError`) that the
     fast one falls back to by raising ``KeyError``."""
-    source = _Source(cell, formula)
+    source = _Source(cell, formula, plain)
     ret = "return [" + ", ".join(f"c{i}" for i in range(ncols)) + "]"
     lines = ["def slow(d0):"]
     source.general(lines, root, "d0", 0, "    ")

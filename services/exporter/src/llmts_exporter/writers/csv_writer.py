@@ -25,9 +25,18 @@ def neutralise_csv(text: str) -> str:
     return ("'" + text) if text[:1] in CSV_FORMULA else text
 
 
+CSV_PLAIN: frozenset[type] = frozenset({int, float, type(None)})
+"""Passed to the csv module as is (``None`` is an empty field); ``bool`` goes through :func:`csv_cell`."""
+
+
 def csv_cell(value: Any) -> Any:
-    """The slow path of a CSV cell (the compiled extractor handles str/int/float/bool/None inline):
-    lists/dicts become JSON text (which starts with ``[``/``{``, never a formula), other objects str."""
+    """The slow path of a CSV cell (the compiled extractor handles str/int/float/None inline):
+    booleans are ``true``/``false`` (as JSON writes them, not Python's ``True``), lists/dicts become
+    JSON text (which starts with ``[``/``{``, never a formula), other objects str."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
     if isinstance(value, dict | list | tuple):
         return json_text(value)
     return neutralise_csv(str(value))
@@ -60,7 +69,7 @@ def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
     if not plan.complete:
         plan.discover(items())
     writer.writerow([neutralise_csv(c.name) for c in plan.columns])
-    extract = plan.extractor(cell=csv_cell, formula=CSV_FORMULA)
+    extract = plan.extractor(cell=csv_cell, formula=CSV_FORMULA, plain=CSV_PLAIN)
     rows: list[list[Any]] = []
     for item in items():
         rows.append(extract(item.data))
