@@ -110,7 +110,7 @@ class FakeGenerator:
             return self.answer
         owner, body = self.jobs.get(job_id, (None, None))
         if body is None or owner != token:
-            return Answer(404, error_body("not_found", "generation job not found"))
+            return Answer(404, error_body("job_not_found", "generation job not found"))
         return Answer(200, dict(body))
 
     async def get_result(self, job_id: str, *, params: dict[str, Any], token: str) -> Answer:
@@ -123,7 +123,7 @@ class FakeGenerator:
 
     async def history_job(self, job_id: str, *, attempts_limit: int, token: str) -> Answer:
         self.calls.append(("history_job", (job_id, attempts_limit)))
-        return Answer(404, error_body("not_found", "generation job not found"))
+        return Answer(404, error_body("job_not_found", "generation job not found"))
 
     async def preview(self, payload: dict[str, Any], *, token: str) -> Answer:
         self.calls.append(("preview", payload))

@@ -84,6 +84,17 @@ class Unprocessable(AppError):
     code = "validation_error"
 
 
+class InvalidField(Unprocessable):
+    """A ``validation_error`` raised by hand, with details in the shape FastAPI gives every other invalid input:
+    ``[{"loc": ["body", "count"], "msg": …, "type": …}]`` (``loc`` starts with ``body``, ``query`` or ``path``)."""
+
+    def __init__(
+        self, message: str, *, loc: tuple[str | int, ...], type: str = "value_error", **kw: Any
+    ) -> None:
+        kw.setdefault("details", [{"loc": list(loc), "msg": message, "type": type}])
+        super().__init__(message, **kw)
+
+
 class TooManyRequests(AppError):
     status_code = 429
     code = "rate_limited"

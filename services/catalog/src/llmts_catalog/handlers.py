@@ -118,7 +118,9 @@ async def get_model(
     snapshot = await catalog.snapshot()
     record = find_model(snapshot.records, model_id, provider)
     if record is None:
-        raise NotFound(f"model {model_id!r} is not in the catalog", details={"model_id": model_id})
+        raise NotFound(
+            f"model {model_id!r} is not in the catalog", code="model_not_found", details={"model_id": model_id}
+        )
     return record, snapshot
 
 

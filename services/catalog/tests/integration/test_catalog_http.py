@@ -231,7 +231,7 @@ async def test_ollama_ids(api: httpx.AsyncClient) -> None:
 async def test_unknown_model_is_404_with_the_error_body(api: httpx.AsyncClient) -> None:
     resp = await api.get("/providers/models/acme/does-not-exist:free")
     assert resp.status_code == 404
-    assert resp.json()["error"]["code"] == "not_found"
+    assert resp.json()["error"]["code"] == "model_not_found"
     assert "acme/does-not-exist:free" in resp.json()["error"]["message"]
     wrong_provider = await api.get("/providers/models/openai/gpt-4o-mini", params={"provider": "ollama"})
     assert wrong_provider.status_code == 404

@@ -35,7 +35,7 @@ from llmts_common.contracts import (
     TemplateSnapshot,
 )
 from llmts_common.envelope import new_id
-from llmts_common.errors import AppError, ServiceUnavailable, Unprocessable
+from llmts_common.errors import AppError, InvalidField, ServiceUnavailable
 from llmts_common.times import iso_z
 from llmts_gateway.domain import jobs, quotas
 from llmts_gateway.domain.ports import (
@@ -233,7 +233,7 @@ async def submit_batch(body: BatchCreate, *, user_id: str, token: str, deps: Dep
     planned: list[tuple[GenerationRequested, dict[str, Any] | None]] = []
     for i, job in enumerate(body.jobs):
         if job.dry_run:
-            raise Unprocessable("dry_run is not supported in a batch", details={"job": i})
+            raise InvalidField("dry_run is not supported in a batch", loc=("body", "jobs", i, "dry_run"))
         try:
             planned.append(await build_command(job, user_id=user_id, token=token, deps=deps))
         except AppError as exc:

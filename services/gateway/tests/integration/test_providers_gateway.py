@@ -190,7 +190,7 @@ async def test_slash_and_colon_ids_route_through_the_gateway(
     assert resp.json()["id"] == model_id
     missing = await gateway.get("/providers/models/acme/nothing:free", headers=auth)
     assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "not_found"
+    assert missing.json()["error"]["code"] == "model_not_found"
 
 
 async def test_invalid_params_are_422_at_the_gateway(

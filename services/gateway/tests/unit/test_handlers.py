@@ -160,7 +160,7 @@ async def test_dry_run_is_refused_in_a_batch(f: Fakes) -> None:
     body = BatchCreate.model_validate({"jobs": [{"template_id": "tpl1", "count": 1, "dry_run": True}]})
     with pytest.raises(Unprocessable, match="dry_run") as info:
         await handlers.submit_batch(body, user_id="alice", token="alice", deps=f.deps)
-    assert info.value.details == {"job": 0}
+    assert [d["loc"] for d in info.value.details] == [["body", "jobs", 0, "dry_run"]]
 
 
 # ------------------------------------------------------------------------------------------------ reading

@@ -129,14 +129,26 @@ def test_an_explicit_count_wins_over_the_tasks() -> None:
 def test_no_count_and_no_tasks_is_refused() -> None:
     with pytest.raises(Unprocessable, match="count is required") as info:
         jobs.plan_items(create(), snapshot(), max_count=100)
-    assert info.value.details == {"field": "count"}
+    assert info.value.details == [
+        {
+            "loc": ["body", "count"],
+            "msg": "count is required: the template defines no tasks",
+            "type": "missing",
+        }
+    ]
 
 
 def test_count_bounds() -> None:
     assert jobs.plan_items(create(count=100), snapshot(), max_count=100)[1] == 100
     with pytest.raises(Unprocessable, match="exceeds the maximum of 100") as info:
         jobs.plan_items(create(count=101), snapshot(), max_count=100)
-    assert info.value.details == {"field": "count", "max": 100}
+    assert info.value.details == [
+        {
+            "loc": ["body", "count"],
+            "msg": "count 101 exceeds the maximum of 100 items per job",
+            "type": "less_than_equal",
+        }
+    ]
     with pytest.raises(Unprocessable, match="exceeds"):  # a count from tasks is bounded too
         jobs.plan_items(create(tasks=[{"count": 60}, {"count": 41}]), snapshot(), max_count=100)
 
@@ -151,7 +163,7 @@ def test_the_request_model_overrides_the_template_model() -> None:
 def test_no_model_anywhere_is_refused() -> None:
     with pytest.raises(Unprocessable, match="no model") as info:
         jobs.choose_model(create(), snapshot(model=None))
-    assert info.value.details == {"field": "model"}
+    assert [(d["loc"], d["type"]) for d in info.value.details] == [(["body", "model"], "missing")]
 
 
 def test_the_catalog_fills_the_provider_and_gives_the_pricing() -> None:

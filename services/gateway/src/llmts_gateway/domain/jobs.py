@@ -27,6 +27,7 @@ from llmts_common.contracts.common_models import ProviderName
 from llmts_common.errors import (
     AppError,
     Conflict,
+    InvalidField,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -106,11 +107,16 @@ def template_from_answer(template_id: str, answer: Answer) -> TemplateSnapshot:
     if answer.status >= 500:
         raise ServiceUnavailable("the templates service is unavailable", details={"service": "templates"})
     if answer.status != 200:
-        raise Unprocessable(f"template {template_id!r} could not be read ({answer.status})")
+        raise InvalidField(
+            f"template {template_id!r} could not be read ({answer.status})", loc=("body", "template_id")
+        )
     try:
         return TemplateAnswer.model_validate(answer.body).snapshot()
     except ValidationError as exc:
-        raise Unprocessable(f"template {template_id!r} cannot be used for generation: {exc}"[:500]) from exc
+        raise InvalidField(
+            f"template {template_id!r} cannot be used for generation: {exc}"[:500],
+            loc=("body", "template_id"),
+        ) from exc
 
 
 # ------------------------------------------------------------------------------------------------ command
@@ -132,13 +138,14 @@ def plan_items(
     if count is None:
         count = count_from_tasks(tasks)
         if count == 0:
-            raise Unprocessable(
-                "count is required: the template defines no tasks", details={"field": "count"}
+            raise InvalidField(
+                "count is required: the template defines no tasks", loc=("body", "count"), type="missing"
             )
     if count > max_count:
-        raise Unprocessable(
+        raise InvalidField(
             f"count {count} exceeds the maximum of {max_count} items per job",
-            details={"field": "count", "max": max_count},
+            loc=("body", "count"),
+            type="less_than_equal",
         )
     return tasks, count
 
@@ -149,7 +156,9 @@ def choose_model(body: GenerationCreate, template: TemplateSnapshot) -> ModelRef
         return ModelRef.model_validate(body.model.model_dump())
     if template.model is not None:
         return template.model
-    raise Unprocessable("no model: the request and the template name none", details={"field": "model"})
+    raise InvalidField(
+        "no model: the request and the template name none", loc=("body", "model"), type="missing"
+    )
 
 
 def model_from_catalog(model: ModelRef, answer: Answer) -> tuple[ModelRef, dict[str, Any] | None]:
@@ -193,8 +202,8 @@ def validation_mode(
     """The request's mode, else the template's; strict validation of json output needs a schema."""
     mode = body.validation_mode or template.validation.mode
     if mode == "strict" and template.output_format == "json" and not template.json_schema:
-        raise Unprocessable(
-            "strict validation of a json template needs a schema", details={"field": "validation_mode"}
+        raise InvalidField(
+            "strict validation of a json template needs a schema", loc=("body", "validation_mode")
         )
     return mode
 
@@ -318,7 +327,7 @@ def is_terminal(job: Mapping[str, Any]) -> bool:
 def job_or_error(job_id: str, answer: Answer) -> dict[str, Any]:
     """The job of a status answer; 404 as not found, any other failure as the upstream's error."""
     if answer.status == 404:
-        raise NotFound("generation job not found", details={"job_id": job_id})
+        raise NotFound("generation job not found", code="job_not_found", details={"job_id": job_id})
     body = answer.body if isinstance(answer.body, dict) else {}
     if answer.status != 200:
         error = body.get("error")

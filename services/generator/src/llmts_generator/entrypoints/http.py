@@ -33,7 +33,7 @@ from llmts_api.generation import (
 from llmts_api.paging import MAX_ITEM_INDEX
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
-from llmts_common.errors import NotFound, Unprocessable
+from llmts_common.errors import InvalidField, NotFound, Unprocessable
 from llmts_common.internal import check_internal_token
 from llmts_generator.domain import state
 from llmts_generator.domain.ports import GenerationRepository
@@ -79,14 +79,14 @@ class Access:
     async def job(self, job_id: str) -> dict[str, Any]:
         doc = await self.repo.get_job(job_id, _JOB_FIELDS)
         if doc is None:
-            raise NotFound("generation job not found", details={"job_id": job_id})
+            raise NotFound("generation job not found", code="job_not_found", details={"job_id": job_id})
         return doc
 
     async def owned_job(self, job_id: str, authorization: str | None) -> dict[str, Any]:
         user_id = await self.user_id_of(authorization)
         doc = await self.repo.get_job(job_id, _JOB_FIELDS)
         if doc is None or doc.get("user_id") != user_id:
-            raise NotFound("generation job not found", details={"job_id": job_id})
+            raise NotFound("generation job not found", code="job_not_found", details={"job_id": job_id})
         return doc
 
     async def internal_job(self, job_id: str, token: str | None) -> dict[str, Any]:
@@ -249,7 +249,7 @@ async def preview_job(
     try:
         req = GenerationRequested.model_validate(raw)
     except Exception as exc:
-        raise Unprocessable(f"invalid preview request: {exc}"[:500]) from exc
+        raise InvalidField(f"invalid preview request: {exc}"[:500], loc=("body", "request")) from exc
     try:
         provider, model_id = await resolve_provider(req.model.id, req.model.provider)
     except Exception as exc:

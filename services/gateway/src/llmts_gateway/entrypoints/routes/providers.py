@@ -33,7 +33,7 @@ from llmts_api.catalog import (
     SyncRequest,
     SyncResultsPublic,
 )
-from llmts_common.errors import Unprocessable
+from llmts_common.errors import InvalidField
 from llmts_common.internal import INTERNAL_TOKEN_HEADER
 from llmts_gateway.deps import AdminUser, Context, CurrentUser, GatewayContext
 from llmts_gateway.entrypoints.openapi import error_response
@@ -69,9 +69,10 @@ def checked_model_id(model_id: str, raw_path: bytes) -> str:
         or b"%2f" in lowered
         or b"%5c" in lowered
     ):
-        raise Unprocessable(
+        raise InvalidField(
             "invalid model id: segments of letters, digits and ._:@+~- separated by single slashes",
-            details={"model_id": model_id[:MODEL_ID_MAX_CHARS], "pattern": MODEL_ID_PATTERN.pattern},
+            loc=("path", "model_id"),
+            type="string_pattern_mismatch",
         )
     return model_id
 
@@ -126,7 +127,7 @@ async def list_models(
     response_model=ModelPublic,
     summary="One model; ids contain slashes and colons (openai/gpt-4o-mini, …:free)",
     responses={
-        404: error_response("Not in the catalog", "not_found", "model 'x/y' is not in the catalog"),
+        404: error_response("Not in the catalog", "model_not_found", "model 'x/y' is not in the catalog"),
         **_INVALID,
     },
 )
