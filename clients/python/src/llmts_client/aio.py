@@ -262,8 +262,13 @@ class AsyncClient:
     async def export_status(self, export_id: str) -> Export:
         return await self._get(_core.export_path(export_id), Export)
 
-    def exports(self, **filters: Any) -> AsyncIterator[Export]:
-        return self._pages("/exports", Export, filters)
+    async def exports(
+        self, *, job_id: str | None = None, format: str | None = None, limit: int = 100
+    ) -> list[Export]:
+        """My exports, newest first (the latest ``limit``)."""
+        params = clean_params({"job_id": job_id, "format": format, "limit": limit})
+        resp = await self.request("GET", "/exports", params=params)
+        return Page[Export].model_validate(resp.json()).items
 
     async def download(
         self, export: Export | str, path: str | Path = ".", *, max_wait: float = 600.0

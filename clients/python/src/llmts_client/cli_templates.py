@@ -29,7 +29,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 @templates_app.command("list")
 def list_templates(
     category: Annotated[str | None, typer.Option(help="Category, e.g. education.")] = None,
-    tag: Annotated[str | None, typer.Option(help="Tag, e.g. quiz.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag, e.g. quiz (repeat: all must match).")] = None,
     q: Annotated[str | None, typer.Option(help="Text in name and description.")] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only my own templates.")] = False,
     examples: Annotated[bool, typer.Option("--examples", help="The examples that can be imported.")] = False,

@@ -261,8 +261,13 @@ class Client:
     def export_status(self, export_id: str) -> Export:
         return self._get(_core.export_path(export_id), Export)
 
-    def exports(self, **filters: Any) -> Iterator[Export]:
-        return self._pages("/exports", Export, filters)
+    def exports(
+        self, *, job_id: str | None = None, format: str | None = None, limit: int = 100
+    ) -> list[Export]:
+        """My exports, newest first (the latest ``limit``)."""
+        params = clean_params({"job_id": job_id, "format": format, "limit": limit})
+        resp = self.request("GET", "/exports", params=params)
+        return Page[Export].model_validate(resp.json()).items
 
     def download(self, export: Export | str, path: str | Path = ".", *, max_wait: float = 600.0) -> Path:
         """Wait until the export is ready (through its queued/running answers), then save it: into ``path``

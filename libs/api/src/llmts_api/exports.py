@@ -11,6 +11,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api.paging import MAX_OFFSET
+
 ExportFormat = Literal["json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet"]
 ExportStatus = Literal["queued", "running", "ready", "failed"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
@@ -75,7 +77,9 @@ class ExportPublic(BaseModel):
 
 class ExportsPublic(BaseModel):
     items: list[ExportPublic] = Field(description="Newest first.")
-    count: int
+    total: int = Field(description="Exports matching the filters (all pages).")
+    limit: int
+    offset: int
 
 
 class ExportsQuery(BaseModel):
@@ -84,6 +88,7 @@ class ExportsQuery(BaseModel):
     job_id: str | None = Field(default=None, max_length=200)
     format: ExportFormat | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIST)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class FormatPublic(BaseModel):
