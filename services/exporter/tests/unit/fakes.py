@@ -56,11 +56,14 @@ class FakeExports:
         return self.records.get(export_id)
 
     async def list_for(
-        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int
-    ) -> list[ExportRecord]:
-        return [r for r in self.records.values() if r.user_id == user_id and job_id in (None, r.job_id)][
-            :limit
+        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int, offset: int = 0
+    ) -> tuple[list[ExportRecord], int]:
+        found = [
+            r
+            for r in sorted(self.records.values(), key=lambda r: r.created_at, reverse=True)
+            if r.user_id == user_id and job_id in (None, r.job_id) and fmt in (None, r.format)
         ]
+        return found[offset : offset + limit], len(found)
 
     async def claim(self, *, now: datetime, lease_until: datetime, token: str) -> ExportRecord | None:
         for export_id, r in self.records.items():

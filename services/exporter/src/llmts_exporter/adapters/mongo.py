@@ -113,15 +113,15 @@ class MongoExportRepository:
         return _record(doc) if doc else None
 
     async def list_for(
-        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int
-    ) -> list[ExportRecord]:
+        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int, offset: int = 0
+    ) -> tuple[list[ExportRecord], int]:
         query: dict[str, Any] = {"user_id": user_id}
         if job_id is not None:
             query["job_id"] = job_id
         if fmt is not None:
             query["format"] = fmt
-        cursor = self._col.find(query, {OUTBOX_FIELD: 0}).sort("created_at", -1).limit(limit)
-        return [_record(d) async for d in cursor]
+        cursor = self._col.find(query, {OUTBOX_FIELD: 0}).sort("created_at", -1).skip(offset).limit(limit)
+        return [_record(d) async for d in cursor], await self._col.count_documents(query)
 
     async def claim(self, *, now: datetime, lease_until: datetime, token: str) -> ExportRecord | None:
         doc = await self._col.find_one_and_update(

@@ -61,8 +61,10 @@ class ExportRepository(Protocol):
     async def get(self, export_id: str) -> ExportRecord | None: ...
 
     async def list_for(
-        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int
-    ) -> list[ExportRecord]: ...
+        self, user_id: str, *, job_id: str | None, fmt: str | None, limit: int, offset: int = 0
+    ) -> tuple[list[ExportRecord], int]:
+        """One page of the user's exports, newest first, and how many match the filters."""
+        ...
 
     async def claim(self, *, now: datetime, lease_until: datetime, token: str) -> ExportRecord | None:
         """Atomically take one export that is queued and due, or running with an expired lease."""

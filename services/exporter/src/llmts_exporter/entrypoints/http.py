@@ -109,11 +109,12 @@ async def list_formats() -> FormatsPublic:
 async def list_exports(
     ctx: Context, user: CurrentUser, query: Annotated[ExportsQuery, Query()]
 ) -> ExportsPublic:
-    records = await ctx.exports.list_for(
-        user.user_id, job_id=query.job_id, fmt=query.format, limit=query.limit
+    records, total = await ctx.exports.list_for(
+        user.user_id, job_id=query.job_id, fmt=query.format, limit=query.limit, offset=query.offset
     )
-    items = [export_public(r) for r in records]
-    return ExportsPublic(items=items, count=len(items))
+    return ExportsPublic(
+        items=[export_public(r) for r in records], total=total, limit=query.limit, offset=query.offset
+    )
 
 
 @router.get("/exports/{export_id}", summary="Status of one export", responses=ERRORS)

@@ -235,8 +235,10 @@ async def list_exports(
         for d in await _accepted_commands(ctx, ExportRequested.TYPE, **filters)
         if d["export_id"] not in known
     ]
+    if query.offset:  # commands not yet seen by the exporter are the newest: they lead the first page only
+        return listed
     items = (pending + listed.items)[:limit]
-    return ExportsPublic(items=items, count=len(items))
+    return ExportsPublic(items=items, total=listed.total + len(pending), limit=limit, offset=0)
 
 
 @router.get("/exports/{export_id}", summary="Status of one export", responses={**AUTH_ERRORS, **NOT_FOUND})
