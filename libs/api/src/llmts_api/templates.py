@@ -9,10 +9,11 @@ typo such as ``promts`` must not be stored silently) and ``schema`` is required 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 
@@ -159,7 +160,7 @@ class TemplateCreate(BaseModel):
 class TemplatePublic(TemplateCreate):
     """A stored template: the current document plus its identity and bookkeeping."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [ex.TEMPLATE]})
 
     id: str
     owner_id: str
@@ -170,6 +171,8 @@ class TemplatePublic(TemplateCreate):
 
 class TemplateReplaceQuery(BaseModel):
     """Optimistic concurrency of ``PUT /templates/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     expected_version: int | None = Field(
         default=None, ge=1, description="409 unless this is still the current version.", examples=[3]
@@ -192,22 +195,63 @@ class TemplateSummary(BaseModel):
 
 
 class TemplatesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TEMPLATES]})
     items: list[TemplateSummary]
     total: int = Field(description="Templates matching the filters, over all pages.")
     limit: int
     offset: int
 
 
-class TemplatesQuery(BaseModel):
-    """Filters and page of ``GET /templates`` (own templates and public ones, most recently updated first)."""
+MAX_TAG_FILTERS = 10
+TagFilter = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS)]
 
-    category: str | None = Field(default=None, max_length=100, examples=["education"])
-    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS, examples=["quiz"])
+
+class TemplatesQuery(BaseModel):
+    """Filters and page of ``GET /templates`` (own templates and public ones, most recently updated first).
+
+    ``category`` and ``tag`` match whole values, case-insensitively; ``tag`` may be repeated
+    (``?tag=quiz&tag=math``) and then every tag must match. Unknown parameters answer 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str | None = Field(
+        default=None, min_length=1, max_length=100, examples=["education"], description="Case-insensitive."
+    )
+    tag: list[TagFilter] = Field(
+        default_factory=list,
+        max_length=MAX_TAG_FILTERS,
+        examples=[["quiz"]],
+        description="Case-insensitive; repeat it to require several tags (all must match).",
+    )
     q: str | None = Field(default=None, max_length=200, description="Search in name and description.")
     visibility: Visibility | None = None
     owner: Literal["me"] | None = Field(default=None, description="`me`: only my own templates.")
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=100_000)
+
+
+class FacetsQuery(BaseModel):
+    """Scope of ``GET /templates/categories`` and ``GET /templates/tags`` (default: my templates and public ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visibility: Visibility | None = None
+    owner: Literal["me"] | None = Field(default=None, description="`me`: only my own templates.")
+
+
+class FacetCount(BaseModel):
+    name: str = Field(
+        examples=["education"],
+        description="The most used spelling (values differing only in case are counted together).",
+    )
+    count: int = Field(ge=1, description="Templates the caller may see with this value.", examples=[3])
+
+
+class FacetsPublic(BaseModel):
+    """Categories or tags of the templates the caller may see (own and public), most used first."""
+
+    items: list[FacetCount]
+    total: int = Field(description="Distinct values.", examples=[1])
 
 
 # ------------------------------------------------------------------------------------------------ versions
@@ -220,6 +264,7 @@ class VersionSummary(BaseModel):
 
 
 class VersionsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSIONS]})
     template_id: str
     current_version: int
     items: list[VersionSummary] = Field(description="Newest first.")
@@ -231,11 +276,14 @@ class VersionsPublic(BaseModel):
 class VersionsQuery(BaseModel):
     """The page of ``GET /templates/{id}/versions``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class VersionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSION]})
     template_id: str
     version: int
     created_at: datetime
@@ -247,7 +295,7 @@ class VersionPublic(BaseModel):
 class DiffQuery(BaseModel):
     """The two versions ``GET /templates/{id}/diff`` compares."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     from_: int = Field(alias="from", ge=1, description="The older version.")
     to: int | None = Field(default=None, ge=1, description="Default: the current version.")
@@ -275,7 +323,9 @@ class RulesDiff(BaseModel):
 
 
 class TemplateDiffPublic(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True, serialize_by_alias=True, json_schema_extra={"examples": [ex.TEMPLATE_DIFF]}
+    )
 
     from_version: int
     to_version: int
@@ -299,6 +349,7 @@ class Issue(BaseModel):
 
 
 class ValidationReportPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VALIDATION_REPORT]})
     valid: bool
     errors: list[Issue]
     warnings: list[Issue] = Field(
@@ -353,6 +404,7 @@ class TokenEstimate(BaseModel):
 
 
 class PreviewPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PREVIEW]})
     template_id: str | None
     version: int | None
     index: int
@@ -381,12 +433,15 @@ class ExamplePublic(BaseModel):
 
 
 class ExamplesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXAMPLES]})
     items: list[ExamplePublic]
     total: int
 
 
 class ImportOptions(_Strict):
     """Optional body of ``POST /templates/examples/{id}/import``: override the copy's name and visibility."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.IMPORT_OPTIONS]})
 
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     visibility: Visibility | None = None
@@ -395,6 +450,8 @@ class ImportOptions(_Strict):
 class LlmDataGenImportQuery(BaseModel):
     """Overrides for ``POST /templates/import/llm-data-gen``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = Field(
         default=None, min_length=1, max_length=MAX_NAME_CHARS, description="Override meta.name."
     )
@@ -402,5 +459,6 @@ class LlmDataGenImportQuery(BaseModel):
 
 
 class LlmDataGenImportPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.LLM_DATA_GEN_IMPORT]})
     template: TemplatePublic
     notes: list[str] = Field(description="What the mapping could not carry over, or changed.")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from llmts_common.contracts import Message
 from llmts_common.contracts.events import TemplateCreated, TemplateDeleted, TemplateUpdated
@@ -89,6 +89,25 @@ async def get_owned(template_id: str, *, user_id: str, deps: Deps) -> TemplateRe
 
 async def list_templates(flt: ListFilter, *, deps: Deps) -> tuple[list[TemplateRecord], int]:
     return await deps.repo.search(flt)
+
+
+def merge_case_variants(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Values differing only in case counted together under their most used spelling; most used first."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for value, n in counts.items():
+        groups.setdefault(value.casefold(), []).append((value, n))
+    merged = []
+    for spellings in groups.values():
+        name = min(spellings, key=lambda item: (-item[1], item[0]))[0]
+        merged.append((name, sum(n for _, n in spellings)))
+    return sorted(merged, key=lambda item: (-item[1], item[0].casefold(), item[0]))
+
+
+async def template_facets(
+    flt: ListFilter, field: Literal["category", "tags"], *, deps: Deps
+) -> list[tuple[str, int]]:
+    """Categories or tags of the templates ``flt`` selects (own and public ones), with counts."""
+    return merge_case_variants(await deps.repo.facet(flt, field))
 
 
 async def get_version(template_id: str, n: int, *, user_id: str, deps: Deps) -> TemplateVersion:

@@ -47,6 +47,20 @@ class FakeTemplateRepository:
         return True
 
     async def search(self, flt: ListFilter) -> tuple[list[TemplateRecord], int]:
+        out = self._matching(flt)
+        out.sort(key=lambda r: (r.updated_at, r.id), reverse=True)
+        return out[flt.offset : flt.offset + flt.limit], len(out)
+
+    async def facet(self, flt: ListFilter, field: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._matching(flt):
+            values = r.document.tags if field == "tags" else [r.document.category]
+            for value in dict.fromkeys(values):
+                if value:
+                    counts[value] = counts.get(value, 0) + 1
+        return counts
+
+    def _matching(self, flt: ListFilter) -> list[TemplateRecord]:
         out = []
         for row in self.templates.values():
             r: TemplateRecord = row["record"]
@@ -59,15 +73,14 @@ class FakeTemplateRepository:
                 continue
             if flt.visibility and d.visibility != flt.visibility:
                 continue
-            if flt.category and d.category != flt.category:
+            if flt.category and (d.category or "").casefold() != flt.category.casefold():
                 continue
-            if flt.tag and flt.tag not in d.tags:
+            if not {t.casefold() for t in flt.tags} <= {t.casefold() for t in d.tags}:
                 continue
             if flt.q and flt.q.lower() not in (d.name + " " + d.description).lower():
                 continue
             out.append(r)
-        out.sort(key=lambda r: (r.updated_at, r.id), reverse=True)
-        return out[flt.offset : flt.offset + flt.limit], len(out)
+        return out
 
     async def put_version(self, version: TemplateVersion) -> None:
         self.versions.setdefault((version.template_id, version.version), version)

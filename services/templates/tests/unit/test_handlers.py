@@ -112,8 +112,28 @@ async def test_list_filters(deps: Deps) -> None:
     assert {r.document.name for r in items} == {"Alpha quiz", "Beta"}
     _, total = await handlers.list_templates(ListFilter(user_id="alice", only_mine=True), deps=deps)
     assert total == 1
-    items, _ = await handlers.list_templates(ListFilter(user_id="alice", tag="x"), deps=deps)
+    items, _ = await handlers.list_templates(ListFilter(user_id="alice", tags=("x",)), deps=deps)
     assert [r.document.name for r in items] == ["Beta"]
+
+
+def test_case_variants_are_counted_together_under_the_most_used_spelling() -> None:
+    counts = {"Quiz": 1, "quiz": 3, "QUIZ": 1, "math": 2, "Art": 2, "b": 2}
+    assert handlers.merge_case_variants(counts) == [("quiz", 5), ("Art", 2), ("b", 2), ("math", 2)]
+    assert handlers.merge_case_variants({"Tag": 2, "tag": 2}) == [("Tag", 4)]  # a tie: one stable pick
+    assert handlers.merge_case_variants({}) == []
+
+
+async def test_facets_count_what_the_caller_may_see(deps: Deps) -> None:
+    await handlers.create_template(document(tags=["Quiz", "math"]), user_id="alice", deps=deps)
+    await handlers.create_template(
+        document(category="Education", tags=["quiz"], visibility="public"), user_id="bob", deps=deps
+    )
+    await handlers.create_template(document(category="secret", tags=["hidden"]), user_id="bob", deps=deps)
+    flt = ListFilter(user_id="alice")
+    assert await handlers.template_facets(flt, "tags", deps=deps) == [("Quiz", 2), ("math", 1)]
+    assert await handlers.template_facets(flt, "category", deps=deps) == [("Education", 2)]
+    mine = ListFilter(user_id="alice", only_mine=True)
+    assert await handlers.template_facets(mine, "tags", deps=deps) == [("math", 1), ("Quiz", 1)]
 
 
 async def test_examples_import_and_unknown_example(deps: Deps) -> None:

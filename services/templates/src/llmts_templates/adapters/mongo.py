@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from llmts_common.errors import Conflict
 from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
@@ -107,28 +107,7 @@ class MongoTemplateRepository:
         return result.matched_count == 1
 
     async def search(self, flt: ListFilter) -> tuple[list[TemplateRecord], int]:
-        clauses: list[dict[str, Any]] = [{"deleted": False}]
-        if flt.only_mine:
-            clauses.append({"owner_id": flt.user_id})
-        else:
-            clauses.append({"$or": [{"owner_id": flt.user_id}, {"visibility": "public"}]})
-        if flt.visibility:
-            clauses.append({"visibility": flt.visibility})
-        if flt.category:
-            clauses.append({"category": flt.category})
-        if flt.tag:
-            clauses.append({"tags": flt.tag})
-        if flt.q:
-            pattern = re.escape(flt.q)
-            clauses.append(
-                {
-                    "$or": [
-                        {"name": {"$regex": pattern, "$options": "i"}},
-                        {"description": {"$regex": pattern, "$options": "i"}},
-                    ]
-                }
-            )
-        query = {"$and": clauses}
+        query = _search_query(flt)
         total = await self.templates.count_documents(query)
         cursor = (
             self.templates.find(query, {OUTBOX_FIELD: 0})
@@ -137,6 +116,21 @@ class MongoTemplateRepository:
             .limit(flt.limit)
         )
         return [_record(doc) async for doc in cursor], total
+
+    async def facet(self, flt: ListFilter, field: Literal["category", "tags"]) -> dict[str, int]:
+        """Grouped in MongoDB by the whole value (a tags list is one group key: no ``$unwind`` in the supported
+        subset), so only the distinct values and tag combinations travel; tag lists are split here."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": _search_query(flt)},
+            {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
+        ]
+        counts: dict[str, int] = {}
+        async for row in await self.templates.aggregate(pipeline):
+            values = row["_id"] if field == "tags" else [row["_id"]]
+            for value in dict.fromkeys(values or []):
+                if isinstance(value, str) and value:
+                    counts[value] = counts.get(value, 0) + int(row["n"])
+        return counts
 
     async def put_version(self, version: TemplateVersion) -> None:
         doc = {
@@ -181,6 +175,35 @@ class MongoTemplateRepository:
         await self.versions.delete_many({"template_id": {"$in": ids}})
         result = await self.templates.delete_many({"_id": {"$in": ids}, OUTBOX_FIELD: {"$size": 0}})
         return result.deleted_count
+
+
+def _whole(value: str) -> dict[str, str]:
+    """A case-insensitive whole-value match (on an array field: any element)."""
+    return {"$regex": f"^{re.escape(value)}$", "$options": "i"}
+
+
+def _search_query(flt: ListFilter) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [{"deleted": False}]
+    if flt.only_mine:
+        clauses.append({"owner_id": flt.user_id})
+    else:
+        clauses.append({"$or": [{"owner_id": flt.user_id}, {"visibility": "public"}]})
+    if flt.visibility:
+        clauses.append({"visibility": flt.visibility})
+    if flt.category:
+        clauses.append({"category": _whole(flt.category)})
+    clauses.extend({"tags": _whole(tag)} for tag in dict.fromkeys(flt.tags))
+    if flt.q:
+        pattern = re.escape(flt.q)
+        clauses.append(
+            {
+                "$or": [
+                    {"name": {"$regex": pattern, "$options": "i"}},
+                    {"description": {"$regex": pattern, "$options": "i"}},
+                ]
+            }
+        )
+    return {"$and": clauses}
 
 
 def _version(doc: dict[str, Any]) -> TemplateVersion:

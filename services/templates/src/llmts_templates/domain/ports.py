@@ -16,7 +16,9 @@ Outbox = list[dict[str, Any]]
 class ListFilter:
     user_id: str
     category: str | None = None
-    tag: str | None = None
+    """Whole value, case-insensitive."""
+    tags: tuple[str, ...] = ()
+    """Every one must be among the template's tags (whole values, case-insensitive)."""
     q: str | None = None
     visibility: Literal["private", "public"] | None = None
     only_mine: bool = False
@@ -43,6 +45,10 @@ class TemplateRepository(Protocol):
     ) -> bool: ...
 
     async def search(self, flt: ListFilter) -> tuple[list[TemplateRecord], int]: ...
+
+    async def facet(self, flt: ListFilter, field: Literal["category", "tags"]) -> dict[str, int]:
+        """Templates per value of ``field`` (exact spelling) among those ``flt`` selects (its page ignored)."""
+        ...
 
     async def put_version(self, version: TemplateVersion) -> None:
         """Idempotent: an existing (template_id, version) is never overwritten."""

@@ -8,7 +8,7 @@ the same classes the gateway declares, so both OpenAPI documents agree and every
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from pydantic import ValidationError
@@ -18,6 +18,8 @@ from llmts_api.templates import (
     TEMPLATE_ID_PATTERN,
     DiffQuery,
     ExamplesPublic,
+    FacetsPublic,
+    FacetsQuery,
     ImportOptions,
     LlmDataGenImportPublic,
     LlmDataGenImportQuery,
@@ -36,6 +38,7 @@ from llmts_api.templates import (
 )
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Unprocessable
+from llmts_common.query import reject_unknown_query
 from llmts_templates import handlers
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import shape_errors, validate_payload_with
@@ -47,6 +50,7 @@ from llmts_templating.pool import RenderPool
 
 TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN)]
 VersionNo = Annotated[int, Path(ge=1, le=1_000_000)]
+FacetField = Literal["category", "tags"]
 
 
 @dataclass
@@ -108,7 +112,7 @@ def _document(body: TemplateCreate) -> TemplateDocument:
     return TemplateDocument.model_validate(dict(body))
 
 
-router = APIRouter(prefix="/templates", tags=["templates"])
+router = APIRouter(prefix="/templates", tags=["templates"], dependencies=[Depends(reject_unknown_query)])
 
 
 @router.post("", status_code=201, response_model=TemplatePublic, summary="Create a template (version 1)")
@@ -122,7 +126,7 @@ async def list_(user: CurrentUser, svc: Context, query: Annotated[TemplatesQuery
     flt = ListFilter(
         user_id=user.user_id,
         category=query.category,
-        tag=query.tag,
+        tags=tuple(query.tag),
         q=query.q or None,
         visibility=query.visibility,
         only_mine=query.owner == "me",
@@ -136,6 +140,24 @@ async def list_(user: CurrentUser, svc: Context, query: Annotated[TemplatesQuery
         "limit": query.limit,
         "offset": query.offset,
     }
+
+
+async def _facets(user: Principal, svc: AppServices, query: FacetsQuery, field: FacetField) -> dict[str, Any]:
+    flt = ListFilter(user_id=user.user_id, visibility=query.visibility, only_mine=query.owner == "me")
+    items = await handlers.template_facets(flt, field, deps=svc.deps)
+    return {"items": [{"name": name, "count": n} for name, n in items], "total": len(items)}
+
+
+@router.get("/categories", response_model=FacetsPublic, summary="Categories I can see, with counts")
+async def categories(
+    user: CurrentUser, svc: Context, query: Annotated[FacetsQuery, Query()]
+) -> dict[str, Any]:
+    return await _facets(user, svc, query, "category")
+
+
+@router.get("/tags", response_model=FacetsPublic, summary="Tags I can see, with counts")
+async def tags(user: CurrentUser, svc: Context, query: Annotated[FacetsQuery, Query()]) -> dict[str, Any]:
+    return await _facets(user, svc, query, "tags")
 
 
 @router.get(
