@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
 from llmts_api.auth import MAX_PASSWORD_CHARS
 
 Role = Literal["user", "admin"]
@@ -21,7 +22,7 @@ MAX_PAGE = 100
 class ChangePasswordRequest(BaseModel):
     """Body of ``POST /auth/password``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.CHANGE_PASSWORD]})
 
     current_password: str | None = Field(
         default=None,
@@ -40,13 +41,15 @@ class DeleteAccountRequest(BaseModel):
     """Body of ``DELETE /auth/me``: the password; an account without one (OAuth only) may omit it (or the body)
     with an access token issued in the last 5 minutes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.DELETE_ACCOUNT]})
 
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_CHARS)
 
 
 class AdminUserPublic(BaseModel):
     """An account as an admin sees it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ADMIN_USER]})
 
     id: str
     email: str = Field(examples=["ada@example.com"])
@@ -59,6 +62,7 @@ class AdminUserPublic(BaseModel):
 
 
 class AdminUserPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ADMIN_USERS]})
     items: list[AdminUserPublic]
     total: int = Field(ge=0, description="Accounts in all (not erased).")
     offset: int = Field(ge=0)
@@ -68,6 +72,6 @@ class AdminUserPage(BaseModel):
 class RoleUpdate(BaseModel):
     """Body of ``PUT /admin/users/{id}/role``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.ROLE_UPDATE]})
 
     role: Role = Field(examples=["admin"])

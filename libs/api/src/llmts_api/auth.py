@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
+
 MAX_EMAIL_CHARS = 320
 MAX_PASSWORD_CHARS = 1024
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.USER_CREATE]})
 
     email: str = Field(
         max_length=MAX_EMAIL_CHARS, examples=["ada@example.com"], description="Trimmed and case-folded."
@@ -26,6 +28,7 @@ class UserCreate(BaseModel):
 
 
 class UserPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.USER]})
     id: str = Field(description="User id: the `sub` of access tokens and the owner id in every service.")
     email: str = Field(examples=["ada@example.com"])
     name: str | None = Field(examples=["Ada Lovelace"])
@@ -33,7 +36,7 @@ class UserPublic(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.LOGIN]})
 
     email: str = Field(max_length=MAX_EMAIL_CHARS, examples=["ada@example.com"])
     password: str = Field(max_length=MAX_PASSWORD_CHARS, examples=["correct horse battery staple"])
@@ -42,7 +45,7 @@ class LoginRequest(BaseModel):
 class RefreshRequest(BaseModel):
     """Body of ``POST /auth/refresh`` and ``POST /auth/logout``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.REFRESH_REQUEST]})
 
     refresh_token: str = Field(
         min_length=1, max_length=512, description="The refresh token from login/refresh."
@@ -50,6 +53,7 @@ class RefreshRequest(BaseModel):
 
 
 class TokenPairPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TOKEN_PAIR]})
     access_token: str = Field(description="JWT (Ed25519, `kid`), send as `Authorization: Bearer <token>`.")
     refresh_token: str = Field(description="Opaque and single use: every refresh returns a new one.")
     token_type: str = Field(default="bearer", examples=["bearer"])
@@ -66,6 +70,7 @@ class OAuthCallbackQuery(BaseModel):
 
 
 class Jwks(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.JWKS]})
     keys: list[dict[str, Any]] = Field(
         description="Public JWKs (OKP/Ed25519) that verify access tokens.",
         examples=[

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
 from llmts_api.paging import MAX_OFFSET
 
 ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
@@ -37,6 +38,8 @@ class ModelPricingPublic(BaseModel):
 class ModelPublic(BaseModel):
     """One model of the catalog. ``description``, ``supported_parameters`` and ``raw`` only with ``verbose``."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.MODEL]})
+
     id: str = Field(examples=["meta-llama/llama-3.3-70b-instruct:free"])
     provider: ProviderName
     name: str = Field(examples=["Meta: Llama 3.3 70B Instruct (free)"])
@@ -60,6 +63,7 @@ class ModelPublic(BaseModel):
 
 
 class ModelsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.MODELS]})
     total: int = Field(description="Models matching the filters, over all pages.")
     limit: int
     offset: int
@@ -132,16 +136,18 @@ class ProviderPublic(BaseModel):
 
 
 class ProvidersPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PROVIDERS]})
     items: list[ProviderPublic]
 
 
 class ProviderTestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.PROVIDER_TEST_REQUEST]})
 
     provider: ProviderName
 
 
 class ProviderTestPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PROVIDER_TEST]})
     provider: str = Field(examples=["openrouter"])
     configured: bool
     reachable: bool
@@ -157,7 +163,7 @@ class ProviderTestPublic(BaseModel):
 class SyncRequest(BaseModel):
     """Body of ``POST /providers/sync`` (admin-only at the gateway; internal token at the catalog)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.SYNC_REQUEST]})
 
     provider: ProviderName | None = Field(default=None, description="Omit to sync every enabled provider.")
 
@@ -174,4 +180,5 @@ class SyncResultPublic(BaseModel):
 
 
 class SyncResultsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.SYNC_RESULTS]})
     items: list[SyncResultPublic]

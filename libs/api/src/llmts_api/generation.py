@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 
@@ -43,7 +44,7 @@ class GenerationCreate(BaseModel):
     """A generation job. Without ``count`` the tasks (request's, else template's) define the items: a task
     with ``count: k`` asks for k items."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.GENERATION_CREATE]})
 
     template_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     count: int | None = Field(default=None, ge=1, description="Valid items wanted (≤ the configured max).")
@@ -63,7 +64,7 @@ class GenerationCreate(BaseModel):
 
 
 class BatchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.BATCH_CREATE]})
     jobs: list[GenerationCreate] = Field(min_length=1, max_length=100)
 
 
@@ -95,7 +96,11 @@ class HistoryQuery(BaseModel):
 
     status: JobStatus | None = None
     template_id: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=300)
+    model: str | None = Field(
+        default=None,
+        max_length=300,
+        description="A part of the model id, any case: 'llama' finds meta-llama/llama-3.3-70b-instruct:free.",
+    )
     from_: datetime | None = Field(default=None, alias="from", description="Created at or after (ISO 8601).")
     to: datetime | None = Field(default=None, description="Created at or before (ISO 8601).")
     q: str | None = Field(default=None, max_length=100, description="Text in template name, job id or model.")
@@ -125,16 +130,19 @@ class JobLinks(BaseModel):
 
 
 class GenerationAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.GENERATION_ACCEPTED]})
     job_id: str
     status: Literal["queued"] = "queued"
     links: JobLinks
 
 
 class BatchAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.BATCH_ACCEPTED]})
     jobs: list[GenerationAccepted]
 
 
 class CancelAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CANCEL_ACCEPTED]})
     job_id: str
     status: Literal["cancelling"] = "cancelling"
 
@@ -163,14 +171,56 @@ class ConcurrencyPublic(BaseModel):
     adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
 
 
+class ModelRefPublic(BaseModel):
+    """A model as a job names it: provider (null: the default provider) and id, with the job's sampling settings."""
+
+    model_config = ConfigDict(extra="allow")
+    provider: str | None = Field(default=None, examples=["openrouter"])
+    id: str = Field(examples=["openai/gpt-4o-mini"])
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class JobModelPublic(ModelRefPublic):
+    """The job's model and its fallback chain."""
+
+    fallback: list[ModelRefPublic] = Field(default_factory=list)
+
+
+class JobTemplatePublic(BaseModel):
+    """The template snapshot a job runs."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    version: int
+    name: str | None = Field(default=None, examples=["Quiz questions"])
+    output_format: str | None = Field(default=None, examples=["json"])
+
+
+class JobTimings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    created_at: datetime | None = Field(default=None, description="When the job was accepted.")
+    queued_at: datetime | None = Field(default=None, description="When the generator took the command.")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = Field(default=None, description="Started to finished (or to now).")
+
+
+class ActiveModelPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    provider: str | None = None
+    id: str
+    position: int = Field(description="0: the job's model, 1…: its fallbacks.")
+
+
 class JobPublic(BaseModel):
     """Status of a job (``GET /generate/{id}``)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.JOB]})
     job_id: str
     status: JobStatus
-    template: dict[str, Any] | None = None
-    model: dict[str, Any] | None = None
+    template: JobTemplatePublic | None = None
+    model: JobModelPublic | None = None
     requested: int | None = None
     counts: Counts
     usage: UsagePublic
@@ -178,8 +228,8 @@ class JobPublic(BaseModel):
         default=None, description="Why the job ended early (caps, cancel, error)."
     )
     error: dict[str, Any] | None = Field(default=None, description="{code, reason} of a failed job.")
-    timings: dict[str, Any] = Field(default_factory=dict)
-    model_active: dict[str, Any] | None = Field(
+    timings: JobTimings = Field(default_factory=JobTimings)
+    model_active: ActiveModelPublic | None = Field(
         default=None,
         description="{provider, id, position} of the model in use after a move along the fallback chain "
         "(null while the job is on its first model).",
@@ -201,15 +251,13 @@ class ItemPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
     data: Any = Field(default=None, description="Object for json templates, string for text templates.")
-    model: dict[str, Any] | None = Field(
-        default=None, description="{provider, id} of the model that produced it."
-    )
+    model: ModelRefPublic | None = Field(default=None, description="The model that produced it.")
     attempts: int
     usage: UsagePublic
 
 
 class ResultPublic(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.RESULT]})
     items: list[ItemPublic]
     total: int
 
@@ -237,10 +285,10 @@ class RenderedItem(BaseModel):
 class GenerationPreviewPublic(BaseModel):
     """Rendered prompts of the first items, the exact provider request body and a cost range (no job)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.GENERATION_PREVIEW]})
     items: list[RenderedItem]
     count: int
-    model: dict[str, Any]
+    model: JobModelPublic
     estimate: dict[str, Any] = Field(description="Token counts and a cost range {low, high} (estimates).")
 
 
@@ -253,7 +301,7 @@ class HistoryTotals(BaseModel):
 
 
 class HistoryPublic(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.HISTORY]})
     items: list[JobPublic]
     total: int
     limit: int
@@ -273,4 +321,5 @@ class AttemptsSummary(BaseModel):
 
 
 class HistoryJobPublic(JobPublic):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.HISTORY_JOB]})
     attempts: AttemptsSummary

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
+
 QuotaPeriod = Literal["day", "week", "month"]
 LimitName = Literal["items_per_job", "active_jobs", "items_per_day", "budget_usd"]
 
@@ -19,7 +21,7 @@ LimitName = Literal["items_per_job", "active_jobs", "items_per_day", "budget_usd
 class QuotaLimits(BaseModel):
     """The limits that apply to one user (the defaults with the user's overrides applied)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.QUOTA_LIMITS]})
 
     max_items_per_job: int = Field(ge=0, description="Items one job may ask for.")
     max_active_jobs: int = Field(ge=0, description="Jobs queued + running at once.")
@@ -35,7 +37,7 @@ class QuotaLimits(BaseModel):
 class QuotaOverride(BaseModel):
     """An admin's per-user overrides; an absent (or null) field keeps the default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.QUOTA_OVERRIDE]})
 
     max_items_per_job: int | None = Field(default=None, ge=0, le=10_000_000)
     max_active_jobs: int | None = Field(default=None, ge=0, le=100_000)
@@ -45,6 +47,8 @@ class QuotaOverride(BaseModel):
 
 class QuotaPublic(BaseModel):
     """A user's overrides and the limits that result."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.QUOTA]})
 
     user_id: str
     overrides: QuotaOverride
@@ -73,6 +77,8 @@ class UsageBudget(UsageCounter):
 
 class UsagePublic(BaseModel):
     """``GET /me/usage``: use vs limits. ``used`` of the budget is spent + reserved."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.USAGE_REPORT]})
 
     user_id: str
     limits: QuotaLimits

@@ -254,12 +254,37 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
+_READY_EXAMPLE: dict[str, Any] = {
+    "ready": True,
+    "checks": {"mongo": {"ready": True}, "kafka": {"ready": True}},
+}
+
+
 def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> None:
-    @app.get("/health", tags=["health"], summary="Liveness")
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Liveness",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["health"], summary="Readiness: every dependency reachable")
+    @app.get(
+        "/ready",
+        tags=["health"],
+        summary="Readiness: every dependency reachable",
+        responses={
+            200: {
+                "description": "Every dependency answers (`ready: true`); otherwise 503 with the same shape.",
+                "content": {"application/json": {"example": _READY_EXAMPLE}},
+            },
+            503: {
+                "description": "A dependency does not answer.",
+                "content": {"application/json": {"example": {**_READY_EXAMPLE, "ready": False}}},
+            },
+        },
+    )
     async def ready() -> JSONResponse:
         results: dict[str, Any] = {}
         ok = True

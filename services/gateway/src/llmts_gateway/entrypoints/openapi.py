@@ -129,8 +129,10 @@ def _secure(operation: dict[str, Any]) -> None:
 
 def _error_answer(status: int, answer: dict[str, Any]) -> None:
     media = answer.setdefault("content", {}).setdefault("application/json", {})
-    media["schema"] = {"$ref": ERROR_REF}
     example = media.get("example")
+    if isinstance(example, dict) and "error" not in example:
+        return  # not an error body (/ready's 503 lists its checks)
+    media["schema"] = {"$ref": ERROR_REF}
     if isinstance(example, dict) and isinstance(example.get("error"), dict):
         # FastAPI drops null values from the document: show the whole shape the API answers
         media["example"] = error_body(**{k: example["error"].get(k) for k in ("code", "message", "details")})

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Cookie, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
 from llmts_api.admin import ChangePasswordRequest, DeleteAccountRequest
 from llmts_api.auth import (
     Jwks,
@@ -186,6 +187,7 @@ async def delete_me(
 
 
 class SessionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.SESSION]})
     user_id: str = Field(description="The `sub` of the token: the owner id everywhere.")
     email: str | None = Field(default=None, examples=["ada@example.com"])
     token_id: str | None = Field(default=None, description="The token's `jti`.")

@@ -22,10 +22,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
+from llmts_api import examples as ex
 from llmts_api.generation import (
     BatchAccepted,
     BatchCreate,
@@ -38,12 +39,13 @@ from llmts_api.generation import (
     ResultQuery,
 )
 from llmts_common.auth import bearer_token
+from llmts_common.query import reject_unknown_query
 from llmts_gateway import handlers
 from llmts_gateway.deps import Context, CurrentUser, Jobs
 from llmts_gateway.domain.ports import Answer
 from llmts_gateway.entrypoints.relay import relay
 
-router = APIRouter(tags=["generation"])
+router = APIRouter(tags=["generation"], dependencies=[Depends(reject_unknown_query)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token."},
@@ -167,7 +169,8 @@ async def cancel_job(
     description="Token as `Authorization: Bearer` or `?token=` (EventSource cannot set headers). Events: "
     "`snapshot` (the job status), then `started`, `item_generated`, `item_rejected`, `progress`, and one of "
     "`completed` / `failed` / `cancelled`, after which the stream ends. Each data is `{id, type, time, data}`.",
-    responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {"example": ex.SSE_EVENTS}}}, **ERRORS},
 )
 async def job_events(
     job_id: str,

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from llmts_api import examples as ex
 from llmts_api.templates import (
     EXAMPLE_ID_PATTERN,
     TEMPLATE_ID_PATTERN,
     DiffQuery,
     ExamplesPublic,
+    FacetsPublic,
+    FacetsQuery,
     ImportOptions,
     LlmDataGenImportPublic,
     LlmDataGenImportQuery,
@@ -37,6 +40,7 @@ from llmts_api.templates import (
     VersionsPublic,
     VersionsQuery,
 )
+from llmts_common.query import reject_unknown_query
 from llmts_gateway.deps import Context, CurrentUser
 from llmts_gateway.entrypoints.openapi import error_response
 
@@ -72,7 +76,12 @@ _OWNER: dict[int | str, dict[str, Any]] = {
     ),
 }
 
-router = APIRouter(prefix="/templates", tags=["templates"], responses=_COMMON)
+router = APIRouter(
+    prefix="/templates",
+    tags=["templates"],
+    responses=_COMMON,
+    dependencies=[Depends(reject_unknown_query)],  # 422 here, without a round trip
+)
 
 
 async def _forward(ctx: Context, request: Request, path: str) -> Response:
@@ -92,6 +101,28 @@ async def list_templates(
     request: Request, ctx: Context, _user: CurrentUser, query: Annotated[TemplatesQuery, Query()]
 ) -> Response:
     return await _forward(ctx, request, "/templates")
+
+
+@router.get(
+    "/categories",
+    response_model=FacetsPublic,
+    summary="Categories of my templates and public ones, with counts (case variants counted together)",
+)
+async def list_categories(
+    request: Request, ctx: Context, _user: CurrentUser, query: Annotated[FacetsQuery, Query()]
+) -> Response:
+    return await _forward(ctx, request, "/templates/categories")
+
+
+@router.get(
+    "/tags",
+    response_model=FacetsPublic,
+    summary="Tags of my templates and public ones, with counts (case variants counted together)",
+)
+async def list_tags(
+    request: Request, ctx: Context, _user: CurrentUser, query: Annotated[FacetsQuery, Query()]
+) -> Response:
+    return await _forward(ctx, request, "/templates/tags")
 
 
 @router.get("/examples", response_model=ExamplesPublic, summary="Example templates that can be imported")
@@ -126,7 +157,11 @@ async def validate_template(
     ctx: Context,
     _user: CurrentUser,
     document: Annotated[
-        dict[str, Any], Body(description="A template document; any shape, problems are reported.")
+        dict[str, Any],
+        Body(
+            description="A template document; any shape, problems are reported.",
+            examples=[ex.VALIDATE_DOCUMENT],
+        ),
     ],
 ) -> Response:
     return await _forward(ctx, request, "/templates/validate")
@@ -168,7 +203,10 @@ async def import_llm_data_gen(
     request: Request,
     ctx: Context,
     _user: CurrentUser,
-    config: Annotated[dict[str, Any], Body(description="The llm-data-gen config JSON, unchanged.")],
+    config: Annotated[
+        dict[str, Any],
+        Body(description="The llm-data-gen config JSON, unchanged.", examples=[ex.LLM_DATA_GEN_CONFIG]),
+    ],
     query: Annotated[LlmDataGenImportQuery, Query()],
 ) -> Response:
     return await _forward(ctx, request, "/templates/import/llm-data-gen")
