@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 
@@ -160,7 +159,7 @@ class TemplateCreate(BaseModel):
 class TemplatePublic(TemplateCreate):
     """A stored template: the current document plus its identity and bookkeeping."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [ex.TEMPLATE]})
+    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
 
     id: str
     owner_id: str
@@ -179,6 +178,31 @@ class TemplateReplaceQuery(BaseModel):
     )
 
 
+MERGE_PATCH_MEDIA_TYPE = "application/merge-patch+json"
+_MERGE_PATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "TemplateMergePatch",
+    "description": (
+        "A JSON merge patch (RFC 7396) of the template document: the keys given replace the current ones "
+        "(objects merge key by key, arrays are replaced whole), `null` removes a key (back to its default). "
+        "The result must be a valid template; it becomes a new version, exactly as a PUT of it would."
+    ),
+    "examples": [
+        {"name": "Quiz v2", "tags": ["quiz", "math"], "model": {"temperature": 0.3}, "category": None}
+    ],
+}
+MERGE_PATCH_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            MERGE_PATCH_MEDIA_TYPE: {"schema": _MERGE_PATCH_SCHEMA},
+            "application/json": {"schema": _MERGE_PATCH_SCHEMA},
+        },
+    }
+}
+"""The request body of ``PATCH /templates/{id}`` in OpenAPI (the route reads the raw body itself)."""
+
+
 class TemplateSummary(BaseModel):
     id: str
     owner_id: str
@@ -195,7 +219,6 @@ class TemplateSummary(BaseModel):
 
 
 class TemplatesPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.TEMPLATES]})
     items: list[TemplateSummary]
     total: int = Field(description="Templates matching the filters, over all pages.")
     limit: int
@@ -264,7 +287,6 @@ class VersionSummary(BaseModel):
 
 
 class VersionsPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSIONS]})
     template_id: str
     current_version: int
     items: list[VersionSummary] = Field(description="Newest first.")
@@ -283,7 +305,6 @@ class VersionsQuery(BaseModel):
 
 
 class VersionPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSION]})
     template_id: str
     version: int
     created_at: datetime
@@ -323,9 +344,7 @@ class RulesDiff(BaseModel):
 
 
 class TemplateDiffPublic(BaseModel):
-    model_config = ConfigDict(
-        populate_by_name=True, serialize_by_alias=True, json_schema_extra={"examples": [ex.TEMPLATE_DIFF]}
-    )
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     from_version: int
     to_version: int
@@ -349,7 +368,6 @@ class Issue(BaseModel):
 
 
 class ValidationReportPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.VALIDATION_REPORT]})
     valid: bool
     errors: list[Issue]
     warnings: list[Issue] = Field(
@@ -404,7 +422,6 @@ class TokenEstimate(BaseModel):
 
 
 class PreviewPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.PREVIEW]})
     template_id: str | None
     version: int | None
     index: int
@@ -433,15 +450,12 @@ class ExamplePublic(BaseModel):
 
 
 class ExamplesPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXAMPLES]})
     items: list[ExamplePublic]
     total: int
 
 
 class ImportOptions(_Strict):
     """Optional body of ``POST /templates/examples/{id}/import``: override the copy's name and visibility."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.IMPORT_OPTIONS]})
 
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     visibility: Visibility | None = None
@@ -458,7 +472,15 @@ class LlmDataGenImportQuery(BaseModel):
     visibility: Visibility = "private"
 
 
-class LlmDataGenImportPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.LLM_DATA_GEN_IMPORT]})
+class ImportPublic(BaseModel):
+    """What both imports answer (an example, an llm-data-gen config): the new template and notes on it."""
+
     template: TemplatePublic
-    notes: list[str] = Field(description="What the mapping could not carry over, or changed.")
+    notes: list[str] = Field(
+        description="llm-data-gen: what the mapping could not carry over, or changed; "
+        "example: what to know before running it (its tasks). Often empty."
+    )
+
+
+LlmDataGenImportPublic = ImportPublic
+"""The earlier name of :class:`ImportPublic`."""
