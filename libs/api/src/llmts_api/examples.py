@@ -500,3 +500,12 @@ EXPORT: dict[str, Any] = {
     "links": {"self": f"/exports/{EXPORT_ID}", "download": f"/exports/{EXPORT_ID}/download"},
 }
 EXPORTS: dict[str, Any] = {"items": [EXPORT], "total": 1, "limit": 100, "offset": 0}
+EXPORT_ACCEPTED: dict[str, Any] = {
+    "export_id": EXPORT_ID,
+    "status": "queued",
+    "links": {"self": f"/exports/{EXPORT_ID}", "download": None},
+}
+FACETS: dict[str, Any] = {
+    "items": [{"name": "education", "count": 3}, {"name": "Marketing", "count": 1}],
+    "total": 2,
+}

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmts_api import examples as ex
 from llmts_api.paging import MAX_OFFSET
 
 ExportFormat = Literal["json", "jsonl", "csv", "xlsx", "pdf", "md", "html", "xml", "txt", "parquet"]
@@ -56,6 +57,7 @@ class ExportLinks(BaseModel):
 
 
 class ExportPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPORT]})
     export_id: str
     job_id: str
     format: str = Field(examples=["csv"])
@@ -76,6 +78,7 @@ class ExportPublic(BaseModel):
 
 
 class ExportsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPORTS]})
     items: list[ExportPublic] = Field(description="Newest first.")
     total: int = Field(description="Exports matching the filters (all pages).")
     limit: int

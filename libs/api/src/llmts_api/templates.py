@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 
@@ -159,7 +160,7 @@ class TemplateCreate(BaseModel):
 class TemplatePublic(TemplateCreate):
     """A stored template: the current document plus its identity and bookkeeping."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [ex.TEMPLATE]})
 
     id: str
     owner_id: str
@@ -219,6 +220,7 @@ class TemplateSummary(BaseModel):
 
 
 class TemplatesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TEMPLATES]})
     items: list[TemplateSummary]
     total: int = Field(description="Templates matching the filters, over all pages.")
     limit: int
@@ -273,6 +275,7 @@ class FacetCount(BaseModel):
 class FacetsPublic(BaseModel):
     """Categories or tags of the templates the caller may see (own and public), most used first."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.FACETS]})
     items: list[FacetCount]
     total: int = Field(description="Distinct values.", examples=[1])
 
@@ -287,6 +290,7 @@ class VersionSummary(BaseModel):
 
 
 class VersionsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSIONS]})
     template_id: str
     current_version: int
     items: list[VersionSummary] = Field(description="Newest first.")
@@ -305,6 +309,7 @@ class VersionsQuery(BaseModel):
 
 
 class VersionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VERSION]})
     template_id: str
     version: int
     created_at: datetime
@@ -344,7 +349,9 @@ class RulesDiff(BaseModel):
 
 
 class TemplateDiffPublic(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True, serialize_by_alias=True, json_schema_extra={"examples": [ex.TEMPLATE_DIFF]}
+    )
 
     from_version: int
     to_version: int
@@ -368,6 +375,7 @@ class Issue(BaseModel):
 
 
 class ValidationReportPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.VALIDATION_REPORT]})
     valid: bool
     errors: list[Issue]
     warnings: list[Issue] = Field(
@@ -422,6 +430,7 @@ class TokenEstimate(BaseModel):
 
 
 class PreviewPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PREVIEW]})
     template_id: str | None
     version: int | None
     index: int
@@ -450,12 +459,15 @@ class ExamplePublic(BaseModel):
 
 
 class ExamplesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXAMPLES]})
     items: list[ExamplePublic]
     total: int
 
 
 class ImportOptions(_Strict):
     """Optional body of ``POST /templates/examples/{id}/import``: override the copy's name and visibility."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.IMPORT_OPTIONS]})
 
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     visibility: Visibility | None = None
@@ -475,6 +487,7 @@ class LlmDataGenImportQuery(BaseModel):
 class ImportPublic(BaseModel):
     """What both imports answer (an example, an llm-data-gen config): the new template and notes on it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.LLM_DATA_GEN_IMPORT]})
     template: TemplatePublic
     notes: list[str] = Field(
         description="llm-data-gen: what the mapping could not carry over, or changed; "

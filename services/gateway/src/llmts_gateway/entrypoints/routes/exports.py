@@ -19,9 +19,10 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
+from llmts_api import examples as ex
 from llmts_api.exports import (
     ExportCreate,
     ExportFormat,
@@ -62,7 +63,12 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+_FILE: dict[str, Any] = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+"""A download's body: the file (its real Content-Type is the export's)."""
+
+
 class ExportAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPORT_ACCEPTED]})
     export_id: str
     status: Literal["queued", "running"]
     links: ExportLinks
@@ -189,7 +195,12 @@ async def _stream_download(ctx: GatewayContext, export_id: str, authorization: s
     "/exports",
     status_code=202,
     summary="Request an export of a job's items",
-    responses={**AUTH_ERRORS, **NOT_FOUND, 422: {"description": "Unknown format or invalid options."}},
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        202: {"model": ExportAccepted, "description": "Accepted: poll `links.self` until it is ready."},
+        422: {"description": "Unknown format or invalid options."},
+    },
 )
 async def create_export(
     body: ExportCreate,
@@ -269,7 +280,10 @@ async def get_export(
     responses={
         **AUTH_ERRORS,
         **NOT_FOUND,
-        200: {"description": "The file, with its Content-Type and an RFC 5987 Content-Disposition."},
+        200: {
+            "description": "The file, with its Content-Type and an RFC 5987 Content-Disposition.",
+            "content": _FILE,
+        },
         409: {"description": "The export is not ready (queued, running or failed)."},
     },
 )
@@ -289,7 +303,7 @@ async def download_export(
     responses={
         **AUTH_ERRORS,
         **NOT_FOUND,
-        200: {"description": "A ready export of this job and format, streamed."},
+        200: {"description": "A ready export of this job and format, streamed.", "content": _FILE},
         202: {
             "model": ExportAccepted,
             "description": "Being built: poll the `Location` (an export status) until it is ready.",
