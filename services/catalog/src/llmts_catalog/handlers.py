@@ -119,7 +119,9 @@ async def get_model(
     record = find_model(snapshot.records, model_id, provider)
     if record is None:
         raise NotFound(
-            f"model {model_id!r} is not in the catalog", code="model_not_found", details={"model_id": model_id}
+            f"model {model_id!r} is not in the catalog",
+            code="model_not_found",
+            details={"model_id": model_id},
         )
     return record, snapshot
 

@@ -288,3 +288,15 @@ async def test_openapi_documents_the_routes(api: httpx.AsyncClient) -> None:
     assert {"/providers", "/providers/models", "/providers/models/{model_id}", "/providers/test"} <= set(
         paths
     )
+
+
+async def test_unknown_query_parameters_are_refused(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/providers/models", params={"paid": "true", "provider": "ollama"})
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [(d["loc"], d["type"]) for d in error["details"]] == [(["query", "paid"], "extra_forbidden")]
+    one = await api.get("/providers/models/openai/gpt-4o-mini", params={"verbose": "true", "x": "1"})
+    assert one.status_code == 422
+    assert [d["loc"] for d in one.json()["error"]["details"]] == [["query", "x"]]
+    assert (await api.get("/providers/models", params={"provider": "ollama"})).status_code == 200

@@ -33,6 +33,7 @@ from llmts_catalog.settings import CatalogSettings
 from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.errors import error_body
 from llmts_common.internal import check_internal_token
+from llmts_common.query import reject_unknown_query
 from llmts_providers.base import Provider
 from llmts_providers.models import ConnectionTestResult, ModelRecord
 
@@ -122,7 +123,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }
 }
 
-router = APIRouter(prefix="/providers", tags=["providers"], dependencies=[Depends(require_auth)])
+router = APIRouter(
+    prefix="/providers",
+    tags=["providers"],
+    dependencies=[Depends(reject_unknown_query), Depends(require_auth)],
+)
 
 
 @router.get("", response_model=ProvidersPublic, summary="Providers with sync status and model counts")

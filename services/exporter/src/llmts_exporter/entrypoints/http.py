@@ -25,6 +25,7 @@ from llmts_api.exports import (
 )
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Conflict, NotFound
+from llmts_common.query import reject_unknown_query
 from llmts_exporter.domain.ports import ExportRecord, ExportRepository, FileStore, JobProjection
 from llmts_exporter.handlers import download_path
 from llmts_exporter.writers import FORMATS
@@ -85,7 +86,7 @@ def export_public(r: ExportRecord) -> ExportPublic:
     )
 
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], dependencies=[Depends(reject_unknown_query)])
 
 
 async def _owned(ctx: HttpContext, export_id: str, user: Principal) -> ExportRecord:

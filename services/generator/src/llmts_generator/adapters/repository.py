@@ -347,7 +347,8 @@ def history_filter(user_id: str, filters: Mapping[str, Any]) -> dict[str, Any]:
     if filters.get("template_id"):
         flt["template.id"] = filters["template_id"]
     if filters.get("model"):
-        flt["model.id"] = filters["model"]
+        # a part of the model id, any case (``llama`` finds ``meta-llama/llama-3.3-70b-instruct:free``)
+        flt["model.id"] = {"$regex": re.escape(str(filters["model"])[:300]), "$options": "i"}
     created: dict[str, Any] = {}
     if filters.get("from"):
         created["$gte"] = filters["from"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, Query
 
 from llmts_api.generation import (
     GenerationPreviewPublic,
@@ -35,6 +35,7 @@ from llmts_common.auth import JwksVerifier, bearer_token
 from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import InvalidField, NotFound, Unprocessable
 from llmts_common.internal import check_internal_token
+from llmts_common.query import reject_unknown_query
 from llmts_generator.domain import state
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
@@ -118,7 +119,7 @@ def build_router(
     internal_token: str | None,
 ) -> APIRouter:
     access = Access(repo=repo, manager=manager, verifier=verifier, internal_token=internal_token)
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(reject_unknown_query)])
     _job_routes(router, access)
     _history_routes(router, access)
     _preview_route(router, access, resolve_provider, renderer)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
@@ -36,10 +36,11 @@ from llmts_common.contracts import ExportRequested, GenerationRequested
 from llmts_common.envelope import new_id
 from llmts_common.errors import AppError, NotFound, ServiceUnavailable
 from llmts_common.logging import correlation_id_var
+from llmts_common.query import reject_unknown_query
 from llmts_common.tracing import current_traceparent
 from llmts_gateway.deps import Context, CurrentUser, GatewayContext
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], dependencies=[Depends(reject_unknown_query)])
 
 ACCEPTED_WINDOW = timedelta(hours=1)
 """How far back the outbox is consulted for commands the exporter may not have seen yet."""

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
 from llmts_api.generation import HistoryJobPublic, HistoryPublic, HistoryQuery
 from llmts_common.auth import bearer_token
+from llmts_common.query import reject_unknown_query
 from llmts_gateway import handlers
 from llmts_gateway.deps import CurrentUser, Jobs
 from llmts_gateway.entrypoints.relay import relay
 from llmts_gateway.entrypoints.routes.generate import ERRORS
 
-router = APIRouter(tags=["history"])
+router = APIRouter(tags=["history"], dependencies=[Depends(reject_unknown_query)])
 
 
 @router.get(

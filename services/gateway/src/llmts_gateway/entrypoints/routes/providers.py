@@ -19,7 +19,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from llmts_api.catalog import (
@@ -35,6 +35,7 @@ from llmts_api.catalog import (
 )
 from llmts_common.errors import InvalidField
 from llmts_common.internal import INTERNAL_TOKEN_HEADER
+from llmts_common.query import reject_unknown_query
 from llmts_gateway.deps import AdminUser, Context, CurrentUser, GatewayContext
 from llmts_gateway.entrypoints.openapi import error_response
 
@@ -52,7 +53,12 @@ _ADMIN: dict[int | str, dict[str, Any]] = {
     403: error_response("Needs the admin role", "forbidden", "this operation needs the admin role")
 }
 
-router = APIRouter(prefix="/providers", tags=["providers"], responses=_COMMON)
+router = APIRouter(
+    prefix="/providers",
+    tags=["providers"],
+    responses=_COMMON,
+    dependencies=[Depends(reject_unknown_query)],
+)
 
 MODEL_ID_MAX_CHARS = 256
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._:@+~-]*"
