@@ -27,7 +27,7 @@ async def test_job_moves_to_the_next_model_when_its_model_disappears(
     user = await register_and_login(gateway, "fallback")
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
     assert r.status_code == 201, r.text
-    template_id = r.json()["id"]
+    template_id = r.json()["template"]["id"]
     await api.fake_config(stack.fake_ollama, latency_ms=150)
     try:
         r = await gateway.post(

@@ -24,7 +24,7 @@ async def test_100_items_watched_over_websocket(stack: Stack, gateway: httpx.Asy
     user = await register_and_login(gateway, "gen100")
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
     assert r.status_code == 201, r.text
-    template_id = r.json()["id"] if "id" in r.json() else r.json()["template"]["id"]
+    template_id = r.json()["template"]["id"]
     r = await gateway.post(
         "/generate",
         json={

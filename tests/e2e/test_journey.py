@@ -181,7 +181,7 @@ async def test_full_journey(stack: Stack, gateway: httpx.AsyncClient, journey_ro
     # import an example template
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
     assert r.status_code == 201, r.text
-    template = r.json()
+    template = r.json()["template"]
     tid = template["id"]
     assert template["owner_id"] == user.user_id
 

@@ -61,7 +61,7 @@ async def victim(stack: Stack) -> AsyncIterator[Victim]:
         user = remember(await register_and_login(client, "victim"))
         r = await client.post("/templates/examples/quiz/import", headers=user.headers)
         assert r.status_code == 201, r.text
-        v = Victim(user, r.json()["id"])
+        v = Victim(user, r.json()["template"]["id"])
         await api.require_routes(client, [("POST", "/generate"), ("POST", "/exports")])
         r = await client.post(
             "/generate", headers=user.headers, json={"template_id": v.template_id, "count": 3}

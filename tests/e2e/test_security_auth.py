@@ -292,7 +292,7 @@ async def test_delete_me_erases_the_user_everywhere(sec_stack: Stack) -> None:
         h = bearer(user["access_token"])
         r = await c.post("/templates/examples/quiz/import", headers=h)
         assert r.status_code == 201, r.text
-        r = await c.post("/generate", headers=h, json={"template_id": r.json()["id"], "count": 2})
+        r = await c.post("/generate", headers=h, json={"template_id": r.json()["template"]["id"], "count": 2})
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
         await api.wait_job(c, job_id, h, within=90)

@@ -52,7 +52,7 @@ async def job_id(stack: Stack, user: User) -> str:
         r = await client.post("/templates/examples/quiz/import", headers=user.headers)
         assert r.status_code == 201, r.text
         r = await client.post(
-            "/generate", headers=user.headers, json={"template_id": r.json()["id"], "count": 2}
+            "/generate", headers=user.headers, json={"template_id": r.json()["template"]["id"], "count": 2}
         )
         assert r.status_code == 202, r.text
         job: str = r.json()["job_id"]
@@ -171,7 +171,7 @@ async def test_an_unpublishable_command_fails_its_job_and_does_not_block_the_oth
     assert "limit" in view["error"]["reason"]
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
     r = await gateway.post(
-        "/generate", headers=user.headers, json={"template_id": r.json()["id"], "count": 1}
+        "/generate", headers=user.headers, json={"template_id": r.json()["template"]["id"], "count": 1}
     )
     assert r.status_code == 202, r.text
     done = await api.wait_job(gateway, r.json()["job_id"], user.headers, within=60)
@@ -184,7 +184,7 @@ async def test_an_unpublishable_command_fails_its_job_and_does_not_block_the_oth
 @pytest.mark.parametrize("offset", ["9223372036854775808", "9223372036854775807", "1000001"])
 async def test_huge_offsets_are_422(gateway: httpx.AsyncClient, user: User, offset: str) -> None:
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
-    template_id = r.json()["id"]
+    template_id = r.json()["template"]["id"]
     for path in ("/history", f"/templates/{template_id}/versions", "/templates", "/providers/models"):
         resp = await gateway.get(path, params={"offset": offset}, headers=user.headers)
         assert resp.status_code == 422, (path, resp.text)

@@ -56,7 +56,7 @@ async def stranger_with_template(client: httpx.AsyncClient, name: str) -> tuple[
     user = await register_and_login(client, name)
     r = await client.post("/templates/examples/quiz/import", headers=user.headers)
     assert r.status_code == 201, r.text
-    return user, r.json()["id"]
+    return user, r.json()["template"]["id"]
 
 
 async def generate(client: httpx.AsyncClient, user: User, body: dict[str, Any]) -> httpx.Response:

@@ -23,7 +23,7 @@ async def test_sigterm_mid_job_then_restart_completes_the_job(
     user = await register_and_login(gateway, "shutdown")
     r = await gateway.post("/templates/examples/quiz/import", headers=user.headers)
     assert r.status_code in (200, 201), r.text
-    template_id = r.json()["id"]
+    template_id = r.json()["template"]["id"]
     await api.fake_config(stack.fake_openrouter, latency_ms=150)
     try:
         r = await gateway.post(

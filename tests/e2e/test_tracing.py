@@ -34,7 +34,7 @@ async def test_one_job_trace_spans_gateway_generator_and_exporter(
     example_id = (examples["items"] if isinstance(examples, dict) else examples)[0]["id"]
     r = await gateway.post(f"/templates/examples/{example_id}/import", headers=user.headers)
     assert r.status_code in (200, 201), r.text
-    template_id = r.json()["id"]
+    template_id = r.json()["template"]["id"]
 
     trace_id = secrets.token_hex(16)
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"

@@ -136,7 +136,8 @@ async def test_templates_through_the_gateway(
     assert examples["total"] >= 5
     r = await gateway.post("/templates/examples/support-tickets/import", headers=alice)
     assert r.status_code == 201
-    assert r.json()["name"] == "Обращения в поддержку"
+    assert r.json()["template"]["name"] == "Обращения в поддержку"
+    assert isinstance(r.json()["notes"], list)
 
     config = {
         "meta": {"name": "Emails"},
@@ -184,8 +185,62 @@ async def test_openapi_documents_every_templates_route(gateway: httpx.AsyncClien
         "/templates/{template_id}/versions/{n}",
         "/templates/{template_id}/diff",
         "/templates/{template_id}/rollback/{n}",
+        "/templates/categories",
+        "/templates/tags",
     }
+    patch = spec["paths"]["/templates/{template_id}"]["patch"]
+    assert set(patch["requestBody"]["content"]) == {"application/merge-patch+json", "application/json"}
+    assert "415" in patch["responses"]
     for path in paths:
         for op in spec["paths"][path].values():
             assert op["tags"] == ["templates"]
             assert "401" in op["responses"]
+
+
+async def test_issue_19_templates_routes_through_the_gateway(
+    gateway: httpx.AsyncClient, auth: Callable[[str], dict[str, str]]
+) -> None:
+    alice = auth(f"alice-{uuid.uuid4().hex[:6]}")
+    m = uuid.uuid4().hex[:6]
+    r = await gateway.post(
+        "/templates", json=_doc(prompts={"user": "Hello {{ product \n {% for %}"}), headers=alice
+    )
+    assert r.status_code == 422
+    detail = r.json()["error"]["details"][0]
+    assert (detail["loc"], detail["line"], detail["column"]) == (["body", "prompts", "user"], 2, 2)
+    tid = (
+        await gateway.post(
+            "/templates", json=_doc(category=f"Cat-{m}", tags=[f"Tag-{m}", "x"]), headers=alice
+        )
+    ).json()["id"]
+
+    listed = await gateway.get(
+        "/templates", params=[("tag", f"tag-{m}"), ("tag", "X"), ("category", f"cat-{m}")], headers=alice
+    )
+    assert [i["id"] for i in listed.json()["items"]] == [tid]
+    cats = (await gateway.get("/templates/categories", params={"owner": "me"}, headers=alice)).json()
+    assert cats["items"] == [{"name": f"Cat-{m}", "count": 1}]
+    tags = (await gateway.get("/templates/tags", params={"owner": "me"}, headers=alice)).json()
+    assert {i["name"]: i["count"] for i in tags["items"]} == {f"Tag-{m}": 1, "x": 1}
+
+    r = await gateway.patch(
+        f"/templates/{tid}",
+        content=b'{"name": "Patched", "tags": null}',
+        headers={"content-type": "application/merge-patch+json", **alice},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["name"], r.json()["tags"]) == (2, "Patched", [])
+    r = await gateway.patch(
+        f"/templates/{tid}", content=b"x", headers={"content-type": "text/plain", **alice}
+    )
+    assert r.status_code == 415
+
+    for path in (
+        "/templates?tags=x",
+        "/templates/categories?limit=1",
+        f"/templates/{tid}?x=1",
+        "/templates/examples?y=2",
+    ):
+        r = await gateway.get(path, headers=alice)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["details"][0]["type"] == "extra_forbidden"

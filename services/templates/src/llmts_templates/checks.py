@@ -48,6 +48,27 @@ class Issue(BaseModel):
     kind: str | None = None
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def issue_detail(issue: Issue) -> dict[str, Any]:
+    """One ``validation_error`` detail in the shared shape ``{loc, msg, type}`` (``loc`` from the body), with the
+    issue's ``path`` and, for prompts, its ``line`` and ``column``."""
+    loc: list[str | int] = ["body"]
+    for name, index in _PATH_PART.findall(issue.path.lstrip("$")):
+        loc.append(int(index) if index else name)
+    detail: dict[str, Any] = {
+        "loc": loc,
+        "msg": issue.message,
+        "type": issue.kind or "value_error",
+        "path": issue.path,
+    }
+    if issue.line is not None:
+        detail["line"] = issue.line
+        detail["column"] = issue.column
+    return detail
+
+
 class ValidationReport(BaseModel):
     valid: bool
     errors: list[Issue] = Field(default_factory=list)

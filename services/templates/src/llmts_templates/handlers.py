@@ -16,14 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from llmts_common.contracts import Message
 from llmts_common.contracts.events import TemplateCreated, TemplateDeleted, TemplateUpdated
-from llmts_common.errors import Conflict, Forbidden, NotFound, Unprocessable
-from llmts_templates.checks import Inspector, inspect_prompts, validate_document
+from llmts_common.errors import Conflict, Forbidden, InvalidField, NotFound, Unprocessable
+from llmts_templates.checks import (
+    Inspector,
+    inspect_prompts,
+    issue_detail,
+    shape_errors,
+    validate_document,
+)
 from llmts_templates.domain.diff import TemplateDiff, diff_documents
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.examples import Example
 from llmts_templates.domain.llm_data_gen import ImportResult, LlmDataGenError, map_config
+from llmts_templates.domain.merge_patch import merge_patch
 from llmts_templates.domain.ports import ListFilter, TemplateRepository
 
 
@@ -154,7 +163,7 @@ async def ensure_runnable(document: TemplateDocument, *, deps: Deps) -> None:
     if blocking:
         raise Unprocessable(
             f"{blocking[0].path}: {blocking[0].message}",
-            details=[e.model_dump() for e in blocking],
+            details=[issue_detail(e) for e in blocking],
         )
 
 
@@ -210,6 +219,33 @@ async def update_template(
     return await _store_new_version(current, document, user_id=user_id, deps=deps, note=None)
 
 
+async def patch_template(
+    template_id: str,
+    patch: Any,
+    *,
+    user_id: str,
+    deps: Deps,
+    expected_version: int | None = None,
+) -> TemplateRecord:
+    """A JSON merge patch (RFC 7396) of the current document, then exactly what a PUT of the result does (the
+    same checks, a new version)."""
+    if not isinstance(patch, dict):
+        raise InvalidField("a merge patch of a template is a JSON object", loc=("body",), type="dict_type")
+    current = await get_owned(template_id, user_id=user_id, deps=deps)
+    merged = merge_patch(current.document.stored(), patch)
+    try:
+        document = TemplateDocument.model_validate(merged)
+    except ValidationError as exc:
+        issues = shape_errors(exc)
+        raise Unprocessable(
+            f"the patched template is invalid: {issues[0].path}: {issues[0].message}",
+            details=[issue_detail(i) for i in issues],
+        ) from None
+    return await update_template(
+        template_id, document, user_id=user_id, deps=deps, expected_version=expected_version
+    )
+
+
 async def rollback_template(template_id: str, n: int, *, user_id: str, deps: Deps) -> TemplateRecord:
     current = await get_owned(template_id, user_id=user_id, deps=deps)
     target = await deps.repo.get_version(template_id, n)
@@ -245,7 +281,8 @@ async def import_example(
     deps: Deps,
     name: str | None = None,
     visibility: str | None = None,
-) -> TemplateRecord:
+) -> tuple[TemplateRecord, list[str]]:
+    """A private (or ``visibility``) copy of an example, and notes on it (same shape as the llm-data-gen import)."""
     example = (deps.examples or {}).get(example_id)
     if example is None:
         raise NotFound(f"example {example_id!r} not found", code="example_not_found")
@@ -257,7 +294,22 @@ async def import_example(
     if visibility:
         update["visibility"] = visibility
     document = TemplateDocument.model_validate({**example.document.stored(), **update})
-    return await create_template(document, user_id=user_id, deps=deps, note=f"imported example {example_id}")
+    record = await create_template(
+        document, user_id=user_id, deps=deps, note=f"imported example {example_id}"
+    )
+    return record, _example_notes(record.document)
+
+
+def _example_notes(document: TemplateDocument) -> list[str]:
+    """What a newcomer needs to know before running the copy."""
+    if not document.tasks:
+        return []
+    counts = [t.get("count", 1) for t in document.tasks]
+    per_round = sum(c if isinstance(c, int) and not isinstance(c, bool) and c >= 0 else 1 for c in counts)
+    return [
+        f"{len(document.tasks)} task row(s), {per_round} item(s) in all: a job without `count` makes exactly "
+        "those; with `count` the task list repeats (or stops short) to make that many"
+    ]
 
 
 def map_llm_data_gen(config: Any, *, name: str | None = None, visibility: str = "private") -> ImportResult:

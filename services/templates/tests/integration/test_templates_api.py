@@ -286,7 +286,8 @@ async def test_examples_import_validate_preview(client: httpx.AsyncClient, alice
     for example_id in sorted(ids):
         r = await client.post(f"/templates/examples/{example_id}/import", headers=alice)
         assert r.status_code == 201, r.text
-        t = r.json()
+        assert isinstance(r.json()["notes"], list)
+        t = r.json()["template"]
         assert t["version"] == 1
         assert t["visibility"] == "private"
         document = {
@@ -300,8 +301,8 @@ async def test_examples_import_validate_preview(client: httpx.AsyncClient, alice
     r = await client.post(
         "/templates/examples/quiz/import", json={"name": "My quiz", "visibility": "public"}, headers=alice
     )
-    assert r.json()["name"] == "My quiz"
-    assert r.json()["visibility"] == "public"
+    assert r.json()["template"]["name"] == "My quiz"
+    assert r.json()["template"]["visibility"] == "public"
     assert (await client.post("/templates/examples/nope/import", headers=alice)).status_code == 404
 
 

@@ -18,8 +18,8 @@ async def test_a_template_that_does_not_compile_is_refused_with_line_and_column(
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert err["code"] == "validation_error"
-    assert [(d["path"], d["line"], d["column"], d["kind"]) for d in err["details"]] == [
-        ("prompts.user", 2, 2, "syntax")
+    assert [(d["loc"], d["path"], d["line"], d["column"], d["type"]) for d in err["details"]] == [
+        (["body", "prompts", "user"], "prompts.user", 2, 2, "syntax")
     ]
     ok = await create(client, alice)
     r = await client.put(f"/templates/{ok['id']}", json=broken, headers=alice)
@@ -93,3 +93,28 @@ async def test_unknown_query_parameters_are_422_on_every_route(
         assert err["code"] == "validation_error", path
         assert err["details"][0]["type"] == "extra_forbidden", path
     assert (await client.get(f"/templates/{t['id']}", headers=alice)).status_code == 200  # not deleted
+
+
+async def test_patch_merge_patch_over_http(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
+    t = await create(client, alice)
+    url = f"/templates/{t['id']}"
+    merge = {"content-type": "application/merge-patch+json", **alice}
+    body = b'{"name": "Patched", "model": {"temperature": 0.1}, "category": null}'
+    r = await client.patch(url, content=body, headers=merge)
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["name"], r.json()["category"]) == (2, "Patched", None)
+    assert r.json()["model"]["id"] == "openai/gpt-4o-mini"
+    assert r.json()["model"]["temperature"] == 0.1
+    r = await client.patch(url, json={"description": "plain json works too"}, headers=alice)
+    assert r.json()["version"] == 3
+    r = await client.patch(url, params={"expected_version": 1}, json={"name": "x"}, headers=alice)
+    assert r.status_code == 409
+    r = await client.patch(url, content=b"name=x", headers={"content-type": "text/plain", **alice})
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == "unsupported_media_type"
+    for bad in (b"{not json", b"[1]", b'{"prompts": {"user": "{% if %}"}}', b'{"schema": null}'):
+        r = await client.patch(url, content=bad, headers=merge)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+        assert r.json()["error"]["details"][0]["loc"][0] == "body"
+    assert (await client.get(url, headers=alice)).json()["version"] == 3

@@ -137,8 +137,11 @@ async def test_facets_count_what_the_caller_may_see(deps: Deps) -> None:
 
 
 async def test_examples_import_and_unknown_example(deps: Deps) -> None:
-    record = await handlers.import_example("quiz", user_id="carol", deps=deps, visibility="public")
+    record, notes = await handlers.import_example("quiz", user_id="carol", deps=deps, visibility="public")
     assert record.owner_id == "carol"
+    rows = len(record.document.tasks)
+    assert rows
+    assert notes[0].startswith(f"{rows} task row(s), ")
     assert record.document.visibility == "public"
     assert record.document.metadata["imported_from"] == "example:quiz"
     with pytest.raises(NotFound):

@@ -51,7 +51,8 @@ async def test_create_refuses_a_prompt_that_does_not_compile(deps: Deps, repo: A
         await handlers.create_template(document(BROKEN), user_id="alice", deps=deps)
     [issue] = _details(info)
     assert issue["path"] == "prompts.user"
-    assert issue["kind"] == "syntax"
+    assert issue["type"] == "syntax"
+    assert issue["loc"] == ["body", "prompts", "user"]
     assert (issue["line"], issue["column"]) == (2, 2)
     assert info.value.message.startswith("prompts.user: ")
     assert repo.templates == {}
@@ -112,4 +113,4 @@ def test_through_the_render_pool_under_its_deadline(deps: Deps, pool: RenderPool
     broken, slow = asyncio.run(go())
     assert (broken[0]["line"], broken[0]["column"]) == (2, 2)
     assert slow[0]["path"] == "prompts.user"
-    assert slow[0]["kind"] == "limit_exceeded"
+    assert slow[0]["type"] == "limit_exceeded"

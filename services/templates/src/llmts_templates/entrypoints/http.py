@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from llmts_api.templates import (
     EXAMPLE_ID_PATTERN,
+    MERGE_PATCH_OPENAPI,
     TEMPLATE_ID_PATTERN,
     DiffQuery,
     ExamplesPublic,
     FacetsPublic,
     FacetsQuery,
     ImportOptions,
-    LlmDataGenImportPublic,
+    ImportPublic,
     LlmDataGenImportQuery,
     PreviewPublic,
     PreviewRequest,
@@ -44,6 +45,7 @@ from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import shape_errors, validate_payload_with
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.ports import ListFilter, PriceSource
+from llmts_templates.entrypoints.merge_patch import read_merge_patch
 from llmts_templates.handlers import Deps
 from llmts_templates.preview import preview
 from llmts_templating.pool import RenderPool
@@ -174,7 +176,7 @@ async def examples(svc: Context) -> dict[str, Any]:
 @router.post(
     "/examples/{example_id}/import",
     status_code=201,
-    response_model=TemplatePublic,
+    response_model=ImportPublic,
     summary="Copy an example into my templates",
 )
 async def import_example(
@@ -184,10 +186,10 @@ async def import_example(
     options: Annotated[ImportOptions | None, Body()] = None,
 ) -> dict[str, Any]:
     opts = options or ImportOptions()
-    record = await handlers.import_example(
+    record, notes = await handlers.import_example(
         example_id, user_id=user.user_id, deps=svc.deps, name=opts.name, visibility=opts.visibility
     )
-    return record.public()
+    return {"template": record.public(), "notes": notes}
 
 
 @router.post(
@@ -248,7 +250,7 @@ def _document_or_422(raw: Any) -> TemplateDocument:
 @router.post(
     "/import/llm-data-gen",
     status_code=201,
-    response_model=LlmDataGenImportPublic,
+    response_model=ImportPublic,
     summary="Import an llm-data-gen config file as is",
 )
 async def import_llm_data_gen(
@@ -284,6 +286,29 @@ async def put(
     record = await handlers.update_template(
         template_id,
         _document(document),
+        user_id=user.user_id,
+        deps=svc.deps,
+        expected_version=query.expected_version,
+    )
+    return record.public()
+
+
+@router.patch(
+    "/{template_id}",
+    response_model=TemplatePublic,
+    summary="Change part of a template (JSON merge patch): creates a new immutable version (owner only)",
+    openapi_extra=MERGE_PATCH_OPENAPI,
+)
+async def patch(
+    template_id: TemplateId,
+    request: Request,
+    user: CurrentUser,
+    svc: Context,
+    query: Annotated[TemplateReplaceQuery, Query()],
+) -> dict[str, Any]:
+    record = await handlers.patch_template(
+        template_id,
+        await read_merge_patch(request),
         user_id=user.user_id,
         deps=svc.deps,
         expected_version=query.expected_version,

@@ -19,13 +19,14 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from llmts_api import examples as ex
 from llmts_api.templates import (
     EXAMPLE_ID_PATTERN,
+    MERGE_PATCH_OPENAPI,
     TEMPLATE_ID_PATTERN,
     DiffQuery,
     ExamplesPublic,
     FacetsPublic,
     FacetsQuery,
     ImportOptions,
-    LlmDataGenImportPublic,
+    ImportPublic,
     LlmDataGenImportQuery,
     PreviewPublic,
     PreviewRequest,
@@ -133,8 +134,8 @@ async def list_examples(request: Request, ctx: Context, _user: CurrentUser) -> R
 @router.post(
     "/examples/{example_id}/import",
     status_code=201,
-    response_model=TemplatePublic,
-    summary="Copy an example into my templates",
+    response_model=ImportPublic,
+    summary="Copy an example into my templates: {template, notes}, like the llm-data-gen import",
     responses={404: error_response("No such example", "example_not_found", "example 'x' not found")},
 )
 async def import_example(
@@ -189,7 +190,7 @@ async def preview_template(
 @router.post(
     "/import/llm-data-gen",
     status_code=201,
-    response_model=LlmDataGenImportPublic,
+    response_model=ImportPublic,
     summary="Import an llm-data-gen config file as is (meta, api, schema hints, prompts, tasks, output)",
     responses={
         422: error_response(
@@ -231,6 +232,30 @@ async def update_template(
     _user: CurrentUser,
     template_id: TemplateId,
     body: TemplateCreate,
+    _query: Annotated[TemplateReplaceQuery, Query()],
+) -> Response:
+    return await _forward(ctx, request, f"/templates/{template_id}")
+
+
+@router.patch(
+    "/{template_id}",
+    response_model=TemplatePublic,
+    summary="Change part of a template (JSON merge patch, RFC 7396): a new immutable version (owner only)",
+    responses={
+        **_OWNER,
+        415: error_response(
+            "Neither application/merge-patch+json nor application/json",
+            "unsupported_media_type",
+            "a template patch is application/merge-patch+json (or application/json), not text/plain",
+        ),
+    },
+    openapi_extra=MERGE_PATCH_OPENAPI,
+)
+async def patch_template(
+    request: Request,
+    ctx: Context,
+    _user: CurrentUser,
+    template_id: TemplateId,
     _query: Annotated[TemplateReplaceQuery, Query()],
 ) -> Response:
     return await _forward(ctx, request, f"/templates/{template_id}")
