@@ -87,6 +87,8 @@ class ExportOptions:
     parquet_row_group_size: int = 10_000
     """parquet: rows per row group; also the number of rows held in memory at once."""
     pdf_page_size: Literal["A4", "letter"] = "A4"
+    pdf_title_page: bool = False
+    """pdf: a first page with the job's metadata table (otherwise page 1 opens with a one-line header)."""
 
     def __post_init__(self) -> None:
         if len(self.csv_delimiter) != 1 or self.csv_delimiter in "\r\n\"'":

@@ -1,44 +1,43 @@
-"""PDF via reportlab platypus: a title page with the job's metadata, then one block per item.
+"""PDF via reportlab: item cards drawn straight onto the canvas, page numbers, Cyrillic, bounded memory.
 
 * Font: DejaVu Sans (Cyrillic, Greek, Latin), found in matplotlib's wheel (``mpl-data/fonts/ttf``, located
   without importing matplotlib) or Debian's ``fonts-dejavu-core``; embedded as subsets with ToUnicode
   maps, so Russian renders and text extraction works.
-* The title page uses Paragraphs, so every value put there goes through :func:`rl_escape` (reportlab's
-  mini-markup would otherwise interpret ``<b>``, ``<font>``, ``&…;``).
-* Item blocks are a light custom flowable: lines laid out once (word wrap by glyph widths, nested fields
-  indented) and drawn with ``drawString`` — plain text, never parsed as markup, ~20x cheaper than a
-  Paragraph per field. A block longer than the space left splits between lines across pages.
-* Streaming: platypus consumes a list from the front; :class:`_LazyFlowables` refills it from the items
-  iterator, so only a handful of blocks exist at a time. reportlab keeps each finished page's
-  (compressed) content until ``save``, so the items are rendered :data:`CHUNK_ITEMS` at a time, each part a
-  small reportlab document that :class:`~._pdfcat.PdfConcatenator` appends to the output at once (objects
-  renumbered, one page tree written at the end): memory is bounded by one part, not by the item count.
-  Each part embeds its own font subsets (a few tens of KB) and its last page may be partly empty.
+* Page 1 opens with the template's name and one line of facts (date, model, items); ``pdf_title_page``
+  puts a full title page with the job's metadata table first instead (platypus Paragraphs, every value
+  through :func:`rl_escape`: reportlab's mini-markup would otherwise interpret ``<b>``, ``&…;``).
+* Items are compact cards (:mod:`._pdfcards`): a heading from the item's first text field, then one
+  row per field, labels in a column sized to the item. A card that does not fit the rest of a page starts
+  the next one; a card longer than a page continues over pages. Footer: template name and page number.
+* Speed: no platypus for the items. Lines are laid out once and written as PDF text operators directly
+  into the page's content (one text object per page; font subsets/escaping of repeated short strings such
+  as labels cached), which is what makes 100k items take a fraction of platypus's time.
+* Memory: reportlab keeps each finished page's (deflated, see :func:`_compact_canvas_class`) content until
+  ``save``, so every :data:`CHUNK_ITEMS` items the part is saved as a small document and
+  :class:`~._pdfcat.PdfConcatenator` appends it to the output (objects renumbered, one page tree written at
+  the end): memory is bounded by one part, not by the item count. Parts end on a page break, so no page is
+  left half empty; each part embeds its own font subsets (a few tens of KB).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
-import itertools
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
+from ._model import ExportMeta, ExportOptions, ItemsFactory
+from ._pdfcards import GAP, LEADING, SIZE, Line, Wrapper, card
 from ._pdfcat import PdfConcatenator
 from ._sink import HashingSink
-from ._values import as_mapping, json_text, outline, visible_controls
+from ._values import visible_controls
 
 FONT = "LLMTS-DejaVuSans"
 FONT_BOLD = "LLMTS-DejaVuSans-Bold"
-_SIZE = 9.0
-_LEADING = 12.0
-_INDENT = 12.0
-_HEAD_SIZE = 11.0
-_HEAD_LEADING = 16.0
-_GAP = 8.0
+_MM = 72 / 25.4
+_MARGIN_X, _MARGIN_Y, _FOOTER_Y = 18 * _MM, 16 * _MM, 9 * _MM
+_TITLE_SIZE = 16.0
 
 
 def font_paths() -> tuple[Path, Path]:
@@ -81,147 +80,6 @@ def rl_escape(text: str) -> str:
     )
 
 
-class _Wrapper:
-    """Greedy word wrap by glyph widths (widths are additive: reportlab applies no kerning)."""
-
-    def __init__(self) -> None:
-        from reportlab.pdfbase.pdfmetrics import stringWidth
-
-        self._sw = stringWidth
-        self._space = stringWidth(" ", FONT, _SIZE)
-
-    def width(self, text: str, font: str = FONT, size: float = _SIZE) -> float:
-        return float(self._sw(text, font, size))
-
-    def lines(self, text: str, first: float, rest: float) -> list[str]:
-        """Lines of ``text``: the first at most ``first`` points wide, the others ``rest``."""
-        out: list[str] = []
-        sw = self._sw
-        for para in text.replace("\t", "    ").split("\n"):
-            limit = rest if out else first
-            if sw(para, FONT, _SIZE) <= limit:
-                out.append(para)
-                continue
-            line, line_w = "", 0.0
-            for word in para.split(" "):
-                limit = rest if out else first
-                w = sw(word, FONT, _SIZE)
-                if line and line_w + self._space + w <= limit:
-                    line, line_w = line + " " + word, line_w + self._space + w
-                    continue
-                if line:
-                    out.append(line)
-                    limit = rest
-                while w > limit and len(word) > 1:  # a word wider than the line: cut it
-                    cut = self._fit(word, limit)
-                    out.append(word[:cut])
-                    word = word[cut:]
-                    w = sw(word, FONT, _SIZE)
-                    limit = rest
-                line, line_w = word, w
-            out.append(line)
-        return out
-
-    def _fit(self, word: str, limit: float) -> int:
-        lo, hi = 1, len(word)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self._sw(word[:mid], FONT, _SIZE) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-
-# A laid-out line: (x of the bold label, label, x of the text, text)
-Line = tuple[float, str, float, str]
-
-
-def _make_block_class() -> type:
-    from reportlab.platypus import Flowable
-
-    class Block(Flowable):  # type: ignore[misc]
-        """One item: a heading line then pre-laid-out lines; splits between lines."""
-
-        def __init__(self, heading: str, lines: list[Line]) -> None:
-            super().__init__()
-            self.heading = heading
-            self.lines = lines
-
-        def _height(self, n: int) -> float:
-            return _GAP + _HEAD_LEADING + n * _LEADING
-
-        def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
-            self.width = availWidth
-            self.height = self._height(len(self.lines))
-            return self.width, self.height
-
-        def split(self, availWidth: float, availHeight: float) -> list[Any]:
-            fit = int((availHeight - _GAP - _HEAD_LEADING) // _LEADING)
-            if fit < 2 or fit >= len(self.lines):
-                return []
-            return [
-                Block(self.heading, self.lines[:fit]),
-                Block(self.heading + " (continued)", self.lines[fit:]),
-            ]
-
-        def draw(self) -> None:
-            c = self.canv
-            y = self.height - _GAP - _HEAD_SIZE
-            c.setStrokeGray(0.8)
-            c.setLineWidth(0.5)
-            c.line(0, self.height - _GAP / 2, self.width, self.height - _GAP / 2)
-            # One text object per block (not one per drawString): far fewer PDF operators and Python calls.
-            t = c.beginText()
-            t.setFont(FONT_BOLD, _HEAD_SIZE)
-            t.setTextOrigin(0, y)
-            t.textOut(self.heading)
-            y -= _HEAD_LEADING - _HEAD_SIZE + _SIZE
-            font = ""
-            for x_label, label, x_text, text in self.lines:
-                if label:
-                    if font != FONT_BOLD:
-                        font = FONT_BOLD
-                        t.setFont(font, _SIZE)
-                    t.setTextOrigin(x_label, y)
-                    t.textOut(label)
-                if text:
-                    if font != FONT:
-                        font = FONT
-                        t.setFont(font, _SIZE)
-                    t.setTextOrigin(x_text, y)
-                    t.textOut(text)
-                y -= _LEADING
-            c.drawText(t)
-
-    return Block
-
-
-def _layout(wrapper: _Wrapper, item: ExportItem, text_mode: bool, width: float) -> list[Line]:
-    lines: list[Line] = []
-    if text_mode:
-        text = item.data if isinstance(item.data, str) else json_text(item.data)
-        for part in wrapper.lines(visible_controls(text), width, width):
-            lines.append((0.0, "", 0.0, part))
-        return lines
-    for level, label, value in outline(as_mapping(item.data)):
-        x = level * _INDENT
-        label_text = visible_controls(label) + ":"
-        if value is None:
-            lines.append((x, label_text, 0.0, ""))
-            continue
-        label_w = wrapper.width(label_text, FONT_BOLD) + 4
-        if label_w > (width - x) * 0.45:  # a long label: value on the next lines
-            lines.append((x, label_text, 0.0, ""))
-            for part in wrapper.lines(visible_controls(value), width - x - _INDENT, width - x - _INDENT):
-                lines.append((x, "", x + _INDENT, part))
-            continue
-        parts = wrapper.lines(visible_controls(value), width - x - label_w, width - x - _INDENT)
-        lines.append((x, label_text, x + label_w, parts[0] if parts else ""))
-        lines.extend((x, "", x + _INDENT, part) for part in parts[1:])
-    return lines
-
-
 def _compact_canvas_class() -> type:
     """A Canvas that deflates each finished page's content stream at once.
 
@@ -251,25 +109,6 @@ def _compact_canvas_class() -> type:
                 page.stream = None
 
     return CompactCanvas
-
-
-class _LazyFlowables(list[Any]):
-    """A list platypus can consume from the front while we refill it from an iterator."""
-
-    def __init__(self, head: list[Any], source: Iterator[Any]) -> None:
-        super().__init__(head)
-        self._source: Iterator[Any] | None = source
-
-    def __len__(self) -> int:
-        n = super().__len__()
-        if n < 4 and self._source is not None:
-            more = list(itertools.islice(self._source, 16))
-            if more:
-                self.extend(more)
-            else:
-                self._source = None
-            n = super().__len__()
-        return n
 
 
 CHUNK_ITEMS = 2000
@@ -302,70 +141,270 @@ def _cover(meta: ExportMeta, width: float) -> list[Any]:
     return [Paragraph(rl_escape(meta.template_name), title_style), Spacer(1, 4 * mm), table, PageBreak()]
 
 
-def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
+class _Encoder:
+    """Text → ``(font resource name, escaped PDF string)`` runs for one reportlab document.
+
+    Font subsets are assigned by reportlab's ``TTFont.splitString`` (so the subsets, widths and ToUnicode
+    maps it embeds at ``save`` are right), but only once per new character: reportlab's per-character Python
+    loop is the cost of drawing text. Text whose characters all sit in the first subset (Latin, Cyrillic and
+    punctuation do) is encoded with one ``str.translate``; other text goes through ``splitString``.
+    """
+
+    def __init__(self, doc: Any) -> None:
+        from reportlab.lib.rl_accel import escapePDF
+        from reportlab.pdfbase.pdfmetrics import getFont
+
+        self._doc = doc
+        self._fonts = (getFont(FONT), getFont(FONT_BOLD))
+        self._escape = escapePDF
+        self._known: tuple[set[str], set[str]] = (set(), set())
+        self._first: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        """Per font: code point → code, for the characters assigned to subset 0."""
+        self._first_chars: tuple[set[str], set[str]] = (set(), set())
+        self._name0: list[str | None] = [None, None]
+        self._labels: dict[str, list[tuple[str, str]]] = {}
+
+    def _learn(self, bold: bool, chars: set[str]) -> None:
+        font, doc = self._fonts[bold], self._doc
+        font.splitString("".join(sorted(chars)), doc)
+        assigned = font.state[doc].assignments
+        first = self._first[bold]
+        for ch in chars:
+            code = ord(ch)
+            n = assigned.get(32 if code == 0xA0 else code, 0 if code not in font.face.charToGlyph else None)
+            if n is not None and n < 256:
+                first[code] = n
+                self._first_chars[bold].add(ch)
+        self._known[bold].update(chars)
+
+    def runs(self, bold: bool, text: str) -> list[tuple[str, str]]:
+        if bold:  # labels and headings: few distinct strings, drawn over and over
+            hit = self._labels.get(text)
+            if hit is None:
+                if len(self._labels) >= 4096:
+                    self._labels.clear()
+                hit = self._labels[text] = self._runs(True, text)
+            return hit
+        return self._runs(False, text)
+
+    def _runs(self, bold: bool, text: str) -> list[tuple[str, str]]:
+        known = self._known[bold]
+        chars = set(text)
+        if not chars <= known:
+            self._learn(bold, chars - known)
+        if chars <= self._first_chars[bold]:
+            name = self._name0[bold]
+            if name is None:
+                name = self._name0[bold] = self._fonts[bold].getSubsetInternalName(0, self._doc)
+            return [(name, self._escape(text.translate(self._first[bold]).encode("latin-1")))]
+        font, doc, esc = self._fonts[bold], self._doc, self._escape
+        return [
+            (font.getSubsetInternalName(sub, doc), esc(chunk)) for sub, chunk in font.splitString(text, doc)
+        ]
+
+
+class _Widths(dict[str, float]):
+    """Advance width (in 1/1000 em) of each character of a font; unknown characters get the default."""
+
+    def __init__(self, font: Any) -> None:
+        super().__init__((chr(code), float(w)) for code, w in font.face.charWidths.items())
+        self.default = float(font.face.defaultWidth)
+
+    def __missing__(self, key: str) -> float:
+        return self.default
+
+
+def _text_width() -> Any:
+    """``(text, bold, size) → points``: a sum of cached character widths (reportlab applies no kerning)."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    tables = (_Widths(getFont(FONT)).__getitem__, _Widths(getFont(FONT_BOLD)).__getitem__)
+
+    def width(text: str, bold: bool, size: float) -> float:
+        return sum(map(tables[bold], text)) * size / 1000
+
+    return width
+
+
+class _Pages:
+    """Draws lines onto pages of the current part; starts parts and hands finished ones to the output."""
+
+    def __init__(self, meta: ExportMeta, options: ExportOptions, cat: PdfConcatenator, width: Any) -> None:
+        from reportlab.lib.pagesizes import A4, letter
+
+        self.meta = meta
+        self.size = A4 if options.pdf_page_size == "A4" else letter
+        self.cat = cat
+        self.text_width = width
+        self.width = self.size[0] - 2 * _MARGIN_X
+        self.top = self.size[1] - _MARGIN_Y
+        self.canvas: Any = None
+        self.enc: _Encoder | None = None
+        self.pages = 0
+        self.in_part = 0
+        self.info_kept = False
+        self.ops: list[str] = []
+        self.rules: list[str] = []
+        self.y = self.top
+        self.font: tuple[str, float] = ("", 0.0)
+        self.footer_name = visible_controls(meta.template_name)
+
+    def begin_part(self) -> None:
+        buf = io.BytesIO()
+        canvas = _compact_canvas_class()(buf, pagesize=self.size)
+        canvas.setTitle(visible_controls(self.meta.template_name))
+        canvas.setAuthor("LLM Template System")
+        canvas.setSubject(f"Export of job {self.meta.job_id}")
+        self.canvas, self.buf, self.enc = canvas, buf, _Encoder(canvas._doc)
+        self._begin_page()
+
+    def _begin_page(self) -> None:
+        self.ops = ["BT"]
+        self.rules = []
+        self.font = ("", 0.0)
+        self.y = self.top
+        self.pages += 1
+        self.ops.append("0.45 g")
+        self.text(_MARGIN_X, _FOOTER_Y, False, 8.0, self.footer_name[:90])
+        number = str(self.pages)
+        self.text(
+            self.size[0] - _MARGIN_X - self.text_width(number, False, 8.0), _FOOTER_Y, False, 8.0, number
+        )
+        self.ops.append("0 g")
+
+    def text(self, x: float, y: float, bold: bool, size: float, text: str) -> None:
+        assert self.enc is not None
+        ops = self.ops
+        ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+        for name, escaped in self.enc.runs(bold, text):
+            if self.font != (name, size):
+                self.font = (name, size)
+                ops.append(f"{name} {size:g} Tf")
+            ops.append(f"({escaped}) Tj")
+
+    def end_page(self) -> None:
+        code = self.canvas._code
+        code.append("\n".join(self.ops))
+        code.append("ET")
+        if self.rules:
+            code.append("0.8 G 0.5 w")
+            code.extend(self.rules)
+        self.canvas.showPage()
+        self.ops = []
+
+    def end_part(self) -> None:
+        self.end_page()
+        self.canvas.save()
+        self.cat.add(self.buf.getvalue(), keep_info=not self.info_kept)
+        self.info_kept = True
+        self.canvas = self.enc = None
+        self.in_part = 0
+
+    def new_page(self) -> None:
+        """Next page; past :data:`CHUNK_ITEMS` items the part is handed to the output first."""
+        if self.in_part >= CHUNK_ITEMS:
+            self.end_part()
+            self.begin_part()
+            return
+        self.end_page()
+        self._begin_page()
+
+    def lines(self, lines: list[Line], x0: float, leading: float = LEADING) -> None:
+        """Draw lines from the cursor down, continuing on new pages (:meth:`text`, inlined: the hot loop)."""
+        assert self.enc is not None
+        runs, ops, font = self.enc.runs, self.ops, self.font
+        for line in lines:
+            if self.y - leading < _MARGIN_Y:
+                self.font = font
+                self.new_page()
+                assert self.enc is not None
+                runs, ops, font = self.enc.runs, self.ops, self.font
+            self.y -= leading
+            base = self.y + 3.0
+            for x, bold, size, chunk in line:
+                if not chunk:
+                    continue
+                ops.append(f"1 0 0 1 {x0 + x:.2f} {base:.2f} Tm")
+                for name, escaped in runs(bold, chunk):
+                    if font[0] != name or font[1] != size:
+                        font = (name, size)
+                        ops.append(f"{name} {size:g} Tf")
+                    ops.append(f"({escaped}) Tj")
+        self.font = font
+
+    def card(self, lines: list[Line]) -> None:
+        height = GAP + len(lines) * LEADING
+        room = self.y - _MARGIN_Y
+        if height > room and (height <= self.top - _MARGIN_Y or room < 4 * LEADING):
+            self.new_page()
+        if self.y < self.top:
+            mid = self.y - GAP / 2
+            self.rules.append(f"{_MARGIN_X:.2f} {mid:.2f} m {_MARGIN_X + self.width:.2f} {mid:.2f} l S")
+        self.y -= GAP
+        self.lines(lines, _MARGIN_X)
+
+
+def _header(pages: _Pages, wrap: Wrapper, meta: ExportMeta) -> None:
+    """The top of page 1: the template's name and one line of facts."""
+    title = wrap.lines(visible_controls(meta.template_name), pages.width, bold=True, size=_TITLE_SIZE)
+    pages.lines([((0.0, True, _TITLE_SIZE, t),) for t in title], _MARGIN_X, _TITLE_SIZE * 1.3)
+    facts = [meta.created_at.date().isoformat(), meta.model, f"{meta.succeeded} items"]
+    if meta.template_version is not None:
+        facts.insert(0, f"version {meta.template_version}")
+    facts.append(f"job {meta.job_id}")
+    pages.ops.append("0.4 g")
+    sub = wrap.lines(visible_controls(" · ".join(facts)), pages.width)
+    pages.lines([((0.0, False, SIZE, t),) for t in sub], _MARGIN_X)
+    pages.ops.append("0 g")
+    pages.y -= LEADING / 2
+
+
+def _title_page(meta: ExportMeta, options: ExportOptions) -> bytes:
+    """A separate one-page document: the template's name and the export's facts (``pdf_title_page``)."""
     from reportlab.lib.pagesizes import A4, letter
-    from reportlab.lib.units import mm
     from reportlab.platypus import SimpleDocTemplate
 
-    _register_fonts()
-    page = A4 if options.pdf_page_size == "A4" else letter
-
-    def new_doc(buf: io.BytesIO) -> Any:
-        return SimpleDocTemplate(
-            buf,
-            pagesize=page,
-            leftMargin=18 * mm,
-            rightMargin=18 * mm,
-            topMargin=16 * mm,
-            bottomMargin=16 * mm,
-            title=visible_controls(meta.template_name),
-            author="LLM Template System",
-            subject=f"Export of job {meta.job_id}",
-        )
-
-    width = float(new_doc(io.BytesIO()).width)
-    head = _cover(meta, width)
-
-    block = _make_block_class()
-    wrapper = _Wrapper()
-    text_mode = meta.output_format == "text"
-    counter = [0]
-    pages_before = [0]
-
-    def blocks() -> Iterator[Any]:
-        for item in items():
-            counter[0] += 1
-            yield block(f"Item {item.index}", _layout(wrapper, item, text_mode, width))
+    size = A4 if options.pdf_page_size == "A4" else letter
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=size,
+        leftMargin=_MARGIN_X,
+        rightMargin=_MARGIN_X,
+        topMargin=_MARGIN_Y,
+        bottomMargin=_MARGIN_Y,
+        title=visible_controls(meta.template_name),
+        author="LLM Template System",
+        subject=f"Export of job {meta.job_id}",
+    )
+    flowables = _cover(meta, float(doc.width))[:-1]  # no page break: the cards start a new part anyway
 
     def footer(canvas: Any, _doc: Any) -> None:
-        canvas.saveState()
         canvas.setFont(FONT, 8)
         canvas.setFillGray(0.45)
-        canvas.drawRightString(page[0] - 18 * mm, 9 * mm, str(pages_before[0] + canvas.getPageNumber()))
-        canvas.restoreState()
+        canvas.drawRightString(size[0] - _MARGIN_X, _FOOTER_Y, "1")
 
-    # reportlab keeps every page until save: render CHUNK_ITEMS items per document and append each document's
-    # pages to the output at once (the last page of a part may be partly empty).
-    source = blocks()
+    doc.build(flowables, onFirstPage=footer, canvasmaker=_compact_canvas_class())
+    return buf.getvalue()
+
+
+def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
+    _register_fonts()
+    wrap = Wrapper(_text_width())
     cat = PdfConcatenator(out)
-    canvasmaker = _compact_canvas_class()
-    first = True
-    while True:
-        if first:
-            part_head, take = head, CHUNK_ITEMS
-        else:
-            nxt = next(source, None)
-            if nxt is None:
-                break
-            part_head, take = [nxt], CHUNK_ITEMS - 1
-        buf = io.BytesIO()
-        new_doc(buf).build(
-            _LazyFlowables(part_head, itertools.islice(source, take)),
-            onFirstPage=footer,
-            onLaterPages=footer,
-            canvasmaker=canvasmaker,
-        )
-        pages_before[0] += cat.add(buf.getvalue(), keep_info=first)
-        first = False
+    pages = _Pages(meta, options, cat, wrap.width)
+    if options.pdf_title_page:
+        pages.pages += cat.add(_title_page(meta, options), keep_info=True)
+        pages.info_kept = True
+    pages.begin_part()
+    if not options.pdf_title_page:
+        _header(pages, wrap, meta)
+    count = 0
+    width = pages.width
+    for item in items():
+        pages.card(card(wrap, item.index + 1, item.data, width))
+        pages.in_part += 1
+        count += 1
+    pages.end_part()
     cat.close(id_seed=meta.job_id)
-    return counter[0]
+    return count
