@@ -150,7 +150,6 @@ PROVIDER_TEST: dict[str, Any] = {
     "reachable": True,
     "latency_ms": 3.8,
     "key_valid": None,
-    "credits": None,
     "version": "0.5.7",
     "error": None,
 }
@@ -216,7 +215,6 @@ VERSION_SUMMARY: dict[str, Any] = {
     "version": 2,
     "created_at": "2026-12-06T21:20:11Z",
     "created_by": USER_ID,
-    "note": None,
     "name": "Quiz questions",
 }
 VERSIONS: dict[str, Any] = {
@@ -232,7 +230,6 @@ VERSION: dict[str, Any] = {
     "version": 2,
     "created_at": "2026-12-06T21:20:11Z",
     "created_by": USER_ID,
-    "note": None,
     "document": TEMPLATE_DOCUMENT,
 }
 TEMPLATE_DIFF: dict[str, Any] = {
@@ -265,13 +262,7 @@ VALIDATE_DOCUMENT: dict[str, Any] = {
 VALIDATION_REPORT: dict[str, Any] = {
     "valid": False,
     "errors": [
-        {
-            "path": "prompts.user",
-            "message": "unexpected '}'",
-            "line": 1,
-            "column": 17,
-            "kind": "syntax",
-        }
+        {"path": "prompts.user", "message": "unexpected '}'", "line": 1, "column": 17, "kind": "syntax"}
     ],
     "warnings": [],
 }
@@ -488,8 +479,6 @@ EXPORT: dict[str, Any] = {
     "format": "csv",
     "options": {"csv_delimiter": ";"},
     "status": "ready",
-    "reason": None,
-    "waiting": None,
     "bytes": 5120,
     "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "items": 20,

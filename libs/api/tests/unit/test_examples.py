@@ -36,6 +36,7 @@ def test_the_answers_and_bodies_of_the_api_have_examples() -> None:
 def test_each_example_validates_against_its_model(model: type[BaseModel]) -> None:
     extra = model.model_config.get("json_schema_extra")
     assert isinstance(extra, dict)
+    assert isinstance(extra["examples"], list)
     for example in extra["examples"]:
         model.model_validate(example)
         assert model.model_json_schema()["examples"] == extra["examples"]

@@ -101,7 +101,6 @@ def bootstrap(
     runtime.add_background(
         "revoked-users", lambda stop: revoked.run(stop, interval=settings.revoked_users_refresh_seconds)
     )
-
     runtime.add_closer(upstreams.aclose)
 
     checks: dict[str, Any] = dict(runtime.checks())
