@@ -21,6 +21,8 @@ async def test_a_template_that_does_not_compile_is_refused_with_line_and_column(
     assert [(d["loc"], d["path"], d["line"], d["column"], d["type"]) for d in err["details"]] == [
         (["body", "prompts", "user"], "prompts.user", 2, 2, "syntax")
     ]
+    report = (await client.post("/templates/validate", json=broken, headers=alice)).json()
+    assert [(e["path"], e["line"], e["column"]) for e in report["errors"]] == [("prompts.user", 2, 2)]
     ok = await create(client, alice)
     r = await client.put(f"/templates/{ok['id']}", json=broken, headers=alice)
     assert r.status_code == 422
