@@ -90,11 +90,21 @@ class ExportOptions:
     pdf_title_page: bool = False
     """pdf: a first page with the job's metadata table (otherwise page 1 opens with a one-line header)."""
 
+    nested: Literal["json", "flatten", "explode"] | None = None
+    """csv/xlsx/parquet: ``flatten`` dotted columns (csv/xlsx default), ``json`` one column per top-level
+    key with JSON text, ``explode`` one row per array element; parquet's default keeps struct/list types."""
+    explode_field: str | None = None
+    """``explode``: the dotted name of the array column to explode (default: the first array column)."""
+
     def __post_init__(self) -> None:
         if len(self.csv_delimiter) != 1 or self.csv_delimiter in "\r\n\"'":
             raise ValueError("csv_delimiter must be one character other than a quote or a line break")
         if self.xlsx_width_sample < 1 or self.parquet_row_group_size < 1:
             raise ValueError("xlsx_width_sample and parquet_row_group_size must be positive")
+        if self.nested not in (None, "json", "flatten", "explode"):
+            raise ValueError("nested must be json, flatten or explode")
+        if self.explode_field is not None and self.nested != "explode":
+            raise ValueError("explode_field needs nested=explode")
 
 
 @dataclass(frozen=True)

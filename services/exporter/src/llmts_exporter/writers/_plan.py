@@ -78,11 +78,15 @@ class Plan:
         self.types: list[set[type]] = []
         """Per column, the Python types met by :meth:`discover` (when ``track_types``)."""
         self.int_range: list[tuple[int, int]] = []
+        self.expand = True
+        """Nested objects become dotted columns; ``False``: an object is the value of its top-level column."""
 
     # ---------------------------------------------------------------- building
     @classmethod
-    def from_schema(cls, schema: dict[str, Any] | None) -> Plan:
+    def from_schema(cls, schema: dict[str, Any] | None, *, expand: bool = True) -> Plan:
+        """The plan the schema gives; ``expand=False``: top-level columns only (objects are values)."""
         plan = cls()
+        plan.expand = expand
         root = _resolve(schema, schema, 0) if isinstance(schema, dict) else {}
         if _is_object(root):
             plan.root = plan._node_from_schema(root, schema or {}, (), 0)
@@ -113,7 +117,7 @@ class Plan:
             key = str(key)
             resolved = _resolve(sub, root, depth + 1) if isinstance(sub, dict) else {}
             path = (*prefix, key)
-            if _is_object(resolved) and depth < _MAX_DEPTH:
+            if _is_object(resolved) and depth < _MAX_DEPTH and self.expand:
                 child = self._node_from_schema(resolved, root, path, depth + 1)
                 node.entries.append(_Entry(key, child, None, schema_leaf=False))
                 self.nested = True
@@ -166,7 +170,7 @@ class Plan:
                 entry = _Entry(str(key), None, None, schema_leaf=False)
                 node.add(entry)
             is_dict = value.__class__ is dict
-            if is_dict and (entry.child is not None or not entry.schema_leaf):
+            if is_dict and (entry.child is not None or not entry.schema_leaf) and self.expand:
                 if entry.child is None:
                     entry.child = _Node(closed=False)
                     node.refresh()

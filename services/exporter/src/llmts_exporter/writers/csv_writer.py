@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from ._model import ExportMeta, ExportOptions, ItemsFactory
-from ._plan import Plan
+from ._nested import Exploded, column_plan
 from ._sink import HashingSink
 from ._values import FORMULA_PREFIXES, json_text
 
@@ -65,9 +65,24 @@ def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         flush()
         return count
 
-    plan = Plan.from_schema(meta.schema)
-    if not plan.complete:
-        plan.discover(items())
+    if options.nested == "explode":
+        exploded = Exploded(meta, items, options)
+        writer.writerow([neutralise_csv(c.name) for c in exploded.columns()])
+        for row in exploded.rows():
+            writer.writerow(
+                [
+                    v
+                    if v.__class__ in CSV_PLAIN or (v.__class__ is str and v[:1] not in CSV_FORMULA)
+                    else csv_cell(v)
+                    for v in row
+                ]
+            )
+            count += 1
+            if count % _BATCH == 0:
+                flush()
+        flush()
+        return exploded.item_count
+    plan = column_plan(meta, items, options)
     writer.writerow([neutralise_csv(c.name) for c in plan.columns])
     extract = plan.extractor(cell=csv_cell, formula=CSV_FORMULA, plain=CSV_PLAIN)
     rows: list[list[Any]] = []

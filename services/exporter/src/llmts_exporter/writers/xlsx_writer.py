@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
-from ._plan import Plan
+from ._nested import Exploded, column_plan
 from ._sink import HashingSink
 from ._values import FORMULA_PREFIXES, json_text, xml_clean
 
@@ -110,6 +110,7 @@ def write_xlsx(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
 
     convert = cell_converter()
     rows: Iterator[list[Any]]
+    exploded: Exploded | None = None
     if meta.output_format == "text":
         header = ["index", "text"]
 
@@ -119,10 +120,12 @@ def write_xlsx(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
                 yield convert([item.index, text])
 
         rows = text_rows(items())
+    elif options.nested == "explode":
+        exploded = Exploded(meta, items, options)
+        header = [xml_clean(c.name) for c in exploded.columns()]
+        rows = (convert(row) for row in exploded.rows())
     else:
-        plan = Plan.from_schema(meta.schema)
-        if not plan.complete:
-            plan.discover(items())
+        plan = column_plan(meta, items, options)
         header = [xml_clean(c.name) for c in plan.columns]
         extract = plan.extractor()
         rows = (convert(extract(item.data)) for item in items())
@@ -147,10 +150,11 @@ def write_xlsx(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
         count += 1
     sheets.close()
     del sample
+    written = count if exploded is None else exploded.item_count  # exploded rows are array elements
 
-    _meta_sheet(wb, meta, count)
+    _meta_sheet(wb, meta, written)
     wb.save(out)
-    return count
+    return written
 
 
 def _meta_sheet(wb: Any, meta: ExportMeta, count: int) -> None:
