@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-TERMINAL_STATUSES = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+TERMINAL_STATUSES = frozenset({"completed", "completed_with_errors", "stopped", "failed", "cancelled"})
 TERMINAL_EVENTS = frozenset(
     {"llmts.generation.completed", "llmts.generation.failed", "llmts.generation.cancelled"}
 )

@@ -52,7 +52,7 @@ async def test_one_job_trace_spans_gateway_generator_and_exporter(
 
     async def finished() -> bool:
         body = (await gateway.get(f"/generate/{job_id}", headers=user.headers)).json()
-        return body.get("status") in ("completed", "completed_with_errors", "failed", "cancelled")
+        return body.get("status") in ("completed", "completed_with_errors", "stopped", "failed", "cancelled")
 
     await _poll(finished)
 

@@ -16,9 +16,13 @@ from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 
-JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+JobStatus = Literal[
+    "queued", "running", "completed", "completed_with_errors", "stopped", "failed", "cancelled"
+]
 MAX_FALLBACK_MODELS = 5
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "completed_with_errors", "stopped", "failed", "cancelled"}
+)
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -213,8 +217,24 @@ class ActiveModelPublic(BaseModel):
     position: int = Field(description="0: the job's model, 1…: its fallbacks.")
 
 
+class ProgressPublic(BaseModel):
+    """How far a job is: valid items over requested, and the time left at the rate observed so far."""
+
+    percent: float | None = Field(
+        description="succeeded / requested × 100 (one decimal); null when the count is not known yet.",
+        examples=[42.5],
+    )
+    eta_seconds: float | None = Field(
+        description="Seconds left at the observed rate of valid items; 0 once the job ended; null while no item "
+        "is valid yet (no rate to go by).",
+        examples=[12.3],
+    )
+
+
 class JobPublic(BaseModel):
-    """Status of a job (``GET /generate/{id}``)."""
+    """Status of a job (``GET /generate/{id}``). ``status``: queued, running, then one of completed (all items),
+    completed_with_errors (some items; attempts failed or the attempt budget ran out), stopped (some items; the
+    job's ``max_cost_usd`` was reached), failed (no valid item, or a fatal error: see ``error``), cancelled."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.JOB]})
     job_id: str
@@ -225,7 +245,12 @@ class JobPublic(BaseModel):
     counts: Counts
     usage: UsagePublic
     stop_reason: str | None = Field(
-        default=None, description="Why the job ended early (caps, cancel, error)."
+        default=None,
+        description="Why the job ended early: attempt_budget_exhausted, max_cost_reached, error_rate, cancelled, "
+        "fatal_error (null when it made every item).",
+    )
+    progress: ProgressPublic | None = Field(
+        default=None, description="Percent done and estimated seconds left (computed from counts and rate)."
     )
     error: dict[str, Any] | None = Field(default=None, description="{code, reason} of a failed job.")
     timings: JobTimings = Field(default_factory=JobTimings)

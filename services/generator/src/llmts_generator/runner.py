@@ -450,7 +450,9 @@ class JobRunner:
                 started = started.replace(tzinfo=UTC)
             duration = max(0.0, (self._now() - started).total_seconds())
         return GenerationCompleted(
-            status="completed" if status == state.COMPLETED else "completed_with_errors",
+            status="stopped"
+            if status == state.STOPPED
+            else ("completed" if status == state.COMPLETED else "completed_with_errors"),
             requested=self.requested,
             duration_seconds=round(duration, 3),
             stop_reason=stop_reason,

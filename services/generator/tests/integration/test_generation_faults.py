@@ -134,8 +134,10 @@ async def test_rejected_items_keep_output_and_errors(h: Harness) -> None:
     h.fake.configure(rate_invalid_json=1.0)
     msg = command(owner, count=2, concurrency=2, max_attempts_per_item=2)
     doc = await h.run(msg)
-    assert doc["status"] == "completed_with_errors"
+    assert doc["status"] == "failed"  # 0 of 2 items: failed, with the reason, not completed_with_errors
     assert doc["stop_reason"] == "attempt_budget_exhausted"
+    assert doc["error"]["code"] == "no_valid_items"
+    assert doc["error"]["reason"].startswith("0 of 2 items succeeded")
     assert doc["counts"]["succeeded"] == 0
     assert doc["counts"]["item_attempts"] == 6  # budget = 2 items × 2 attempts × 1.5
     # a slot is rejected after its 2 attempts; a slot the budget stops after 1 is not rejected, so with 2 slots in
@@ -147,8 +149,9 @@ async def test_rejected_items_keep_output_and_errors(h: Harness) -> None:
     assert [i["attempts"] for i in items] == [2] * rejected
     assert {i["status"] for i in items} == {"rejected"}
     assert all(i["errors"] and i["last_output"] is not None for i in items)
-    done = h.tap.events(msg.job_id, "completed")[-1]["data"]
-    assert (done["status"], done["stop_reason"]) == ("completed_with_errors", "attempt_budget_exhausted")
+    failed = h.tap.events(msg.job_id, "failed")[-1]["data"]
+    assert failed["code"] == "no_valid_items"
+    assert not h.tap.events(msg.job_id, "completed")
 
 
 async def test_error_rate_breaker(h: Harness) -> None:
@@ -170,8 +173,10 @@ async def test_max_cost_cap(h: Harness) -> None:
     cap = per_call * 5.5
     msg = command(owner, count=40, concurrency=2, max_cost_usd=cap)
     doc = await h.run(msg)
-    assert doc["status"] == "completed_with_errors"
+    assert doc["status"] == "stopped"  # the user's cap, not an error
     assert doc["stop_reason"] == "max_cost_reached"
+    done = h.tap.events(msg.job_id, "completed")[-1]["data"]
+    assert (done["status"], done["stop_reason"]) == ("stopped", "max_cost_reached")
     assert doc["usage"]["cost_usd"] <= cap + per_call * 0.5
     assert 3 <= doc["counts"]["succeeded"] < 40
     await assert_consistent(h, msg.job_id, owner, 40)

@@ -249,7 +249,7 @@ async def test_item_attempts_exhausted_rejects_with_reasons() -> None:
     await h.submit(msg)
     runner = await h.claim(msg, provider)
 
-    assert await runner.run() == "completed_with_errors"
+    assert await runner.run() == "failed"  # 0 of 1 item: nothing to show, the job failed (with the reason)
 
     (rejected,) = h.repo.rejected(msg.job_id)
     assert (rejected["index"], rejected["reason"], rejected["attempts"]) == (-1, "invalid", 2)

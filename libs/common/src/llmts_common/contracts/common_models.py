@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 ProviderName = Literal["openrouter", "ollama", "openai-compatible"]
 ValidationMode = Literal["strict", "custom", "none"]
 OutputFormat = Literal["json", "text"]
-JobStatus = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+JobStatus = Literal[
+    "queued", "running", "completed", "completed_with_errors", "stopped", "failed", "cancelled"
+]
 MAX_FALLBACK_MODELS = 5
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "completed_with_errors", "stopped", "failed", "cancelled"}
+)
 
 
 class _Frozen(BaseModel):

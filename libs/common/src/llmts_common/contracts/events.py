@@ -98,7 +98,7 @@ class GenerationProgress(_JobEvent):
 class GenerationCompleted(_JobEvent):
     TYPE: ClassVar[str] = "llmts.generation.completed"
 
-    status: Literal["completed", "completed_with_errors"]
+    status: Literal["completed", "completed_with_errors", "stopped"]
     requested: int
     succeeded: int
     rejected: int

@@ -35,7 +35,7 @@ ITEMS = "items"
 ATTEMPTS = "attempts"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JOURNALS = ("_outbox",)
-TERMINAL = ["completed", "completed_with_errors", "failed", "cancelled"]
+TERMINAL = ["completed", "completed_with_errors", "stopped", "failed", "cancelled"]
 
 
 # server error codes of a node that is shutting down, restarting or not (yet) writable: worth a retry

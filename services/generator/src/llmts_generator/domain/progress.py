@@ -9,6 +9,7 @@ from typing import Any
 
 from llmts_common.contracts import GenerationProgress, Usage
 from llmts_generator.domain.scheduling import Scheduler
+from llmts_generator.domain.state import RUNNING, TERMINAL
 
 
 @dataclass
@@ -64,6 +65,27 @@ def eta_seconds(remaining: int, rate: float | None) -> float | None:
     if not rate or rate <= 0:
         return None
     return round(remaining / rate, 2)
+
+
+def status_progress(
+    status: str,
+    requested: int | None,
+    succeeded: int,
+    elapsed_s: float | None,
+    live_rate: float | None = None,
+) -> dict[str, float | None]:
+    """``{percent, eta_seconds}`` of a job's status: valid items over requested, and the items still missing at the
+    rate of valid items observed (the runner's recent rate when it runs here, else the run's average since it
+    started). ``eta_seconds`` is 0 once the job ended and null while there is no rate to go by."""
+    percent = round(min(100.0, 100.0 * succeeded / requested), 1) if requested else None
+    if status in TERMINAL:
+        return {"percent": percent, "eta_seconds": 0.0}
+    if status != RUNNING or not requested:
+        return {"percent": percent, "eta_seconds": None}
+    rate = live_rate
+    if not rate and succeeded > 0 and elapsed_s:
+        rate = succeeded / elapsed_s
+    return {"percent": percent, "eta_seconds": eta_seconds(requested - succeeded, rate)}
 
 
 def projected_cost(requested: int, succeeded: int, cost_usd: float) -> float | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from llmts_generator.domain.breaker import CircuitBreaker
-from llmts_generator.domain.state import CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED
+from llmts_generator.domain.state import CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, STOPPED
 
 STOP_ATTEMPT_BUDGET: Final = "attempt_budget_exhausted"
 STOP_MAX_COST: Final = "max_cost_reached"
@@ -184,7 +184,14 @@ class Scheduler:
         if self.succeeded >= self.requested:
             return Outcome(COMPLETED, None)
         reason = self.stop_reason or "incomplete"
-        if reason == STOP_ERROR_RATE and self.succeeded == 0:
+        if self.succeeded == 0:  # nothing to show for it: the job failed, whatever stopped it
+            return self._failed_without_items(reason)
+        if reason == STOP_MAX_COST:  # the user's own cap: not an error, a partial result by request
+            return Outcome(STOPPED, reason)
+        return Outcome(COMPLETED_WITH_ERRORS, reason)
+
+    def _failed_without_items(self, reason: str) -> Outcome:
+        if reason == STOP_ERROR_RATE:
             ratio = self.breaker.failure_ratio
             return Outcome(
                 FAILED,
@@ -192,4 +199,13 @@ class Scheduler:
                 "error_rate",
                 f"stopped: {ratio:.0%} of the last {self.breaker.calls} attempts failed and no item was valid",
             )
-        return Outcome(COMPLETED_WITH_ERRORS, reason)
+        why = {
+            STOP_MAX_COST: f"max_cost_usd ({self.max_cost_usd}) was reached",
+            STOP_ATTEMPT_BUDGET: f"the attempt budget ({self.budget} item attempts) was used up",
+        }.get(reason, reason)
+        return Outcome(
+            FAILED,
+            reason,
+            "no_valid_items",
+            f"0 of {self.requested} items succeeded ({self.rejected} rejected): {why}",
+        )

@@ -1,24 +1,26 @@
-"""The job state machine: queued → running → completed | completed_with_errors | failed | cancelled."""
+"""The job state machine: queued → running → completed | completed_with_errors | stopped | failed | cancelled
+(the table of what each means is in the service README)."""
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-Status = Literal["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+Status = Literal["queued", "running", "completed", "completed_with_errors", "stopped", "failed", "cancelled"]
 
 QUEUED: Final = "queued"
 RUNNING: Final = "running"
 COMPLETED: Final = "completed"
 COMPLETED_WITH_ERRORS: Final = "completed_with_errors"
+STOPPED: Final = "stopped"
 FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 
-TERMINAL: Final[frozenset[str]] = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED})
+TERMINAL: Final[frozenset[str]] = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, STOPPED, FAILED, CANCELLED})
 ACTIVE: Final[frozenset[str]] = frozenset({QUEUED, RUNNING})
 
 _ALLOWED: Final[dict[str, frozenset[str]]] = {
     QUEUED: frozenset({RUNNING, FAILED, CANCELLED}),
-    RUNNING: frozenset({COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED}),
+    RUNNING: frozenset({COMPLETED, COMPLETED_WITH_ERRORS, STOPPED, FAILED, CANCELLED}),
 }
 
 

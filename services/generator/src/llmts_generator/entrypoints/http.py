@@ -12,6 +12,7 @@ another user's job answers 404, exactly like a job that does not exist.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,6 +102,15 @@ class Access:
             return None
         return len(runner.scheduler.in_flight)
 
+    def rate(self, job_id: str) -> float | None:
+        """Valid items per second lately, when the job runs in this process."""
+        runner = self.manager.runner(job_id)
+        return runner.rate.rate(time.monotonic()) if runner is not None else None
+
+    def view(self, doc: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """The job's status view with the live figures of its runner when it runs here."""
+        return job_view(doc, self.in_flight(job_id), self.concurrency(job_id), self.rate(job_id))
+
     def concurrency(self, job_id: str) -> dict[str, dict[str, Any]] | None:
         """Calls at once to the provider the job calls now, when it runs in this process."""
         runner = self.manager.runner(job_id)
@@ -137,7 +147,7 @@ def _job_routes(router: APIRouter, access: Access) -> None:
     )
     async def get_job(job_id: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         doc = await access.owned_job(job_id, authorization)
-        return job_view(doc, access.in_flight(job_id), access.concurrency(job_id))
+        return access.view(doc, job_id)
 
     @router.get(
         "/generate/{job_id}/result",
@@ -212,7 +222,7 @@ def _history_routes(router: APIRouter, access: Access) -> None:
         doc = await access.owned_job(job_id, authorization)
         attempts = await access.repo.attempts_of(job_id, limit=100_000)
         return {
-            **job_view(doc, access.in_flight(job_id), access.concurrency(job_id)),
+            **access.view(doc, job_id),
             "attempts": {
                 "total": len(attempts),
                 "by_outcome": attempts_by_outcome(attempts),
@@ -307,7 +317,7 @@ def _internal_routes(router: APIRouter, access: Access) -> None:
         x_internal_token: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         doc = await access.internal_job(job_id, x_internal_token)
-        view = job_view(doc, access.in_flight(job_id), access.concurrency(job_id))
+        view = access.view(doc, job_id)
         return {**view, "user_id": doc.get("user_id")}
 
     @router.get(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmts_common.times import iso_z
+from llmts_generator.domain.progress import status_progress
 
 
 def _iso(value: Any) -> str | None:
@@ -31,10 +32,19 @@ def job_view(
     doc: Mapping[str, Any],
     in_flight: int | None = None,
     concurrency: Mapping[str, Mapping[str, Any]] | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """A job document as ``JobPublic``; ``in_flight`` and ``concurrency`` are live figures of the runner (None when
-    the job does not run in this process)."""
+    """A job document as ``JobPublic``; ``in_flight``, ``concurrency`` and ``rate`` (valid items per second) are
+    live figures of the runner (None when the job does not run in this process)."""
     counts = doc.get("counts") or {}
+    requested = doc.get("requested")
+    progress = status_progress(
+        str(doc.get("status")),
+        requested if isinstance(requested, int) else None,
+        int(counts.get("succeeded", 0)),
+        _duration(doc),
+        rate,
+    )
     usage = doc.get("usage") or {}
     error = doc.get("error") or None
     return {
@@ -67,6 +77,7 @@ def job_view(
         "model_switches": switches_view(doc.get("model_switches")),
         "concurrency": {k: dict(v) for k, v in concurrency.items()} if concurrency is not None else None,
         "stop_reason": doc.get("stop_reason"),
+        "progress": progress,
         "error": error,
         "cancel_requested": bool(doc.get("cancel_requested")),
         "timings": {
