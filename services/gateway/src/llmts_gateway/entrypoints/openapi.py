@@ -80,6 +80,25 @@ def error_response(description: str, code: str, message: str, details: Any = Non
     }
 
 
+Case = tuple[str, str, Any]
+"""An error example: (code, message, details)."""
+
+
+def error_cases(description: str, **cases: Case) -> dict[str, Any]:
+    """A documented error answer with one named example per case (the Swagger UI offers them in a list)."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "examples": {
+                    name: {"summary": code, "value": error_body(code, message, details)}
+                    for name, (code, message, details) in cases.items()
+                }
+            }
+        },
+    }
+
+
 def install(app: FastAPI) -> None:
     """Replace ``app.openapi`` by one that finishes FastAPI's document (see the module docstring)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
@@ -135,12 +154,20 @@ def _error_answer(status: int, answer: dict[str, Any]) -> None:
     media["schema"] = {"$ref": ERROR_REF}
     if isinstance(example, dict) and isinstance(example.get("error"), dict):
         # FastAPI drops null values from the document: show the whole shape the API answers
-        media["example"] = error_body(**{k: example["error"].get(k) for k in ("code", "message", "details")})
+        media["example"] = _whole(example)
+    elif isinstance(media.get("examples"), dict):
+        for named in media["examples"].values():
+            if isinstance(named.get("value"), dict) and isinstance(named["value"].get("error"), dict):
+                named["value"] = _whole(named["value"])
     elif "example" not in media and "examples" not in media:
         code, message, details = DEFAULT_ERRORS.get(
             status, ("http_error", answer.get("description", ""), None)
         )
         media["example"] = error_body(code, message, details)
+
+
+def _whole(example: dict[str, Any]) -> dict[str, Any]:
+    return error_body(**{k: example["error"].get(k) for k in ("code", "message", "details")})
 
 
 def _drop_unused(schemas: dict[str, Any], doc: dict[str, Any], names: tuple[str, ...]) -> None:

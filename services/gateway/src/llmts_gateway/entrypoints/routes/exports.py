@@ -39,6 +39,7 @@ from llmts_common.logging import correlation_id_var
 from llmts_common.query import reject_unknown_query
 from llmts_common.tracing import current_traceparent
 from llmts_gateway.deps import Context, CurrentUser, GatewayContext
+from llmts_gateway.entrypoints.openapi import error_cases
 
 router = APIRouter(tags=["exports"], dependencies=[Depends(reject_unknown_query)])
 
@@ -56,11 +57,20 @@ _PASS_HEADERS = (
 )
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid access token."},
-    503: {"description": "The exporter is unavailable."},
+    401: error_cases(
+        "Missing or invalid access token.", missing=("unauthorized", "missing bearer token", None)
+    ),
+    503: error_cases(
+        "The exporter is unavailable.",
+        down=("service_unavailable", "the exporter service is unavailable", {"service": "exporter"}),
+    ),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such export or job (or it belongs to another user)."}
+    404: error_cases(
+        "No such export or job (or it belongs to another user).",
+        export=("export_not_found", "export not found", None),
+        job=("job_not_found", "job not found", None),
+    )
 }
 
 
@@ -285,7 +295,10 @@ async def get_export(
             "description": "The file, with its Content-Type and an RFC 5987 Content-Disposition.",
             "content": _FILE,
         },
-        409: {"description": "The export is not ready (queued, running or failed)."},
+        409: error_cases(
+            "The export is not ready (queued, running or failed).",
+            not_ready=("export_not_ready", "export is running", {"status": "running", "reason": None}),
+        ),
     },
 )
 async def download_export(

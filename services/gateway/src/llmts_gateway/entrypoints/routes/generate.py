@@ -43,22 +43,82 @@ from llmts_common.query import reject_unknown_query
 from llmts_gateway import handlers
 from llmts_gateway.deps import Context, CurrentUser, Jobs
 from llmts_gateway.domain.ports import Answer
+from llmts_gateway.entrypoints.openapi import error_cases
 from llmts_gateway.entrypoints.relay import relay
 
 router = APIRouter(tags=["generation"], dependencies=[Depends(reject_unknown_query)])
 
+_JOB = {"job_id": ex.JOB_ID}
+_ENDED: dict[int | str, dict[str, Any]] = {
+    409: error_cases(
+        "The job already ended.", ended=("job_finished", "the job already ended (completed)", None)
+    )
+}
+_QUOTA = {"limit": "items_per_day", "used": 49_990, "requested": 20, "remaining": 10}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid bearer token."},
-    404: {"description": "Unknown job (or another user's job)."},
-    422: {"description": "Invalid request (field, template, model, count, validation mode)."},
-    402: {
-        "description": "POST: the job's estimated cost does not fit the caller's budget (budget_exceeded)."
-    },
-    413: {"description": "POST: the job's command exceeds the Kafka message limit (command_too_large)."},
-    429: {
-        "description": "POST: a volume or concurrency quota of the caller would be passed (quota_exceeded)."
-    },
-    503: {"description": "A service behind the gateway is unreachable."},
+    401: error_cases(
+        "Missing or invalid bearer token.",
+        missing=("unauthorized", "missing bearer token", None),
+        expired=("invalid_token", "the access token has expired", None),
+    ),
+    404: error_cases(
+        "Unknown job (or another user's job); POST: unknown template.",
+        job=("job_not_found", "generation job not found", _JOB),
+        template=("template_not_found", "template 't_0000' not found", {"template_id": "t_0000"}),
+    ),
+    422: error_cases(
+        "Invalid request (field, template, model, count, validation mode).",
+        field=(
+            "validation_error",
+            "invalid request: count: Input should be greater than or equal to 1",
+            [
+                {
+                    "loc": ["body", "count"],
+                    "msg": "Input should be greater than or equal to 1",
+                    "type": "greater_than_equal",
+                }
+            ],
+        ),
+        model=(
+            "unknown_model",
+            "unknown model 'openai/gpt-5-nano'",
+            {"field": "model", "model": "openai/gpt-5-nano", "provider": "openrouter"},
+        ),
+    ),
+    402: error_cases(
+        "POST: the job's estimated cost does not fit the caller's budget (budget_exceeded).",
+        budget=(
+            "budget_exceeded",
+            "the job's estimated cost (up to $0.30) exceeds the remaining budget ($0.10)",
+            {
+                "limit": "budget_usd",
+                "used": 4.9,
+                "requested": 0.3,
+                "remaining": 0.1,
+                "period_resets_at": "2027-01-01T00:00:00Z",
+            },
+        ),
+    ),
+    413: error_cases(
+        "POST: the job's command exceeds the Kafka message limit (command_too_large).",
+        command=(
+            "command_too_large",
+            "the job's command (1200345 bytes: template, tasks and variables) exceeds the limit of 1000000 bytes",
+            {"limit": 1_000_000, "size": 1_200_345},
+        ),
+    ),
+    429: error_cases(
+        "POST: a volume or concurrency quota of the caller would be passed (quota_exceeded).",
+        quota=(
+            "quota_exceeded",
+            "20 items would pass today's limit of 50000",
+            {**_QUOTA, "period_resets_at": "2026-12-07T00:00:00Z"},
+        ),
+    ),
+    503: error_cases(
+        "A service behind the gateway is unreachable.",
+        down=("service_unavailable", "the generator service is unavailable", {"service": "generator"}),
+    ),
 }
 Authorization = Annotated[str | None, Header()]
 
@@ -154,7 +214,7 @@ async def get_result(
     status_code=202,
     response_model=CancelAccepted,
     summary="Cancel a job: in-flight calls are abandoned, finished items kept, status becomes cancelled",
-    responses={409: {"description": "The job already ended."}, **ERRORS},
+    responses={**_ENDED, **ERRORS},
 )
 async def cancel_job(
     job_id: str, jobs: Jobs, user: CurrentUser, authorization: Authorization = None
