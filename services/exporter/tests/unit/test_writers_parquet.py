@@ -17,7 +17,7 @@ def read(raw: bytes) -> Any:
 
 
 def test_typed_columns_from_schema() -> None:
-    table = read(export("parquet", ITEMS))
+    table = read(export("parquet", ITEMS, nested="flatten"))
     types = {f.name: f.type for f in table.schema}
     assert types["name"] == pa.string()
     assert types["price.amount"] == pa.float64()
@@ -29,7 +29,7 @@ def test_typed_columns_from_schema() -> None:
 
 
 def test_values_round_trip() -> None:
-    rows = read(export("parquet", ITEMS)).to_pylist()
+    rows = read(export("parquet", ITEMS, nested="flatten")).to_pylist()
     assert rows[0]["name"] == "Чайник электрический «Витязь»"
     assert rows[0]["price.amount"] == 2499.5
     assert rows[2]["price.amount"] == 10.0  # an int in a number column
@@ -68,3 +68,48 @@ def test_text_templates() -> None:
     assert table.column_names == ["index", "text"]
     assert table.column("text").to_pylist() == TEXTS
     assert table.schema.field("index").type == pa.int64()
+
+
+def test_nested_data_keeps_struct_and_list_types_by_default() -> None:
+    raw = export("parquet", ITEMS)
+    table = read(raw)
+    types = {f.name: f.type for f in table.schema}
+    assert table.column_names[:6] == ["name", "price", "in_stock", "quantity", "tags", "supplier"]
+    assert types["price"] == pa.struct([("amount", pa.float64()), ("currency", pa.string())])
+    assert types["tags"] == pa.list_(pa.string())
+    assert types["supplier"] == pa.struct([("name", pa.string()), ("city", pa.string())])
+    assert types["released"] == pa.timestamp("us", tz="UTC")
+    rows = table.to_pylist()
+    assert rows[0]["price"] == {"amount": 2499.5, "currency": "RUB"}
+    assert rows[2]["price"] == {"amount": 10.0, "currency": "@USD"}
+    assert rows[1]["price"] is None
+    assert rows[0]["tags"] == ["кухня", "новинка"]
+    assert rows[1]["tags"] == []
+    assert rows[2]["<x>"] == {"y": "вложенное"}
+    assert (
+        pq.ParquetFile(io.BytesIO(raw)).schema_arrow.metadata[b"template_name"] == "Каталог товаров".encode()
+    )
+
+
+def test_struct_fields_merge_across_batches_and_mixed_values_fall_back_to_json() -> None:
+    data: list[dict[str, Any]] = [{"o": {"a": i}, "m": {"k": 1}, "e": {}} for i in range(6000)]
+    data.append({"o": {"b": "x", "a": 1.5}, "m": "строка", "e": {}})
+    table = read(export("parquet", data, make_meta(schema=None)))
+    types = {f.name: f.type for f in table.schema}
+    assert types["o"] == pa.struct([("a", pa.float64()), ("b", pa.string())])
+    assert table.column("o").to_pylist()[0] == {"a": 0.0, "b": None}
+    assert types["m"] == pa.string()  # objects and strings mixed: JSON text
+    assert json.loads(table.column("m").to_pylist()[0]) == {"k": 1}
+    assert types["e"] == pa.string()  # only empty objects: parquet has no struct without fields
+
+
+def test_json_and_explode_modes() -> None:
+    table = read(export("parquet", ITEMS, nested="json"))
+    assert table.schema.field("price").type == pa.string()
+    assert json.loads(table.column("price").to_pylist()[0]) == {"amount": 2499.5, "currency": "RUB"}
+    table = read(export("parquet", ITEMS, nested="explode", explode_field="tags"))
+    assert table.column_names[:2] == ["item", "name"]
+    assert table.schema.field("tags").type == pa.string()
+    assert table.column("item").to_pylist() == [0, 0, 1, 2]
+    assert table.column("tags").to_pylist() == ["кухня", "новинка", None, "x"]
+    assert table.schema.field("price.amount").type == pa.float64()
