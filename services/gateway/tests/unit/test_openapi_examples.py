@@ -180,3 +180,17 @@ def test_swagger_ui_offers_authorize_with_the_served_document(app: FastAPI) -> N
     assert "/openapi.json" in page.text
     assert served["components"]["securitySchemes"][BEARER]["scheme"] == "bearer"
     assert served["paths"]["/generate"]["post"]["security"] == [{BEARER: []}]
+
+
+def test_error_examples_show_the_codes_their_description_names(doc: dict[str, Any]) -> None:
+    """`email_taken` in the description: that code's example; no code named: the status's usual one."""
+    register = doc["paths"]["/auth/register"]["post"]["responses"]
+    assert list(register["409"]["content"]["application/json"]["examples"]) == ["email_taken"]
+    assert list(register["422"]["content"]["application/json"]["examples"]) == [
+        "invalid_email",
+        "weak_password",
+    ]
+    shown = register["422"]["content"]["application/json"]["examples"]["weak_password"]["value"]["error"]
+    assert shown["details"]["reason"] == "too_short"
+    usage = doc["paths"]["/me/usage"]["get"]["responses"]["503"]["content"]["application/json"]
+    assert usage["example"]["error"]["code"] == "service_unavailable"

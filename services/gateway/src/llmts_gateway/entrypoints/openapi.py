@@ -7,7 +7,8 @@ the generated document once (it is cached by FastAPI):
   header (through ``deps.current_user`` or on its own) is marked with it, and the raw header parameter is removed,
   so the Swagger UI's *Authorize* button sends ``Authorization: Bearer <token>`` on every call;
 - every 4xx/5xx answer is the error body (``ErrorBody``) and carries an example: the route's own, else the usual
-  one for its status (:data:`DEFAULT_ERRORS`). FastAPI's default 422 (``HTTPValidationError``, a shape this API
+  one for each known code its description names in backticks (``error_examples.NAMED_ERRORS``), else the usual one
+  for its status (``error_examples.DEFAULT_ERRORS``). FastAPI's default 422 (``HTTPValidationError``, a shape this API
   never answers) is replaced by the error body.
 
 Request and success bodies take their examples from the ``llmts_api`` models (``json_schema_extra``), the same
@@ -17,6 +18,7 @@ classes the services declare, so the gateway's components stay equal to theirs (
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from fastapi import FastAPI
 
 from llmts_api.errors import ErrorBody
 from llmts_common.errors import error_body
+from llmts_gateway.entrypoints.error_examples import DEFAULT_ERRORS, NAMED_ERRORS
 
 BEARER = "bearerAuth"
 SECURITY_SCHEME: dict[str, Any] = {
@@ -33,43 +36,7 @@ SECURITY_SCHEME: dict[str, Any] = {
     "description": "The `access_token` of `POST /auth/login` (or `/auth/refresh`): valid 15 minutes, then refresh.",
 }
 ERROR_REF = "#/components/schemas/ErrorBody"
-
-_VALIDATION_DETAILS = [
-    {
-        "loc": ["body", "count"],
-        "msg": "Input should be greater than or equal to 1",
-        "type": "greater_than_equal",
-    }
-]
-
-# status → (code, message, details): the example of an error answer whose route gives none.
-DEFAULT_ERRORS: dict[int, tuple[str, str, Any]] = {
-    400: ("bad_request", "the request is malformed", None),
-    401: ("unauthorized", "missing bearer token", None),
-    402: (
-        "budget_exceeded",
-        "the job's estimated cost does not fit your budget",
-        {
-            "limit": 5.0,
-            "used": 4.9,
-            "requested": 0.3,
-            "remaining": 0.1,
-            "period_resets_at": "2026-12-07T00:00:00Z",
-        },
-    ),
-    403: ("forbidden", "this operation needs the admin role", {"required_role": "admin"}),
-    404: ("not_found", "not found", None),
-    409: ("conflict", "the resource was changed concurrently; reload and retry", None),
-    413: ("payload_too_large", "request body larger than 1048576 bytes", None),
-    422: (
-        "validation_error",
-        "invalid request: count: Input should be greater than or equal to 1",
-        _VALIDATION_DETAILS,
-    ),
-    429: ("rate_limited", "too many requests; retry later", {"retry_after": 30}),
-    502: ("upstream_error", "the provider is unreachable", None),
-    503: ("service_unavailable", "a service behind the gateway is unavailable", None),
-}
+CODE_IN_TEXT = re.compile(r"`([a-z]+(?:_[a-z]+)*)`")
 
 
 def error_response(description: str, code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -160,10 +127,24 @@ def _error_answer(status: int, answer: dict[str, Any]) -> None:
             if isinstance(named.get("value"), dict) and isinstance(named["value"].get("error"), dict):
                 named["value"] = _whole(named["value"])
     elif "example" not in media and "examples" not in media:
-        code, message, details = DEFAULT_ERRORS.get(
-            status, ("http_error", answer.get("description", ""), None)
-        )
-        media["example"] = error_body(code, message, details)
+        _fill(status, answer, media)
+
+
+def _fill(status: int, answer: dict[str, Any], media: dict[str, Any]) -> None:
+    """The codes the description names (`code`) that are known for this status, else the status's usual one."""
+    named = [
+        code
+        for code in CODE_IN_TEXT.findall(answer.get("description", ""))
+        if code in NAMED_ERRORS and NAMED_ERRORS[code][0] == status
+    ]
+    if named:
+        media["examples"] = {
+            code: {"summary": code, "value": error_body(code, *NAMED_ERRORS[code][1:])}
+            for code in dict.fromkeys(named)
+        }
+        return
+    code, message, details = DEFAULT_ERRORS.get(status, ("http_error", answer.get("description", ""), None))
+    media["example"] = error_body(code, message, details)
 
 
 def _whole(example: dict[str, Any]) -> dict[str, Any]:

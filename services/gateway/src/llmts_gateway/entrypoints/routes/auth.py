@@ -44,7 +44,10 @@ def _errors(**cases: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-_UNAUTHORIZED = "Missing, malformed, expired or forged access token (with `WWW-Authenticate`)."
+_UNAUTHORIZED = (
+    "Missing (`unauthorized`), malformed, expired or forged (`invalid_token`) access token "
+    "(with `WWW-Authenticate`)."
+)
 _UPSTREAM = "The auth service is unavailable."
 
 Provider = Annotated[str, Path(description="`google` or `github`.", examples=["github"])]
@@ -83,9 +86,11 @@ async def _forward(ctx: Context, request: Request, path: str, **extra: str) -> R
     summary="Create an account with email and password",
     responses=_errors(
         e409="An account with this email already exists (`email_taken`).",
-        e422="Invalid email, or weak password with the reason in `details.reason` "
+        e422="Invalid email (`invalid_email`), or weak password (`weak_password`) with the reason in "
+        "`details.reason` "
         "(`too_short`, `common_password`, `matches_email`, `too_long`).",
-        e429="Too many registration attempts from this address, or the server is busy; see `Retry-After`.",
+        e429="Too many registration attempts from this address (`too_many_attempts`), or the server is busy "
+        "(`server_busy`); see `Retry-After`.",
         e503=_UPSTREAM,
     ),
 )
@@ -98,11 +103,12 @@ async def register(_body: UserCreate, request: Request, ctx: Context) -> Respons
     response_model=TokenPairPublic,
     summary="Log in with email and password",
     responses=_errors(
-        e401="Wrong email or password: the same answer whether the email exists or not.",
+        e401="Wrong email or password (`invalid_credentials`): the same answer whether the email exists "
+        "or not.",
         e403="Right password, but the account is disabled (`account_disabled`).",
         e429="Too many failed logins of this account from this address (exponential backoff) or from this "
-        "address, or the server is busy hashing (`server_busy`); see `Retry-After`. Another address is not "
-        "affected.",
+        "address (`too_many_attempts`), or the server is busy hashing (`server_busy`); see `Retry-After`. "
+        "Another address is not affected.",
         e503=_UPSTREAM,
     ),
 )
@@ -115,7 +121,8 @@ async def login(_body: LoginRequest, request: Request, ctx: Context) -> Response
     response_model=TokenPairPublic,
     summary="Exchange a refresh token for a new pair (the old one is spent)",
     responses=_errors(
-        e401="Unknown, expired or revoked refresh token; a reused (already spent) token revokes its whole "
+        e401="Unknown, expired or revoked refresh token (`invalid_refresh_token`); a reused (already spent) token "
+        "revokes its whole "
         "family (`refresh_token_reused`).",
         e503=_UPSTREAM,
     ),
@@ -151,8 +158,9 @@ async def me(_user: CurrentUser, request: Request, ctx: Context) -> Response:
     responses=_errors(
         e401=_UNAUTHORIZED,
         e403="Wrong or missing current password (`reauthentication_required`), or the account is disabled.",
-        e422="Weak new password, with the reason in `details.reason`.",
-        e429="Too many wrong passwords from this address, or the server is busy hashing; see `Retry-After`.",
+        e422="Weak new password (`weak_password`), with the reason in `details.reason`.",
+        e429="Too many wrong passwords from this address (`too_many_attempts`), or the server is busy hashing "
+        "(`server_busy`); see `Retry-After`.",
         e503=_UPSTREAM,
     ),
 )
@@ -173,7 +181,7 @@ async def change_password(
         e401=_UNAUTHORIZED,
         e403="Wrong or missing password; without a password (OAuth-only account), a token older than 5 minutes "
         "(`reauthentication_required`).",
-        e429="Too many wrong passwords from this address; see `Retry-After`.",
+        e429="Too many wrong passwords from this address (`too_many_attempts`); see `Retry-After`.",
         e503=_UPSTREAM,
     ),
 )
@@ -242,7 +250,7 @@ async def oauth_start(provider: Provider, request: Request, ctx: Context) -> Res
             "`llmts_oauth_state` cookie: `invalid_state`); no code (`missing_code`); the "
             "provider refused (`oauth_denied`, `oauth_exchange_failed`) or sent an invalid id_token.",
             e403="The provider did not confirm a verified email address (`email_not_verified`).",
-            e404="Unknown provider.",
+            e404="Unknown provider (`unknown_provider`).",
             e502="The provider is unreachable (`provider_unavailable`).",
             e503="Provider not configured, or the auth service is down.",
         ),
