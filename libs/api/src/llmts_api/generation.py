@@ -272,6 +272,23 @@ class JobPublic(BaseModel):
     )
 
 
+class ItemInputsPublic(BaseModel):
+    """What an item was generated from (stored at acceptance): join a result back to its input with these."""
+
+    model_config = ConfigDict(extra="allow")
+    target: int = Field(
+        description="The wanted item's number, 0..N-1 (the prompt's ``index``).", examples=[3]
+    )
+    task: int = Field(description="The task's number in the job's tasks (0 without tasks).", examples=[1])
+    task_index: int = Field(description="The item's number within its task (its ``count``).", examples=[0])
+    row: dict[str, Any] = Field(
+        default_factory=dict, description="The task row (its variables).", examples=[{"topic": "Physics"}]
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="The request's variables (for every item), when there are any."
+    )
+
+
 class ItemPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
@@ -279,6 +296,9 @@ class ItemPublic(BaseModel):
     model: ModelRefPublic | None = Field(default=None, description="The model that produced it.")
     attempts: int
     usage: UsagePublic
+    inputs: ItemInputsPublic | None = Field(
+        default=None, description="What the item was generated from (null for items of older jobs)."
+    )
 
 
 class ResultPublic(BaseModel):

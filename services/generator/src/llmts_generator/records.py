@@ -152,6 +152,7 @@ def accepted_op(
     value: Any,
     digest: str,
     task_index: int,
+    inputs: dict[str, Any] | None = None,
 ) -> Op:
     """The final attempt of a target + the accepted item at ``index`` (reserved by the caller) + its event."""
     event = ItemGenerated(
@@ -163,6 +164,7 @@ def accepted_op(
         usage=done.usage.usage(),
         content_hash=digest,
         model=ModelUsed(provider=attempt.get("provider"), id=str(attempt.get("model"))),
+        inputs=inputs,
     )
     envelope = events.envelope_for(event)
     item = {
@@ -173,6 +175,7 @@ def accepted_op(
         "status": "accepted",
         "target": done.plan.target,
         "task_index": task_index,
+        "inputs": inputs,
         "slot": done.plan.slot,
         "data_json": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
         "content_hash": digest,
@@ -201,6 +204,7 @@ def rejected_op(
     reason: RejectReason,
     errors: list[dict[str, Any]],
     last_text: str | None,
+    inputs: dict[str, Any] | None = None,
 ) -> Op:
     """The final attempt of a target + rejected item number ``number`` (stored at index ``-(number + 1)``) + its
     event."""
@@ -215,6 +219,7 @@ def rejected_op(
         last_output=clipped,
         attempts=done.item_attempts,
         usage=done.usage.usage(),
+        inputs=inputs,
     )
     envelope = events.envelope_for(event)
     item = {
@@ -227,6 +232,7 @@ def rejected_op(
         "slot": done.plan.slot,
         "reason": reason,
         "errors": summary,
+        "inputs": inputs,
         "last_output": clipped,
         "attempts": done.item_attempts,
         "calls": done.usage.calls,
@@ -255,6 +261,7 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             attempts=max(1, int(d.get("attempts", 1))),
             usage=usage,
             content_hash=str(d.get("content_hash", "")),
+            inputs=d.get("inputs"),
         )
     else:
         message = ItemRejected(
@@ -266,5 +273,6 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             last_output=d.get("last_output"),
             attempts=int(d.get("attempts", 0)),
             usage=usage,
+            inputs=d.get("inputs"),
         )
     return events.envelope_for(message, message_id=d.get("event_id")), message.TOPIC

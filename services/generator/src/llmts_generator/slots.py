@@ -26,7 +26,7 @@ from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
 from llmts_generator.domain.requests import RenderedItem, Renderer, render_item
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
-from llmts_generator.domain.tasks import TaskRef
+from llmts_generator.domain.tasks import TaskRef, item_inputs
 from llmts_generator.folding import Op
 from llmts_generator.records import (
     CallRecord,
@@ -309,6 +309,7 @@ class SlotWork:
                 value=verdict.value,
                 digest=verdict.digest,
                 task_index=t.rendered.task_index,
+                inputs=self._inputs(t),
             )
         else:
             number = st.next_rejected
@@ -324,8 +325,12 @@ class SlotWork:
                 reason=verdict.reason,
                 errors=verdict.errors,
                 last_text=t.last_text,
+                inputs=self._inputs(t),
             )
         await self._submit(op)
+
+    def _inputs(self, t: _Target) -> dict[str, Any]:
+        return item_inputs(self.ctx.plan, t.plan.target, self.ctx.request.variables)
 
     # --- writes -----------------------------------------------------------------------------------------
     async def _submit(self, op: Op) -> None:

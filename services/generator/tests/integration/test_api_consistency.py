@@ -53,3 +53,24 @@ async def test_timestamps_end_in_z(h: Harness) -> None:
         assert view["timings"][key].endswith("Z"), (key, view["timings"][key])
     detail = (await h.http.get(f"/history/{msg.job_id}", headers=h.auth(owner))).json()
     assert all(a["started_at"].endswith("Z") for a in detail["attempts"]["items"])
+
+
+async def test_items_carry_their_inputs(h: Harness) -> None:
+    owner = user()
+    tasks = [{"topic": "Physics", "count": 2}, {"topic": "History"}]
+    msg = command(owner, count=3, tasks=tasks, variables={"lang": "ru"})
+    await h.run(msg)
+    result = (await h.http.get(f"/generate/{msg.job_id}/result", headers=h.auth(owner))).json()
+    by_target = {i["inputs"]["target"]: i["inputs"] for i in result["items"]}
+    assert sorted(by_target) == [0, 1, 2]
+    assert by_target[0] == {
+        "target": 0,
+        "task": 0,
+        "task_index": 0,
+        "row": {"topic": "Physics", "count": 2},
+        "variables": {"lang": "ru"},
+    }
+    assert (by_target[1]["task"], by_target[1]["task_index"]) == (0, 1)
+    assert (by_target[2]["task"], by_target[2]["row"]["topic"]) == (1, "History")
+    events = h.tap.events(msg.job_id, "item_generated")
+    assert sorted(e["data"]["inputs"]["target"] for e in events) == [0, 1, 2]

@@ -53,6 +53,12 @@ class ItemGenerated(_JobEvent):
         default=None,
         description="The model that produced the item (differs from the job's after a fallback).",
     )
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description="What the item was generated from: {target, task, task_index, row, variables?} — the wanted "
+        "item's number (0..N-1), the task's number, the item's number within the task, the task row and the "
+        "request's variables.",
+    )
 
 
 class ItemRejected(_JobEvent):
@@ -64,6 +70,12 @@ class ItemRejected(_JobEvent):
     last_output: str | None = None
     attempts: int = Field(ge=0)
     usage: Usage = Field(default_factory=Usage)
+    inputs: dict[str, Any] | None = Field(
+        default=None,
+        description="What the item was generated from: {target, task, task_index, row, variables?} — the wanted "
+        "item's number (0..N-1), the task's number, the item's number within the task, the task row and the "
+        "request's variables.",
+    )
 
 
 class ProviderConcurrency(BaseModel):

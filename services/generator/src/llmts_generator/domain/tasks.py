@@ -23,6 +23,19 @@ def count_from_tasks(tasks: Sequence[Mapping[str, Any]]) -> int:
     return len(expand_tasks(tasks))
 
 
+def item_inputs(
+    plan: Sequence[TaskRef], target: int, variables: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What target ``target`` is generated from, stored with its item so a result joins back to its input:
+    ``{target, task, task_index, row}`` (the wanted item's number, the task's number, the item's number within the
+    task, the task row) and ``variables`` (the request's, for every item) when there are any."""
+    row, number, index = task_for_target(plan, target)
+    inputs: dict[str, Any] = {"target": target, "task": number, "task_index": index, "row": row}
+    if variables:
+        inputs["variables"] = dict(variables)
+    return inputs
+
+
 def task_for_target(plan: Sequence[TaskRef], target: int) -> TaskRef:
     """The task of target ``target``; with an explicit count larger than the plan, the plan repeats."""
     if not plan:

@@ -108,6 +108,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             "reason": doc.get("reason"),
             "errors": doc.get("errors") or [],
             "last_output": doc.get("last_output"),
+            "inputs": doc.get("inputs"),
             **base,
         }
     data_json = doc.get("data_json")
@@ -116,6 +117,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "status": "accepted",
         "data": json.loads(data_json) if isinstance(data_json, str) else None,
         "model": doc.get("model"),
+        "inputs": doc.get("inputs"),
         **base,
     }
 
@@ -124,6 +126,7 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     error = doc.get("error") or None
     return {
         "slot": doc.get("slot"),
+        "target": doc.get("target"),  # the item's inputs.target: joins an attempt to its item
         "call": doc.get("call"),
         "item_attempt": doc.get("item_attempt"),
         "kind": doc.get("kind"),
