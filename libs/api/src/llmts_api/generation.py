@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
@@ -56,7 +56,13 @@ class GenerationCreate(BaseModel):
         default=None, max_length=10_000, description="Per-task variables (overrides the template's tasks)."
     )
     variables: dict[str, Any] = Field(default_factory=dict, description="Variables for every item.")
-    model: ModelChoice | None = Field(default=None, description="Overrides the template's model.")
+    model: ModelChoice | None = Field(
+        default=None,
+        description='Overrides the template\'s model: an object, or a model id string (shorthand for {"id": …}), '
+        "the same in /generate, /generate/preview and /templates/preview. temperature and max_tokens left out "
+        "are the template's.",
+        examples=["openai/gpt-4o-mini"],
+    )
     validation_mode: Literal["strict", "custom", "none"] | None = Field(
         default=None, description="Overrides the template's validation mode."
     )
@@ -65,6 +71,11 @@ class GenerationCreate(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0, description="Stop spending beyond this.")
     dedup: bool = Field(default=True, description="Reject and regenerate exact duplicates.")
     dry_run: bool = Field(default=False, description="Preview only: rendered prompts + estimate, no job.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_id_shorthand(cls, value: Any) -> Any:
+        return {"id": value} if isinstance(value, str) else value
 
 
 class BatchCreate(BaseModel):

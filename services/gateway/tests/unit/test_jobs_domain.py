@@ -236,3 +236,16 @@ def test_history_query_sends_only_what_was_set() -> None:
         "status": "failed",
         "from": "2026-01-01T00:00:00+00:00",
     }
+
+
+def test_model_as_an_id_string_or_an_object_is_the_same_request() -> None:
+    base = {"provider": "openrouter", "id": "openai/gpt-4o-mini", "temperature": 0.3, "max_tokens": 500}
+    tpl = snapshot(model=base)
+    as_string = create(model="meta/llama")
+    as_object = create(model={"id": "meta/llama"})
+    assert as_string == as_object
+    # what the request leaves out is the template's (as /templates/preview does with a model id)
+    assert jobs.choose_model(as_string, tpl) == ModelRef(id="meta/llama", temperature=0.3, max_tokens=500)
+    given = create(model={"id": "meta/llama", "temperature": 0.9})
+    assert jobs.choose_model(given, tpl) == ModelRef(id="meta/llama", temperature=0.9, max_tokens=500)
+    assert GenerationCreate.model_validate({"template_id": "t", "model": "x/y"}).model is not None

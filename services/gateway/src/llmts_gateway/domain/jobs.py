@@ -151,9 +151,18 @@ def plan_items(
 
 
 def choose_model(body: GenerationCreate, template: TemplateSnapshot) -> ModelRef:
-    """The request's model, else the template's."""
+    """The request's model (temperature and max_tokens it leaves out are the template's), else the template's."""
     if body.model is not None:
-        return ModelRef.model_validate(body.model.model_dump())
+        chosen = ModelRef.model_validate(body.model.model_dump())
+        base = template.model
+        if base is None:
+            return chosen
+        kept = {
+            key: getattr(base, key)
+            for key in ("temperature", "max_tokens")
+            if key not in body.model.model_fields_set and getattr(base, key) is not None
+        }
+        return chosen.model_copy(update=kept) if kept else chosen
     if template.model is not None:
         return template.model
     raise InvalidField(
