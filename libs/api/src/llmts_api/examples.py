@@ -391,6 +391,7 @@ JOB: dict[str, Any] = {
     },
     "usage": {"prompt_tokens": 8652, "completion_tokens": 2016, "cost_usd": 0.0025074},
     "stop_reason": None,
+    "progress": {"percent": 100.0, "eta_seconds": 0.0},
     "error": None,
     "timings": {
         "created_at": CREATED,
@@ -399,15 +400,14 @@ JOB: dict[str, Any] = {
         "finished_at": FINISHED,
         "duration_seconds": 27.0,
     },
-    "model_active": None,
     "model_switches": [],
-    "concurrency": None,
 }
 ITEM: dict[str, Any] = {
     "index": 0,
     "status": "accepted",
     "data": QUIZ_ITEM,
     "model": {"provider": "openrouter", "id": MODEL_ID},
+    "inputs": {"target": 0, "task": 0, "task_index": 0, "row": {"topic": "astronomy", "count": 5}},
     "attempts": 1,
     "usage": USAGE,
 }
