@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmts_api import examples as ex
 from llmts_api.paging import MAX_OFFSET
@@ -34,6 +34,30 @@ class ExportOptions(BaseModel):
     xlsx_width_sample: int = Field(default=200, ge=1, le=10_000)
     parquet_row_group_size: int = Field(default=10_000, ge=1, le=1_000_000)
     pdf_page_size: Literal["A4", "letter"] = "A4"
+    pdf_title_page: bool = Field(
+        default=False,
+        description="pdf: a first page with the job's metadata table (else page 1 opens with a one-line header).",
+    )
+    nested: Literal["json", "flatten", "explode"] | None = Field(
+        default=None,
+        description=(
+            "csv/xlsx/parquet: nested data. flatten = dotted columns (csv/xlsx default); json = one column per "
+            "top-level key, objects/arrays as JSON text; explode = one row per element of an array column. "
+            "Unset, parquet keeps struct/list types."
+        ),
+    )
+    explode_field: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="With nested=explode: the dotted name of the array column (default: the first array column).",
+    )
+
+    @model_validator(mode="after")
+    def _explode_field_needs_explode(self) -> ExportOptions:
+        if self.explode_field is not None and self.nested != "explode":
+            raise ValueError("explode_field needs nested=explode")
+        return self
 
 
 class ExportCreate(BaseModel):

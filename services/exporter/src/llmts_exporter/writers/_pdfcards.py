@@ -38,6 +38,7 @@ class Wrapper:
     def __init__(self, width: Width) -> None:
         self.width = width
         self._label_w: dict[str, float] = {}
+        self._word_w: dict[str, float] = {}
 
     def label_width(self, label: str) -> float:
         w = self._label_w.get(label)
@@ -58,8 +59,20 @@ class Wrapper:
                 continue
             space = sw(" ", bold, size)
             line, line_w = "", 0.0
-            for word in para.split(" "):
-                w = sw(word, bold, size)
+            words = para.split(" ")
+            if not bold and size == SIZE:  # value text: words recur, their widths are cached
+                cache = self._word_w
+                if len(cache) > 65_536:
+                    cache.clear()
+                widths = []
+                for word in words:
+                    w = cache.get(word)
+                    if w is None:
+                        w = cache[word] = sw(word, False, SIZE)
+                    widths.append(w)
+            else:
+                widths = [sw(word, bold, size) for word in words]
+            for word, w in zip(words, widths, strict=True):
                 if line and line_w + space + w <= limit:
                     line, line_w = line + " " + word, line_w + space + w
                     continue

@@ -310,21 +310,27 @@ class _Pages:
         self._begin_page()
 
     def lines(self, lines: list[Line], x0: float, leading: float = LEADING) -> None:
-        """Draw lines from the cursor down, continuing on new pages (:meth:`text`, inlined: the hot loop)."""
-        assert self.enc is not None
-        runs, ops, font = self.enc.runs, self.ops, self.font
+        """Draw lines from the cursor down, continuing on new pages."""
+        placed: list[tuple[str, Line]] = []
         for line in lines:
             if self.y - leading < _MARGIN_Y:
-                self.font = font
+                self._emit(placed, x0)
+                placed = []
                 self.new_page()
-                assert self.enc is not None
-                runs, ops, font = self.enc.runs, self.ops, self.font
             self.y -= leading
-            base = self.y + 3.0
+            placed.append((f" {self.y + 3.0:.2f} Tm", line))
+        self._emit(placed, x0)
+
+    def _emit(self, placed: list[tuple[str, Line]], x0: float) -> None:
+        """Text operators for lines placed on this page, in reading order (what text extraction and
+        copy-paste follow). The hot loop of the writer."""
+        assert self.enc is not None
+        runs, ops, font = self.enc.runs, self.ops, self.font
+        for tm, line in placed:
             for x, bold, size, chunk in line:
                 if not chunk:
                     continue
-                ops.append(f"1 0 0 1 {x0 + x:.2f} {base:.2f} Tm")
+                ops.append(f"1 0 0 1 {x0 + x:.2f}{tm}")
                 for name, escaped in runs(bold, chunk):
                     if font[0] != name or font[1] != size:
                         font = (name, size)
