@@ -92,7 +92,9 @@ def models(
     limit: Annotated[int, typer.Option(help="Most rows to show.")] = 50,
 ) -> None:
     """Models of the catalog with their prices (USD per 1M tokens)."""
-    table = Table("model", "provider", "context", "prompt $/1M", "completion $/1M", "json", title="models")
+    table = Table(title="models")
+    for name in ("model", "provider", "context", "prompt $/1M", "completion $/1M", "json"):
+        table.add_column(name, overflow="fold")
     filters = {"provider": provider, "free": free, "q": q, "min_context": min_context, "sort": sort}
     filters["structured_output"] = True if structured else None
     with client() as api:
@@ -176,7 +178,9 @@ def history(
     limit: Annotated[int, typer.Option(help="Most rows to show.")] = 20,
 ) -> None:
     """My jobs, newest first."""
-    table = Table("job", "status", "template", "model", "items", "rejected", "cost $", title="history")
+    table = Table(title="history")
+    for name in ("job", "status", "template", "model", "items", "rejected", "cost $"):
+        table.add_column(name, overflow="fold")
     with client() as api:
         jobs = api.history(status=status, template_id=template_id, model=model, q=q)
         for n, job in enumerate(jobs):

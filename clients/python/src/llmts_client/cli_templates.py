@@ -44,7 +44,9 @@ def list_templates(
                               str(ex.get("output_format") or ""))  # fmt: skip
             out.print(table)
             return
-        table = Table("id", "name", "version", "category", "tags", "model", title="templates")
+        table = Table(title="templates")
+        for name in ("id", "name", "version", "category", "tags", "model"):
+            table.add_column(name, overflow="fold")
         filters = {"category": category, "tag": tag, "q": q, "owner": "me" if mine else None}
         for n, t in enumerate(api.templates(**filters)):
             if n >= limit:
