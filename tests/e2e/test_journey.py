@@ -261,6 +261,14 @@ async def test_full_journey(stack: Stack, gateway: httpx.AsyncClient, journey_ro
         r = await gateway.get(f"/exports/{exports[fmt]}/download", headers=user.headers)
         assert r.status_code == 200, (fmt, r.text[:300])
         assert "attachment" in r.headers.get("content-disposition", "")
+        # named from the template and the job's date, titled with the template's name (issue 19)
+        assert re.search(
+            r'filename="quiz-questions-\d{4}-\d{2}-\d{2}-[a-z0-9]{1,8}\.' + fmt + '"',
+            r.headers["content-disposition"],
+        ), r.headers["content-disposition"]
+        if fmt in ("pdf", "md", "html", "txt"):
+            shown = read_pdf(r.content) if fmt == "pdf" else r.content.decode("utf-8")
+            assert "Quiz questions" in shown, fmt
         if info.get("bytes") is not None:
             assert len(r.content) == info["bytes"], fmt
         check_export(fmt, r.content, items)
