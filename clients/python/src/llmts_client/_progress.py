@@ -58,7 +58,8 @@ class JobView:
         usage = data.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("cost_usd"), int | float):
             self.cost_usd = float(usage["cost_usd"])
-        eta = data.get("eta_seconds")
+        progress = data.get("progress")
+        eta = progress.get("eta_seconds") if isinstance(progress, dict) else data.get("eta_seconds")
         self.eta_seconds = float(eta) if isinstance(eta, int | float) else self.eta_seconds
 
     def eta_text(self) -> str:

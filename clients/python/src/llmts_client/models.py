@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
-"""Job statuses after which nothing changes."""
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "completed_with_errors", "stopped", "failed", "cancelled"}
+)
+"""Job statuses after which nothing changes (``stopped``: the job's ``max_cost_usd`` was reached)."""
 
 
 class ApiModel(BaseModel):
@@ -148,8 +150,13 @@ class JobAccepted(ApiModel):
     links: dict[str, str] = Field(default_factory=dict)
 
 
+class Progress(ApiModel):
+    percent: float | None = Field(default=None, description="succeeded / requested × 100.")
+    eta_seconds: float | None = Field(default=None, description="Seconds left at the observed rate.")
+
+
 class Job(ApiModel):
-    """Status of a job. ``percent`` and ``eta_seconds`` are read when the server sends them."""
+    """Status of a job (``progress``: percent done and seconds left, when the server computes them)."""
 
     job_id: str
     status: str
@@ -160,8 +167,7 @@ class Job(ApiModel):
     usage: Usage = Field(default_factory=Usage)
     stop_reason: str | None = None
     error: dict[str, Any] | None = None
-    percent: float | None = None
-    eta_seconds: float | None = None
+    progress: Progress | None = None
     created_at: datetime | None = None
 
     @property

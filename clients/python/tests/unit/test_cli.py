@@ -93,3 +93,26 @@ def test_ctrl_c_asks_whether_to_cancel(answer: str, cancelled: bool, monkeypatch
     assert job.status == "completed"
     deletes = [r for r in fake.requests if r.method == "DELETE"]
     assert len(deletes) == int(cancelled)
+
+
+def test_the_bar_reads_the_eta_of_the_status_and_of_progress_events() -> None:
+    from llmts_client._progress import JobView
+
+    view = JobView()
+    status = {
+        "status": "running",
+        "requested": 10,
+        "counts": {"succeeded": 4},
+        "progress": {"percent": 40.0, "eta_seconds": 75},
+    }
+    view.apply(Event(type="snapshot", data=status))
+    assert (view.requested, view.succeeded, view.eta_text()) == (10, 4, "ETA 1:15")
+    view.apply(
+        Event(
+            type="progress",
+            data={"requested": 10, "succeeded": 6, "eta_seconds": 5, "usage": {"cost_usd": 0.5}},
+        )
+    )
+    assert (view.succeeded, view.cost_usd, view.eta_text()) == (6, 0.5, "ETA 0:05")
+    view.apply(Event(type="completed", data={"status": "stopped", "requested": 10, "succeeded": 7}))
+    assert view.status == "stopped"

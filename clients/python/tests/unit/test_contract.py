@@ -78,3 +78,14 @@ def test_a_server_answer_built_from_the_contract_round_trips() -> None:
     assert read.items[0].counts.succeeded == 3
     assert read.model_extra is not None
     assert "totals" in read.model_extra
+
+
+def test_the_client_knows_every_terminal_status_of_the_server() -> None:
+    assert client.TERMINAL_STATUSES == generation.TERMINAL_STATUSES
+
+
+def test_the_job_example_progress_is_read() -> None:
+    (example,) = generation.JobPublic.model_json_schema(mode="serialization")["examples"]
+    job = client.Job.model_validate(example)
+    assert job.progress is not None
+    assert job.progress.percent == example["progress"]["percent"]
