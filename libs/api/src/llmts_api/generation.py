@@ -92,6 +92,12 @@ class GenerationPreviewRequest(BaseModel):
     pricing: dict[str, Any] | None = Field(
         default=None, description="USD per 1M tokens: {prompt, completion} (catalog format)."
     )
+    max_completion_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="The catalog's most completion tokens for the model: the estimate's guess without max_tokens "
+        "(llmts_providers.preview.completion_guess, as /templates/preview).",
+    )
 
 
 class ResultQuery(BaseModel):

@@ -407,3 +407,31 @@ async def test_dry_run_and_preview(stack: Stack) -> None:
         assert out["estimate"]["high"]["calls"] == 150
     hist = await stack.http.get("/history", headers=stack.auth(alice))
     assert hist.json()["total"] == 0  # no job was created
+
+
+async def test_both_previews_show_the_same_provider_body(stack: Stack) -> None:
+    """One preview implementation: /templates/preview and /generate/preview give the body the provider receives
+    (``strict`` only when the schema allows it: this one lacks additionalProperties: false)."""
+    alice = user()
+    open_schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}},
+        "required": ["title"],
+    }
+    for schema, strict in ((None, True), (open_schema, False)):
+        tpl = await stack.template(alice, **({"schema": schema} if schema else {}))
+        from_templates = await stack.http.post(
+            "/templates/preview",
+            json={"template_id": tpl, "model": "openai/gpt-4o-mini"},
+            headers=stack.auth(alice),
+        )
+        from_generate = await stack.http.post(
+            "/generate/preview",
+            json={"template_id": tpl, "count": 1, "model": "openai/gpt-4o-mini"},  # a model id string in both
+            headers=stack.auth(alice),
+        )
+        assert from_templates.status_code == 200, from_templates.text
+        assert from_generate.status_code == 200, from_generate.text
+        body = from_generate.json()["items"][0]["request_body"]
+        assert from_templates.json()["request_body"] == body
+        assert body["response_format"]["json_schema"]["strict"] is strict

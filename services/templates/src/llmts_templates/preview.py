@@ -13,8 +13,9 @@ from typing import Any
 
 from llmts_api.templates import PreviewRequest
 from llmts_common.errors import Unprocessable
-from llmts_providers.estimate import METHOD, estimate_cost, estimate_prompt_tokens
+from llmts_providers.estimate import ASSUMED_MAX_TOKENS, METHOD, estimate_prompt_tokens
 from llmts_providers.models import ModelPricing
+from llmts_providers.preview import completion_guess, preview_estimate
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
 from llmts_templates.domain.ports import ModelPrice, PriceLookup, PriceSource
@@ -25,14 +26,25 @@ PREVIEW_JOB_ID = "preview"
 
 
 def cost_range(
-    price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, count: int
+    price: ModelPrice,
+    *,
+    body: dict[str, Any],
+    max_tokens: int | None,
+    count: int,
+    assumed_max_tokens: int = ASSUMED_MAX_TOKENS,
 ) -> dict[str, Any] | None:
-    """The shared estimate at the catalog's price; ``None`` when it has no prompt or completion price."""
+    """The one preview estimate (``llmts_providers.preview``, as ``/generate/preview``) at the catalog's price;
+    ``None`` when it has no prompt or completion price."""
     pricing = ModelPricing(
         prompt=price.prompt_per_million, completion=price.completion_per_million, request=price.request
     )
-    estimate = estimate_cost(
-        prompt_tokens=prompt_tokens, max_tokens=completion_tokens, count=count, pricing=pricing
+    estimate = preview_estimate(
+        body,
+        count=count,
+        pricing=pricing,
+        max_tokens=max_tokens,
+        catalog_max_completion=price.max_completion_tokens,
+        assumed_max_tokens=assumed_max_tokens,
     )
     return {**estimate.to_dict(), "model": price.model_id} if estimate.priced else None
 
@@ -106,8 +118,9 @@ def _cost(
     req: PreviewRequest,
     lookup: PriceLookup | None,
     model_id: str,
-    prompt_tokens: int,
-    completion: int,
+    body: dict[str, Any],
+    model: ModelSpec,
+    assumed_max_tokens: int,
     notes: list[str],
 ) -> dict[str, Any] | None:
     if req.count is None:
@@ -116,7 +129,11 @@ def _cost(
     if lookup is None or lookup.price is None:
         return None
     cost = cost_range(
-        lookup.price, prompt_tokens=prompt_tokens, completion_tokens=completion, count=req.count
+        lookup.price,
+        body=body,
+        max_tokens=model.max_tokens,
+        count=req.count,
+        assumed_max_tokens=assumed_max_tokens,
     )
     if cost is None:
         notes.append(f"the catalog has no token price for {model_id!r}; no cost estimate")
@@ -158,13 +175,11 @@ async def preview(
         structured_output=True,
     )
     prompt_tokens = estimate_prompt_tokens(body)
-    completion = model.max_tokens
-    if completion is None and price_lookup and price_lookup.price:
-        completion = price_lookup.price.max_completion_tokens
-    if completion is None:
-        completion = default_max_tokens
-        notes.append(f"no max_tokens: the high estimate assumes {default_max_tokens} completion tokens")
-    cost = _cost(req, price_lookup, model.id, prompt_tokens, completion, notes)
+    catalog_max = price_lookup.price.max_completion_tokens if price_lookup and price_lookup.price else None
+    completion, assumed = completion_guess(model.max_tokens, catalog_max, default_max_tokens)
+    if assumed:
+        notes.append(f"no max_tokens: the high estimate assumes {completion} completion tokens")
+    cost = _cost(req, price_lookup, model.id, body, model, default_max_tokens, notes)
     return {
         "index": req.index,
         "task_index": task_index,

@@ -176,7 +176,11 @@ def model_from_catalog(model: ModelRef, answer: Answer) -> tuple[ModelRef, dict[
     model = _known_model(model, answer, f"unknown model {model.id!r}", {})
     body = answer.body if answer.status == 200 and isinstance(answer.body, Mapping) else {}
     pricing = body.get("pricing")
-    return model, dict(pricing) if isinstance(pricing, Mapping) else None
+    if not isinstance(pricing, Mapping):
+        return model, None
+    most = body.get("max_completion_tokens")  # the previews' completion guess (llmts_providers.preview)
+    extra = {"max_completion_tokens": most} if isinstance(most, int) and most > 0 else {}
+    return model, {**pricing, **extra}
 
 
 def fallback_from_catalog(model: FallbackModel, answer: Answer, position: int) -> FallbackModel:
@@ -287,6 +291,7 @@ def preview_payload(command: GenerationRequested, pricing: dict[str, Any] | None
         "request": command.model_dump(mode="json", by_alias=True),
         "items": min(PREVIEW_ITEMS, command.count),
         "pricing": pricing,
+        "max_completion_tokens": (pricing or {}).get("max_completion_tokens"),
     }
 
 

@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationRequested
 from llmts_generator.domain.repair import Message, first_messages
-from llmts_generator.domain.schema import is_strict_compatible
 from llmts_generator.domain.tasks import TaskRef, task_for_target
 from llmts_providers.models import ChatMessage, ChatRequest
+from llmts_providers.preview import structured_output
 from llmts_templating import RenderedPrompts, build_context
 
 
@@ -109,14 +109,13 @@ class RequestShape:
 
     @classmethod
     def of(cls, req: GenerationRequested, model_id: str) -> RequestShape:
-        tpl = req.template
-        structured = tpl.output_format == "json" and tpl.json_schema is not None
+        schema, strict = structured_output(req.template.output_format, req.template.json_schema)
         return cls(
             model_id=model_id,
             temperature=req.model.temperature,
             max_tokens=req.model.max_tokens,
-            json_schema=tpl.json_schema if structured else None,
-            strict=structured and is_strict_compatible(tpl.json_schema),
+            json_schema=schema,
+            strict=strict,
         )
 
     def request(self, messages: Sequence[Message]) -> ChatRequest:

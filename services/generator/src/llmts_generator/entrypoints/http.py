@@ -51,7 +51,8 @@ from llmts_generator.entrypoints.views import (
 )
 from llmts_generator.manager import JobManager
 from llmts_providers import Provider
-from llmts_providers.estimate import estimate_cost, estimate_prompt_tokens, estimate_text_tokens, pricing_from
+from llmts_providers.estimate import estimate_prompt_tokens, estimate_text_tokens, pricing_from
+from llmts_providers.preview import preview_estimate
 from llmts_templating import RenderError
 
 ProviderResolver = Callable[[str, str | None], Awaitable[tuple[Provider, str]]]
@@ -277,9 +278,12 @@ async def preview_job(
         raise Unprocessable(
             f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()
         ) from exc
+    largest: dict[str, Any] = {}
     for target, item in zip(targets, items, strict=True):
         request_body = provider.build_request_body(shape.request(item.messages))
-        prompt_tokens = max(prompt_tokens, estimate_prompt_tokens(request_body))
+        tokens = estimate_prompt_tokens(request_body)
+        if tokens >= prompt_tokens:
+            prompt_tokens, largest = tokens, request_body
         rendered.append(
             {
                 "index": target,
@@ -293,11 +297,12 @@ async def preview_job(
         "items": rendered,
         "count": req.count,
         "model": req.model.model_dump(mode="json"),
-        "estimate": estimate_cost(
-            prompt_tokens=prompt_tokens,
+        "estimate": preview_estimate(  # the one preview estimate (llmts_providers.preview), as /templates/preview
+            largest,
             count=req.count,
             pricing=pricing_from(body.pricing),
             max_tokens=req.model.max_tokens,
+            catalog_max_completion=body.max_completion_tokens,
             attempts=req.max_attempts_per_item,
             repair_prompt_tokens=REPAIR_PROMPT_TOKENS,
         ).to_dict(),

@@ -8,6 +8,7 @@ from llmts_providers.models import ChatMessage, ChatRequest
 from llmts_providers.ollama import OllamaProvider
 from llmts_providers.openai_compatible import OpenAICompatibleProvider
 from llmts_providers.openrouter import OpenRouterProvider
+from llmts_providers.preview import structured_output as schema_and_strict
 from llmts_providers.settings import KNOWN_PROVIDERS, ProviderSettings
 
 
@@ -51,12 +52,15 @@ class ProviderRequestBuilder:
     ) -> dict[str, Any]:
         messages = [ChatMessage(role="system", content=system)] if system else []
         messages.append(ChatMessage(role="user", content=user))
+        # structured output and strict exactly as a generation asks (llmts_providers.preview)
+        schema, strict = schema_and_strict("json" if json_schema is not None else "text", json_schema)
         request = ChatRequest(
             model=model_id,
             messages=messages,
             temperature=temperature,
             max_tokens=max_tokens,
-            json_schema=json_schema,
+            json_schema=schema,
+            strict=strict,
             supports_structured_output=structured_output,
         )
         if provider == "ollama":
