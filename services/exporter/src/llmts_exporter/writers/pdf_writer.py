@@ -38,6 +38,7 @@ FONT_BOLD = "LLMTS-DejaVuSans-Bold"
 _MM = 72 / 25.4
 _MARGIN_X, _MARGIN_Y, _FOOTER_Y = 18 * _MM, 16 * _MM, 9 * _MM
 _TITLE_SIZE = 16.0
+_SHORT = 40
 
 
 def font_paths() -> tuple[Path, Path]:
@@ -162,7 +163,7 @@ class _Encoder:
         """Per font: code point → code, for the characters assigned to subset 0."""
         self._first_chars: tuple[set[str], set[str]] = (set(), set())
         self._name0: list[str | None] = [None, None]
-        self._labels: dict[str, list[tuple[str, str]]] = {}
+        self._short: tuple[dict[str, list[tuple[str, str]]], ...] = ({}, {})
 
     def _learn(self, bold: bool, chars: set[str]) -> None:
         font, doc = self._fonts[bold], self._doc
@@ -178,12 +179,14 @@ class _Encoder:
         self._known[bold].update(chars)
 
     def runs(self, bold: bool, text: str) -> list[tuple[str, str]]:
-        if bold:  # labels and headings: few distinct strings, drawn over and over
-            hit = self._labels.get(text)
+        # Labels, headings and short values (enums, flags, numbers, names) recur: their runs are cached.
+        if bold or len(text) <= _SHORT:
+            cache = self._short[bold]
+            hit = cache.get(text)
             if hit is None:
-                if len(self._labels) >= 4096:
-                    self._labels.clear()
-                hit = self._labels[text] = self._runs(True, text)
+                if len(cache) >= 8192:
+                    cache.clear()
+                hit = cache[text] = self._runs(bold, text)
             return hit
         return self._runs(False, text)
 
