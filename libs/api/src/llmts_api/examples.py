@@ -411,7 +411,7 @@ ITEM: dict[str, Any] = {
     "attempts": 1,
     "usage": USAGE,
 }
-RESULT: dict[str, Any] = {"items": [ITEM], "total": 20}
+RESULT: dict[str, Any] = {"items": [ITEM], "total": 20, "limit": 100, "offset": 0}
 GENERATION_PREVIEW: dict[str, Any] = {
     "items": [
         {

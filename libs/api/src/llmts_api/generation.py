@@ -322,6 +322,8 @@ class ResultPublic(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [ex.RESULT]})
     items: list[ItemPublic]
     total: int
+    limit: int | None = Field(default=None, description="The page size asked for (the one list shape).")
+    offset: int | None = Field(default=None, description="The page's first position.")
 
 
 class ItemsPage(BaseModel):
