@@ -164,7 +164,7 @@ def export(
     """Export a job's items (waits for the job and the export) and save the file."""
     fmt = format or ("json" if output.is_dir() else format_for(output, None))
     options = {"envelope": True} if envelope else None
-    with client() as api:
+    with client() as api, err.status(f"waiting for the {fmt} export (the job must have ended)…"):
         saved = api.export_to(job_id, output, format=fmt, options=options)
     typer.echo(saved)
 
@@ -224,7 +224,8 @@ def run(
         _summary(job.status, job.counts.succeeded, job.counts.rejected, job.usage.cost_usd)
         if job.status == "failed":
             raise typer.Exit(1)
-        saved = api.export_to(job.job_id, output, format=fmt)
+        with err.status(f"exporting {fmt}…"):
+            saved = api.export_to(job.job_id, output, format=fmt)
     typer.echo(saved)
 
 
