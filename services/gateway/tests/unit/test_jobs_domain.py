@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -249,3 +250,21 @@ def test_model_as_an_id_string_or_an_object_is_the_same_request() -> None:
     given = create(model={"id": "meta/llama", "temperature": 0.9})
     assert jobs.choose_model(given, tpl) == ModelRef(id="meta/llama", temperature=0.9, max_tokens=500)
     assert GenerationCreate.model_validate({"template_id": "t", "model": "x/y"}).model is not None
+
+
+def test_a_job_still_in_the_outbox_reads_like_the_generators_status() -> None:
+    command = jobs.new_command(
+        create(count=3),
+        template=snapshot(),
+        model=ModelRef(id="m/x"),
+        tasks=[],
+        count=3,
+        mode="none",
+        job_id="j1",
+        user_id="alice",
+        now=datetime(2026, 12, 6, 23, 0, tzinfo=UTC),
+    )
+    queued = jobs.queued_view(command)
+    assert queued["progress"] == {"percent": 0.0, "eta_seconds": None}
+    assert queued["timings"]["created_at"] == "2026-12-06T23:00:00Z"
+    assert jobs.undeliverable_view(command, "too large")["progress"] == {"percent": 0.0, "eta_seconds": 0.0}

@@ -316,6 +316,7 @@ def queued_view(command: GenerationRequested) -> dict[str, Any]:
         },
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
         "stop_reason": None,
+        "progress": {"percent": 0.0, "eta_seconds": None},  # as the generator's status (not started: no rate)
         "error": None,
         "cancel_requested": False,
         "timings": {"created_at": data["requested_at"], "started_at": None, "finished_at": None},
@@ -329,6 +330,7 @@ def undeliverable_view(command: GenerationRequested, reason: str) -> dict[str, A
     view.update(
         status="failed",
         stop_reason="undeliverable",
+        progress={"percent": 0.0, "eta_seconds": 0.0},
         error={"code": "command_undeliverable", "reason": reason},
     )
     return view
