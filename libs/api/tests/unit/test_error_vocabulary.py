@@ -6,16 +6,18 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[4]
-_RAISED = re.compile(r"""\bcode\s*=\s*["']([a-z][a-z0-9_]*)["']""")
+_RAISED = re.compile(r"""\bcode\s*=\s*["']([a-z][a-z0-9_]*)["']|_Reject\(\d{3}, ["']([a-z][a-z0-9_]*)["']""")
 _LISTED = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
 def _raised_codes() -> set[str]:
     codes: set[str] = set()
     for src in [*ROOT.glob("services/*/src/**/*.py"), *ROOT.glob("libs/*/src/**/*.py")]:
-        if "libs/providers/" in src.as_posix():  # provider failures: job/attempt error codes, not HTTP answers
+        if (
+            "libs/providers/" in src.as_posix()
+        ):  # provider failures: job/attempt error codes, not HTTP answers
             continue
-        codes.update(_RAISED.findall(src.read_text(encoding="utf-8")))
+        codes.update(c for pair in _RAISED.findall(src.read_text(encoding="utf-8")) for c in pair if c)
     return codes
 
 
