@@ -163,3 +163,15 @@ def test_without_items_there_is_one_page() -> None:
 def test_concatenator_rejects_what_it_cannot_copy() -> None:
     with pytest.raises(PdfFormatError):
         PdfConcatenator(io.BytesIO()).add(b"%PDF-1.5\nnot really\n")
+
+
+def test_text_beyond_the_first_font_subset_and_missing_glyphs() -> None:
+    """More distinct characters than one 256-code subset holds go through reportlab's own splitting;
+    characters DejaVu lacks (CJK) become the missing-glyph box without breaking the page."""
+    greek = "".join(chr(c) for c in range(0x3B1, 0x3CA))
+    extended = "".join(chr(c) for c in range(0x100, 0x180))
+    armenian = "".join(chr(c) for c in range(0x561, 0x587))
+    items = [{"a": greek, "b": extended, "c": armenian, "d": "漢字 and ascii", "e": "Ёлка"} for _ in range(3)]
+    words = flat(text_of(export("pdf", items, make_meta(schema=None)))[1])
+    for expected in (greek, extended[:40], armenian, "and ascii", "Ёлка"):
+        assert expected in words
