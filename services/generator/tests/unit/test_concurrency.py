@@ -293,6 +293,26 @@ async def test_retry_after_holds_every_new_grant_until_it_ends() -> None:
     assert lim.in_use == 0
 
 
+async def test_waiters_are_woken_when_the_pause_ends_between_the_check_and_the_timer() -> None:
+    # the pause is still on when _room looks, over when the timer is armed (or the loop fires the timer a hair
+    # early): no call in flight to release a permit, so only the timer can grant the waiter
+    clock = Clock()
+    lim = adaptive(clock, initial=8)
+    with pytest.raises(RateLimited):
+        async with lim.slot("job"):
+            raise RateLimited("429", "fake", status_code=429, retry_after=5.0)
+    ctl = lim.controller
+    assert ctl is not None
+    reads = iter([clock.now + 4.999999, clock.now + 5.000001])  # _room, then _arm_timer
+    lim.clock = lambda: next(reads, clock.now + 5.000001)
+    waiter = asyncio.create_task(lim.acquire("other"))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await asyncio.wait_for(waiter, timeout=1.0)  # the timer (armed at 0 s) grants it
+    lim.release("other")
+    assert lim.in_use == 0
+
+
 async def test_a_queued_first_token_lowers_the_limit_before_the_call_ends() -> None:
     clock = Clock()
     lim = adaptive(clock, initial=2, ceiling=4, queue_ratio=2.0, queue_slack_s=0.5)

@@ -163,13 +163,16 @@ class FairLimiter:
         self._wake()
 
     def _arm_timer(self) -> None:
-        """While paused by a Retry-After with calls waiting, wake up when the pause ends."""
+        """While calls wait with permits free (a Retry-After pause holds them), wake up when the pause ends.
+
+        Armed whatever the pause left: the pause may end between ``_room`` and here, and the loop fires a timer up
+        to its clock resolution early (the pause not quite over when it pokes); waiting for a release instead
+        would wait forever when no call is in flight. With every permit in use a release wakes the waiters."""
         ctl = self.controller
-        if ctl is None or not self._waiters or self._timer is not None:
+        if ctl is None or not self._waiters or self._timer is not None or self.in_use >= self.capacity:
             return
-        delay = ctl.paused_until - self.clock()
-        if delay > 0:
-            self._timer = asyncio.get_running_loop().call_later(delay, self.poke)
+        delay = max(0.0, ctl.paused_until - self.clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self.poke)
 
     # --- calls and their reports -----------------------------------------------------------------------
     @contextlib.asynccontextmanager
