@@ -4,7 +4,7 @@ Starts (as processes, on free 127.0.0.1 ports) the fake OpenRouter at latency L 
 generator (default settings: ``MAX_JOBS`` 32, ``MAX_JOBS_PER_USER`` 8, provider ceiling 64) and the gateway (with
 generous per-user quotas: the benchmark measures scheduling, not admission limits), plus an in-process JWKS
 endpoint for a throwaway signing key; assumes Kafka and the Mongo-wire server are up (``scripts/infra.sh up``).
-Every name it creates (database, consumer groups, commands topic) carries a per-run id. Then, each user with its
+Every name it creates (database, consumer groups, topics) carries a per-run id. Then, each user with its
 own template, every job at the API's default concurrency and without dedup (the fake answers alike):
 
 1. warm-up: one job of user B (connections, caches, consumer assignment);
@@ -231,7 +231,6 @@ def processes(
     run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, jwks: str, ceiling: int | None = None
 ) -> dict[str, Proc]:
     py = sys.executable
-    topic = f"bench.fairness.commands.{run}"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
     base.update(
         {
@@ -247,8 +246,9 @@ def processes(
             "CATALOG_URL": "http://127.0.0.1:9",
             "AUTH_URL": "http://127.0.0.1:9",
             "EXPORTER_URL": "http://127.0.0.1:9",
-            "COMMANDS_TOPIC": topic,
-            "GENERATION_COMMANDS_TOPIC": topic,
+            # every topic and group of this run is its own (bench-…-<run>.generation.events, …), like an e2e stack:
+            # a later `make run` never has to read through a benchmark's events
+            "KAFKA_TOPIC_PREFIX": f"bench-fair-{run}.",
         }
     )
 

@@ -423,7 +423,6 @@ async def main_async(args: argparse.Namespace) -> str:
     jwks = RunningFake(jwks_app(key)).start()
     py = sys.executable
     ports = {n: free_port() for n in ("fake", "fake_capacity", "templates", "generator", "gateway")}
-    topic = f"bench.generation.commands.{run}"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
     base.update(
         {
@@ -439,8 +438,9 @@ async def main_async(args: argparse.Namespace) -> str:
             "CATALOG_URL": "http://127.0.0.1:9",
             "AUTH_URL": "http://127.0.0.1:9",
             "EXPORTER_URL": "http://127.0.0.1:9",
-            "COMMANDS_TOPIC": topic,
-            "GENERATION_COMMANDS_TOPIC": topic,
+            # every topic and group of this run is its own (bench-…-<run>.generation.events, …), like an e2e stack:
+            # a later `make run` never has to read through a benchmark's events
+            "KAFKA_TOPIC_PREFIX": f"bench-gen-{run}.",
         }
     )
 
