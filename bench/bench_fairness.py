@@ -38,7 +38,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, watch_terminal
+from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, stack_env, watch_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -231,32 +231,7 @@ def processes(
     run: str, ports: dict[str, int], latency_ms: int, log_dir: Path, jwks: str, ceiling: int | None = None
 ) -> dict[str, Proc]:
     py = sys.executable
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
-    base.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "LOG_LEVEL": "WARNING",
-            "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
-            "JWKS_URL": f"{jwks}/.well-known/jwks.json",
-            "OPENROUTER_BASE_URL": f"http://127.0.0.1:{ports['fake']}/api/v1",
-            "OPENROUTER_API_KEY": "sk-or-v1-bench",
-            "TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
-            "GENERATOR_URL": f"http://127.0.0.1:{ports['generator']}",
-            "CATALOG_URL": "http://127.0.0.1:9",
-            "AUTH_URL": "http://127.0.0.1:9",
-            "EXPORTER_URL": "http://127.0.0.1:9",
-            # every topic and group of this run is its own (bench-…-<run>.generation.events, …), like an e2e stack:
-            # a later `make run` never has to read through a benchmark's events
-            "KAFKA_TOPIC_PREFIX": f"bench-fair-{run}.",
-        }
-    )
-
-    def env(svc: str, **extra: str) -> dict[str, str]:
-        e = dict(base)
-        e.update({"MONGO_DB": f"llmts_bench_fair_{run}_{svc}", "KAFKA_GROUP_ID": f"llmts-{svc}-fair-{run}"})
-        e.update(extra)
-        return e
+    env = stack_env("fair", run, ports, jwks)
 
     fake = [py, "-m", "tests.fakes.openrouter", "--port", str(ports["fake"]), "--latency-ms", str(latency_ms)]
     return {

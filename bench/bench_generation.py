@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -415,6 +416,41 @@ async def fake_handler_totals(client: httpx.AsyncClient, fake_url: str) -> tuple
     return int(stats["handler_calls"]), float(stats["handler_ms_total"])
 
 
+def stack_env(label: str, run: str, ports: Mapping[str, int], jwks_url: str) -> Callable[..., dict[str, str]]:
+    """``env(service, **extra)``: the environment of one process of a benchmark stack (fake OpenRouter on
+    ``ports["fake"]``, templates, generator, gateway; the other services unreachable). Every database, consumer
+    group and topic of the run carries ``label`` and ``run``, like an e2e stack: a later ``make run`` never has to
+    read through a benchmark's events."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
+    base.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
+            "JWKS_URL": f"{jwks_url}/.well-known/jwks.json",
+            "OPENROUTER_BASE_URL": f"http://127.0.0.1:{ports['fake']}/api/v1",
+            "OPENROUTER_API_KEY": "sk-or-v1-bench",
+            "TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
+            "GENERATOR_URL": f"http://127.0.0.1:{ports['generator']}",
+            "CATALOG_URL": "http://127.0.0.1:9",
+            "AUTH_URL": "http://127.0.0.1:9",
+            "EXPORTER_URL": "http://127.0.0.1:9",
+            "KAFKA_TOPIC_PREFIX": f"bench-{label}-{run}.",
+        }
+    )
+
+    def env(svc: str, **extra: str) -> dict[str, str]:
+        e = dict(base)
+        e.update(
+            {"MONGO_DB": f"llmts_bench_{label}_{run}_{svc}", "KAFKA_GROUP_ID": f"llmts-{svc}-{label}-{run}"}
+        )
+        e.update(extra)
+        return e
+
+    return env
+
+
 async def main_async(args: argparse.Namespace) -> str:
     run = uuid.uuid4().hex[:8]
     log_dir = ROOT / "var" / "log" / f"bench-generation-{run}"
@@ -423,32 +459,7 @@ async def main_async(args: argparse.Namespace) -> str:
     jwks = RunningFake(jwks_app(key)).start()
     py = sys.executable
     ports = {n: free_port() for n in ("fake", "fake_capacity", "templates", "generator", "gateway")}
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_DB", "KAFKA_GROUP", "OTEL_"))}
-    base.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "LOG_LEVEL": "WARNING",
-            "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
-            "JWKS_URL": f"{jwks.base_url}/.well-known/jwks.json",
-            "OPENROUTER_BASE_URL": f"http://127.0.0.1:{ports['fake']}/api/v1",
-            "OPENROUTER_API_KEY": "sk-or-v1-bench",
-            "TEMPLATES_URL": f"http://127.0.0.1:{ports['templates']}",
-            "GENERATOR_URL": f"http://127.0.0.1:{ports['generator']}",
-            "CATALOG_URL": "http://127.0.0.1:9",
-            "AUTH_URL": "http://127.0.0.1:9",
-            "EXPORTER_URL": "http://127.0.0.1:9",
-            # every topic and group of this run is its own (bench-…-<run>.generation.events, …), like an e2e stack:
-            # a later `make run` never has to read through a benchmark's events
-            "KAFKA_TOPIC_PREFIX": f"bench-gen-{run}.",
-        }
-    )
-
-    def env(svc: str, **extra: str) -> dict[str, str]:
-        e = dict(base)
-        e.update({"MONGO_DB": f"llmts_bench_{run}_{svc}", "KAFKA_GROUP_ID": f"llmts-{svc}-bench-{run}"})
-        e.update(extra)
-        return e
+    env = stack_env("gen", run, ports, jwks.base_url)
 
     procs = {
         "fake": Proc(
