@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from llmts_common.kafka import EventPublisher, create_broker, flush_offsets
+from llmts_common.kafka_security import faststream_security
 from llmts_common.logging import configure_logging
 from llmts_common.mongo import (
     Database,
@@ -63,12 +64,18 @@ class ServiceRuntime:
                 settings.kafka_bootstrap_servers,
                 client_id=settings.kafka_client_id or self.name,
                 graceful_timeout=settings.shutdown_grace_seconds,
+                security=faststream_security(settings),
             )
             if use_kafka
             else None
         )
         self.publisher: EventPublisher | None = (
-            EventPublisher(self.broker, source=self.name, topic_prefix=settings.kafka_topic_prefix)
+            EventPublisher(
+                self.broker,
+                source=self.name,
+                topic_prefix=settings.kafka_topic_prefix,
+                schema_base_url=settings.schema_base_url,
+            )
             if self.broker is not None
             else None
         )

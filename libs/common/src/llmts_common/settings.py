@@ -11,7 +11,89 @@ MIN_INTERNAL_TOKEN_CHARS = 24
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
-class BaseServiceSettings(BaseSettings):
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(BaseSettings):
+    """Where Kafka is and how to authenticate to it: every client (FastStream brokers, aiokafka producers,
+    consumers and admin clients in services, scripts, benchmarks and tests) is built from these through
+    ``llmts_common.kafka_security``. A script reads them from the environment with ``KafkaSettings()``."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list."
+    )
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS: what a secured Strimzi or "
+        "managed Kafka listener expects).",
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        default="SCRAM-SHA-512",
+        description="SASL mechanism with a SASL_* protocol: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="SASL user (required with a SASL_* protocol)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (required with a SASL_* protocol; never logged)."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the brokers' certificates (SSL / SASL_SSL); unset "
+        "trusts the system CAs. Broker host names are always verified.",
+    )
+    kafka_ssl_certfile: str | None = Field(
+        default=None, description="PEM client certificate for mutual TLS (may also hold the key)."
+    )
+    kafka_ssl_keyfile: str | None = Field(
+        default=None, description="PEM private key of KAFKA_SSL_CERTFILE, if not in the same file."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted KAFKA_SSL_KEYFILE."
+    )
+
+    @field_validator(
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_ssl_key_password",
+        mode="before",
+    )
+    @classmethod
+    def _kafka_blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _kafka_security_consistent(self) -> Self:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password is not None):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                "does not use them (SASL_SSL or SASL_PLAINTEXT?)"
+            )
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not tls and any(tls_files):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                "(SSL or SASL_SSL?)"
+            )
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE")
+        return self
+
+
+class BaseServiceSettings(KafkaSettings):
     """Settings every service shares. Subclass per service; env var names are the upper-case field names."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -29,9 +111,6 @@ class BaseServiceSettings(BaseSettings):
     )
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port.")
 
-    kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", description="Comma-separated host:port list."
-    )
     kafka_client_id: str | None = Field(
         default=None, description="Kafka client id; default the service name."
     )
@@ -75,6 +154,13 @@ class BaseServiceSettings(BaseSettings):
         "var/internal_token.",
     )
 
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The gateway's address as clients outside the cluster reach it (scheme://host[:port], no "
+        "trailing path): events carry absolute links below it — `dataschema` (<base>/schemas/…) and the signed "
+        "download link of `ExportReady` (<base>/downloads/…).",
+    )
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
     max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
     shutdown_grace_seconds: float = Field(
@@ -82,6 +168,10 @@ class BaseServiceSettings(BaseSettings):
         ge=0,
         description="On SIGTERM, how long in-flight work may finish before the process exits.",
     )
+
+    @property
+    def schema_base_url(self) -> str:
+        return f"{self.public_base_url.rstrip('/')}/schemas"
 
     @property
     def consumer_group(self) -> str:
@@ -104,6 +194,11 @@ class BaseServiceSettings(BaseSettings):
             reject_placeholder(self.internal_token, "INTERNAL_TOKEN", environment=self.environment)
             if len(self.internal_token.get_secret_value()) < MIN_INTERNAL_TOKEN_CHARS:
                 raise ValueError(f"INTERNAL_TOKEN must have at least {MIN_INTERNAL_TOKEN_CHARS} characters")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_password_in_prod(self) -> Self:
+        reject_placeholder(self.kafka_sasl_password, "KAFKA_SASL_PASSWORD", environment=self.environment)
         return self
 
     @property
