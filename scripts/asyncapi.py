@@ -19,7 +19,7 @@ import yaml
 
 from llmts_common.contracts import ALL_MESSAGES, topics
 from llmts_common.contracts.topics import dlq_topic
-from llmts_common.envelope import Envelope
+from llmts_common.envelope import CLOUDEVENTS_CONTENT_TYPE, Envelope
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "asyncapi.yaml"
@@ -93,17 +93,19 @@ def build() -> dict[str, Any]:
                 "name": m.__name__,
                 "title": m.TYPE,
                 "summary": (m.__doc__ or m.__name__).strip().splitlines()[0],
-                "contentType": "application/json",
+                "contentType": CLOUDEVENTS_CONTENT_TYPE,
                 "headers": {
                     "type": "object",
+                    "description": "Structured-mode CloudEvent: the value is the whole event, no `ce_*` headers.",
                     "properties": {
-                        "ce_id": {"type": "string"},
-                        "ce_type": {"type": "string", "const": m.TYPE},
-                        "ce_source": {"type": "string"},
-                        "ce_subject": {"type": "string"},
+                        "content-type": {"type": "string", "const": CLOUDEVENTS_CONTENT_TYPE},
                         "traceparent": {"type": "string", "description": "W3C trace context"},
-                        "correlation-id": {"type": "string"},
+                        "correlation_id": {
+                            "type": "string",
+                            "description": "the envelope's `correlationid` (the only correlation header)",
+                        },
                     },
+                    "required": ["content-type", "traceparent", "correlation_id"],
                 },
                 "payload": payload,
                 "bindings": {"kafka": {"key": {"type": "string", "description": f"the `{m.KEY_FIELD}`"}}},
@@ -117,7 +119,7 @@ def build() -> dict[str, Any]:
             "description": "Every channel and message of the LLM Template System. Delivery is at least once; "
             "deduplicate on the envelope `id`. Versions only gain optional fields; a breaking change is a new type.",
         },
-        "defaultContentType": "application/json",
+        "defaultContentType": CLOUDEVENTS_CONTENT_TYPE,
         "servers": {"local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "make infra-up"}},
         "channels": channels,
         "operations": operations,

@@ -1,7 +1,8 @@
 """Kafka helpers on FastStream/aiokafka.
 
 - ``create_broker``: one broker per service (acks=all, idempotent producer).
-- ``EventPublisher``: publishes a contract inside its envelope, key = aggregate id, W3C ``traceparent`` in headers.
+- ``EventPublisher``: publishes a contract as a structured-mode CloudEvent (:func:`envelope_headers`), key =
+  aggregate id, W3C ``traceparent`` and one ``correlation_id`` in headers.
 - ``register_consumer``: a subscriber that parses the envelope, deduplicates on its id, runs the handler with
   retries, sends a message that keeps failing (or cannot be parsed) to ``<topic>.dlq`` with the error, and commits
   the offset only after the effect (:class:`OffsetCommitter`: processed offsets, committed in groups). Transient
@@ -25,12 +26,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.security import BaseSecurity
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from llmts_common.contracts import REGISTRY, Message
 from llmts_common.contracts.topics import dlq_topic
-from llmts_common.envelope import Envelope
+from llmts_common.envelope import CLOUDEVENTS_CONTENT_TYPE, DEFAULT_SCHEMA_BASE_URL, Envelope, new_id
 from llmts_common.logging import correlation_id_var
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, ProcessedMessages
 from llmts_common.tracing import current_traceparent, span
@@ -77,28 +79,47 @@ def create_broker(
 
 
 def envelope_headers(envelope: Envelope) -> dict[str, str]:
-    headers = {
-        "content-type": "application/json",
-        "ce_specversion": envelope.specversion,
-        "ce_id": envelope.id,
-        "ce_type": envelope.type,
-        "ce_source": envelope.source,
-        "ce_subject": envelope.subject,
-    }
+    """The record headers of an envelope: a structured-mode CloudEvent (``content-type:
+    application/cloudevents+json``, the whole event in the value, no ``ce_*`` headers), the W3C ``traceparent``
+    and one correlation id, under FastStream's own ``correlation_id`` header name (FastStream would otherwise
+    add a random one beside ours)."""
+    headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
     if envelope.traceparent:
         headers["traceparent"] = envelope.traceparent
-    if envelope.correlationid:
-        headers["correlation-id"] = envelope.correlationid
+    headers["correlation_id"] = envelope.correlationid or envelope.id
     return headers
+
+
+def _producer_traceparent(message: Message) -> str:
+    """The current trace context; without one (a background task) the message starts a trace of its own."""
+    traceparent = current_traceparent()
+    if traceparent is None:
+        with span(
+            f"{message.TOPIC} create", kind=SpanKind.PRODUCER, attributes=_attrs(message.TOPIC, message.TYPE)
+        ):
+            traceparent = current_traceparent()
+    if traceparent is None:  # no tracer provider installed: ids still flow, nothing is exported
+        ids = RandomIdGenerator()
+        traceparent = f"00-{ids.generate_trace_id():032x}-{ids.generate_span_id():016x}-00"
+    return traceparent
 
 
 class EventPublisher:
     """Publishes contracts in their envelope; the Kafka key is the aggregate id so one aggregate stays ordered."""
 
-    def __init__(self, broker: KafkaBroker, *, source: str, topic_prefix: str = "") -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        *,
+        source: str,
+        topic_prefix: str = "",
+        schema_base_url: str = DEFAULT_SCHEMA_BASE_URL,
+    ) -> None:
+        """``schema_base_url``: where the gateway serves the schemas (``dataschema`` of every envelope)."""
         self._broker = broker
         self.source = source
         self.topic_prefix = topic_prefix
+        self.schema_base_url = schema_base_url
 
     def topic(self, name: str) -> str:
         """The Kafka topic for a logical topic name (``KAFKA_TOPIC_PREFIX`` isolates deployments sharing a
@@ -110,11 +131,15 @@ class EventPublisher:
     def envelope_for(
         self, message: Message, *, correlation_id: str | None = None, message_id: str | None = None
     ) -> Envelope:
+        """The envelope of ``message``: always with a ``traceparent`` and a correlation id (the request's, else
+        the message's own id: it starts the chain)."""
+        message_id = message_id or new_id()
         return message.to_envelope(
             source=self.source,
-            traceparent=current_traceparent(),
-            correlationid=correlation_id or correlation_id_var.get(),
+            traceparent=_producer_traceparent(message),
+            correlationid=correlation_id or correlation_id_var.get() or message_id,
             message_id=message_id,
+            schema_base_url=self.schema_base_url,
         )
 
     async def publish(

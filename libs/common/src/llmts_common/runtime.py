@@ -70,7 +70,12 @@ class ServiceRuntime:
             else None
         )
         self.publisher: EventPublisher | None = (
-            EventPublisher(self.broker, source=self.name, topic_prefix=settings.kafka_topic_prefix)
+            EventPublisher(
+                self.broker,
+                source=self.name,
+                topic_prefix=settings.kafka_topic_prefix,
+                schema_base_url=settings.schema_base_url,
+            )
             if self.broker is not None
             else None
         )

@@ -154,6 +154,13 @@ class BaseServiceSettings(KafkaSettings):
         "var/internal_token.",
     )
 
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The gateway's address as clients outside the cluster reach it (scheme://host[:port], no "
+        "trailing path): events carry absolute links below it — `dataschema` (<base>/schemas/…) and the signed "
+        "download link of `ExportReady` (<base>/downloads/…).",
+    )
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Requests above this answer 413.")
     max_json_depth: int = Field(default=64, ge=4, description="JSON bodies nested deeper answer 422.")
     shutdown_grace_seconds: float = Field(
@@ -161,6 +168,10 @@ class BaseServiceSettings(KafkaSettings):
         ge=0,
         description="On SIGTERM, how long in-flight work may finish before the process exits.",
     )
+
+    @property
+    def schema_base_url(self) -> str:
+        return f"{self.public_base_url.rstrip('/')}/schemas"
 
     @property
     def consumer_group(self) -> str:

@@ -152,7 +152,9 @@ async def test_round_trip_between_two_services(
     records = await _read_all(kafka_bootstrap, unique_topic, 1)
     assert records[0].key == job_id.encode()
     headers = dict(records[0].headers)
-    assert headers["ce_id"].decode() == envelope.id
+    assert Envelope.model_validate_json(records[0].value).id == envelope.id
+    assert headers["content-type"] == b"application/cloudevents+json"
+    assert headers["correlation_id"] == b"corr-1"
     assert trace_id_of(headers["traceparent"].decode()) == trace_id
 
 

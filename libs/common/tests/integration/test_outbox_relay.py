@@ -64,7 +64,7 @@ async def _read(bootstrap: str, topic: str, expect: int, within: float = 20.0) -
         deadline = asyncio.get_running_loop().time() + within
         while len(ids) < expect and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=300)).values():
-                ids.extend(dict(r.headers)["ce_id"].decode() for r in records)
+                ids.extend(Envelope.model_validate_json(r.value).id for r in records)
     finally:
         await consumer.stop()
     return ids

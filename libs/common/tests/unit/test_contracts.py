@@ -76,7 +76,7 @@ def test_envelope_round_trip_keeps_fields_and_key() -> None:
     )
     assert env.subject == "job-1"
     assert env.type == "llmts.generation.requested"
-    assert env.dataschema == "urn:llmts:schema:llmts.generation.requested:1"
+    assert env.dataschema == "http://127.0.0.1:8000/schemas/llmts.generation.requested/v1.json"
     wire = env.model_dump_json()
     back = Envelope.model_validate_json(wire)
     assert back == env

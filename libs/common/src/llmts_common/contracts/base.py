@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from llmts_common.envelope import Envelope, schema_urn
+from llmts_common.envelope import DEFAULT_SCHEMA_BASE_URL, Envelope, schema_url
 
 
 class Message(BaseModel):
@@ -34,13 +34,14 @@ class Message(BaseModel):
         traceparent: str | None = None,
         correlationid: str | None = None,
         message_id: str | None = None,
+        schema_base_url: str = DEFAULT_SCHEMA_BASE_URL,
     ) -> Envelope:
         extra: dict[str, Any] = {"id": message_id} if message_id else {}
         return Envelope(
             type=self.TYPE,
             source=source,
             subject=self.aggregate_id(),
-            dataschema=schema_urn(self.TYPE, self.VERSION),
+            dataschema=schema_url(self.TYPE, self.VERSION, schema_base_url),
             schemaversion=self.VERSION,
             traceparent=traceparent,
             correlationid=correlationid,
