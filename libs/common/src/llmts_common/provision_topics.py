@@ -1,10 +1,11 @@
 """Create every topic and its dead-letter topic, idempotently (partitions, replication, retention, cleanup policy).
 
 Run where no Strimzi ``KafkaTopic`` does the job: ``python -m llmts_common.provision_topics`` from any service
-image (the Kubernetes ``topics-job`` component) or ``scripts/provision_topics.py`` locally. Settings (env):
-KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC_PREFIX (as the services), TOPIC_PARTITIONS (default 3),
-TOPIC_REPLICATION_FACTOR (default 1), TOPIC_MIN_INSYNC_REPLICAS (default: the broker's), TOPIC_RETENTION_MS
-(default 7 days), DLQ_RETENTION_MS (default 30 days). Topics that exist are left as they are.
+image (the Kubernetes ``topics-job`` component) or ``scripts/provision_topics.py`` locally. Settings (env): the
+services' KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL / SASL / SSL settings and KAFKA_TOPIC_PREFIX;
+TOPIC_PARTITIONS (default 3), TOPIC_REPLICATION_FACTOR (default 1), TOPIC_MIN_INSYNC_REPLICAS (default: the
+broker's), TOPIC_RETENTION_MS (default 7 days), DLQ_RETENTION_MS (default 30 days). Existing topics are left as
+they are.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from llmts_common.contracts.topics import ALL_TOPICS, dlq_topic
+from llmts_common.kafka_security import kafka_client_options
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -79,9 +82,11 @@ class TopicPlan:
         return specs
 
 
-async def provision(bootstrap: str, plan: TopicPlan) -> list[str]:
-    """Create the missing topics of ``plan``; the names created (an empty list when all exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="llmts-provisioner")
+async def provision(client_options: Mapping[str, Any], plan: TopicPlan) -> list[str]:
+    """Create the missing topics of ``plan``; the names created (an empty list when all exist).
+
+    ``client_options``: ``bootstrap_servers`` and the security options (:func:`kafka_client_options`)."""
+    admin = AIOKafkaAdminClient(**client_options, client_id="llmts-provisioner")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -96,8 +101,7 @@ async def provision(bootstrap: str, plan: TopicPlan) -> list[str]:
 
 def main() -> int:
     plan = TopicPlan.from_env(os.environ)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    created = asyncio.run(provision(bootstrap, plan))
+    created = asyncio.run(provision(kafka_client_options(), plan))
     sys.stdout.write(
         f"topics: {len(created)} created, {len(plan.topics()) - len(created)} already present "
         f"(partitions {plan.partitions}, replication {plan.replication_factor})\n"

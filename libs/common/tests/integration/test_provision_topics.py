@@ -15,11 +15,11 @@ pytestmark = pytest.mark.connected
 async def test_creates_every_topic_once(kafka_bootstrap: str) -> None:
     prefix = unique_topic_prefix("provision")
     plan = TopicPlan(prefix=prefix, partitions=2, retention_ms=3_600_000)
-    created = await provision(kafka_bootstrap, plan)
+    created = await provision({"bootstrap_servers": kafka_bootstrap}, plan)
     assert sorted(created) == sorted(
         [f"{prefix}{t}" for t in ALL_TOPICS] + [f"{prefix}{t}.dlq" for t in ALL_TOPICS]
     )
-    assert await provision(kafka_bootstrap, plan) == []  # idempotent
+    assert await provision({"bootstrap_servers": kafka_bootstrap}, plan) == []  # idempotent
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
