@@ -12,10 +12,19 @@ A script or test without service settings reads the environment: ``AIOKafkaConsu
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
@@ -30,6 +39,10 @@ _SASL_CLASSES: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
 
 class KafkaSecurityError(ValueError):
     """The Kafka security settings cannot be used (a TLS file is missing or unreadable)."""
+
+
+class KafkaConnectionProblem(KafkaConnectionError):  # type: ignore[misc]
+    """A Kafka client could not connect, with the reason in words (aiokafka only says "Unable to bootstrap")."""
 
 
 def _existing(path: str | None, setting: str) -> str | None:
@@ -111,3 +124,61 @@ def _credentials(settings: KafkaSettings) -> tuple[str, str]:
             "KAFKA_SASL_PASSWORD"
         )
     return settings.kafka_sasl_username, settings.kafka_sasl_password.get_secret_value()
+
+
+async def explain_connection_failure(settings: KafkaSettings, *, timeout_s: float = 5.0) -> str | None:
+    """Why a client with ``settings`` cannot talk to Kafka, in words naming the setting to check; None when
+    every bootstrap server answers (the failure was elsewhere). One connection per server, bounded by
+    ``timeout_s``; the password never appears in the answer."""
+    options = aiokafka_security(settings)
+    reasons = []
+    for server in bootstrap_list(settings.kafka_bootstrap_servers):
+        host, _, port = server.rpartition(":")
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options), timeout_s
+            )
+        except Exception as exc:
+            reasons.append(f"{server}: {_reason(exc, settings)}")
+            continue
+        conn.close()
+    return "; ".join(reasons) or None
+
+
+async def start_explained(start: Callable[[], Awaitable[Any]], settings: KafkaSettings) -> None:
+    """``await start()`` (a broker's, producer's or consumer's); a connection failure is raised again as
+    :class:`KafkaConnectionProblem` with the reason (wrong credentials, untrusted certificate, protocol
+    mismatch, unreachable) instead of aiokafka's bare "Unable to bootstrap"."""
+    try:
+        await start()
+    except KafkaConnectionError as exc:
+        reason = await explain_connection_failure(settings)
+        if reason is None:
+            raise
+        raise KafkaConnectionProblem(f"cannot connect to Kafka: {reason}") from exc
+
+
+def _reason(exc: BaseException, settings: KafkaSettings) -> str:
+    protocol = settings.kafka_security_protocol
+    if isinstance(exc, SaslAuthenticationFailed | UnsupportedSaslMechanismError):
+        return (
+            f"the broker refused SASL {settings.kafka_sasl_mechanism} for user {settings.kafka_sasl_username!r} "
+            "(check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM)"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the broker's TLS certificate is not trusted ({exc.verify_message}); set KAFKA_SSL_CAFILE to the "
+            "CA that signed it"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason}): does this listener speak {protocol}?"
+    if isinstance(exc, KafkaConnectionError | KafkaError) and not protocol.endswith("SSL"):
+        return (
+            f"the broker closed the connection on the first request with KAFKA_SECURITY_PROTOCOL={protocol}: "
+            "the listener probably expects TLS and/or SASL (SSL, SASL_SSL?)"
+        )
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (a TLS listener reached without TLS, or a firewall?)"
+    if isinstance(exc, OSError):
+        return f"unreachable ({exc.strerror or type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from llmts_common.kafka import EventPublisher, create_broker, flush_offsets
-from llmts_common.kafka_security import faststream_security
+from llmts_common.kafka_security import faststream_security, start_explained
 from llmts_common.logging import configure_logging
 from llmts_common.mongo import (
     Database,
@@ -95,7 +95,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         await self._retry("mongo indexes", lambda: ensure_indexes(self.db, self.indexes))
         if self.broker is not None:
-            await self._retry("kafka", self.broker.start)
+            broker = self.broker
+            await self._retry("kafka", lambda: start_explained(broker.start, self.settings))
         for name, task in self._tasks:
             self._running.append(asyncio.create_task(self._guard(name, task), name=f"{self.name}:{name}"))
         self.started = True
