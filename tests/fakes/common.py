@@ -105,10 +105,14 @@ class FakeState:
         self.config = dataclasses.replace(self._initial, script=list(self._initial.script))
         self.active = 0  # chat calls holding a place of `max_concurrency` (not reset: they are real requests)
         self._queue: deque[asyncio.Future[None]] = deque()
+        # what a server keeps besides this state (records, caches), cleared with it
+        self.reset_hooks: list[Callable[[], None]] = []
         self.reset()
 
     # --- control ----------------------------------------------------------------------------------------
     def reset(self) -> None:
+        for hook in getattr(self, "reset_hooks", ()):
+            hook()
         self.config = dataclasses.replace(self._initial, script=list(self._initial.script))
         self.rng = random.Random(self.config.seed)
         self.chat_calls = 0
@@ -446,6 +450,8 @@ def schema_from_messages(messages: list[Any]) -> dict[str, Any] | None:
     decoder = json.JSONDecoder()
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):  # content parts
+            content = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
         if not isinstance(content, str):
             continue
         for m in _MARKER_RE.finditer(content):
@@ -466,6 +472,8 @@ def prompt_tokens_of(messages: list[Any]) -> int:
     total = 3
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):  # content parts (OpenRouter: cache_control breakpoints)
+            content = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
         total += 4 + (estimate_tokens(content) if isinstance(content, str) else 0)
     return total
 

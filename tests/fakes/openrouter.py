@@ -32,6 +32,7 @@ from tests.fakes.common import (
     synthesise,
     with_place,
 )
+from tests.fakes.openrouter_books import Books, read_price_factor
 
 CATALOG_PATH = Path(__file__).parent / "data" / "openrouter_models.json"
 _ECHO_HEADERS = ("http-referer", "x-openrouter-title", "x-title", "user-agent", "x-stainless-retry-count")
@@ -54,6 +55,8 @@ def _err(
 
 def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | None = None) -> Starlette:
     state = state or FakeState()
+    books = Books()
+    state.reset_hooks.append(books.reset)
     models = catalog if catalog is not None else load_catalog()
     by_id = {m["id"]: m for m in models}
     prices: dict[str, tuple[float, float]] = {}
@@ -222,9 +225,16 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
             schema = schema_from_messages(messages)
         content, finish = synthesise(state, schema, json_mode, outcome)
         completion_tokens = estimate_tokens(content) if content else 0
-        p_price, c_price = prices.get(lookup, _FALLBACK_PRICE)
-        cost = round(prompt_tokens * p_price + completion_tokens * c_price, 12)
         served_model = lookup if lookup != "openrouter/auto" else "openai/gpt-4o-mini"
+        p_price, c_price = prices.get(lookup, _FALLBACK_PRICE)
+        cached, written = books.prompt_cache(served_model, messages, estimate_tokens)
+        write_factor = 1.25 if served_model.startswith("anthropic/") else 1.0
+        prompt_cost = (
+            (prompt_tokens - cached - written) * p_price
+            + cached * p_price * read_price_factor(served_model)
+            + written * p_price * write_factor
+        )
+        cost = round(prompt_cost + completion_tokens * c_price, 12)
         upstream = _upstream_name(served_model)
         gen_id = f"gen-{int(time.time())}-{secrets.token_hex(10)}"
         created = int(time.time())
@@ -232,16 +242,39 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": cached,
+                "cache_write_tokens": written,
+                "audio_tokens": 0,
+            },
             "completion_tokens_details": {"reasoning_tokens": 0},
             "cost": cost,
             "is_byok": False,
             "cost_details": {
                 "upstream_inference_cost": None,
-                "upstream_inference_prompt_cost": round(prompt_tokens * p_price, 12),
+                "upstream_inference_prompt_cost": round(prompt_cost, 12),
                 "upstream_inference_completions_cost": round(completion_tokens * c_price, 12),
             },
         }
+        # the provider's books: billed whatever happens to the answer on its way (an abandoned stream included)
+        books.record(
+            gen_id,
+            model=served_model,
+            provider_name=upstream,
+            total_cost=cost,
+            cache_discount=round(cached * p_price * (1 - read_price_factor(served_model)), 12),
+            tokens_prompt=prompt_tokens,
+            tokens_completion=completion_tokens,
+            native_tokens_prompt=prompt_tokens,
+            native_tokens_completion=completion_tokens,
+            native_tokens_cached=cached,
+            streamed=bool(body.get("stream")),
+            cancelled=False,
+            finish_reason=finish,
+            native_finish_reason=finish,
+            is_byok=False,
+            api_type="completions",
+        )
         headers = {"X-Generation-Id": gen_id}
         if body.get("stream"):
             return StreamingResponse(
@@ -329,8 +362,21 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
             headers=headers,
         )
 
+    async def generation(request: Request) -> Response:
+        state.note_request("/generation")
+        if r := auth_error(request):
+            return r
+        gen_id = request.query_params.get("id")
+        if not gen_id:
+            return _err(400, "Missing required parameter: id")
+        record = books.get(gen_id)
+        if record is None:
+            return _err(404, f"Generation {gen_id} not found")
+        return JSONResponse({"data": record})
+
     routes = [
         Route("/api/v1/models", list_models, methods=["GET"]),
+        Route("/api/v1/generation", generation, methods=["GET"]),
         Route("/api/v1/models/count", models_count, methods=["GET"]),
         Route("/api/v1/model/{model_id:path}", one_model, methods=["GET"]),
         Route("/api/v1/key", key, methods=["GET"]),
@@ -340,6 +386,7 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
     ]
     app = Starlette(routes=routes)
     app.state.fake = state
+    app.state.books = books
     return app
 
 

@@ -84,3 +84,21 @@ class Jwks(BaseModel):
             ]
         ],
     )
+
+
+class SessionTokenPublic(BaseModel):
+    """Answer of the browser-session routes (``/auth/session/*``): the access token only; the refresh token is in
+    the httpOnly cookie and never in a body."""
+
+    access_token: str = Field(description="JWT, send as `Authorization: Bearer <token>`; keep it in memory.")
+    token_type: str = Field(default="bearer", examples=["bearer"])
+    expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
+    csrf_token: str = Field(
+        description="The value of the `llmts_csrf` cookie, to send as `X-CSRF-Token` to refresh and logout."
+    )
+
+
+class OAuthProvidersPublic(BaseModel):
+    """The OAuth providers configured on this server (the console shows one button per provider)."""
+
+    providers: list[str] = Field(examples=[["github"]])

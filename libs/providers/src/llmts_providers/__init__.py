@@ -19,6 +19,7 @@ from llmts_providers.models import (
     ChatRequest,
     ChatResult,
     ConnectionTestResult,
+    GenerationStats,
     ModelPricing,
     ModelRecord,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ChatResult",
     "ConnectionTestResult",
     "ContextTooLong",
+    "GenerationStats",
     "InsufficientCredits",
     "MidStreamError",
     "ModelNotFound",

@@ -38,6 +38,26 @@ def nonempty_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def cache_tokens(usage: Any) -> tuple[int, int]:
+    """(cached, cache-write) prompt tokens of a ``usage`` (the SDK's ``CompletionUsage`` or a JSON mapping):
+    ``prompt_tokens_details.cached_tokens`` and OpenRouter's ``prompt_tokens_details.cache_write_tokens``."""
+    details = _field(usage, "prompt_tokens_details") if usage is not None else None
+    if details is None:
+        return 0, 0
+    write = _field(details, "cache_write_tokens")
+    if write is None and not isinstance(details, Mapping):  # an SDK model keeps unknown keys in model_extra
+        write = (getattr(details, "model_extra", None) or {}).get("cache_write_tokens")
+    return _count(_field(details, "cached_tokens")), _count(write)
+
+
 def connection_failure(exc: BaseException) -> BaseException | None:
     """The aiohttp transport reports every ``ClientConnectionError`` (refused, reset, DNS) as a connect *timeout*;
     find such a non-timeout cause so a refused connection stays ``ProviderUnavailable``."""

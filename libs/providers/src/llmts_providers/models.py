@@ -66,6 +66,12 @@ class ChatRequest(BaseModel):
     idle_timeout_s: float | None = Field(
         default=None, description="Streamed calls: longest gap between two chunks, override (seconds)."
     )
+    cache_prompt: bool = Field(
+        default=False,
+        description="Ask the provider to cache the stable head of the prompt (the system message: instructions, "
+        "schema, examples). OpenRouter: an explicit ``cache_control`` breakpoint on the system message for the model "
+        "families that need one (Anthropic, Gemini); others cache prefixes automatically. No effect elsewhere.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -74,6 +80,16 @@ class ChatResult(BaseModel):
     finish_reason: str | None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = Field(
+        default=0,
+        description="Prompt tokens served from the provider's prompt cache (``usage.prompt_tokens_details."
+        "cached_tokens``); part of ``prompt_tokens``.",
+    )
+    cache_write_tokens: int = Field(
+        default=0,
+        description="Prompt tokens written to the provider's prompt cache (``prompt_tokens_details."
+        "cache_write_tokens``, OpenRouter).",
+    )
     cost_usd: float = 0.0
     model: str
     provider: str
@@ -120,6 +136,23 @@ def to_decimal(value: Any) -> Decimal | None:
 def _plain(d: Decimal) -> Decimal:
     # normalise without scientific notation: 0.15000000 → 0.15, 1.5E+1 → 15
     return Decimal(format(d.normalize(), "f"))
+
+
+class GenerationStats(BaseModel):
+    """What the provider's own books say about one generation (OpenRouter ``GET /generation?id=``): the cost to
+    reconcile with what the response's ``usage`` reported, which is missing when a stream was abandoned or timed out."""
+
+    id: str
+    total_cost_usd: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_discount_usd: float | None = None
+    model: str | None = None
+    upstream_provider: str | None = None
+    streamed: bool | None = None
+    cancelled: bool | None = None
+    finish_reason: str | None = None
 
 
 class ModelPricing(BaseModel):

@@ -22,7 +22,14 @@ from openai._types import RequestOptions  # the TypedDict of the SDK's own reque
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
-from llmts_providers._openai_wire import get_json, nonempty_str, sdk_errors, sdk_http_client, secret_value
+from llmts_providers._openai_wire import (
+    cache_tokens,
+    get_json,
+    nonempty_str,
+    sdk_errors,
+    sdk_http_client,
+    secret_value,
+)
 from llmts_providers._tracing import traced_chat
 from llmts_providers.deadlines import CallDeadline, Deadlines
 from llmts_providers.errors import (
@@ -320,11 +327,13 @@ class OpenAICompatibleProvider:
         if cost is None:
             cost = self.cost(model, prompt_tokens, completion_tokens)
         known = cost is not None and usage is not None
+        cached, _write = cache_tokens(usage)
         return ChatResult(
             text=text,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached,
             cost_usd=float(cost) if known and cost is not None else 0.0,
             cost_reported=known,
             model=model,

@@ -16,7 +16,14 @@ from openai._types import RequestOptions  # the TypedDict of the SDK's own reque
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
-from llmts_providers._openai_wire import get_json, nonempty_str, sdk_errors, sdk_http_client, secret_value
+from llmts_providers._openai_wire import (
+    cache_tokens,
+    get_json,
+    nonempty_str,
+    sdk_errors,
+    sdk_http_client,
+    secret_value,
+)
 from llmts_providers._tracing import traced_chat
 from llmts_providers.deadlines import CallDeadline, Deadlines
 from llmts_providers.errors import (
@@ -31,6 +38,7 @@ from llmts_providers.models import (
     ChatRequest,
     ChatResult,
     ConnectionTestResult,
+    GenerationStats,
     ModelRecord,
     add_schema_instruction,
 )
@@ -47,16 +55,42 @@ _MODELS_CACHE_TTL_S = 60.0
 class _Usage:
     """``usage`` of a JSON response with the attribute names of the SDK's ``CompletionUsage``."""
 
-    __slots__ = ("completion_tokens", "model_extra", "prompt_tokens")
+    __slots__ = ("completion_tokens", "model_extra", "prompt_tokens", "prompt_tokens_details")
 
-    def __init__(self, prompt_tokens: Any, completion_tokens: Any, model_extra: dict[str, Any]) -> None:
+    def __init__(
+        self, prompt_tokens: Any, completion_tokens: Any, model_extra: dict[str, Any], details: Any = None
+    ) -> None:
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.model_extra = model_extra
+        self.prompt_tokens_details = details
 
     @classmethod
     def of_mapping(cls, usage: Mapping[str, Any]) -> _Usage:
-        return cls(usage.get("prompt_tokens"), usage.get("completion_tokens"), {"cost": usage.get("cost")})
+        return cls(
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+            {"cost": usage.get("cost")},
+            usage.get("prompt_tokens_details"),
+        )
+
+
+# Model families whose prompt cache needs an explicit ``cache_control`` breakpoint through OpenRouter (its prompt
+# caching guide); the others (OpenAI, DeepSeek, Grok, Moonshot, Groq…) cache long prefixes automatically.
+_EXPLICIT_CACHE_PREFIXES = ("anthropic/", "google/gemini")
+
+
+def mark_cache_breakpoint(messages: list[dict[str, Any]], model: str) -> None:
+    """Put a ``cache_control`` breakpoint at the end of the system message (instructions, schema, examples: the
+    part every item of a job shares) for the models that need one; the per-item user message follows it."""
+    if not model.startswith(_EXPLICIT_CACHE_PREFIXES):
+        return
+    for message in messages:
+        if message["role"] == "system" and isinstance(message["content"], str) and message["content"]:
+            message["content"] = [
+                {"type": "text", "text": message["content"], "cache_control": {"type": "ephemeral"}}
+            ]
+            return
 
 
 class OpenRouterProvider:
@@ -156,6 +190,8 @@ class OpenRouterProvider:
             else:
                 body["response_format"] = {"type": "json_object"}
                 add_schema_instruction(messages, request.json_schema)
+        if request.cache_prompt:
+            mark_cache_breakpoint(messages, request.model)
         body["stream"] = request.stream
         if request.stream:
             body["stream_options"] = {"include_usage": True}
@@ -311,11 +347,14 @@ class OpenRouterProvider:
             completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
             cost = (getattr(usage, "model_extra", None) or {}).get("cost")
         cost_ok = isinstance(cost, int | float) and not isinstance(cost, bool)
+        cached, cache_write = cache_tokens(usage)
         return ChatResult(
             text=text,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached,
+            cache_write_tokens=cache_write,
             cost_usd=float(cost) if cost_ok else 0.0,
             cost_reported=cost_ok,
             model=model,
@@ -330,6 +369,46 @@ class OpenRouterProvider:
     # --- catalog --------------------------------------------------------------------------------------
     async def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return await get_json(self._http, PROVIDER, path, params)
+
+    async def generation_stats(self, generation_id: str) -> GenerationStats | None:
+        """OpenRouter's own record of one generation (``GET /generation?id=``): its billed cost and native token
+        counts, to reconcile with the response's ``usage``. None while it is not recorded yet (a 404 for a moment
+        after the generation ends) — ask again later; other failures raise the taxonomy's errors."""
+        try:
+            payload = await self._get_json("generation", {"id": generation_id})
+        except ModelNotFound:
+            return None
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if not isinstance(data, Mapping) or not isinstance(data.get("total_cost"), int | float):
+            raise ProviderUnavailable(
+                "unexpected /generation answer (no data.total_cost)", PROVIDER, raw=payload
+            )
+
+        def count(*keys: str) -> int:
+            for key in keys:
+                value = data.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    return value
+            return 0
+
+        def flag(key: str) -> bool | None:
+            value = data.get(key)
+            return value if isinstance(value, bool) else None
+
+        discount = data.get("cache_discount")
+        return GenerationStats(
+            id=str(data.get("id") or generation_id),
+            total_cost_usd=float(data["total_cost"]),
+            prompt_tokens=count("native_tokens_prompt", "tokens_prompt"),
+            completion_tokens=count("native_tokens_completion", "tokens_completion"),
+            cached_tokens=count("native_tokens_cached"),
+            cache_discount_usd=float(discount) if isinstance(discount, int | float) else None,
+            model=nonempty_str(data.get("model")),
+            upstream_provider=nonempty_str(data.get("provider_name")),
+            streamed=flag("streamed"),
+            cancelled=flag("cancelled"),
+            finish_reason=nonempty_str(data.get("finish_reason")),
+        )
 
     async def list_models(self) -> list[ModelRecord]:
         payload = await self._get_json("models")

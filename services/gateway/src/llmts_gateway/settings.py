@@ -22,6 +22,12 @@ class GatewaySettings(BaseServiceSettings):
     generator_url: str = "http://127.0.0.1:8004"
     exporter_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 30.0
+    session_cookie_max_age_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Max-Age of the web console's refresh-token cookie (/auth/session/*); keep it equal to the auth "
+        "service's REFRESH_TOKEN_TTL_SECONDS (the token inside stops working then anyway).",
+    )
     hsts_max_age_seconds: int = Field(
         default=0,
         ge=0,

@@ -15,6 +15,7 @@ from llmts_api.auth import (
     Jwks,
     LoginRequest,
     OAuthCallbackQuery,
+    OAuthProvidersPublic,
     RefreshRequest,
     TokenPairPublic,
     UserCreate,
@@ -239,6 +240,11 @@ async def logout(body: RefreshRequest, principal: CurrentUser, ctx: Context) -> 
 @router.get("/auth/me", response_model=UserPublic, summary="The current user")
 async def me(principal: CurrentUser, ctx: Context) -> UserPublic:
     return user_public(await handlers.current_user(principal.user_id, users=ctx.users))
+
+
+@router.get("/auth/oauth", response_model=OAuthProvidersPublic, summary="The OAuth providers configured here")
+async def oauth_providers(ctx: Context) -> OAuthProvidersPublic:
+    return OAuthProvidersPublic(providers=sorted(name for name, p in ctx.providers.items() if p is not None))
 
 
 @router.get("/auth/oauth/{provider}", status_code=302, summary="Start an OAuth login (302 to the provider)")

@@ -4,8 +4,9 @@
   ``Cross-Origin-Opener-Policy: same-origin``, ``Permissions-Policy`` (no camera, microphone, geolocation) and a
   Content-Security-Policy: the API's answers are data, so ``default-src 'none'; frame-ancestors 'none'``; the docs
   pages get one allowing only this origin's scripts (the Swagger UI start-up script by its hash), styles and
-  images. ``Strict-Transport-Security`` only when ``HSTS_MAX_AGE_SECONDS`` > 0 (the gateway is served over
-  https). A ``Server`` header (ours or an upstream's) is removed; uvicorn's own is switched off in ``__main__``.
+  images; the web console (``/ui``) one allowing only this origin (``UI_CSP``). ``Strict-Transport-Security``
+  only when ``HSTS_MAX_AGE_SECONDS`` > 0 (the gateway is served over https). A ``Server`` header (ours or an
+  upstream's) is removed; uvicorn's own is switched off in ``__main__``.
 - ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) load their JavaScript and CSS from ``/docs/assets/…``, files of
   the ``fastapi-offline`` package (Swagger UI: Apache-2.0, ReDoc: MIT) — no CDN, so they work offline.
 """
@@ -33,6 +34,11 @@ _ASSETS: dict[str, str] = {  # file -> media type: only these are served
     "favicon.png": "image/png",
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+UI_PREFIX = "/ui"
+UI_CSP = (  # the web console (routes/console.py): this origin only; 'self' covers ws(s) to the same host (CSP 3)
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -80,7 +86,8 @@ class SecurityHeaders:
             return
         path = scope.get("path", "")
         docs = path in self.docs_paths or path.startswith(ASSETS_PATH + "/")
-        policy = self.docs_policy if docs else API_CSP.encode()
+        console = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+        policy = self.docs_policy if docs else (UI_CSP if console else API_CSP).encode()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
