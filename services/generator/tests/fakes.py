@@ -25,6 +25,7 @@ from pymongo.errors import AutoReconnect
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
 from llmts_generator.adapters.repository import EPOCH, TERMINAL, is_transient
+from llmts_generator.domain.caching import CachedAnswer
 from llmts_generator.domain.fairness import Candidate
 from llmts_generator.domain.ports import LeaseLost
 from llmts_providers import ChatRequest, ChatResult, ProviderError
@@ -269,6 +270,8 @@ class FakeGenerationRepository:
             "prompt_tokens": sum(int(a["prompt_tokens"]) for a in rows),
             "completion_tokens": sum(int(a["completion_tokens"]) for a in rows),
             "cost_usd": float(sum(a["cost_usd"] for a in rows)),
+            "cache_hits": sum(int(a.get("cache_hit", 0)) for a in rows),
+            "cache_misses": sum(int(a.get("cache_miss", 0)) for a in rows),
             "next_slot": max((int(a["slot"]) for a in rows), default=-1) + 1,
         }
 
@@ -424,4 +427,24 @@ class ScriptedProvider:
         return ConnectionTestResult(provider=self.name, reachable=True, latency_ms=0.0, key_valid=True)
 
     async def aclose(self) -> None:
+        return None
+
+
+class FakeResponseCache:
+    """The ``ResponseCache`` port on a dict keyed by (user, key); counts reads and writes."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], CachedAnswer] = {}
+        self.gets = 0
+        self.puts = 0
+
+    async def get(self, user_id: str, key: str) -> CachedAnswer | None:
+        self.gets += 1
+        return self.entries.get((user_id, key))
+
+    def put(self, user_id: str, key: str, answer: CachedAnswer) -> None:
+        self.puts += 1
+        self.entries[(user_id, key)] = answer
+
+    async def flush(self) -> None:
         return None

@@ -71,11 +71,40 @@ class GenerationCreate(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0, description="Stop spending beyond this.")
     dedup: bool = Field(default=True, description="Reject and regenerate exact duplicates.")
     dry_run: bool = Field(default=False, description="Preview only: rendered prompts + estimate, no job.")
+    cache: Literal["use", "refresh", "off"] = Field(
+        default="use",
+        description="Response cache (yours only): use = an identical request answered before is served from the "
+        "cache (no call, cost 0; the answer is validated with the job's rules); refresh = call and overwrite; "
+        "off = neither read nor write.",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Job seed: fixes each item's seed (sent to providers that take one) and so the cache keys. "
+        "Default: random, shown on the job; pass it again to re-run the job from the cache.",
+    )
 
     @field_validator("model", mode="before")
     @classmethod
     def _model_id_shorthand(cls, value: Any) -> Any:
         return {"id": value} if isinstance(value, str) else value
+
+
+class ExtendRequest(BaseModel):
+    """``POST /generate/{id}/extend``: add ``count`` items to a finished job (new indexes, dedup and ``unique``
+    rules checked against the existing items)."""
+
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=1, description="Items to add (≤ the configured max per job).")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
+
+
+class ResumeRequest(BaseModel):
+    """``POST /generate/{id}/resume`` and ``/retry-rejected``: an optional new spending cap for the round."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
 
 
 class BatchCreate(BaseModel):
@@ -175,9 +204,14 @@ class Counts(BaseModel):
     attempts: int = 0
     item_attempts: int = 0
     in_flight: int | None = None
+    cache_hits: int = Field(
+        default=0, description="Item attempts answered from the response cache (no call)."
+    )
+    cache_misses: int = Field(default=0, description="Item attempts looked up in the cache and not found.")
 
 
 class UsagePublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -286,6 +320,16 @@ class JobPublic(BaseModel):
         description="While the job runs in the answering generator process: per provider it calls now, the calls "
         "allowed at once (learned below the ceiling) and the ceiling; null otherwise.",
         examples=[{"ollama": {"current": 1, "ceiling": 4, "in_flight": 1, "adaptive": True}}],
+    )
+    seed: int | None = Field(default=None, description="The job seed (given, or picked at random).")
+    cache: str | None = Field(default=None, description="The job's cache mode: use, refresh or off.")
+    saved_cost_usd: float = Field(
+        default=0.0, description="What the answers served from the cache cost when they were first called."
+    )
+    round: int = Field(default=1, description="1, then +1 per extend / resume / retry-rejected of the job.")
+    rounds: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The job's later rounds: {round, kind, count, requested, max_cost_usd, at}.",
     )
 
 

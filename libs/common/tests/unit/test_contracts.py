@@ -21,6 +21,7 @@ from llmts_common.envelope import Envelope
 NAMED_IN_ARCHITECTURE = {
     "GenerationRequested",
     "GenerationCancelRequested",
+    "GenerationReopenRequested",
     "GenerationStarted",
     "ItemGenerated",
     "ItemRejected",

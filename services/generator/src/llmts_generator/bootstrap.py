@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from llmts_common.auth import JwksVerifier
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_generator.adapters.cache import MongoResponseCache
 from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
 from llmts_generator.adapters.repository import MongoGenerationRepository
@@ -106,6 +107,41 @@ def render_pool(settings: GeneratorSettings, runtime: ServiceRuntime) -> RenderP
     return pool
 
 
+def response_cache(
+    settings: GeneratorSettings, runtime: ServiceRuntime, clock: Callable[[], datetime]
+) -> MongoResponseCache:
+    """The per-user response cache (collection ``response_cache``): its flusher and its purge run as background
+    tasks of the runtime."""
+    cache = MongoResponseCache(
+        runtime.db,
+        ttl=timedelta(seconds=settings.response_cache_ttl_seconds),
+        max_entries_per_user=settings.response_cache_max_entries_per_user,
+        clock=clock,
+    )
+    runtime.add_background("response-cache-flush", cache.run_flusher)
+
+    async def purge(stopping: asyncio.Event) -> None:
+        await cache.run_purger(stopping, settings.response_cache_purge_interval_seconds)
+
+    runtime.add_background("response-cache-purge", purge)
+    return cache
+
+
+def runner_deps(
+    settings: GeneratorSettings,
+    repo: MongoGenerationRepository,
+    sink: EventSink,
+    providers: ProviderFactory,
+    renderer: RenderPool,
+    now: Callable[[], datetime],
+    cache: MongoResponseCache,
+) -> RunnerDeps:
+    owner = default_owner(settings.instance_id)
+    limiter_for = limiters(settings)
+    config = runner_config(settings)
+    return RunnerDeps(repo, sink, providers.for_model, limiter_for, renderer, config, owner, now, cache)
+
+
 def job_manager(settings: GeneratorSettings, deps: RunnerDeps) -> JobManager:
     """The jobs of this process (``MAX_JOBS``, ``MAX_JOBS_PER_USER``: fair admission between users)."""
     return JobManager(
@@ -129,7 +165,9 @@ def bootstrap(
     the parts tests reach into (runtime, repository, manager, providers, settings)."""
     settings = settings or GeneratorSettings()
     runtime = ServiceRuntime(
-        settings, indexes=MongoGenerationRepository.indexes(), configure_process=configure_process
+        settings,
+        indexes=MongoGenerationRepository.indexes() + MongoResponseCache.indexes(),
+        configure_process=configure_process,
     )
     if configure_process:  # one INFO line per provider call is noise (and CPU) at thousands of calls per job
         for name in ("httpx", "openai"):
@@ -141,10 +179,8 @@ def bootstrap(
     sink = events or KafkaEventSink(runtime.publisher, runtime.broker)
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     renderer = render_pool(settings, runtime)
-    owner = default_owner(settings.instance_id)
-    deps = RunnerDeps(
-        repo, sink, providers.for_model, limiters(settings), renderer, runner_config(settings), owner, now
-    )
+    cache = response_cache(settings, runtime, now)
+    deps = runner_deps(settings, repo, sink, providers, renderer, now, cache)
     manager = job_manager(settings, deps)
     stream.register(
         runtime,
@@ -157,7 +193,7 @@ def bootstrap(
     )
     account_events.register(
         runtime,
-        erasure=MongoUserErasure(runtime.db),
+        erasure=MongoUserErasure(runtime.db, cache),
         repo=repo,
         manager=manager,
         clock=now,

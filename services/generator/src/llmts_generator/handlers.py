@@ -11,6 +11,7 @@ from llmts_common.contracts import GenerationCancelRequested, GenerationRequeste
 from llmts_common.envelope import Envelope
 from llmts_generator.adapters.repository import EPOCH
 from llmts_generator.domain import state
+from llmts_generator.domain.caching import job_seed
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.manager import JobManager
 
@@ -38,8 +39,19 @@ def new_job_document(message: GenerationRequested, now: datetime) -> dict[str, A
         "max_attempts_per_item": message.max_attempts_per_item,
         "max_cost_usd": message.max_cost_usd,
         "dedup": message.dedup,
-        "counts": {"succeeded": 0, "rejected": 0, "attempts": 0, "item_attempts": 0},
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+        "seed": job_seed(message.seed, message.job_id),
+        "cache": message.cache,
+        "round": 1,
+        "rounds": [],
+        "counts": {
+            "succeeded": 0,
+            "rejected": 0,
+            "attempts": 0,
+            "item_attempts": 0,
+            "cache_hits": 0,
+            "cache_misses": 0,
+        },
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "saved_cost_usd": 0.0},
         "next_index": 0,
         "next_rejected": 0,
         "next_slot": 0,

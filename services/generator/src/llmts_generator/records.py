@@ -129,6 +129,11 @@ def attempt_op(attempt: dict[str, Any], *, item_attempt_done: bool) -> Op:
     }
     if item_attempt_done:
         inc["counts.item_attempts"] = 1
+    if attempt.get("cache_hit"):
+        inc["counts.cache_hits"] = 1
+        inc["usage.saved_cost_usd"] = float(attempt.get("saved_cost_usd", 0.0))
+    if attempt.get("cache_miss"):
+        inc["counts.cache_misses"] = 1
     return Op(inc=inc, max={"next_slot": attempt["slot"] + 1}, attempts=[attempt])
 
 

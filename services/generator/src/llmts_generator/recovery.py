@@ -33,6 +33,9 @@ class JobState:
     next_rejected: int = 0
     next_slot: int = 0
     write_seq: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    target_attempts: dict[int, int] = field(default_factory=dict)  # item attempts per target (item seeds)
     published_index: int = -1
     published_rejected: int = -1
     accepted_docs: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +83,8 @@ async def recover(
     st.prompt_tokens = totals["prompt_tokens"]
     st.completion_tokens = totals["completion_tokens"]
     st.cost_usd = totals["cost_usd"]
+    st.cache_hits = int(totals.get("cache_hits", 0))
+    st.cache_misses = int(totals.get("cache_misses", 0))
     st.next_slot = max(st.next_slot, totals["next_slot"])
     await _republish(repo, events, job, outbox, accepted, rejected, st)
     # the live counters are a cache: make them equal to the durable truth again
@@ -93,6 +98,8 @@ async def recover(
                 "counts.rejected": len(rejected),
                 "counts.attempts": st.calls,
                 "counts.item_attempts": st.item_attempts,
+                "counts.cache_hits": st.cache_hits,
+                "counts.cache_misses": st.cache_misses,
                 "usage.prompt_tokens": st.prompt_tokens,
                 "usage.completion_tokens": st.completion_tokens,
                 "usage.cost_usd": round(st.cost_usd, 10),

@@ -53,9 +53,10 @@ from llmts_generator.chain import ChainExhausted, ModelChain
 from llmts_generator.domain import state
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.breaker import CircuitBreaker
+from llmts_generator.domain.caching import job_seed
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.domain.limiter import FairLimiter
-from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost
+from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost, ResponseCache
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
 from llmts_generator.domain.requests import Renderer
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan, attempt_budget
@@ -68,7 +69,6 @@ from llmts_generator.recovery import JobState, recover
 from llmts_generator.slots import SlotContext, SlotWork
 from llmts_generator.writer import JobWriter
 from llmts_providers import Provider
-from llmts_templating.validation import compile_rules, compile_schema
 
 log = logging.getLogger("llmts.generator.runner")
 
@@ -101,6 +101,7 @@ class RunnerDeps:
     config: RunnerConfig
     owner: str
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    cache: ResponseCache | None = None  # the response cache (None: no job uses one)
 
 
 class JobRunner:
@@ -159,9 +160,11 @@ class JobRunner:
         if sched is None or (not force and not self.throttle.try_emit(now)):
             return None
         rate, concurrency = self.rate.rate(now), self.chain.concurrency() if self.chain else {}
-        return job_progress(
+        event = job_progress(
             self.job_id, self.user_id, sched, self.state.calls, self._usage(), rate, concurrency
         )
+        hits = {"cache_hits": self.state.cache_hits, "cache_misses": self.state.cache_misses}
+        return event.model_copy(update=hits)
 
     def _on_written(self, batch: Batch) -> None:
         assert self.flusher is not None
@@ -276,7 +279,7 @@ class JobRunner:
         if self.doc.get("cancel_requested"):
             return await self._finish_early(status, state.CANCELLED)
         try:
-            rules = self._item_rules()
+            rules = ItemRules.of(req)
         except Exception as exc:
             return await self._finish_early(status, state.FAILED, "invalid_template", f"{exc}"[:1000])
         done_targets = self.state.rebuild_dedup(rules.rules)  # dedup state and done targets of a resumed job
@@ -302,6 +305,9 @@ class JobRunner:
             events=self.deps.events,
             backoff=self.deps.config.backoff,
             clock=self.deps.clock,
+            seed=job_seed(req.seed, self.job_id),
+            cache=self.deps.cache,
+            cache_mode=req.cache,
         )
         slots = SlotWork(
             self.job, ctx, self.state, sched, self.writer, self.rate, self._next_plan, self._max_backlog
@@ -309,19 +315,6 @@ class JobRunner:
         if not await self._loop(sched, slots):
             return None
         return await self._finish(status)
-
-    def _item_rules(self) -> ItemRules:
-        """Compile the template's rules and schema (raises for an invalid template)."""
-        req = self.request
-        tpl = req.template
-        fmt = tpl.output_format
-        rules = compile_rules(tpl.validation.rules, output_format=fmt)
-        schema: Any = None
-        if fmt == "json" and tpl.json_schema is not None:
-            schema = compile_schema(tpl.json_schema)
-        elif fmt == "json" and req.validation_mode == "strict":
-            raise ValueError("strict validation of JSON output needs a schema")
-        return ItemRules(fmt, req.validation_mode, schema, rules, req.dedup, req.max_attempts_per_item)
 
     def _new_scheduler(self, done_targets: list[int]) -> Scheduler:
         cfg, req, st = self.deps.config, self.request, self.state
@@ -475,6 +468,8 @@ class JobRunner:
             sets["error"] = {"code": code, "reason": reason}
         if status == state.CANCELLED:
             sets["cancelled_at"] = now
+        if self.deps.cache is not None:  # a job that has ended has its answers in the cache
+            await self.deps.cache.flush()
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
         self.outcome_status = status
         log.info("job %s ended %s (%s)", self.job_id, status, stop_reason or code or "ok")

@@ -119,6 +119,21 @@ class GeneratorSettings(BaseServiceSettings):
 
     progress_interval_seconds: float = Field(default=0.25, ge=0.25, description="≥ 0.25 s: at most 4/s.")
 
+    # response cache (collection response_cache, per user; a job's `cache` field: use | refresh | off)
+    response_cache_ttl_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        description="How long a cached provider answer is served (then purged): 30 days by default.",
+    )
+    response_cache_max_entries_per_user: int = Field(
+        default=200_000,
+        ge=1,
+        description="Cached answers kept per user; the purge deletes a user's oldest entries beyond it.",
+    )
+    response_cache_purge_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often expired and surplus cache entries are deleted."
+    )
+
     render_workers: int = Field(
         default=2,
         ge=1,

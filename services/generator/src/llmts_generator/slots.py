@@ -19,9 +19,10 @@ from llmts_common.contracts import GenerationRequested
 from llmts_generator.chain import ModelChain, Route
 from llmts_generator.domain import fallback
 from llmts_generator.domain.backoff import BackoffPolicy
+from llmts_generator.domain.caching import CachedAnswer, cache_key, item_seed
 from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
-from llmts_generator.domain.ports import EventSink
+from llmts_generator.domain.ports import EventSink, ResponseCache
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
 from llmts_generator.domain.requests import RenderedItem, Renderer, render_item
@@ -40,7 +41,7 @@ from llmts_generator.records import (
 )
 from llmts_generator.recovery import JobState
 from llmts_generator.writer import JobWriter
-from llmts_providers import ChatResult, ProviderError
+from llmts_providers import ChatRequest, ChatResult, ProviderError
 from llmts_providers.deadlines import first_token_listener
 from llmts_templating import RenderError
 
@@ -59,6 +60,9 @@ class SlotContext:
     events: EventSink
     backoff: BackoffPolicy
     clock: Callable[[], datetime]
+    seed: int = 0  # the job seed (domain/caching): item seeds, provider seeds, cache keys
+    cache: ResponseCache | None = None
+    cache_mode: str = "off"  # use | refresh | off (the job's `cache`)
 
 
 @dataclass
@@ -75,6 +79,9 @@ class _Target:
     fresh: bool = (
         False  # the current item attempt resends the original prompts (a cut answer is not repaired)
     )
+    seed: int = 0  # the item seed of the current item attempt (domain/caching.item_seed)
+    cache: str | None = None  # the latest call: "hit" (answered from the cache), "miss" (looked up), None
+    saved: CachedAnswer | None = None  # what the cached answer cost when it was called
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class SlotWork:
                 if not self.sched.begin_attempt():
                     return
                 t.item_attempt += 1
+                t.seed = self._next_seed(t.plan.target)
                 call = await self._attempt(t, messages)
                 if call is None:
                     return  # a fatal provider error: the job fails
@@ -180,7 +188,7 @@ class SlotWork:
         while True:
             route = self.ctx.chain.current
             t.call_no += 1
-            result, error, started_at, latency_ms = await self._call(t, route, messages)
+            result, error, started_at, latency_ms = await self._call(t, route, messages, lookup=retry == 0)
             call = CallRecord(
                 t.call_no,
                 t.item_attempt,
@@ -194,6 +202,7 @@ class SlotWork:
             attempt = attempt_doc(
                 self.job, t.plan, call, model_id=route.shape.model_id, provider=route.provider_name
             )
+            self._mark_cache(attempt, t)
             if error is None:
                 return _Call(attempt, result, None)
             switch = fallback.immediate_reason(error)
@@ -233,19 +242,26 @@ class SlotWork:
         return not self.sched.stopped
 
     async def _call(
-        self, t: _Target, route: Route, messages: list[Message]
+        self, t: _Target, route: Route, messages: list[Message], *, lookup: bool
     ) -> tuple[ChatResult | None, ProviderError | None, datetime, float]:
         """One provider call through the fair limiter (fair between users, then between a user's jobs), counted
         (a call abandoned by a cancel is not). The limiter hears how it went (first token, answer, or the error
-        leaving the block) to adapt the provider's limit."""
+        leaving the block) to adapt the provider's limit. With the job's cache on ``use`` the first call of an item
+        attempt is looked up first: a hit is answered without a call (cost 0, tokens 0)."""
         sched, st = self.sched, self.st
         started_at = self.ctx.clock()
         t0 = time.perf_counter()
         result: ChatResult | None = None
         error: ProviderError | None = None
+        request = route.shape.request(messages, seed=t.seed)
+        key = self._cache_key(route, request)
+        t.cache, t.saved = None, None
+        if key is not None and lookup and self.ctx.cache_mode == "use":
+            hit = await self._lookup(t, key)
+            if hit is not None:
+                return hit, None, started_at, (time.perf_counter() - t0) * 1000.0
         sched.call_started()
         try:
-            request = route.shape.request(messages)
             async with route.limiter.slot(
                 self.job.job_id, user=self.job.user_id, streamed=request.stream
             ) as permit:
@@ -259,12 +275,59 @@ class SlotWork:
             raise
         latency_ms = (time.perf_counter() - t0) * 1000.0
         sched.call_finished(result.cost_usd if result else 0.0)
+        if result is not None and key is not None and self.ctx.cache is not None:
+            self.ctx.cache.put(self.job.user_id, key, _answer(result))
         t.usage.add(result)
         st.calls += 1
         if result is not None:
             st.prompt_tokens += result.prompt_tokens
             st.completion_tokens += result.completion_tokens
         return result, error, started_at, latency_ms
+
+    # --- response cache -----------------------------------------------------------------------------
+    def _next_seed(self, target: int) -> int:
+        """The seed of the target's next item attempt, numbered across its slots: a target rejected and
+        regenerated by a new slot is asked with new seeds (else its cached refused answers would come back)."""
+        n = self.st.target_attempts.get(target, 0) + 1
+        self.st.target_attempts[target] = n
+        return item_seed(self.ctx.seed, target, n)
+
+    def _cache_key(self, route: Route, request: ChatRequest) -> str | None:
+        """The request's cache key, None when the job does not use the cache."""
+        if self.ctx.cache is None or self.ctx.cache_mode == "off":
+            return None
+        body = route.provider.build_request_body(request)
+        return cache_key(route.provider_name, body, request.seed or 0)
+
+    async def _lookup(self, t: _Target, key: str) -> ChatResult | None:
+        """The cached answer as a free result (its original cost is kept as the saving), or None (a miss)."""
+        assert self.ctx.cache is not None
+        hit = await self.ctx.cache.get(self.job.user_id, key)
+        if hit is None:
+            t.cache = "miss"
+            self.st.cache_misses += 1
+            return None
+        t.cache, t.saved = "hit", hit
+        self.st.cache_hits += 1
+        self.st.calls += 1
+        t.usage.calls += 1
+        return ChatResult(
+            text=hit.text,
+            finish_reason=hit.finish_reason,
+            model=hit.model,
+            provider=hit.provider,
+            cost_reported=True,
+        )
+
+    @staticmethod
+    def _mark_cache(attempt: dict[str, Any], t: _Target) -> None:
+        """Record on the attempt whether it came from the cache (and what that saved) or missed it."""
+        attempt["cached"] = t.cache == "hit"
+        attempt["cache_hit"] = 1 if t.cache == "hit" else 0
+        attempt["cache_miss"] = 1 if t.cache == "miss" else 0
+        if t.saved is not None:
+            attempt["saved_cost_usd"] = t.saved.cost_usd
+            attempt["saved_tokens"] = t.saved.prompt_tokens + t.saved.completion_tokens
 
     def _judge(self, t: _Target, call: _Call) -> Verdict:
         """Evaluate the answer (synchronous from here to the submit: atomic w.r.t. the other slots)."""
@@ -342,3 +405,15 @@ class SlotWork:
 
     def _record(self, attempt: dict[str, Any], *, item_attempt_done: bool) -> None:
         self.writer.submit(attempt_op(attempt, item_attempt_done=item_attempt_done))
+
+
+def _answer(result: ChatResult) -> CachedAnswer:
+    return CachedAnswer(
+        text=result.text,
+        finish_reason=result.finish_reason,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost_usd=result.cost_usd,
+        model=result.model,
+        provider=result.provider,
+    )

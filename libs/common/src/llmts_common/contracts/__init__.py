@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from llmts_common.contracts import topics
 from llmts_common.contracts.base import Message
-from llmts_common.contracts.commands import ExportRequested, GenerationCancelRequested, GenerationRequested
+from llmts_common.contracts.commands import (
+    ExportRequested,
+    GenerationCancelRequested,
+    GenerationReopenRequested,
+    GenerationRequested,
+)
 from llmts_common.contracts.common_models import (
     TERMINAL_STATUSES,
     Counts,
@@ -42,6 +47,7 @@ from llmts_common.contracts.events import (
 ALL_MESSAGES: tuple[type[Message], ...] = (
     GenerationRequested,
     GenerationCancelRequested,
+    GenerationReopenRequested,
     ExportRequested,
     GenerationStarted,
     ItemGenerated,
@@ -85,6 +91,7 @@ __all__ = [
     "GenerationCompleted",
     "GenerationFailed",
     "GenerationProgress",
+    "GenerationReopenRequested",
     "GenerationRequested",
     "GenerationStarted",
     "ItemGenerated",

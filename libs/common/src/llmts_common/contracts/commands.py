@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from llmts_common.contracts import topics
 from llmts_common.contracts.base import Message
 from llmts_common.contracts.common_models import ModelRef, TemplateSnapshot, ValidationMode
+
+CacheMode = Literal["use", "refresh", "off"]
+ReopenKind = Literal["extend", "resume", "retry_rejected"]
 
 
 class GenerationRequested(Message):
@@ -33,6 +36,38 @@ class GenerationRequested(Message):
     max_attempts_per_item: int = Field(default=3, ge=1, le=20)
     max_cost_usd: float | None = Field(default=None, gt=0)
     dedup: bool = True
+    requested_at: datetime
+    cache: CacheMode = Field(
+        default="use",
+        description="Response cache (per user): use = answer from the cache when the same request was answered "
+        "before (no call, cost 0), else call and store; refresh = always call, overwrite; off = neither.",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Job seed: fixes each item's seed (sent to providers that take one) and so the cache keys; "
+        "None = the generator picks one from the job id and records it.",
+    )
+
+
+class GenerationReopenRequested(Message):
+    """Run a finished job again (a new round of the same job, same job id): ``extend`` adds ``count`` items
+    (new indexes), ``resume`` runs the missing slots of a cancelled / failed / capped job, ``retry_rejected``
+    regenerates the slots left rejected (a job that ended short of N with rejections). Accepted items are kept and
+    never paid again."""
+
+    TYPE: ClassVar[str] = "llmts.generation.reopen_requested"
+    TOPIC: ClassVar[str] = topics.GENERATION_COMMANDS
+    KEY_FIELD: ClassVar[str] = "job_id"
+
+    job_id: str
+    user_id: str
+    kind: ReopenKind
+    count: int = Field(default=0, ge=0, description="extend: items to add (ignored by the other kinds).")
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Spending cap of this round (None keeps no cap for the round)."
+    )
     requested_at: datetime
 
 

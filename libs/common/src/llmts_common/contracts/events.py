@@ -105,6 +105,10 @@ class GenerationProgress(_JobEvent):
         description="Added in v1: per provider the job calls now, the calls allowed at once and the ceiling.",
         examples=[{"ollama": {"current": 1, "ceiling": 4, "in_flight": 1, "adaptive": True}}],
     )
+    cache_hits: int = Field(default=0, ge=0, description="Item attempts answered from the response cache.")
+    cache_misses: int = Field(
+        default=0, ge=0, description="Item attempts looked up and not found (then called)."
+    )
 
 
 class GenerationCompleted(_JobEvent):

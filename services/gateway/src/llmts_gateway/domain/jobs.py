@@ -247,6 +247,8 @@ def new_command(
         max_cost_usd=body.max_cost_usd,
         dedup=body.dedup,
         requested_at=now,
+        cache=body.cache,
+        seed=body.seed,
     )
 
 

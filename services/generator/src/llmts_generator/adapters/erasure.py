@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from llmts_common.contracts import TERMINAL_STATUSES
 from llmts_common.mongo import Database
+from llmts_generator.adapters.cache import MongoResponseCache
 from llmts_generator.adapters.repository import ATTEMPTS, ITEMS, JOBS
 
 
 class MongoUserErasure:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: MongoResponseCache | None = None) -> None:
+        self.cache = cache
         self.jobs = db[JOBS]
         self.items = db[ITEMS]
         self.attempts = db[ATTEMPTS]
@@ -25,5 +27,6 @@ class MongoUserErasure:
         if ids:
             attempts = (await self.attempts.delete_many({"job_id": {"$in": ids}})).deleted_count
             items = (await self.items.delete_many({"job_id": {"$in": ids}})).deleted_count
+        cached = await self.cache.erase_user(user_id) if self.cache is not None else 0
         jobs = (await self.jobs.delete_many({"user_id": user_id})).deleted_count
-        return {"jobs": jobs, "items": items, "attempts": attempts}
+        return {"jobs": jobs, "items": items, "attempts": attempts, "cached_answers": cached}

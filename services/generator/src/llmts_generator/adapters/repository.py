@@ -256,6 +256,8 @@ class MongoGenerationRepository:
                     "prompt_tokens": {"$sum": "$prompt_tokens"},
                     "completion_tokens": {"$sum": "$completion_tokens"},
                     "cost_usd": {"$sum": "$cost_usd"},
+                    "cache_hits": {"$sum": "$cache_hit"},
+                    "cache_misses": {"$sum": "$cache_miss"},
                 }
             },
         ]
@@ -270,6 +272,8 @@ class MongoGenerationRepository:
             "prompt_tokens": int(row.get("prompt_tokens", 0)),
             "completion_tokens": int(row.get("completion_tokens", 0)),
             "cost_usd": float(row.get("cost_usd", 0.0)),
+            "cache_hits": int(row.get("cache_hits", 0) or 0),
+            "cache_misses": int(row.get("cache_misses", 0) or 0),
             "next_slot": int(last[0]["slot"]) + 1 if last else 0,
         }
 

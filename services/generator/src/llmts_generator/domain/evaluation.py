@@ -11,11 +11,14 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llmts_common.contracts import GenerationRequested
 from llmts_templating.parse import OutputFormat, parse_output
 from llmts_templating.validation import (
     CompiledRules,
     UniqueState,
     ValidationMode,
+    compile_rules,
+    compile_schema,
     content_hash,
     validate_item,
 )
@@ -36,6 +39,19 @@ class ItemRules:
     rules: CompiledRules
     dedup: bool
     max_attempts: int
+
+    @classmethod
+    def of(cls, req: GenerationRequested) -> ItemRules:
+        """Compile the template's rules and schema (raises for an invalid template)."""
+        tpl = req.template
+        fmt = tpl.output_format
+        rules = compile_rules(tpl.validation.rules, output_format=fmt)
+        schema: Any = None
+        if fmt == "json" and tpl.json_schema is not None:
+            schema = compile_schema(tpl.json_schema)
+        elif fmt == "json" and req.validation_mode == "strict":
+            raise ValueError("strict validation of JSON output needs a schema")
+        return cls(fmt, req.validation_mode, schema, rules, req.dedup, req.max_attempts_per_item)
 
 
 @dataclass(frozen=True)

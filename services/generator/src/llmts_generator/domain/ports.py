@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
+from llmts_generator.domain.caching import CachedAnswer
 from llmts_generator.domain.fairness import Candidate
 
 
@@ -130,6 +131,17 @@ class GenerationRepository(Protocol):
     async def history(
         self, user_id: str, filters: Mapping[str, Any], *, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]: ...
+
+
+class ResponseCache(Protocol):
+    """Provider answers by request (``domain/caching.cache_key``), per user. Reads see what was stored and not
+    expired; ``put`` is buffered (a hot-path call never waits for it), ``flush`` makes the buffer durable."""
+
+    async def get(self, user_id: str, key: str) -> CachedAnswer | None: ...
+
+    def put(self, user_id: str, key: str, answer: CachedAnswer) -> None: ...
+
+    async def flush(self) -> None: ...
 
 
 class EventSink(Protocol):

@@ -118,12 +118,13 @@ class RequestShape:
             strict=strict,
         )
 
-    def request(self, messages: Sequence[Message]) -> ChatRequest:
+    def request(self, messages: Sequence[Message], seed: int | None = None) -> ChatRequest:
         return ChatRequest(
             model=self.model_id,
             messages=[ChatMessage(role=r, content=c) for r, c in messages],
             temperature=self.temperature,
             max_tokens=self.max_tokens,
+            seed=seed,
             json_schema=self.json_schema,
             strict=self.strict,
             stream=self.stream,

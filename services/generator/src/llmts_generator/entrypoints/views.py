@@ -60,6 +60,8 @@ def job_view(
             "attempts": int(counts.get("attempts", 0)),
             "item_attempts": int(counts.get("item_attempts", 0)),
             "in_flight": in_flight,
+            "cache_hits": int(counts.get("cache_hits", 0)),
+            "cache_misses": int(counts.get("cache_misses", 0)),
         },
         "usage": {
             "prompt_tokens": int(usage.get("prompt_tokens", 0)),
@@ -73,6 +75,11 @@ def job_view(
             "max_cost_usd": doc.get("max_cost_usd"),
             "dedup": doc.get("dedup"),
         },
+        "seed": doc.get("seed"),
+        "cache": doc.get("cache"),
+        "saved_cost_usd": round(float(usage.get("saved_cost_usd", 0.0)), 10),
+        "round": int(doc.get("round", 1)),
+        "rounds": [_round_view(r) for r in doc.get("rounds") or [] if isinstance(r, Mapping)],
         "model_active": doc.get("model_active"),
         "model_switches": switches_view(doc.get("model_switches")),
         "concurrency": {k: dict(v) for k, v in concurrency.items()} if concurrency is not None else None,
@@ -88,6 +95,10 @@ def job_view(
             "duration_seconds": _duration(doc),
         },
     }
+
+
+def _round_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (_iso(v) if k == "at" else v) for k, v in entry.items() if k != "command_id"}
 
 
 def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +148,9 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "latency_ms": doc.get("latency_ms"),
         "first_token_ms": doc.get("first_token_ms"),
         "finish_reason": doc.get("finish_reason"),
+        "cached": bool(doc.get("cached")),
+        "saved_cost_usd": doc.get("saved_cost_usd", 0.0),
+        "round": doc.get("round", 1),
         "error": {"code": error.get("code"), "message": error.get("message")} if error else None,
         "errors": doc.get("errors") or [],
         "started_at": _iso(doc.get("started_at")),
