@@ -53,6 +53,17 @@ class ExportOptions(BaseModel):
         description="With nested=explode: the dotted name of the array column (default: the first array column).",
     )
 
+    provenance: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "How each item was made (model, provider, index, target, task, task_index, attempts, tokens, cost, "
+            "task row): json/jsonl a `_provenance` object per item; csv/xlsx/parquet `_`-prefixed columns "
+            "(`_model`, `_attempts`, …) after the item's; xml `_`-prefixed attributes of `<item>`; md/html/txt/pdf "
+            "one `_provenance` cell or line per item. `auto`: shown when the job's items came from more than one "
+            "model (a fallback chain moved the job)."
+        ),
+    )
+
     @model_validator(mode="after")
     def _explode_field_needs_explode(self) -> ExportOptions:
         if self.explode_field is not None and self.nested != "explode":

@@ -19,7 +19,7 @@ from llmts_common.contracts import (
     GenerationStarted,
     ItemGenerated,
 )
-from llmts_exporter.domain.jobs import TerminalEvent, started_fields, terminal_fields
+from llmts_exporter.domain.jobs import TerminalEvent, item_provenance, started_fields, terminal_fields
 from llmts_exporter.domain.ports import (
     Clock,
     ExportRecord,
@@ -54,7 +54,9 @@ async def on_generation_started(event: GenerationStarted, *, jobs: JobProjection
 
 
 async def on_item_generated(event: ItemGenerated, *, jobs: JobProjection) -> None:
-    await jobs.add_item(event.job_id, event.user_id, event.index, event.data)
+    await jobs.add_item(
+        event.job_id, event.user_id, event.index, event.data, provenance=item_provenance(event)
+    )
 
 
 async def on_job_ended(event: TerminalEvent, *, jobs: JobProjection, wake: asyncio.Event) -> None:

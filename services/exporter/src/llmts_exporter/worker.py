@@ -35,6 +35,7 @@ from llmts_exporter.writers import (
     ExportOptions,
     SchemaDriftError,
     WriteStats,
+    provenance_wanted,
     safe_filename,
     write_export,
 )
@@ -325,6 +326,7 @@ class ExportWorker:
             cost_usd=job.cost_usd,
             output_format=output_format,
             schema=job.item_schema if output_format == "json" else None,
+            models=tuple(await self.jobs.item_models(record.job_id)),
         )
 
     async def _build(
@@ -385,6 +387,7 @@ class ExportWorker:
         timeout = self.policy.thread_timeout_seconds
         page_size = self.policy.page_size
         jobs = self.jobs
+        provenance = provenance_wanted(meta, options)
 
         def items() -> Iterator[ExportItem]:
             after = -1
@@ -392,10 +395,11 @@ class ExportWorker:
                 if cancel.is_set():
                     raise _Cancelled
                 page = asyncio.run_coroutine_threadsafe(
-                    jobs.items_page(record.job_id, after_index=after, limit=page_size), loop
+                    jobs.items_page(record.job_id, after_index=after, limit=page_size, provenance=provenance),
+                    loop,
                 ).result(timeout)
-                for index, data in page:
-                    yield ExportItem(index, data)
+                for index, data, made in page:
+                    yield ExportItem(index, data, made)
                 if len(page) < page_size:
                     return
                 after = page[-1][0]

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmts_common.contracts import Message
 from llmts_exporter.domain.exports import FINAL_STATUSES, JobView
+from llmts_exporter.domain.jobs import model_key
 from llmts_exporter.domain.ports import ExportRecord
 
 
@@ -17,13 +18,18 @@ class FakeJobs:
     def __init__(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.items: dict[tuple[str, int], Any] = {}
+        self.provenance: dict[tuple[str, int], dict[str, Any] | None] = {}
 
     async def apply(self, job_id: str, fields: Mapping[str, Any], *, terminal: bool) -> None:
         doc = self.jobs.setdefault(job_id, {"status": "running", "terminal": False})
         doc.update(fields)
 
-    async def add_item(self, job_id: str, user_id: str, index: int, data: Any) -> None:
-        self.items.setdefault((job_id, index), copy.deepcopy(data))
+    async def add_item(
+        self, job_id: str, user_id: str, index: int, data: Any, *, provenance: Mapping[str, Any] | None = None
+    ) -> None:
+        if (job_id, index) not in self.items:
+            self.items[(job_id, index)] = copy.deepcopy(data)
+            self.provenance[(job_id, index)] = dict(provenance) if provenance else None
 
     async def get(self, job_id: str) -> JobView | None:
         doc = self.jobs.get(job_id)
@@ -32,9 +38,25 @@ class FakeJobs:
     async def count_items(self, job_id: str) -> int:
         return sum(1 for j, _ in self.items if j == job_id)
 
-    async def items_page(self, job_id: str, *, after_index: int, limit: int) -> list[tuple[int, Any]]:
-        indexes = sorted(i for j, i in self.items if j == job_id and i > after_index)[:limit]
-        return [(i, copy.deepcopy(self.items[(job_id, i)])) for i in indexes]
+    async def item_models(self, job_id: str) -> list[str]:
+        keys = (model_key(self.provenance.get((job_id, i)) or {}) for i in sorted(self._indexes(job_id)))
+        return list(dict.fromkeys(k for k in keys if k is not None))
+
+    def _indexes(self, job_id: str) -> list[int]:
+        return [i for j, i in self.items if j == job_id]
+
+    async def items_page(
+        self, job_id: str, *, after_index: int, limit: int, provenance: bool = False
+    ) -> list[tuple[int, Any, dict[str, Any] | None]]:
+        indexes = sorted(i for i in self._indexes(job_id) if i > after_index)[:limit]
+        return [
+            (
+                i,
+                copy.deepcopy(self.items[(job_id, i)]),
+                copy.deepcopy(self.provenance.get((job_id, i))) if provenance else None,
+            )
+            for i in indexes
+        ]
 
 
 class FakeExports:

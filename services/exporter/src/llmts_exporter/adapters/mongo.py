@@ -13,6 +13,7 @@ from llmts_common.contracts import Message
 from llmts_common.mongo import Collection, Database, IndexSpec, is_duplicate_key
 from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox
 from llmts_exporter.domain.exports import FINAL_STATUSES, JobView
+from llmts_exporter.domain.jobs import model_key
 from llmts_exporter.domain.ports import ExportRecord
 
 JOBS = "jobs"
@@ -44,15 +45,21 @@ class MongoJobProjection:
             update["$setOnInsert"] = {"status": "running", "terminal": False}
         await self._jobs.update_one({"_id": job_id}, update, upsert=True)
 
-    async def add_item(self, job_id: str, user_id: str, index: int, data: Any) -> None:
+    async def add_item(
+        self, job_id: str, user_id: str, index: int, data: Any, *, provenance: Mapping[str, Any] | None = None
+    ) -> None:
         # Stored as JSON text: item keys may be anything a model produced ("a.b", "$where", "1st name"), which
-        # BSON field names do not all allow, and the text keeps the item's key order exactly.
+        # BSON field names do not all allow, and the text keeps the item's key order exactly. The provenance
+        # too (a task row's keys are the user's); ``model_key`` is a plain field to group on.
         doc = {
             "job_id": job_id,
             "user_id": user_id,
             "index": index,
             "data_json": json.dumps(data, ensure_ascii=False),
         }
+        if provenance:
+            doc["provenance_json"] = json.dumps(dict(provenance), ensure_ascii=False)
+            doc["model_key"] = model_key(dict(provenance))
         try:
             await self._items.update_one({"_id": _item_id(job_id, index)}, {"$setOnInsert": doc}, upsert=True)
         except Exception as exc:
@@ -68,13 +75,32 @@ class MongoJobProjection:
     async def count_items(self, job_id: str) -> int:
         return await self._items.count_documents({"job_id": job_id})
 
-    async def items_page(self, job_id: str, *, after_index: int, limit: int) -> list[tuple[int, Any]]:
+    async def item_models(self, job_id: str) -> list[str]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"job_id": job_id, "model_key": {"$ne": None}}},
+            {"$group": {"_id": "$model_key", "first": {"$min": "$index"}}},
+            {"$sort": {"first": 1}},
+        ]
+        cursor = await self._items.aggregate(pipeline)
+        return [str(d["_id"]) async for d in cursor]
+
+    async def items_page(
+        self, job_id: str, *, after_index: int, limit: int, provenance: bool = False
+    ) -> list[tuple[int, Any, dict[str, Any] | None]]:
+        fields = {"index": 1, "data_json": 1, **({"provenance_json": 1} if provenance else {})}
         cursor = (
-            self._items.find({"job_id": job_id, "index": {"$gt": after_index}}, {"index": 1, "data_json": 1})
+            self._items.find({"job_id": job_id, "index": {"$gt": after_index}}, fields)
             .sort("index", 1)
             .limit(limit)
         )
-        return [(int(d["index"]), json.loads(d["data_json"])) async for d in cursor]
+        return [
+            (
+                int(d["index"]),
+                json.loads(d["data_json"]),
+                json.loads(d["provenance_json"]) if provenance and "provenance_json" in d else None,
+            )
+            async for d in cursor
+        ]
 
 
 _RECORD_FIELDS = set(ExportRecord.__dataclass_fields__)

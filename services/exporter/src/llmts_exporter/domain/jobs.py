@@ -13,6 +13,7 @@ from llmts_common.contracts import (
     GenerationCompleted,
     GenerationFailed,
     GenerationStarted,
+    ItemGenerated,
 )
 
 TerminalEvent = GenerationCompleted | GenerationFailed | GenerationCancelled
@@ -50,3 +51,33 @@ def terminal_fields(event: TerminalEvent) -> dict[str, Any]:
     else:
         fields.update(status="cancelled", stop_reason="cancelled")
     return fields
+
+
+def item_provenance(event: ItemGenerated) -> dict[str, Any]:
+    """How an item was made, as the exporter keeps it beside the item (shown by the ``provenance`` export
+    option; the field names are the writers' ``_provenance.FIELDS``; ``index`` is the item's own). Unknown
+    values are left out (events of older generators carry neither ``model`` nor ``inputs``)."""
+    inputs = event.inputs or {}
+    found: dict[str, Any] = {
+        "model": event.model.id if event.model is not None else None,
+        "provider": event.model.provider if event.model is not None else None,
+        "target": inputs.get("target"),
+        "task": inputs.get("task"),
+        "task_index": inputs.get("task_index"),
+        "attempts": event.attempts,
+        "prompt_tokens": event.usage.prompt_tokens,
+        "completion_tokens": event.usage.completion_tokens,
+        "cost_usd": event.usage.cost_usd,
+        "row": inputs.get("row") or None,
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def model_key(provenance: dict[str, Any]) -> str | None:
+    """The model an item came from, as one string (``provider/id``; ``id`` alone for the default provider);
+    ``None`` when unknown. The exporter counts distinct keys to tell a job that changed models."""
+    model = provenance.get("model")
+    if model is None:
+        return None
+    provider = provenance.get("provider")
+    return f"{provider}/{model}" if provider else str(model)

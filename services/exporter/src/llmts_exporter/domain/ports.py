@@ -19,15 +19,24 @@ class JobProjection(Protocol):
     async def apply(self, job_id: str, fields: Mapping[str, Any], *, terminal: bool) -> None:
         """Set ``fields`` on the job (upsert); a non-terminal update never overwrites a terminal job's status."""
 
-    async def add_item(self, job_id: str, user_id: str, index: int, data: Any) -> None:
-        """Idempotent on (job_id, index)."""
+    async def add_item(
+        self, job_id: str, user_id: str, index: int, data: Any, *, provenance: Mapping[str, Any] | None = None
+    ) -> None:
+        """Idempotent on (job_id, index); ``provenance`` (``domain.jobs.item_provenance``) is kept beside it."""
 
     async def get(self, job_id: str) -> JobView | None: ...
 
     async def count_items(self, job_id: str) -> int: ...
 
-    async def items_page(self, job_id: str, *, after_index: int, limit: int) -> list[tuple[int, Any]]:
-        """``limit`` items with index > ``after_index``, ascending by index."""
+    async def item_models(self, job_id: str) -> list[str]:
+        """The distinct models (``domain.jobs.model_key``) the job's projected items came from."""
+        ...
+
+    async def items_page(
+        self, job_id: str, *, after_index: int, limit: int, provenance: bool = False
+    ) -> list[tuple[int, Any, dict[str, Any] | None]]:
+        """``limit`` items ``(index, data, provenance)`` with index > ``after_index``, ascending by index;
+        provenance is read only when asked for (else ``None``)."""
 
 
 @dataclass(frozen=True)

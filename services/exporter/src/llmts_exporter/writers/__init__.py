@@ -13,6 +13,7 @@ from ._model import (
     SchemaDriftError,
     WriteStats,
 )
+from ._provenance import wanted as provenance_wanted
 from ._registry import FORMATS, write_export
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ItemsFactory",
     "SchemaDriftError",
     "WriteStats",
+    "provenance_wanted",
     "safe_filename",
     "write_export",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -16,6 +16,9 @@ class ExportItem:
 
     index: int
     data: Any
+    provenance: Mapping[str, Any] | None = None
+    """How the item was made (``model``, ``provider``, ``attempts`` …; see ``_provenance.FIELDS``); shown
+    only when the export asks for provenance."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class ExportMeta:
     cost_usd: float
     output_format: Literal["json", "text"]
     schema: dict[str, Any] | None
+    models: tuple[str, ...] = ()
+    """The models that produced the job's items, in order of first use (more than one after a fallback)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (``created_at`` as ISO 8601, ``schema`` omitted: it belongs to the template)."""
@@ -43,6 +48,7 @@ class ExportMeta:
             "template_name": self.template_name,
             "template_version": self.template_version,
             "model": self.model,
+            "models": list(self.models),
             "created_at": self.created_at.isoformat(),
             "requested": self.requested,
             "succeeded": self.succeeded,
@@ -59,7 +65,7 @@ class ExportMeta:
         return [
             ("Template", self.template_name),
             ("Version", version),
-            ("Model", self.model),
+            ("Model", ", ".join(self.models) if len(self.models) > 1 else self.model),
             ("Job", self.job_id),
             ("Created", self.created_at.isoformat(timespec="seconds")),
             ("Requested", str(self.requested)),
@@ -95,6 +101,9 @@ class ExportOptions:
     key with JSON text, ``explode`` one row per array element; parquet's default keeps struct/list types."""
     explode_field: str | None = None
     """``explode``: the dotted name of the array column to explode (default: the first array column)."""
+    provenance: bool | Literal["auto"] = "auto"
+    """Show how each item was made (model, task, attempts, tokens; see ``_provenance``); ``auto``: only
+    when the job's items came from more than one model."""
 
     def __post_init__(self) -> None:
         if len(self.csv_delimiter) != 1 or self.csv_delimiter in "\r\n\"'":
@@ -105,6 +114,8 @@ class ExportOptions:
             raise ValueError("nested must be json, flatten or explode")
         if self.explode_field is not None and self.nested != "explode":
             raise ValueError("explode_field needs nested=explode")
+        if not (self.provenance.__class__ is bool or self.provenance == "auto"):
+            raise ValueError("provenance must be true, false or auto")
 
 
 @dataclass(frozen=True)

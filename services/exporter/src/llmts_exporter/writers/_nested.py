@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from . import _provenance
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._plan import Column, Plan
 
@@ -44,6 +45,10 @@ class Exploded:
         if self.at is not None:
             self.sub.discover(self.elements(), track_types=True)
         self.sub_extract = self.sub.extractor()
+        self.provenance = _provenance.wanted(meta, options)
+        """Whether each row ends with the item's ``_``-prefixed provenance columns."""
+        if self.provenance:
+            _provenance.check_names(c.name for c in self.columns())
         self.item_count = 0
         """Items read by the last :meth:`rows` pass (what the export reports; rows may be more)."""
 
@@ -58,7 +63,7 @@ class Exploded:
                     yield ExportItem(item.index, element)
 
     def columns(self) -> list[Column]:
-        """The header's columns: ``item``, the item's columns before the array, the element's, the rest."""
+        """The data columns: ``item``, the item's columns before the array, the element's, the rest."""
         item = Column((ITEM_COLUMN,), "integer")
         cols = self.plan.columns
         if self.at is None:
@@ -67,6 +72,11 @@ class Exploded:
         sub = [Column(name if c.path == ("value",) else (*name, *c.path), c.kind) for c in self.sub.columns]
         return [item, *cols[: self.at], *sub, *cols[self.at + 1 :]]
 
+    def header(self) -> list[str]:
+        """The column names of the file: :meth:`columns`, then the provenance columns when wanted."""
+        names = [c.name for c in self.columns()]
+        return [*names, *_provenance.COLUMNS] if self.provenance else names
+
     def rows(self) -> Iterator[list[Any]]:
         at, extract, sub_extract = self.at, self.extract, self.sub_extract
         empty = [None] * len(self.sub.columns)
@@ -74,6 +84,8 @@ class Exploded:
         for item in self.items():
             self.item_count += 1
             row = extract(item.data)
+            if self.provenance:
+                row = [*row, *_provenance.flat_values(item)]
             if at is None:
                 yield [item.index, *row]
                 continue

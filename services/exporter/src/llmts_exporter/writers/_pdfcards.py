@@ -16,6 +16,7 @@ from ._values import scalar_text, visible_controls
 
 SIZE = 9.0
 HEAD_SIZE = 10.0
+NOTE_SIZE = 7.5
 LEADING = 12.0
 GAP = 7.0
 """Space above a card (its separator line sits in the middle of it)."""
@@ -140,8 +141,18 @@ def _title(data: dict[str, Any]) -> str | None:
     return None
 
 
-def card(wrap: Wrapper, number: int, data: Any, width: float) -> list[Line]:
-    """The lines of one item's card (``data`` a dict, a str for text templates, or any JSON value)."""
+def card(wrap: Wrapper, number: int, data: Any, width: float, *, note: str | None = None) -> list[Line]:
+    """The lines of one item's card (``data`` a dict, a str for text templates, or any JSON value), then
+    ``note`` (the item's provenance line) in small type when given."""
+    lines = _card(wrap, number, data, width)
+    if note is not None:
+        lines.extend(
+            ((0.0, False, NOTE_SIZE, t),) for t in wrap.lines(visible_controls(note), width, size=NOTE_SIZE)
+        )
+    return lines
+
+
+def _card(wrap: Wrapper, number: int, data: Any, width: float) -> list[Line]:
     head = f"#{number}"
     if not isinstance(data, dict):
         text = data if data.__class__ is str else _flat(data)

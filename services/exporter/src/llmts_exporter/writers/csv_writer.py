@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+from . import _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._nested import Exploded, column_plan
 from ._sink import HashingSink
@@ -42,6 +43,10 @@ def csv_cell(value: Any) -> Any:
     return neutralise_csv(str(value))
 
 
+def _cell(value: Any) -> Any:
+    return value if value.__class__ in CSV_PLAIN else csv_cell(value)
+
+
 def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=options.csv_delimiter, lineterminator="\r\n")
@@ -54,11 +59,14 @@ def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         buf.truncate()
 
     count = 0
+    provenance = _provenance.wanted(meta, options)
+    tail = _provenance.COLUMNS if provenance else ()
     if meta.output_format == "text":
-        writer.writerow(("index", "text"))
+        writer.writerow(("index", "text", *tail))
         for item in items():
             text = item.data if isinstance(item.data, str) else json_text(item.data)
-            writer.writerow((item.index, neutralise_csv(text)))
+            extra = [_cell(v) for v in _provenance.flat_values(item)] if provenance else []
+            writer.writerow((item.index, neutralise_csv(text), *extra))
             count += 1
             if count % _BATCH == 0:
                 flush()
@@ -67,7 +75,7 @@ def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
 
     if options.nested == "explode":
         exploded = Exploded(meta, items, options)
-        writer.writerow([neutralise_csv(c.name) for c in exploded.columns()])
+        writer.writerow([neutralise_csv(name) for name in exploded.header()])
         for row in exploded.rows():
             writer.writerow(
                 [
@@ -83,11 +91,17 @@ def write_csv(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         flush()
         return exploded.item_count
     plan = column_plan(meta, items, options)
-    writer.writerow([neutralise_csv(c.name) for c in plan.columns])
+    names = [c.name for c in plan.columns]
+    if provenance:
+        _provenance.check_names(names)
+    writer.writerow([neutralise_csv(name) for name in (*names, *tail)])
     extract = plan.extractor(cell=csv_cell, formula=CSV_FORMULA, plain=CSV_PLAIN)
     rows: list[list[Any]] = []
     for item in items():
-        rows.append(extract(item.data))
+        row = extract(item.data)
+        if provenance:
+            row.extend(_cell(v) for v in _provenance.flat_values(item))
+        rows.append(row)
         if len(rows) >= _BATCH:
             writer.writerows(rows)
             count += len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from . import _provenance
 from ._layout import table_plan
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
@@ -18,7 +19,7 @@ vertical-align:top;text-align:left;white-space:pre-wrap}thead th{background:#f2f
 table.meta th{background:#f7f7fa;font-weight:600}section.item{border-top:1px solid #e0e0e5}
 dl{margin:.2rem 0 .2rem 1rem}dt{font-weight:600;float:left;clear:left;margin-right:.4rem}
 dt::after{content:":"}dd{margin:0 0 .2rem 0;white-space:pre-wrap}dd>dl,dd>ol,dd>ul{clear:both}
-.text{white-space:pre-wrap;line-height:1.45}.null{color:#999}
+.text{white-space:pre-wrap;line-height:1.45}.null{color:#999}.provenance{color:#666;font-size:.85rem}
 """.strip()
 
 
@@ -47,7 +48,7 @@ def _value_html(value: Any) -> str:
 
 
 def write_html(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
-    del options
+    provenance = _provenance.wanted(meta, options)
     buf = TextBuffer(out)
     title = esc(meta.template_name)
     buf.write(
@@ -64,10 +65,14 @@ def write_html(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
     plan = table_plan(items, meta)
     if plan is not None:
         head = "".join(f"<th>{esc(c.name)}</th>" for c in plan.columns)
+        if provenance:
+            head += f"<th>{esc(_provenance.OBJECT_KEY)}</th>"
         buf.write(f'<table class="items">\n<thead><tr><th>#</th>{head}</tr></thead>\n<tbody>\n')
         extract = plan.extractor()
         for item in items():
             cells = "".join(f"<td>{esc(scalar_text(v))}</td>" for v in extract(item.data))
+            if provenance:
+                cells += f'<td class="provenance">{esc(_provenance.line(item))}</td>'
             buf.write(f"<tr><td>{item.index}</td>{cells}</tr>\n")
             count += 1
         buf.write("</tbody>\n</table>\n")
@@ -79,6 +84,9 @@ def write_html(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
                 buf.write(f'<div class="text">{esc(text)}</div>\n')
             else:
                 buf.write(_value_html(as_mapping(item.data)) + "\n")
+            if provenance:
+                key, text = esc(_provenance.OBJECT_KEY), esc(_provenance.line(item))
+                buf.write(f'<p class="provenance">{key}: {text}</p>\n')
             buf.write("</section>\n")
             count += 1
     buf.write("</main>\n</body>\n</html>\n")

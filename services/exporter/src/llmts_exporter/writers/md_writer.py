@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from . import _provenance
 from ._layout import table_plan
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
@@ -35,7 +36,7 @@ def _html_only(text: str) -> str:
 
 
 def write_md(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
-    del options
+    provenance = _provenance.wanted(meta, options)
     buf = TextBuffer(out)
     buf.write(f"# {md_escape(meta.template_name)}\n\n")
     for meta_label, meta_value in meta.display_rows():
@@ -46,11 +47,15 @@ def write_md(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: E
     plan = table_plan(items, meta)
     if plan is not None:
         header = ["\\#", *(md_escape(c.name) for c in plan.columns)]
+        if provenance:
+            header.append(md_escape(_provenance.OBJECT_KEY))
         buf.write("| " + " | ".join(header) + " |\n")
         buf.write("|" + "---|" * len(header) + "\n")
         extract = plan.extractor()
         for item in items():
             cells = [str(item.index), *(md_escape(scalar_text(v)) for v in extract(item.data))]
+            if provenance:
+                cells.append(md_escape(_provenance.line(item)))
             buf.write("| " + " | ".join(cells) + " |\n")
             count += 1
         buf.flush()
@@ -66,6 +71,8 @@ def write_md(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: E
                 rest = "" if value is None else " " + md_escape(value)
                 buf.write(f"{'  ' * level}- **{md_escape(label)}:**{rest}\n")
             buf.write("\n")
+        if provenance:
+            buf.write(f"*{md_escape(_provenance.OBJECT_KEY)}: {md_escape(_provenance.line(item))}*\n\n")
         count += 1
     buf.flush()
     return count

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._nested import Exploded
 from ._plan import Column, Plan
@@ -165,6 +166,7 @@ def write_parquet(items: ItemsFactory, meta: ExportMeta, out: HashingSink, optio
 
     exploded: Exploded | None = None
     rows_of: Callable[[], Iterator[list[Any]]]
+    provenance = _provenance.wanted(meta, options)
     if meta.output_format == "text":
         names = ["index", "text"]
         types: list[Any] = [pa.int64(), pa.string()]
@@ -173,7 +175,8 @@ def write_parquet(items: ItemsFactory, meta: ExportMeta, out: HashingSink, optio
         def rows_of() -> Iterator[list[Any]]:
             for item in items():
                 data = item.data
-                yield [item.index, data if isinstance(data, str) else json_text(data)]
+                row = [item.index, data if isinstance(data, str) else json_text(data)]
+                yield [*row, *_provenance.flat_values(item)] if provenance else row
 
     elif options.nested == "explode":
         exploded = Exploded(meta, items, options)
@@ -186,14 +189,39 @@ def write_parquet(items: ItemsFactory, meta: ExportMeta, out: HashingSink, optio
         extract = plan.extractor()
 
         def rows_of() -> Iterator[list[Any]]:
+            if provenance:
+                return ([*extract(item.data), *_provenance.flat_values(item)] for item in items())
             return (extract(item.data) for item in items())
 
+    if provenance:
+        _provenance.check_names(names)
+        names, types, converters = _with_provenance(pa, names, types, converters)
     schema = pa.schema(
         [pa.field(n, t) for n, t in zip(names, types, strict=True)],
         metadata={"llmts.meta": json_text(meta.as_dict()), "template_name": meta.template_name},
     )
     count = _write_groups(pa, pq, out, schema, types, converters, rows_of(), options.parquet_row_group_size)
     return count if exploded is None else exploded.item_count
+
+
+_PROVENANCE_TYPES: dict[str, tuple[str, Any]] = {
+    "string": ("string", _string),
+    "integer": ("int64", None),
+    "number": ("float64", float),
+    "object": ("string", _string),  # JSON text (flat_values)
+}
+
+
+def _with_provenance(
+    pa: Any, names: list[str], types: list[Any], converters: list[Any]
+) -> tuple[list[str], list[Any], list[Any]]:
+    """The columns followed by the ``_``-prefixed provenance columns, typed from ``_provenance.FIELDS``."""
+    typed = [_PROVENANCE_TYPES[f.kind] for f in _provenance.FIELDS]
+    return (
+        [*names, *_provenance.COLUMNS],
+        [*types, *(getattr(pa, name)() for name, _ in typed)],
+        [*converters, *(conv for _, conv in typed)],
+    )
 
 
 def _exploded_columns(

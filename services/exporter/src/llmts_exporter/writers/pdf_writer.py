@@ -27,6 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from . import _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._pdfcards import GAP, LEADING, SIZE, Line, Wrapper, card
 from ._pdfcat import PdfConcatenator
@@ -410,8 +411,10 @@ def write_pdf(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         _header(pages, wrap, meta)
     count = 0
     width = pages.width
+    provenance = _provenance.wanted(meta, options)
     for item in items():
-        pages.card(card(wrap, item.index + 1, item.data, width))
+        note = f"{_provenance.OBJECT_KEY}: {_provenance.line(item)}" if provenance else None
+        pages.card(card(wrap, item.index + 1, item.data, width, note=note))
         pages.in_part += 1
         count += 1
     pages.end_part()

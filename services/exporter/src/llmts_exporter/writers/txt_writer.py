@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
 from ._values import as_mapping, json_text, outline, visible_controls
@@ -10,7 +11,7 @@ _RULE = "=" * 72
 
 
 def write_txt(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
-    del options
+    provenance = _provenance.wanted(meta, options)
     buf = TextBuffer(out)
     rows = meta.display_rows()
     width = max(len(row_label) for row_label, _ in rows)
@@ -35,6 +36,8 @@ def write_txt(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
                 buf.write(f"{pad}{name}: {lines[0]}\n")
                 for line in lines[1:]:
                     buf.write(f"{pad}  {line}\n")
+        if provenance:
+            buf.write(f"{_provenance.OBJECT_KEY}: {visible_controls(_provenance.line(item))}\n")
         count += 1
     buf.flush()
     return count

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from . import _provenance
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._nested import Exploded, column_plan
 from ._sink import HashingSink
@@ -111,24 +112,33 @@ def write_xlsx(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
     convert = cell_converter()
     rows: Iterator[list[Any]]
     exploded: Exploded | None = None
+    provenance = _provenance.wanted(meta, options)
+    tail = list(_provenance.COLUMNS) if provenance else []
+
+    def with_tail(row: list[Any], item: ExportItem) -> list[Any]:
+        return convert([*row, *_provenance.flat_values(item)] if provenance else row)
+
     if meta.output_format == "text":
-        header = ["index", "text"]
+        header = ["index", "text", *tail]
 
         def text_rows(source: Iterable[ExportItem]) -> Iterator[list[Any]]:
             for item in source:
                 text = item.data if isinstance(item.data, str) else json_text(item.data)
-                yield convert([item.index, text])
+                yield with_tail([item.index, text], item)
 
         rows = text_rows(items())
     elif options.nested == "explode":
         exploded = Exploded(meta, items, options)
-        header = [xml_clean(c.name) for c in exploded.columns()]
+        header = [xml_clean(name) for name in exploded.header()]
         rows = (convert(row) for row in exploded.rows())
     else:
         plan = column_plan(meta, items, options)
-        header = [xml_clean(c.name) for c in plan.columns]
+        names = [c.name for c in plan.columns]
+        if provenance:
+            _provenance.check_names(names)
+        header = [xml_clean(name) for name in (*names, *tail)]
         extract = plan.extractor()
-        rows = (convert(extract(item.data)) for item in items())
+        rows = (with_tail(extract(item.data), item) for item in items())
 
     # Column widths from a bounded sample of the first rows (write-only sheets need them up front).
     sample = list(itertools.islice(rows, options.xlsx_width_sample))
@@ -169,6 +179,7 @@ def _meta_sheet(wb: Any, meta: ExportMeta, count: int) -> None:
         ("Template", meta.template_name),
         ("Version", meta.template_version),
         ("Model", meta.model),
+        ("Models", ", ".join(meta.models) or meta.model),
         ("Job", meta.job_id),
         ("Created", meta.created_at.isoformat(timespec="seconds")),
         ("Requested", meta.requested),

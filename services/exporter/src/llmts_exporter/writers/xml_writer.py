@@ -6,6 +6,8 @@
 * Text is escaped by lxml; characters XML 1.0 cannot carry (C0 controls, surrogates, U+FFFE/U+FFFF) are
   removed. No DOCTYPE, no entities: nothing for a consumer's parser to expand.
 * ``options.envelope`` wraps it as ``<export><meta>…</meta><items>…</items></export>``.
+* Provenance (when the export shows it): attributes of ``<item>`` prefixed ``_`` (``_model="…"``,
+  ``_attempts="2"``; objects as JSON text; unknown values left out; ``index`` is the item's own attribute).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._model import ExportMeta, ExportOptions, ItemsFactory
+from . import _provenance
+from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink
-from ._values import xml_clean
+from ._values import json_text, xml_clean
 
 _NAME_START = (
     "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
@@ -92,6 +95,7 @@ def write_xml(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
     from lxml import etree
 
     count = 0
+    provenance = _provenance.wanted(meta, options)
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
         if options.envelope:
@@ -99,17 +103,27 @@ def write_xml(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
                 head = etree.Element("meta")
                 _fill(etree, head, meta.as_dict())
                 xf.write(head)
-                count = _write_items(etree, xf, items)
+                count = _write_items(etree, xf, items, provenance)
         else:
-            count = _write_items(etree, xf, items)
+            count = _write_items(etree, xf, items, provenance)
     return count
 
 
-def _write_items(etree: Any, xf: Any, items: ItemsFactory) -> int:
+def _attributes(item: ExportItem, provenance: bool) -> dict[str, str]:
+    attrs = {"index": str(item.index)}
+    if provenance:
+        for name, value in _provenance.as_object(item).items():
+            if name != "index":
+                text = json_text(value) if isinstance(value, dict | list) else _text(value)
+                attrs[_provenance.PREFIX + name] = xml_clean(text)
+    return attrs
+
+
+def _write_items(etree: Any, xf: Any, items: ItemsFactory, provenance: bool) -> int:
     count = 0
     with xf.element("items"):
         for item in items():
-            element = etree.Element("item", index=str(item.index))
+            element = etree.Element("item", _attributes(item, provenance))
             _fill(etree, element, item.data)
             xf.write(element)
             count += 1
