@@ -7,8 +7,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from llmts_common.contracts import Message
+from llmts_common.contracts import GenerationProgress, Message
 from llmts_generator.domain.ports import EventSink, GenerationRepository
+from llmts_generator.domain.progress import counted_as_published
 from llmts_generator.folding import Batch
 from llmts_generator.jobloop import JobAborted, JobLoop, retry_transient
 
@@ -98,6 +99,10 @@ class JobFlusher(JobLoop):
                     self._idle.set()
                     return
                 progress = self._progress()
+                if isinstance(progress, GenerationProgress):
+                    progress = counted_as_published(
+                        progress, self.published_index + 1, self.published_rejected + 1
+                    )
                 if progress is not None:
                     with contextlib.suppress(Exception):
                         await self._events.publish(progress)

@@ -119,3 +119,14 @@ def job_progress(
         eta_seconds=eta_seconds(sched.requested - sched.succeeded, rate),
         concurrency=dict(concurrency),
     )
+
+
+def counted_as_published(event: GenerationProgress, items: int, rejections: int) -> GenerationProgress:
+    """``event`` counting only what is on Kafka already: at most ``items`` items and ``rejections`` rejections
+    (the publication watermarks + 1). The scheduler counts an item when it is accepted, before the writer stored it
+    and the flusher published its ``ItemGenerated``; a consumer reading a progress event must find every item it
+    counts before it on the job's partition."""
+    succeeded, rejected = min(event.succeeded, max(0, items)), min(event.rejected, max(0, rejections))
+    if (succeeded, rejected) == (event.succeeded, event.rejected):
+        return event
+    return event.model_copy(update={"succeeded": succeeded, "rejected": rejected})
