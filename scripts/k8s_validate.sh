@@ -48,7 +48,7 @@ for overlay in deploy/k8s/overlays/*/; do
   out=$(mktemp)
   "$BIN/kustomize" build "$overlay" > "$out"
   if "$BIN/kubeconform" -strict -summary -output text \
-      -skip KafkaTopic,ScaledObject \
+      -skip KafkaTopic,KafkaUser,ScaledObject,TriggerAuthentication,ServiceMonitor,PrometheusRule \
       -schema-location "$SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" - < "$out"; then
     echo "k8s-validate: overlay $name is valid"
   else
