@@ -90,6 +90,18 @@ class SessionTokenPublic(BaseModel):
     """Answer of the browser-session routes (``/auth/session/*``): the access token only; the refresh token is in
     the httpOnly cookie and never in a body."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": ex.TOKEN_PAIR["access_token"],
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "csrf_token": "Jx0cV3nq5m2T1bq8yQeXn0x8m1w9n4b7Rr2dY6kPz0A",
+                }
+            ]
+        }
+    )
     access_token: str = Field(description="JWT, send as `Authorization: Bearer <token>`; keep it in memory.")
     token_type: str = Field(default="bearer", examples=["bearer"])
     expires_in: int = Field(description="Access-token lifetime in seconds.", examples=[900])
@@ -101,4 +113,5 @@ class SessionTokenPublic(BaseModel):
 class OAuthProvidersPublic(BaseModel):
     """The OAuth providers configured on this server (the console shows one button per provider)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"providers": ["github"]}]})
     providers: list[str] = Field(examples=[["github"]])
