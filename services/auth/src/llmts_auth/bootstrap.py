@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from llmts_auth import handlers
 from llmts_auth.adapters.jose import JoseTokenSigner, generate_ed25519_key
+from llmts_auth.adapters.key_encryption import KeyCipher
 from llmts_auth.adapters.mongo import (
     INDEXES,
     USERS,
@@ -115,6 +116,27 @@ def argon2_hasher(settings: AuthSettings) -> Argon2PasswordHasher:
     )
 
 
+def key_cipher(settings: AuthSettings) -> KeyCipher | None:
+    """What encrypts the signing keys at rest (None: plain text, development only)."""
+    key = settings.signing_keys_encryption_key
+    if key is None:
+        return None
+    return KeyCipher(key.get_secret_value(), settings.signing_keys_old_keys)
+
+
+async def secure_signing_keys(keys: MongoSigningKeys) -> None:
+    """Before the first key is used: refuse to start if the stored keys cannot be decrypted (raises
+    ``SigningKeysLocked`` with the reason), encrypt plain-text keys, re-encrypt keys under an old key."""
+    done = await keys.secure_at_rest()
+    if done["encrypted"] or done["reencrypted"]:
+        log.info("signing keys secured at rest", extra=done)
+    if done["plaintext"]:
+        log.warning(
+            "%d signing key(s) stored in plain text: set SIGNING_KEYS_ENCRYPTION_KEY to encrypt them",
+            done["plaintext"],
+        )
+
+
 def _add_background(
     runtime: ServiceRuntime,
     outbox: EmbeddedOutbox,
@@ -158,7 +180,7 @@ def bootstrap(
     db = runtime.db
     outbox = EmbeddedOutbox([db[USERS]], runtime.publisher)
     users = MongoUsers(db, outbox)
-    keys = MongoSigningKeys(db)
+    keys = MongoSigningKeys(db, key_cipher(settings))
     policy = token_policy(settings)
     signer = JoseTokenSigner(keys, clock=clock, cache_seconds=settings.signing_key_cache_seconds)
     throttle_policy = throttle_policy_of(settings)
@@ -191,6 +213,7 @@ def bootstrap(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
+            await secure_signing_keys(keys)
             await handlers.ensure_signing_key(keys=keys, generate=generate_ed25519_key, clock=clock)
             try:
                 yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from llmts_auth.adapters.key_encryption import parse_fernet_key, split_keys
 from llmts_common.proxies import Network, parse_networks
 from llmts_common.settings import BaseServiceSettings, reject_placeholder
 
@@ -26,6 +27,20 @@ class AuthSettings(BaseServiceSettings):
     )
     signing_key_activation_delay_seconds: float = Field(
         default=30.0, ge=0, description="A rotated-in key is published this long before it signs."
+    )
+
+    signing_keys_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (32 url-safe base64-encoded bytes) that encrypts the private JWT signing keys "
+        "stored in Mongo; required when ENVIRONMENT=prod. At start, keys still in plain text are encrypted with "
+        "it; with keys encrypted and this unset or wrong the service refuses to start. Unset in dev/test: keys "
+        "are stored in plain text.",
+    )
+    signing_keys_encryption_old_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated previous SIGNING_KEYS_ENCRYPTION_KEY values, used only to decrypt while the "
+        "encryption key is rotated; at start every signing key found under one of them is re-encrypted with the "
+        "current key.",
     )
 
     # passwords (argon2id; the defaults are pwdlib's/argon2-cffi's recommended parameters)
@@ -145,4 +160,22 @@ class AuthSettings(BaseServiceSettings):
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise ValueError(f"TRUSTED_PROXIES: {exc}") from exc
+        self._check_signing_keys_encryption()
         return self
+
+    def _check_signing_keys_encryption(self) -> None:
+        if self.signing_keys_encryption_key is None:
+            if self.environment == "prod":
+                raise ValueError("SIGNING_KEYS_ENCRYPTION_KEY is required when ENVIRONMENT=prod")
+            if self.signing_keys_encryption_old_keys is not None:
+                raise ValueError("SIGNING_KEYS_ENCRYPTION_OLD_KEYS needs SIGNING_KEYS_ENCRYPTION_KEY")
+            return
+        # the key objects are built by the adapter; here only their format is checked, early and clearly
+        parse_fernet_key(self.signing_keys_encryption_key.get_secret_value(), "SIGNING_KEYS_ENCRYPTION_KEY")
+        for old in self.signing_keys_old_keys:
+            parse_fernet_key(old, "SIGNING_KEYS_ENCRYPTION_OLD_KEYS")
+
+    @property
+    def signing_keys_old_keys(self) -> list[str]:
+        old = self.signing_keys_encryption_old_keys
+        return split_keys(old.get_secret_value()) if old is not None else []

@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from llmts_auth.adapters.key_encryption import KeyCipher, locked_without_key
 from llmts_auth.domain.errors import EmailTaken
 from llmts_auth.domain.ports import OAuthState
 from llmts_auth.domain.throttle import ThrottleKey, ThrottlePolicy, window_bounds
@@ -330,10 +331,21 @@ class MongoLoginThrottle:
 
 
 class MongoSigningKeys:
-    """``signing_keys``: the private JWK is stored in the document (protect the database like a secret store)."""
+    """``signing_keys``: the private JWK is stored encrypted (``private_jwk_enc``, a Fernet token) when a
+    :class:`KeyCipher` is configured, else in plain text (``private_jwk``; development only)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cipher: KeyCipher | None = None) -> None:
         self.col: Collection = db[SIGNING_KEYS]
+        self.cipher = cipher
+
+    def _private(self, doc: dict[str, Any]) -> dict[str, Any]:
+        token = doc.get("private_jwk_enc")
+        if token is None:
+            private: dict[str, Any] = doc["private_jwk"]
+            return private
+        if self.cipher is None:
+            raise locked_without_key(doc["_id"])
+        return self.cipher.decrypt(token, kid=doc["_id"])
 
     async def all(self) -> list[SigningKey]:
         return [
@@ -341,7 +353,7 @@ class MongoSigningKeys:
                 kid=doc["_id"],
                 alg=doc["alg"],
                 public_jwk=doc["public_jwk"],
-                private_jwk=doc["private_jwk"],
+                private_jwk=self._private(doc),
                 created_at=doc["created_at"],
                 activated_at=doc["activated_at"],
                 publish_until=doc.get("publish_until"),
@@ -350,17 +362,50 @@ class MongoSigningKeys:
         ]
 
     async def add(self, key: SigningKey) -> None:
+        secret: dict[str, Any] = (
+            {"private_jwk_enc": self.cipher.encrypt(key.private_jwk)}
+            if self.cipher is not None
+            else {"private_jwk": key.private_jwk}
+        )
         await self.col.insert_one(
             {
                 "_id": key.kid,
                 "alg": key.alg,
                 "public_jwk": key.public_jwk,
-                "private_jwk": key.private_jwk,
+                **secret,
                 "created_at": key.created_at,
                 "activated_at": key.activated_at,
                 "publish_until": key.publish_until,
             }
         )
+
+    async def secure_at_rest(self) -> dict[str, int]:
+        """At start-up, before any key is used: check that every stored key can be read (raises
+        :class:`SigningKeysLocked` if one is encrypted and the key is missing or wrong), encrypt the keys still in
+        plain text and re-encrypt those under an old encryption key. Conditional updates: replicas starting
+        together do the same work once each, harmlessly. Answers what it did, by kind."""
+        done = {"encrypted": 0, "reencrypted": 0, "plaintext": 0}
+        async for doc in self.col.find({}):
+            kid, token = doc["_id"], doc.get("private_jwk_enc")
+            private = self._private(doc)
+            if self.cipher is None:
+                done["plaintext"] += 1
+            elif token is None:
+                await self.col.update_one(
+                    {"_id": kid, "private_jwk": {"$exists": True}},
+                    {
+                        "$set": {"private_jwk_enc": self.cipher.encrypt(private)},
+                        "$unset": {"private_jwk": ""},
+                    },
+                )
+                done["encrypted"] += 1
+            elif not self.cipher.is_current(token):
+                await self.col.update_one(
+                    {"_id": kid, "private_jwk_enc": token},
+                    {"$set": {"private_jwk_enc": self.cipher.encrypt(private)}},
+                )
+                done["reencrypted"] += 1
+        return done
 
     async def retire(self, kid: str, *, publish_until: datetime) -> None:
         await self.col.update_one(
