@@ -72,6 +72,9 @@ class FakeConfig:
     stall_after_chunks: int = 1
     max_concurrency: int = 0  # hidden capacity: chat calls served at once, stream bodies included; 0 = none
     over_capacity: str = "reject"  # beyond: "reject" (OpenRouter 429, Ollama 503; no Retry-After) or "queue"
+    batch_concurrency: int = 64  # Batch API (fake OpenAI-compatible): lines answered at once
+    batch_start_delay_ms: float = 0.0  # Batch API: queueing before a batch starts
+    batch_window_ms: float = 0.0  # Batch API: the completion window (0 = none); then the batch is "expired"
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -38,6 +38,7 @@ from tests.fakes.common import (
     serve,
     synthesise,
 )
+from tests.fakes.openai_batches import BatchStore, batch_routes
 
 MODELS: list[dict[str, Any]] = [
     {"id": "meta-llama/Llama-3.1-8B-Instruct", "owned_by": "vllm", "max_model_len": 8192},
@@ -190,6 +191,10 @@ def create_app(
     ]
     app = Starlette(routes=routes)
     app.state.fake = state
+    app.state.batches = BatchStore(
+        state, app
+    )  # the Batch API (files + batches), answered by /chat/completions
+    app.router.routes.extend(batch_routes(app.state.batches, auth_error))
     return app
 
 

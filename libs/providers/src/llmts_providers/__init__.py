@@ -1,6 +1,7 @@
 """OpenRouter, Ollama and OpenAI-compatible clients behind one interface, one error taxonomy and a factory."""
 
 from llmts_providers.base import Provider
+from llmts_providers.batches import BatchLineResult, BatchState, OpenAIBatches
 from llmts_providers.errors import (
     AuthFailed,
     BadRequest,
@@ -31,6 +32,8 @@ from llmts_providers.settings import ProviderSettings
 __all__ = [
     "AuthFailed",
     "BadRequest",
+    "BatchLineResult",
+    "BatchState",
     "ChatMessage",
     "ChatRequest",
     "ChatResult",
@@ -43,6 +46,7 @@ __all__ = [
     "ModelPricing",
     "ModelRecord",
     "OllamaProvider",
+    "OpenAIBatches",
     "OpenAICompatibleProvider",
     "OpenRouterProvider",
     "Provider",

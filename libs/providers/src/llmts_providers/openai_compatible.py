@@ -80,8 +80,10 @@ class OpenAICompatibleProvider:
         first_token_timeout_s: float = 120.0,
         idle_timeout_s: float = 30.0,
         stream_timeout_s: float | None = None,
+        batch_price_factor: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.batch_price_factor = batch_price_factor
         self._deadlines = Deadlines(
             PROVIDER, timeout_s, first_token_timeout_s, idle_timeout_s, stream_timeout_s
         )
@@ -125,6 +127,7 @@ class OpenAICompatibleProvider:
             first_token_timeout_s=settings.provider_first_token_timeout_seconds,
             idle_timeout_s=settings.provider_idle_timeout_seconds,
             stream_timeout_s=settings.provider_stream_timeout_seconds,
+            batch_price_factor=settings.openai_compatible_batch_price_factor,
         )
 
     @property
@@ -183,6 +186,10 @@ class OpenAICompatibleProvider:
             raise ProviderUnavailable(_NOT_CONFIGURED, PROVIDER, retryable=False)
         return self._sdk
 
+    def sdk_client(self) -> openai.AsyncOpenAI:
+        """The configured SDK client (the Batch API client uses its files and batches resources)."""
+        return self._client()
+
     async def chat(self, request: ChatRequest) -> ChatResult:
         return await traced_chat(PROVIDER, request, self._chat)
 
@@ -222,6 +229,13 @@ class OpenAICompatibleProvider:
             resp: Any = await sdk.post("/chat/completions", body=body, cast_to=object, options=options)
         except ValueError as exc:  # a 200 whose body is not JSON
             raise ProviderUnavailable(f"invalid JSON in the response: {exc}", PROVIDER) from exc
+        return self.parse_completion(resp, body["model"], started)
+
+    def parse_completion(
+        self, resp: Any, requested: str, started: float, *, price_factor: float = 1.0
+    ) -> ChatResult:
+        """A non-streamed ``chat.completion`` body → :class:`ChatResult` (also a batch output line's body:
+        ``price_factor`` is then the batch discount); a 200 carrying an error raises :class:`MidStreamError`."""
         if not isinstance(resp, Mapping):
             raise ProviderUnavailable("unexpected response shape (not a JSON object)", PROVIDER, raw=resp)
         raw_choices = resp.get("choices")
@@ -237,15 +251,18 @@ class OpenAICompatibleProvider:
             text = content if isinstance(content, str) else ""
             finish = nonempty_str(choices[0].get("finish_reason"))
         usage = resp.get("usage")
-        return self._result(
+        result = self._result(
             text=text,
             finish=finish,
             usage=usage if isinstance(usage, Mapping) else None,
-            model=nonempty_str(resp.get("model")) or body["model"],
-            requested=body["model"],
+            model=nonempty_str(resp.get("model")) or requested,
+            requested=requested,
             generation_id=nonempty_str(resp.get("id")),
             started=started,
         )
+        if price_factor != 1.0:
+            result = result.model_copy(update={"cost_usd": result.cost_usd * price_factor})
+        return result
 
     async def _chat_stream(
         self,

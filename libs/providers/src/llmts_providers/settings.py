@@ -81,6 +81,13 @@ class ProviderSettings(BaseSettings):
         description='JSON: USD per 1M tokens per model, e.g. {"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}; '
         "cost_usd = usage × these prices (these servers report no cost); unknown models cost 0.",
     )
+    openai_compatible_batch_price_factor: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of the sync price a Batch API line costs on the OpenAI-compatible provider (0.5: the "
+        "published 50 % batch discount of OpenAI, Together, Groq, Fireworks, DeepInfra, Mistral).",
+    )
     openai_compatible_max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
         description="Body field of the token cap: max_tokens (vLLM, llama.cpp, Ollama, most servers) or "
