@@ -378,7 +378,7 @@ def register_consumer(
     broker: KafkaBroker,
     *,
     topic: str,
-    group_id: str,
+    group_id: str | None,
     handlers: Mapping[type[Message], Handler],
     publisher: EventPublisher,
     processed: Callable[[], ProcessedMessages | None] | None = None,
@@ -392,14 +392,20 @@ def register_consumer(
     ``processed`` is called per message (so the store can be bound after start-up) and may return None to skip
     deduplication. Messages of types this consumer has no handler for are acknowledged and ignored, so new event
     types never block old consumers.
+
+    ``group_id=None`` (only without ``durable_effect``): no consumer group — the consumer reads every partition of
+    the topic itself from ``auto_offset_reset`` and commits nothing (each gateway replica's live fan-out).
     """
+    if group_id is None and durable_effect:
+        raise ValueError("a consumer with a durable effect needs a consumer group (its committed offsets)")
     topic = publisher.topic(topic)
-    committer = OffsetCommitter(f"{group_id}:{topic}") if durable_effect else None
+    name = f"{group_id or 'no-group'}:{topic}"
+    committer = OffsetCommitter(name) if durable_effect else None
     if committer is not None:
         _COMMITTERS.setdefault(broker, []).append(committer)
     consumer = _Dispatcher(
         topic=topic,
-        name=f"{group_id}:{topic}",
+        name=name,
         by_type={cls.TYPE: (cls, fn) for cls, fn in handlers.items()},
         publisher=publisher,
         processed=processed,

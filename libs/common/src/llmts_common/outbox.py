@@ -17,6 +17,12 @@ for good (message too large, invalid topic, not authorized) or it is not a valid
 is parked after ``max_attempts`` failures, counted only while the broker is known healthy (this outbox published
 something within ``HEALTHY_WINDOW_S``), so a Kafka outage parks nothing. A parked entry keeps its
 ``parked_reason``; readers (the gateway's job view) report it as failed.
+
+Kafka being away never holds up the one who adds an entry: the fast path (``publish_one``) gives up after
+``publish_timeout_s`` (aiokafka would otherwise wait up to its 30 s request timeout for metadata) and is skipped
+for ``FAST_PATH_PAUSE_S`` after a failure, until a publish succeeds again; the entry is durable and the relay
+publishes it when Kafka is back. A relay tick whose publish times out stops there (the broker does not answer;
+trying the next entries would only wait as long again) and counts no attempt against the entry.
 """
 
 from __future__ import annotations
@@ -50,6 +56,10 @@ OUTBOX_FIELD = "_outbox"
 MAX_MESSAGE_BYTES = 1_000_000
 """Below Kafka's default 1 MiB ``message.max.bytes`` with room for the record's key and headers."""
 HEALTHY_WINDOW_S = 60.0
+PUBLISH_TIMEOUT_S = 2.0
+"""How long one publish may take before the broker counts as not answering."""
+FAST_PATH_PAUSE_S = 5.0
+"""After a failed fast-path publish, new entries skip the fast path this long (the relay sends them)."""
 _PERMANENT = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError, TopicAuthorizationFailedError)
 
 
@@ -89,6 +99,7 @@ class Outbox:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_attempts: int = 10,
         on_park: Callable[[StoredMessage], Awaitable[None]] | None = None,
+        publish_timeout_s: float = PUBLISH_TIMEOUT_S,
     ) -> None:
         """``on_park`` is told of every entry this outbox parks (e.g. to release what its acceptance held); it must
         be idempotent: :meth:`replay_parked` calls it again for parked entries after a restart."""
@@ -96,8 +107,10 @@ class Outbox:
         self._publisher = publisher
         self.max_message_bytes = max_message_bytes
         self.max_attempts = max_attempts
+        self.publish_timeout_s = publish_timeout_s
         self._on_park = on_park
         self._last_success = float("-inf")  # monotonic time of this outbox's last successful publish
+        self._fast_path_paused_until = float("-inf")
 
     @staticmethod
     def indexes() -> list[IndexSpec]:
@@ -113,8 +126,12 @@ class Outbox:
             raise MessageSizeTooLargeError(
                 f"the message is {size} bytes, over the {self.max_message_bytes}-byte Kafka message limit"
             )
-        await self._publisher.publish_envelope(envelope, topic)
+        # A publish cut short may still reach Kafka later: at least once, consumers deduplicate on the id.
+        await asyncio.wait_for(
+            self._publisher.publish_envelope(envelope, topic), timeout=self.publish_timeout_s
+        )
         self._last_success = time.monotonic()
+        self._fast_path_paused_until = float("-inf")
 
     async def _mark_published(self, entry_id: str) -> None:
         await self._col.update_one({"_id": entry_id}, {"$set": {"published": True, "published_at": utcnow()}})
@@ -122,7 +139,10 @@ class Outbox:
     async def _record_failure(self, doc: Mapping[str, Any], exc: BaseException) -> None:
         """Count a failed publish of an entry; park it when it can never succeed or has failed too often."""
         reason = str(exc) or type(exc).__name__
-        counted = self._broker_healthy() or permanent_failure(exc)
+        timed_out = isinstance(exc, TimeoutError)
+        if timed_out:
+            reason = f"Kafka did not answer within {self.publish_timeout_s} s"
+        counted = (self._broker_healthy() and not timed_out) or permanent_failure(exc)
         attempts = int(doc.get("attempts", 0)) + (1 if counted else 0)
         update: dict[str, Any] = {
             "attempts": attempts,
@@ -182,13 +202,17 @@ class Outbox:
 
     async def publish_one(self, envelope: Envelope, topic: str) -> bool:
         """Try to publish now (the fast path after ``add``); the relay retries if this fails, and an entry that
-        can never be published is parked at once."""
+        can never be published is parked at once. Skipped (False) while a recent fast-path publish failed."""
+        if time.monotonic() < self._fast_path_paused_until:
+            return False
         try:
             await self._publish(envelope, topic)
         except Exception as exc:
-            log.warning("outbox fast-path publish failed, relay will retry: %s", exc)
+            log.warning("outbox fast-path publish failed, relay will retry: %s", exc or type(exc).__name__)
             if permanent_failure(exc):
                 await self._record_failure({"_id": envelope.id}, exc)
+            else:
+                self._fast_path_paused_until = time.monotonic() + FAST_PATH_PAUSE_S
             return False
         await self._mark_published(envelope.id)
         return True
@@ -207,6 +231,9 @@ class Outbox:
         for doc in docs:
             try:
                 await self._publish(Envelope.model_validate(doc["envelope"]), str(doc["topic"]))
+            except TimeoutError as exc:
+                failed.append((doc, exc))
+                break  # the broker does not answer: the next entries would wait as long
             except Exception as exc:
                 failed.append((doc, exc))
                 continue

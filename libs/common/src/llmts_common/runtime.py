@@ -2,6 +2,16 @@
 
 A service's ``bootstrap`` builds a ``ServiceRuntime`` (nothing connects yet), registers its consumers on
 ``runtime.broker`` and its periodic tasks, and the FastAPI lifespan calls ``start()``/``stop()``.
+
+Start-up never gives up on a dependency (a pod starting during an outage waits instead of exiting): MongoDB is
+waited for with capped backoff before ``start()`` returns (the service's own start-up code reads it); Kafka is
+waited for at most ``kafka_start_wait_s`` and then connected in the background, so the HTTP server (liveness,
+reads) comes up while Kafka is away and the consumers start when it is back. The background tasks start once
+Kafka is connected, or at once with ``serve_without_kafka`` (the gateway: its outbox relay rides out the outage).
+
+Readiness (``checks()``) gates on what the pod needs to serve: its database and a finished start-up. Kafka is
+reported with ``required: false``: taking pods out of service does not bring Kafka back, and without it a
+service still answers its HTTP routes.
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -34,6 +45,15 @@ log = logging.getLogger("llmts.runtime")
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
 
+KAFKA_START_WAIT_S = 10.0
+"""How long ``start()`` waits for Kafka before going on and connecting in the background."""
+RETRY_CAP_S = 10.0
+
+
+def retry_delay(attempt: int, *, base: float = 0.2, cap: float = RETRY_CAP_S) -> float:
+    """Seconds before try ``attempt + 1`` of a dependency at start-up: exponential, capped, with jitter."""
+    return float(min(cap, base * 2 ** min(attempt, 16)) * (0.75 + random.random() / 4))
+
 
 class ServiceRuntime:
     def __init__(
@@ -43,7 +63,12 @@ class ServiceRuntime:
         indexes: Sequence[IndexSpec] = (),
         use_kafka: bool = True,
         configure_process: bool = True,
+        serve_without_kafka: bool = False,
+        kafka_start_wait_s: float = KAFKA_START_WAIT_S,
     ) -> None:
+        """``serve_without_kafka``: start the background tasks before Kafka is connected (they ride out its
+        absence themselves); ``kafka_start_wait_s``: how long ``start()`` waits for Kafka before connecting it in
+        the background."""
         self.settings = settings
         self.name = settings.service_name
         if configure_process:
@@ -83,7 +108,11 @@ class ServiceRuntime:
         self._running: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self.stopping = asyncio.Event()
-        self.started = False
+        self.serve_without_kafka = serve_without_kafka
+        self.kafka_start_wait_s = kafka_start_wait_s
+        self.started = False  # the database is set up: the pod can serve
+        self.kafka_connected = False
+        self._kafka_task: asyncio.Task[None] | None = None
 
     def add_background(self, name: str, task: BackgroundTask) -> None:
         self._tasks.append((name, task))
@@ -93,25 +122,64 @@ class ServiceRuntime:
         self._closers.append(close)
 
     async def start(self) -> None:
-        await self._retry("mongo indexes", lambda: ensure_indexes(self.db, self.indexes))
-        if self.broker is not None:
-            broker = self.broker
-            await self._retry("kafka", lambda: start_explained(broker.start, self.settings))
-        for name, task in self._tasks:
-            self._running.append(asyncio.create_task(self._guard(name, task), name=f"{self.name}:{name}"))
+        """Wait for MongoDB (however long it takes), then for Kafka at most ``kafka_start_wait_s`` (the rest in
+        the background), then start the background tasks (at once with ``serve_without_kafka``)."""
+        await self._wait_for("mongo", lambda: ensure_indexes(self.db, self.indexes))
         self.started = True
+        if self.broker is None or self.serve_without_kafka:
+            self._start_tasks()
+        if self.broker is not None:
+            self._kafka_task = asyncio.create_task(self._connect_kafka(), name=f"{self.name}:kafka-connect")
+            done, _ = await asyncio.wait({self._kafka_task}, timeout=self.kafka_start_wait_s)
+            if not done:
+                log.warning(
+                    "%s serving without Kafka after %.0f s; still connecting in the background",
+                    self.name,
+                    self.kafka_start_wait_s,
+                )
         log.info("%s started", self.name)
 
-    async def _retry(self, what: str, fn: Callable[[], Awaitable[Any]], attempts: int = 30) -> None:
-        for i in range(attempts):
+    async def _connect_kafka(self) -> None:
+        broker = self.broker
+        assert broker is not None
+        await self._wait_for("kafka", lambda: start_explained(broker.start, self.settings))
+        self.kafka_connected = True
+        if not self.serve_without_kafka:
+            self._start_tasks()
+        log.info("%s connected to Kafka", self.name)
+
+    def _start_tasks(self) -> None:
+        for name, task in self._tasks:
+            self._running.append(asyncio.create_task(self._guard(name, task), name=f"{self.name}:{name}"))
+
+    async def _wait_for(self, what: str, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Call ``fn`` until it succeeds or the runtime stops, with capped backoff; a dependency that is away at
+        start-up is waited for, never given up on (the pod stays alive and says so in its log)."""
+        attempt = 0
+        while True:
             try:
                 await fn()
+                if attempt:
+                    log.info("%s reachable after %d attempts", what, attempt + 1)
                 return
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
-                if i == attempts - 1:
-                    raise
-                log.warning("%s not ready yet (%s), retrying", what, exc)
-                await asyncio.sleep(min(2.0, 0.2 * (i + 1)))
+                if self.stopping.is_set():
+                    raise asyncio.CancelledError(f"{self.name} stopped while waiting for {what}") from exc
+                delay = retry_delay(attempt)
+                log.warning(
+                    "%s not reachable yet (%s: %s), retrying in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    delay,
+                )
+                attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+            if self.stopping.is_set():
+                raise asyncio.CancelledError(f"{self.name} stopped while waiting for {what}")
 
     async def _guard(self, name: str, task: BackgroundTask) -> None:
         while not self.stopping.is_set():
@@ -127,6 +195,10 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop taking new work, let in-flight work finish or checkpoint, commit offsets, close clients."""
         self.stopping.set()
+        if self._kafka_task is not None and not self._kafka_task.done():
+            self._kafka_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._kafka_task
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await flush_offsets(self.broker)  # grouped commits: what was handled so far
@@ -149,17 +221,23 @@ class ServiceRuntime:
     async def mongo_ready(self) -> dict[str, Any]:
         return {"ready": await ping(self.mongo)}
 
+    async def startup_ready(self) -> dict[str, Any]:
+        return {"ready": self.started}
+
     async def kafka_ready(self) -> dict[str, Any]:
+        """Reported, never required (``required: false``): see the module docstring."""
         if self.broker is None:
-            return {"ready": True, "note": "not used"}
-        try:
-            ok = await self.broker.ping(timeout=2.0)
-        except Exception:
-            ok = False
-        return {"ready": bool(ok)}
+            return {"ready": True, "required": False, "note": "not used"}
+        ok = False
+        if self.kafka_connected:
+            try:
+                ok = bool(await self.broker.ping(timeout=1.5))
+            except Exception:
+                ok = False
+        return {"ready": ok, "required": False, "connected": self.kafka_connected}
 
     def checks(self) -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
-        return {"mongo": self.mongo_ready, "kafka": self.kafka_ready}
+        return {"startup": self.startup_ready, "mongo": self.mongo_ready, "kafka": self.kafka_ready}
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:

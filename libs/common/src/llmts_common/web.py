@@ -7,6 +7,7 @@ OPTIONS and DELETE to ``BODYLESS_MAX_BYTES``), and read whole before the app see
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -40,6 +41,12 @@ HTTP_LATENCY = Histogram(
 )
 
 ReadinessCheck = Callable[[], Awaitable[bool | dict[str, Any]]]
+"""A dependency check of ``/ready``: ``True``/``False`` or ``{"ready": bool, ...}``. A result with
+``"required": False`` is reported but does not make the pod unready (a dependency the pod serves without)."""
+
+READY_CHECK_TIMEOUT_S = 2.0
+"""Each check of ``/ready`` gets this long (they run concurrently, so the answer comes well within a 5 s probe
+timeout); a check that takes longer counts as not ready."""
 
 BODYLESS_MAX_BYTES = 8192
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -260,6 +267,16 @@ _READY_EXAMPLE: dict[str, Any] = {
 }
 
 
+async def _run_check(check: ReadinessCheck) -> dict[str, Any]:
+    try:
+        res = await asyncio.wait_for(check(), timeout=READY_CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return {"ready": False, "error": "timeout"}
+    except Exception as exc:
+        return {"ready": False, "error": type(exc).__name__}
+    return {"ready": res} if isinstance(res, bool) else res
+
+
 def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> None:
     @app.get(
         "/health",
@@ -273,30 +290,25 @@ def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> Non
     @app.get(
         "/ready",
         tags=["health"],
-        summary="Readiness: every dependency reachable",
+        summary="Readiness: every dependency this pod needs to serve is reachable",
         responses={
             200: {
-                "description": "Every dependency answers (`ready: true`); otherwise 503 with the same shape.",
+                "description": "Every required dependency answers (`ready: true`); a check marked "
+                "`required: false` (e.g. Kafka: commands wait in the outbox) is reported but does not make the "
+                "pod unready. Otherwise 503 with the same shape.",
                 "content": {"application/json": {"example": _READY_EXAMPLE}},
             },
             503: {
-                "description": "A dependency does not answer.",
+                "description": "A required dependency does not answer.",
                 "content": {"application/json": {"example": {**_READY_EXAMPLE, "ready": False}}},
             },
         },
     )
     async def ready() -> JSONResponse:
-        results: dict[str, Any] = {}
-        ok = True
-        for name, check in checks.items():
-            try:
-                res = await check()
-            except Exception as exc:
-                res = {"ready": False, "error": type(exc).__name__}
-            if isinstance(res, bool):
-                res = {"ready": res}
-            results[name] = res
-            ok = ok and bool(res.get("ready"))
+        names = list(checks)
+        answers = await asyncio.gather(*(_run_check(checks[name]) for name in names))
+        results = dict(zip(names, answers, strict=True))
+        ok = all(res.get("ready") or res.get("required") is False for res in answers)
         return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)

@@ -48,7 +48,12 @@ def bootstrap(
     settings: GatewaySettings | None = None, *, verifier: JwksVerifier | None = None
 ) -> tuple[FastAPI, GatewayContext, ServiceRuntime]:
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(settings, indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES])
+    if settings.kafka_client_id is None and settings.instance_id:  # one client id per replica in broker logs
+        settings = settings.model_copy(update={"kafka_client_id": f"gateway-{settings.instance_id}"})
+    # Kafka away: reads, login and commands (into the outbox) go on; the relay publishes when it is back
+    runtime = ServiceRuntime(
+        settings, indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES], serve_without_kafka=True
+    )
     assert runtime.publisher is not None
     hub = EventHub()
     upstreams = Upstreams(
@@ -76,7 +81,7 @@ def bootstrap(
     )
     ctx.outbox = Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher, on_park=_park_hook(ctx))
     ctx.jobs = _generation_deps(settings, upstreams, ctx, runtime)
-    stream.register(runtime, hub, group_id=settings.kafka_group_id or f"llmts-gateway-{settings.instance_id}")
+    stream.register(runtime, hub)
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
     account_events.register(
         runtime, revoked, runtime.db[Outbox.COLLECTION], group_id=f"{settings.consumer_group}-accounts"
@@ -103,9 +108,9 @@ def bootstrap(
     )
     runtime.add_closer(upstreams.aclose)
 
-    checks: dict[str, Any] = dict(runtime.checks())
+    checks: dict[str, Any] = dict(runtime.checks())  # ready on its own Mongo; Kafka reported, not required
     for name in SERVICES:
-        checks[name] = _service_check(upstreams, name)
+        checks[name] = _service_check(upstreams, name)  # reported, not required: the routes answer 503 alone
     app = create_http_app(
         service=settings.service_name,
         title="LLM Template System API",
@@ -167,8 +172,11 @@ def default_limits(settings: GatewaySettings) -> Limits:
 
 
 def _service_check(upstreams: Upstreams, name: str) -> Any:
+    """A service behind the gateway, for the operator's eye: a service away makes only its own routes answer 503
+    (``service_unavailable``), so it never takes the gateway (login, reads of the others) out of service."""
+
     async def check() -> dict[str, Any]:
-        return await upstreams.ready(name)
+        return {**await upstreams.ready(name), "required": False}
 
     return check
 

@@ -36,7 +36,10 @@ class GatewaySettings(BaseServiceSettings):
     )
 
     instance_id: str = Field(
-        default="0", description="Distinguishes replicas: each gateway replica fans out all events."
+        default="0",
+        description="Names this replica (in Kubernetes the pod name, from the downward API): the Kafka client id "
+        "is gateway-<INSTANCE_ID> unless KAFKA_CLIENT_ID is set. Fan-out needs nothing per replica: every "
+        "replica reads every partition of the event topics without a consumer group.",
     )
     outbox_relay_interval_seconds: float = Field(
         default=1.0, description="How often unpublished commands are retried."

@@ -152,7 +152,7 @@ class Upstreams:
 
     async def ready(self, service: str) -> dict[str, Any]:
         try:
-            resp = await self.clients[service].get("/ready", timeout=2.0)
+            resp = await self.clients[service].get("/ready", timeout=1.5)  # within /ready's 2 s per check
         except httpx.HTTPError as exc:
             return {"ready": False, "error": type(exc).__name__}
         return {"ready": resp.status_code == 200}

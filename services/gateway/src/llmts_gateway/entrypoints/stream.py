@@ -1,4 +1,10 @@
-"""Kafka subscribers of the gateway: job and export events fan out to the clients watching them."""
+"""Kafka subscribers of the gateway: job and export events fan out to the clients watching them.
+
+Every replica must see every event (a client watches through whichever replica it reached), so these consumers
+have no consumer group: each reads all partitions of the two topics itself, from the latest offset at start, and
+commits nothing (live fan-out only; a (re)connecting client gets the job's state first). No group means no
+per-pod group left behind in Kafka (with its lag) after a rollout, and no rebalance when replicas come and go.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from llmts_common.times import iso_z
 from llmts_gateway.adapters.hub import EventHub
 
 
-def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
+def register(runtime: ServiceRuntime, hub: EventHub) -> None:
     assert runtime.broker is not None
     assert runtime.publisher is not None
 
@@ -42,7 +48,7 @@ def register(runtime: ServiceRuntime, hub: EventHub, *, group_id: str) -> None:
         register_consumer(
             runtime.broker,
             topic=topic,
-            group_id=f"{group_id}.{topic}",  # one group per topic: no cross-topic rebalances
+            group_id=None,  # every replica reads every partition: see the module docstring
             handlers=handlers,
             publisher=runtime.publisher,
             auto_offset_reset="latest",

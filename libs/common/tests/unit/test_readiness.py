@@ -1,0 +1,78 @@
+"""``/ready`` gates on the required checks only, runs them concurrently and bounds each one (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from llmts_common import web
+from llmts_common.web import create_app
+
+
+def _client(checks: dict[str, Any]) -> httpx.AsyncClient:
+    app = create_app(service="t", title="t", checks=checks)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def _up() -> dict[str, Any]:
+    return {"ready": True}
+
+
+async def _optional_down() -> dict[str, Any]:
+    return {"ready": False, "required": False}
+
+
+async def _down() -> bool:
+    return False
+
+
+async def test_a_dependency_marked_not_required_is_reported_but_keeps_the_pod_ready() -> None:
+    async with _client({"mongo": _up, "kafka": _optional_down}) as c:
+        r = await c.get("/ready")
+    assert r.status_code == 200
+    assert r.json() == {
+        "ready": True,
+        "checks": {"mongo": {"ready": True}, "kafka": {"ready": False, "required": False}},
+    }
+
+
+async def test_a_required_dependency_down_makes_the_pod_unready() -> None:
+    async with _client({"mongo": _down, "kafka": _optional_down}) as c:
+        r = await c.get("/ready")
+    assert r.status_code == 503
+    assert r.json()["checks"]["mongo"] == {"ready": False}
+
+
+async def test_checks_run_concurrently_and_a_hanging_one_times_out(monkeypatch: Any) -> None:
+    monkeypatch.setattr(web, "READY_CHECK_TIMEOUT_S", 0.5)
+
+    async def slow() -> dict[str, Any]:
+        await asyncio.sleep(0.3)
+        return {"ready": True, "required": False}
+
+    async def hangs() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"ready": True}
+
+    checks: dict[str, Any] = {f"svc{i}": slow for i in range(5)}
+    async with _client(checks) as c:
+        t0 = time.monotonic()
+        r = await c.get("/ready")
+        elapsed = time.monotonic() - t0
+        assert r.status_code == 200
+        assert elapsed < 1.0, f"five 0.3 s checks took {elapsed:.2f} s: not concurrent"
+        async with _client({"mongo": hangs}) as c2:
+            t0 = time.monotonic()
+            r = await c2.get("/ready")
+            assert time.monotonic() - t0 < 1.5
+    assert r.status_code == 503
+    assert r.json()["checks"]["mongo"] == {"ready": False, "error": "timeout"}
+
+
+async def test_health_answers_whatever_the_checks_say() -> None:
+    async with _client({"mongo": _down}) as c:
+        r = await c.get("/health")
+    assert r.status_code == 200
