@@ -266,6 +266,7 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             attempts=max(1, int(d.get("attempts", 1))),
             usage=usage,
             content_hash=str(d.get("content_hash", "")),
+            model=ModelUsed.model_validate(d["model"]) if (d.get("model") or {}).get("id") else None,
             inputs=d.get("inputs"),
         )
     else:
