@@ -89,7 +89,7 @@ test: install ## install everything, start infra, run unit + integration + e2e t
 
 .PHONY: test-unit
 test-unit: install ## unit tier only (no I/O)
-	@$(PYTEST) -m "not connected and not e2e and not model" libs services clients tests
+	@$(PYTEST) -m "not connected and not e2e and not model and not browser" libs services clients tests
 
 .PHONY: test-integration
 test-integration: install ## integration tier (needs `make infra-up`)
@@ -103,6 +103,11 @@ test-model: install ## connected-model tier: provider + whole-stack jobs against
 .PHONY: test-e2e
 test-e2e: install ## end-to-end tier through the gateway (needs `make infra-up`)
 	@$(PYTEST) -m "e2e" tests
+
+.PHONY: test-browser
+test-browser: install ## browser tier: the web console in Debian's headless Chromium (installs it with apt-get if missing; starts its own stack, needs `make infra-up`)
+	@bash scripts/browser.sh ensure >/dev/null
+	@CHROMIUM_PATH=$$(bash scripts/browser.sh path) $(PYTEST) -m "browser" tests/browser
 
 .PHONY: bench-render
 bench-render: install ## sandboxed vs plain Jinja2 rendering rate

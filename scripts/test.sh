@@ -33,9 +33,22 @@ t0=$(date +%s)
 echo "=== tier: static (make lint: ruff, format, mypy --strict, import rules, compose + k8s validation) ==="
 if make --no-print-directory lint; then echo "test: tier static finished in $(( $(date +%s) - t0 ))s (exit 0)";
 else echo "test: tier static FAILED"; rc=1; fi
-tier unit -m "not connected and not e2e and not model" libs services clients tests
+tier unit -m "not connected and not e2e and not model and not browser" libs services clients tests
 tier integration -m "connected" libs services tests
 tier e2e -m "e2e" tests
+
+# Browser tier: the web console (/ui) in Debian's headless Chromium driven by Playwright, against a stack of its own.
+# scripts/browser.sh installs Chromium with apt-get when it is missing; a machine that cannot (no root, no apt-get)
+# says why and the tier is reported as not run. Its output carries `console: js_kb=<…> interactive_ms=<…>`.
+browser_rc=0
+bash scripts/browser.sh ensure >/dev/null || browser_rc=$?
+if [ $browser_rc -eq 0 ]; then
+  CHROMIUM_PATH=$(bash scripts/browser.sh path) tier browser -m "browser" tests/browser
+elif [ $browser_rc -eq 3 ]; then
+  echo "test: tier browser NOT RUN: this machine cannot have Debian's Chromium (see the lines above)"
+else
+  echo "test: tier browser FAILED: scripts/browser.sh ensure exited $browser_rc"; rc=1
+fi
 
 # Connected-model tier: the real local Ollama serving SmolLM2-135M (scripts/local_model.sh; built once, cached).
 # A machine that cannot build it says why and the tier is reported as not run; LOCAL_MODEL=0 skips it on purpose.
