@@ -1,0 +1,125 @@
+"""Near-duplicate control (issue 18 #5): MinHash signatures of chosen text fields in an LSH index.
+
+Exact dedup (hash of the whole item) lets "The river is long." and "The river is very long." both through. Here an
+item's text — the chosen fields (dotted paths into the item; default: every string in it), lower-cased, punctuation
+dropped — becomes a set of word shingles (``ngram`` words; a text shorter than that is one shingle of all its words),
+its MinHash (``num_perm`` permutations, datasketch) is looked up in an LSH index tuned to the Jaccard ``threshold``,
+and a candidate counts only when the estimated Jaccard of the two signatures really is ≥ threshold (LSH candidates are
+approximate both ways). A near-duplicate is rejected like an exact one and its slot regenerated.
+
+The index lives in the job's runner (rebuilt from the stored items on resume); keys are the item indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped]  # no stubs
+
+__all__ = ["NearDupIndex", "item_text", "shingles"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _at(item: Any, path: str) -> Any:
+    value = item
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def item_text(item: Any, fields: Sequence[str] | None = None) -> str:
+    """The text of ``item`` that near-duplicate control compares: its ``fields`` (dotted paths), or every string."""
+    if fields:
+        return "\n".join(s for f in fields for s in _strings(_at(item, f)))
+    return "\n".join(_strings(item))
+
+
+def shingles(text: str, ngram: int = 3) -> set[str]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words:
+        return set()
+    if len(words) < ngram:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)}
+
+
+class NearDupIndex:
+    """Items seen so far, queryable for near-duplicates of a new one."""
+
+    def __init__(
+        self,
+        fields: Sequence[str] | None = None,
+        *,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        ngram: int = 3,
+    ) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        self.fields = list(fields or [])
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.ngram = ngram
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._signatures: dict[str, MinHash] = {}
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def signature(self, item: Any) -> MinHash | None:
+        grams = shingles(item_text(item, self.fields), self.ngram)
+        if not grams:
+            return None  # nothing to compare (no text): never a near-duplicate
+        sig = MinHash(num_perm=self.num_perm)
+        sig.update_batch([g.encode("utf-8") for g in grams])
+        return sig
+
+    def nearest(self, item: Any, signature: MinHash | None = None) -> tuple[str, float] | None:
+        """The most similar indexed item at or above the threshold, with its estimated Jaccard; else None."""
+        sig = signature if signature is not None else self.signature(item)
+        if sig is None:
+            return None
+        best: tuple[str, float] | None = None
+        for key in self._lsh.query(sig):
+            score = float(sig.jaccard(self._signatures[key]))
+            if score >= self.threshold and (best is None or score > best[1]):
+                best = (key, score)
+        return best
+
+    def add(self, key: str, item: Any, signature: MinHash | None = None) -> None:
+        sig = signature if signature is not None else self.signature(item)
+        if sig is None or key in self._signatures:
+            return
+        self._lsh.insert(key, sig)
+        self._signatures[key] = sig
+
+    def check_and_add(self, key: str, item: Any) -> tuple[str, float] | None:
+        """None and the item is indexed, or the near-duplicate it matches (and it is not indexed)."""
+        sig = self.signature(item)
+        match = self.nearest(item, sig)
+        if match is None:
+            self.add(key, item, sig)
+        return match
+
+    def remove(self, key: str) -> None:
+        if self._signatures.pop(key, None) is not None:
+            self._lsh.remove(key)
