@@ -24,7 +24,12 @@ function parseRoute() {
   return { name: PAGES[name] ? name : "templates", args };
 }
 
+let renderId = 0;
+
+// Each page renders into its own container: a page still loading when the route changes writes into a detached
+// node, never over the next page.
 async function render() {
+  const mine = ++renderId;
   const main = document.getElementById("main");
   const route = parseRoute();
   if (!api.signedIn() && !PUBLIC.has(route.name)) { location.hash = "#/login"; return; }
@@ -36,12 +41,15 @@ async function render() {
     const current = location.hash.startsWith(a.getAttribute("href"));
     if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
+  const view = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  main.replaceChildren(view);
   try {
     const page = await PAGES[route.name]();
-    replace(main, h("p", { class: "muted" }, "Loading…"));
-    cleanup = await page(main, ...route.args);
+    const done = await page(view, ...route.args);
+    if (mine === renderId) cleanup = done;
+    else if (typeof done === "function") done();
   } catch (error) {
-    replace(main, h("h1", {}, "Something went wrong"), alertBox(error));
+    replace(view, h("h1", {}, "Something went wrong"), alertBox(error));
   }
 }
 

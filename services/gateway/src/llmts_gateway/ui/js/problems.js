@@ -28,8 +28,8 @@ export function parseJson(text, path) {
     let line = null;
     let column = null;
     if (m && m.length === 3) [line, column] = [Number(m[1]), Number(m[2])];
-    else if (m) {
-      const before = text.slice(0, Number(m[1])).split("\n");
+    else {  // a position, or the end of the text for "Unexpected end of JSON input"
+      const before = text.slice(0, m ? Number(m[1]) : text.length).split("\n");
       [line, column] = [before.length, before[before.length - 1].length + 1];
     }
     return { problem: { path, line, column, message: e.message.replace(/\s*\(line \d+ column \d+\)/, "") } };

@@ -113,14 +113,20 @@ export async function jobPage(main, jobId) {
   snapshot(job);
   if (!TERMINAL.has(job.status)) await loadItems().catch(() => {});
   let socket = null;
+  let poller = null;
+  let alive = true;
   if (!TERMINAL.has(job.status)) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws/generate/${encodeURIComponent(jobId)}`);
     socket.addEventListener("open", () => socket.send(JSON.stringify({ token: api.accessToken() })));
     socket.addEventListener("message", (event) => on(JSON.parse(event.data)));
-    socket.addEventListener("close", async () => {
-      if (!TERMINAL.has(v.s.status.textContent)) snapshot(await api.get(`/generate/${encodeURIComponent(jobId)}`));
+    socket.addEventListener("close", () => {  // the stream ended early (network, restart): poll until the job ends
+      if (!alive || TERMINAL.has(v.s.status.textContent)) return;
+      poller = setInterval(async () => {
+        try { snapshot(await api.get(`/generate/${encodeURIComponent(jobId)}`)); } catch { /* next tick */ }
+        if (TERMINAL.has(v.s.status.textContent)) clearInterval(poller);
+      }, 2000);
     });
   }
-  return () => { exportsPart.close(); if (socket) socket.close(); };
+  return () => { alive = false; clearInterval(poller); exportsPart.close(); if (socket) socket.close(); };
 }
