@@ -55,6 +55,10 @@ k8s-validate: ## render every Kustomize overlay and validate it with kubeconform
 k8s-render: ## print the rendered prod overlay
 	@$${LLMTS_CACHE_DIR:-$$HOME/.cache/llmts}/bin/kustomize build deploy/k8s/overlays/$${OVERLAY:-prod}
 
+.PHONY: k8s-pin
+k8s-pin: ## release step: pin the prod overlay's images to their digests (REGISTRY=… TAG=…; crane from the Go proxy)
+	@REGISTRY=$(REGISTRY) TAG=$(TAG) bash scripts/k8s_pin.sh
+
 .PHONY: infra-up
 infra-up: ## start the real local Kafka (KRaft), MongoDB-wire server and local model (no Docker), then create topics
 	@bash scripts/infra.sh up
