@@ -1,10 +1,13 @@
 """A job with a fallback chain survives its first model disappearing: the job starts on the (fake) Ollama, the
 Ollama process is killed mid-job, the remaining items go to the next model of the chain (the fake OpenRouter), and
-the job still ends with exactly N valid items, each saying which model produced it."""
+the job still ends with exactly N valid items, each saying which model produced it — in the result and in a CSV
+export (its ``_model`` column, shown by default because the job's items came from two models)."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections import Counter
 
 import httpx
@@ -69,3 +72,15 @@ async def test_job_moves_to_the_next_model_when_its_model_disappears(
     assert used[PRIMARY]["valid"] == by_model[PRIMARY]
     assert used[BACKUP]["valid"] == by_model[BACKUP]
     print(f"items by model: {dict(by_model)}; switch: {switch['reason']} ({switch['detail'][:80]})")
+
+    r = await gateway.post("/exports", json={"job_id": job_id, "format": "csv"}, headers=user.headers)
+    assert r.status_code == 202, r.text
+    export_id = r.json()["export_id"]
+    export = await api.wait_export(gateway, export_id, user.headers)
+    assert export["status"] == "ready", export
+    r = await gateway.get(f"/exports/{export_id}/download", headers=user.headers)
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8"))))
+    assert [row["_model"] for row in rows] == [i["model"]["id"] for i in items]
+    assert Counter(row["_model"] for row in rows) == by_model
+    assert [int(row["_index"]) for row in rows] == list(range(N))
