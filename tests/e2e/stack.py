@@ -157,6 +157,8 @@ class Stack:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
                 "OTEL_BSP_SCHEDULE_DELAY": "300",
                 "INTERNAL_TOKEN": self.internal_token,
+                # absolute links in events (dataschema, ExportReady's signed download link) point at this gateway
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
                 # whoever registers with this address is an admin of this stack (auth ADMIN_EMAILS)
                 "ADMIN_EMAILS": self.admin_email,
                 # every suite registers its users from 127.0.0.1: the registration throttle (finding 4) is tested

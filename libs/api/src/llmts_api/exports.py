@@ -129,6 +129,15 @@ class ExportsQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
+class SignedDownloadQuery(BaseModel):
+    """The query of ``GET /downloads/{export_id}``: the signed link of an ``ExportReady`` event (no token)."""
+
+    expires: str = Field(max_length=32, description="Unix time (seconds) the link expires at.")
+    signature: str = Field(
+        max_length=128, description="HMAC-SHA256 (hex) of the export id and the expiry, by the exporter."
+    )
+
+
 class FormatPublic(BaseModel):
     name: str = Field(examples=["xlsx"])
     content_type: str

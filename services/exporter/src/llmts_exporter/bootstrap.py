@@ -21,6 +21,7 @@ from llmts_exporter import handlers
 from llmts_exporter.adapters.erasure import MongoUserErasure
 from llmts_exporter.adapters.filestore import DirectoryStore, GridFSStore
 from llmts_exporter.adapters.mongo import EXPORTS, INDEXES, MongoExportRepository, MongoJobProjection
+from llmts_exporter.domain.links import DownloadLinks
 from llmts_exporter.domain.ports import Clock, ExportRepository, FileStore, JobProjection
 from llmts_exporter.entrypoints import account_events, http, stream
 from llmts_exporter.settings import ExporterSettings
@@ -72,6 +73,19 @@ def policy_of(settings: ExporterSettings) -> ExportPolicy:
         max_attempts=settings.export_max_attempts,
         concurrency=settings.export_concurrency,
         page_size=settings.export_page_size,
+    )
+
+
+def links_of(settings: ExporterSettings) -> DownloadLinks | None:
+    """The signer of ExportReady's download links (None without a key: no link, signed downloads refused)."""
+    key = settings.link_key
+    if key is None:
+        log.warning("ExportReady carries no download link (neither a link key nor an internal token is set)")
+        return None
+    return DownloadLinks(
+        key=key,
+        base_url=settings.public_base_url,
+        lifetime=timedelta(seconds=settings.export_link_ttl_seconds),
     )
 
 
@@ -159,7 +173,10 @@ def bootstrap(
             if settings.export_store == "dir"
             else GridFSStore(runtime.db, settings.export_gridfs_bucket)
         )
-    worker = ExportWorker(jobs=jobs, exports=exports, store=store, clock=clock, policy=policy_of(settings))
+    links = links_of(settings)
+    worker = ExportWorker(
+        jobs=jobs, exports=exports, store=store, clock=clock, policy=policy_of(settings), links=links
+    )
     exporter = Exporter(
         settings=settings,
         runtime=runtime,
@@ -205,6 +222,8 @@ def bootstrap(
             jobs=jobs,
             exports=exports,
             store=store,
+            links=links,
+            clock=clock,
         ),
     )
     app.state.runtime = runtime

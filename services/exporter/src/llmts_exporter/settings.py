@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from llmts_common.settings import BaseServiceSettings
+from llmts_exporter.domain.links import derive_key
 
 
 class ExporterSettings(BaseServiceSettings):
@@ -51,4 +52,35 @@ class ExporterSettings(BaseServiceSettings):
     processed_retention_days: float = Field(
         default=14.0, gt=0, description="How long consumed message ids are kept for deduplication."
     )
+    export_link_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the signed download links in ExportReady (HMAC-SHA256; ≥ 16 characters, from a "
+        "Secret). Unset: derived from INTERNAL_TOKEN (so every exporter replica of a deployment agrees); with "
+        "neither, ExportReady carries no link.",
+    )
+    export_link_ttl_seconds: float = Field(
+        default=86_400.0,
+        ge=60,
+        description="How long a signed download link works (the link is in the event: keep it short-lived).",
+    )
     outbox_relay_interval_seconds: float = 1.0
+
+    @field_validator("export_link_key", mode="before")
+    @classmethod
+    def _blank_link_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("export_link_key")
+    @classmethod
+    def _link_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("EXPORT_LINK_KEY must have at least 16 characters")
+        return value
+
+    @property
+    def link_key(self) -> bytes | None:
+        """The key of the signed download links (``EXPORT_LINK_KEY``, else derived from ``INTERNAL_TOKEN``)."""
+        if self.export_link_key is not None:
+            return self.export_link_key.get_secret_value().encode()
+        token = self.internal_token_value
+        return derive_key(token) if token else None

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmts_common.contracts import (
@@ -19,6 +19,7 @@ from llmts_common.contracts import (
 from llmts_common.envelope import new_id
 from llmts_common.kafka import TRANSIENT_ERRORS
 from llmts_exporter.domain.exports import Fail, JobView, Wait, readiness
+from llmts_exporter.domain.links import DownloadLinks
 from llmts_exporter.domain.ports import (
     Clock,
     ExportRecord,
@@ -106,8 +107,11 @@ class ExportWorker:
         clock: Clock,
         policy: ExportPolicy,
         wake: asyncio.Event | None = None,
+        links: DownloadLinks | None = None,
     ) -> None:
+        """``links``: signs the download link of ``ExportReady`` (None: the event carries none)."""
         self.jobs = jobs
+        self.links = links
         self.exports = exports
         self.store = store
         self.clock = clock
@@ -275,6 +279,7 @@ class ExportWorker:
             sha256=stats.sha256,
             items=stats.items,
             download_path=download_path(record.export_id),
+            **self._signed_link(record.export_id, done),
         )
         if not await self.exports.finish(record.export_id, token=token, fields=fields, events=[event]):
             # the lease was lost meanwhile: another run owns the export, this file is nobody's
@@ -297,6 +302,12 @@ class ExportWorker:
             with contextlib.suppress(Exception):
                 await self.store.delete(stale)
         await _flush(self.exports, record.export_id)
+
+    def _signed_link(self, export_id: str, now: datetime) -> dict[str, Any]:
+        if self.links is None:
+            return {}
+        url, expires_at = self.links.sign(export_id, now)
+        return {"download_url": url, "download_expires_at": expires_at}
 
     async def _retry_later(self, record: ExportRecord, token: str, why: str) -> None:
         with contextlib.suppress(*TRANSIENT_ERRORS):  # if Mongo is down, the lease expiry retries it

@@ -265,6 +265,9 @@ async def stack() -> AsyncIterator[Stack]:
         export_page_size=10,
         log_json=False,
         log_level="WARNING",
+        export_link_key="exporter-test-link-key-0123456789",
+        export_link_ttl_seconds=600,
+        public_base_url="http://exporter",
     )
     await start_group_at_end(settings.kafka_group_id, [topics.EXPORT_COMMANDS, topics.GENERATION_EVENTS])
     signer = make_signer()

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,12 +43,14 @@ from llmts_common.kafka import EventPublisher, create_broker
 from llmts_common.mongo import create_client
 from llmts_common.outbox import Outbox
 from llmts_exporter.bootstrap import bootstrap as bootstrap_exporter
+from llmts_exporter.domain.links import DownloadLinks
 from llmts_exporter.settings import ExporterSettings
 from llmts_exporter.writers import FORMATS
 from llmts_gateway.bootstrap import bootstrap as bootstrap_gateway
 from llmts_gateway.settings import GatewaySettings
 
 MONGO_URL = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017")
+LINK_KEY = "gateway-test-link-key-0123456789"
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 
@@ -112,6 +114,8 @@ async def gateway() -> AsyncIterator[Gateway]:
         export_page_size=7,
         log_json=False,
         log_level="WARNING",
+        export_link_key=LINK_KEY,
+        public_base_url="http://gateway",
     )
     await _start_group_at_end(
         exporter_settings.kafka_group_id, [topics.EXPORT_COMMANDS, topics.GENERATION_EVENTS]
@@ -275,6 +279,31 @@ async def test_post_poll_download_through_the_gateway(
         assert len(root.findall(".//item")) == len(items)
     else:
         assert body.startswith(b"%PDF")
+
+
+async def test_a_signed_link_downloads_through_the_gateway_without_a_token(
+    gateway: Gateway, job: tuple[str, str, list[dict[str, Any]]]
+) -> None:
+    job_id, user_id, _items = job
+    headers = gateway.auth(user_id)
+    resp = await gateway.http.post("/exports", json={"job_id": job_id, "format": "csv"}, headers=headers)
+    export_id = resp.json()["export_id"]
+    status = await _ready(gateway, export_id, headers)
+    links = DownloadLinks(key=LINK_KEY.encode(), base_url="http://gateway", lifetime=timedelta(minutes=5))
+    url, _expires_at = links.sign(export_id, datetime.now(UTC))  # what ExportReady carries
+
+    download = await gateway.http.get(url)  # no Authorization header
+    assert download.status_code == 200, download.text
+    assert hashlib.sha256(download.content).hexdigest() == status["sha256"]
+    assert download.headers["content-disposition"].startswith("attachment;")
+
+    tampered = await gateway.http.get(url.replace(export_id, "x" + export_id[1:]))
+    assert tampered.status_code == 403
+    assert tampered.json()["error"]["code"] == "link_invalid"
+    expired_url, _ = links.sign(export_id, datetime.now(UTC) - timedelta(minutes=6))
+    expired = await gateway.http.get(expired_url)
+    assert expired.status_code == 403
+    assert expired.json()["error"]["code"] == "link_expired"
 
 
 async def test_convenience_endpoint_requests_then_returns_the_file(

@@ -36,7 +36,7 @@ EXPECTED: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
     ),
     "exporter": (
         {"ExportPublic", "ExportsPublic", "ExportLinks"},
-        {("get", "/exports")},
+        {("get", "/exports"), ("get", "/downloads/{export_id}")},
     ),
 }
 

@@ -156,7 +156,20 @@ class ExportReady(Message):
     bytes: int = Field(ge=0)
     sha256: str
     items: int = Field(ge=0)
-    download_path: str = Field(examples=["/exports/abc/download"])
+    download_path: str = Field(
+        examples=["/exports/abc/download"],
+        description="The REST route of the file below the gateway (needs the owner's access token).",
+    )
+    download_url: str | None = Field(
+        default=None,
+        description="Added in v1: an absolute, signed link to the file that needs no token, valid until "
+        "download_expires_at (then 403 link_expired: fetch the export through the REST API). Null when the "
+        "exporter has no link key.",
+        examples=["https://llmts.example.com/downloads/abc?expires=1767225600&signature=9f2c…"],
+    )
+    download_expires_at: datetime | None = Field(
+        default=None, description="Added in v1: when download_url stops working."
+    )
 
 
 class ExportFailed(Message):

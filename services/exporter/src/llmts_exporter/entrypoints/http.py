@@ -1,7 +1,8 @@
 """HTTP entrypoint of the exporter (reached through the gateway): export status, download, listing, job lookup.
 
-Every route needs the caller's access token (verified against the auth service's JWKS); an export or job of
-another user answers 404 exactly like a missing one. Query parameters and answers are the public contract's
+Every route but ``/downloads/{export_id}`` needs the caller's access token (verified against the auth service's
+JWKS); an export or job of another user answers 404 exactly like a missing one. ``/downloads/{export_id}`` takes
+the signed link of ``ExportReady`` instead (``domain.links``): 403 ``link_expired`` / ``link_invalid`` otherwise. Query parameters and answers are the public contract's
 models (``llmts_api.exports``), the same classes the gateway declares.
 """
 
@@ -22,11 +23,14 @@ from llmts_api.exports import (
     FormatPublic,
     FormatsPublic,
     JobProjectionPublic,
+    SignedDownloadQuery,
 )
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
-from llmts_common.errors import Conflict, NotFound
+from llmts_common.envelope import utcnow
+from llmts_common.errors import Conflict, Forbidden, NotFound
 from llmts_common.query import reject_unknown_query
-from llmts_exporter.domain.ports import ExportRecord, ExportRepository, FileStore, JobProjection
+from llmts_exporter.domain.links import DownloadLinks, LinkRefused
+from llmts_exporter.domain.ports import Clock, ExportRecord, ExportRepository, FileStore, JobProjection
 from llmts_exporter.handlers import download_path
 from llmts_exporter.writers import FORMATS
 
@@ -37,6 +41,8 @@ class HttpContext:
     jobs: JobProjection
     exports: ExportRepository
     store: FileStore
+    links: DownloadLinks | None = None
+    clock: Clock = utcnow
 
 
 async def get_context(request: Request) -> HttpContext:
@@ -134,7 +140,38 @@ async def get_export(export_id: str, ctx: Context, user: CurrentUser) -> ExportP
     },
 )
 async def download_export(export_id: str, ctx: Context, user: CurrentUser) -> StreamingResponse:
-    record = await _owned(ctx, export_id, user)
+    return await _file_response(ctx, await _owned(ctx, export_id, user))
+
+
+@router.get(
+    "/downloads/{export_id}",
+    summary="Download a ready export with the signed link of ExportReady (no access token)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The file, streamed.", "content": {"application/octet-stream": {}}},
+        403: {"description": "The link expired (link_expired) or is not ours (link_invalid)."},
+        404: {"description": "No such export, or its file is gone."},
+        409: {"description": "The export is not ready."},
+    },
+)
+async def download_signed(
+    export_id: str,
+    ctx: Context,
+    link: Annotated[SignedDownloadQuery, Query()],
+) -> StreamingResponse:
+    if ctx.links is None:
+        raise Forbidden("download links are not enabled on this exporter", code="link_invalid")
+    try:
+        ctx.links.verify(export_id, link.expires, link.signature, ctx.clock())
+    except LinkRefused as refused:
+        raise Forbidden(refused.message, code=refused.code) from None
+    record = await ctx.exports.get(export_id)
+    if record is None:
+        raise NotFound("export not found", code="export_not_found")
+    return await _file_response(ctx, record)
+
+
+async def _file_response(ctx: HttpContext, record: ExportRecord) -> StreamingResponse:
     if record.status != "ready":
         raise Conflict(
             f"export is {record.status}" + (f": {record.reason}" if record.reason else ""),

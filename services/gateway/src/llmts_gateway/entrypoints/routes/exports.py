@@ -30,6 +30,7 @@ from llmts_api.exports import (
     ExportPublic,
     ExportsPublic,
     ExportsQuery,
+    SignedDownloadQuery,
 )
 from llmts_common.auth import Principal
 from llmts_common.contracts import ExportRequested, GenerationRequested
@@ -174,14 +175,26 @@ async def _request_export(
     return command.export_id
 
 
-async def _stream_download(ctx: GatewayContext, export_id: str, authorization: str | None) -> Response:
-    """Relay the exporter's download without holding the file in memory."""
+async def _stream_download(
+    ctx: GatewayContext,
+    export_id: str,
+    authorization: str | None,
+    *,
+    signed: dict[str, str] | None = None,
+) -> Response:
+    """Relay the exporter's download without holding the file in memory: with the owner's token, or (``signed``:
+    ``expires`` and ``signature`` of an ExportReady link) through the exporter's signed route, which checks the
+    link."""
     client = ctx.upstreams.clients["exporter"]
-    headers = {**_auth(authorization), "x-correlation-id": correlation_id_var.get() or ""}
+    headers = {"x-correlation-id": correlation_id_var.get() or ""}
+    if signed is None:
+        headers.update(_auth(authorization))
     traceparent = current_traceparent()
     if traceparent:
         headers["traceparent"] = traceparent
-    request = client.build_request("GET", f"/exports/{quote(export_id, safe='')}/download", headers=headers)
+    quoted = quote(export_id, safe="")
+    path = f"/downloads/{quoted}" if signed is not None else f"/exports/{quoted}/download"
+    request = client.build_request("GET", path, headers=headers, params=signed)
     try:
         resp = await client.send(request, stream=True)
     except httpx.HTTPError as exc:
@@ -308,6 +321,33 @@ async def download_export(
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     return await _stream_download(ctx, export_id, authorization)
+
+
+@router.get(
+    "/downloads/{export_id}",
+    summary="Download a ready export with the signed link of ExportReady (no access token)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The file, with its Content-Type and Content-Disposition.", "content": _FILE},
+        403: error_cases(
+            "The link expired or was changed.",
+            expired=("link_expired", "the download link has expired; ask for the export again", None),
+            invalid=("link_invalid", "the download link is not valid", None),
+        ),
+        404: error_cases("No such export.", export=("export_not_found", "export not found", None)),
+        503: AUTH_ERRORS[503],
+    },
+)
+async def download_signed(
+    export_id: str,
+    ctx: Context,
+    link: Annotated[SignedDownloadQuery, Query()],
+) -> Response:
+    """The ``download_url`` of an ``ExportReady`` event: public (the signature is the credential, checked by the
+    exporter), valid until ``download_expires_at``; 403 ``link_expired`` / ``link_invalid`` otherwise."""
+    return await _stream_download(
+        ctx, export_id, None, signed={"expires": link.expires, "signature": link.signature}
+    )
 
 
 @router.get(
