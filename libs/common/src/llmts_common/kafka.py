@@ -272,6 +272,7 @@ class _Dispatcher:
     processed: Callable[[], ProcessedMessages | None] | None
     max_attempts: int
     committer: OffsetCommitter | None
+    wanted: Callable[[bytes | None], bool] | None = None
 
     async def on_message(self, msg: KafkaMessage) -> None:
         try:
@@ -287,6 +288,8 @@ class _Dispatcher:
                 await self.committer.flush()
 
     async def handle(self, msg: KafkaMessage) -> None:
+        if self.wanted is not None and not self.wanted(getattr(msg.raw_message, "key", None)):
+            return  # nobody here wants this record (by its key): skipped before any decoding
         try:
             envelope = Envelope.model_validate_json(msg.body)
         except ValidationError as exc:
@@ -386,8 +389,12 @@ def register_consumer(
     description: str | None = None,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
     durable_effect: bool = True,
+    wanted: Callable[[bytes | None], bool] | None = None,
 ) -> Any:
     """Register one subscriber on ``topic`` dispatching by envelope type to ``handlers``.
+
+    ``wanted`` (optional) is asked with each record's key before the record is decoded; a record it refuses is
+    skipped (and committed like a handled one) — the gateway's fan-out skips the events of jobs nobody watches.
 
     ``processed`` is called per message (so the store can be bound after start-up) and may return None to skip
     deduplication. Messages of types this consumer has no handler for are acknowledged and ignored, so new event
@@ -411,6 +418,7 @@ def register_consumer(
         processed=processed,
         max_attempts=max_attempts,
         committer=committer,
+        wanted=wanted,
     )
 
     # No parameters: FastStream resolves a ``KafkaMessage`` parameter through its DI in a worker thread, one

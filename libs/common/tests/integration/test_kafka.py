@@ -302,3 +302,40 @@ async def test_offsets_are_committed_in_groups_only_after_the_effect(
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the tail of the burst was never committed")
+
+
+async def test_records_the_consumer_does_not_want_are_skipped_before_decoding(
+    brokers: tuple[Any, Any], unique_topic: str, kafka_bootstrap: str
+) -> None:
+    """``wanted`` sees each record's key: a refused record reaches no handler — not even a malformed one (it is
+    not decoded, so it is not dead-lettered either) — and the consumer goes on."""
+    gw_broker, gen_broker = brokers
+    pub = EventPublisher(gw_broker, source="gateway")
+    calls: list[str] = []
+    keys: list[bytes | None] = []
+
+    async def handler(msg: GenerationRequested, env: Envelope) -> None:
+        calls.append(msg.job_id)
+
+    def wanted(key: bytes | None) -> bool:
+        keys.append(key)
+        return key == b"j-watched"
+
+    register_consumer(
+        gen_broker,
+        topic=unique_topic,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        handlers={GenerationRequested: handler},
+        publisher=EventPublisher(gen_broker, source="generator"),
+        wanted=wanted,
+    )
+    await gen_broker.start()
+    await gw_broker.start()
+    for job in ("j-other", "j-watched", "j-other-2"):
+        await pub.publish_envelope(pub.envelope_for(_command(job)), unique_topic)
+    await gw_broker.publish(b"not json at all", topic=unique_topic, key=b"j-unwatched")
+    await pub.publish_envelope(pub.envelope_for(_command("j-watched")), unique_topic)
+    await _wait_for(lambda: len(keys) >= 5 and calls.count("j-watched") == 2)
+    assert calls == ["j-watched", "j-watched"]
+    assert sorted(keys) == sorted([b"j-other", b"j-watched", b"j-other-2", b"j-unwatched", b"j-watched"])
+    assert await _read_all(kafka_bootstrap, dlq_topic(unique_topic), expect=1, within=1.5) == []
