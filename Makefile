@@ -36,12 +36,14 @@ fmt: install ## format and auto-fix
 	@$(UV) run --frozen ruff check --fix .
 
 .PHONY: lint
-lint: install compose-validate k8s-validate ## ruff, format check, mypy --strict, import rules, size rules, compose + k8s validation
+lint: install compose-validate k8s-validate ## ruff, format check, mypy --strict, import rules, size rules, event schemas current + no breaking change, compose + k8s validation
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy $(addprefix -p ,$(PKGS))
 	@$(UV) run --frozen lint-imports
 	@$(PY) scripts/check_sizes.py
+	@$(PY) scripts/event_schemas.py --check
+	@$(PY) scripts/event_schemas.py --compat
 
 .PHONY: compose-validate
 compose-validate: install ## validate docker-compose.yml against the Compose Specification schema
@@ -153,6 +155,10 @@ clean: ## remove caches and local state (keeps downloaded jars in ~/.cache/llmts
 .PHONY: asyncapi
 asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 	@$(PY) scripts/asyncapi.py
+
+.PHONY: schemas
+schemas: install ## regenerate docs/schemas/ (JSON Schema of every event version, the envelope, the index)
+	@$(PY) scripts/event_schemas.py
 
 .PHONY: config-docs
 config-docs: install ## regenerate docs/configuration.md from the settings classes
