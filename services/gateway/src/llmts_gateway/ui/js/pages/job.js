@@ -43,7 +43,7 @@ export async function jobPage(main, jobId) {
   const v = view(jobId);
   const error = alertBox();
   const seen = new Set();
-  const state = { requested: null, succeeded: 0 };
+  const state = { requested: null, succeeded: 0, rejected: 0 };
   const cancel = h("button", { type: "button", class: "secondary", onclick: async () => {
     try { await api.request("DELETE", `/generate/${encodeURIComponent(jobId)}`); } catch (e) { error.textContent = e.message; }
   } }, "Cancel job");
@@ -56,9 +56,11 @@ export async function jobPage(main, jobId) {
   };
   const progress = (d) => {
     state.requested = d.requested ?? state.requested;
-    state.succeeded = d.succeeded ?? state.succeeded;
+    // counts only grow: events of several kinds (and a snapshot) may arrive out of order
+    state.succeeded = Math.max(state.succeeded, d.succeeded ?? 0);
     v.s.succeeded.textContent = num(state.succeeded);
-    if (d.rejected !== undefined) v.s.rejected.textContent = num(d.rejected);
+    if (d.rejected !== undefined) state.rejected = Math.max(state.rejected, d.rejected);
+    v.s.rejected.textContent = num(state.rejected);
     if (d.in_flight !== undefined) v.s.inflight.textContent = num(d.in_flight);
     if (d.usage) {
       v.s.tokens.textContent = num((d.usage.prompt_tokens || 0) + (d.usage.completion_tokens || 0));
