@@ -22,6 +22,11 @@ class GatewaySettings(BaseServiceSettings):
     generator_url: str = "http://127.0.0.1:8004"
     exporter_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 30.0
+    schemas_dir: str = Field(
+        default="docs/schemas",
+        description="Directory of the published event schemas served under /schemas/ (the `dataschema` URLs of "
+        "the events); the image ships them in /app/schemas.",
+    )
     session_cookie_max_age_seconds: int = Field(
         default=30 * 24 * 3600,
         ge=60,
