@@ -337,7 +337,7 @@ class ExportWorker:
             cost_usd=job.cost_usd,
             output_format=output_format,
             schema=job.item_schema if output_format == "json" else None,
-            models=tuple(await self.jobs.item_models(record.job_id)),
+            models=tuple(job.models),
         )
 
     async def _build(

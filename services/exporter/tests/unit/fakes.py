@@ -30,6 +30,11 @@ class FakeJobs:
         if (job_id, index) not in self.items:
             self.items[(job_id, index)] = copy.deepcopy(data)
             self.provenance[(job_id, index)] = dict(provenance) if provenance else None
+        key = model_key(dict(provenance or {}))
+        if key is not None:
+            doc = self.jobs.setdefault(job_id, {"status": "running", "terminal": False})
+            if key not in doc.setdefault("models", []):
+                doc["models"].append(key)
 
     async def get(self, job_id: str) -> JobView | None:
         doc = self.jobs.get(job_id)
@@ -37,10 +42,6 @@ class FakeJobs:
 
     async def count_items(self, job_id: str) -> int:
         return sum(1 for j, _ in self.items if j == job_id)
-
-    async def item_models(self, job_id: str) -> list[str]:
-        keys = (model_key(self.provenance.get((job_id, i)) or {}) for i in sorted(self._indexes(job_id)))
-        return list(dict.fromkeys(k for k in keys if k is not None))
 
     def _indexes(self, job_id: str) -> list[int]:
         return [i for j, i in self.items if j == job_id]

@@ -93,7 +93,9 @@ async def _export(options: dict[str, Any], models: list[ModelUsed | None], fmt: 
 async def test_models_in_order_of_first_use() -> None:
     jobs = FakeJobs()
     await _two_model_job(jobs, [A, A, None, B, A])
-    assert await jobs.item_models("j1") == ["ollama/a", "b"]
+    job = await jobs.get("j1")
+    assert job is not None
+    assert job.models == ["ollama/a", "b"]
 
 
 async def test_auto_shows_the_models_of_a_job_that_switched() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,10 +35,29 @@ def _item_id(job_id: str, index: int) -> str:
     return f"{job_id}:{index:012d}"
 
 
+class _SeenModels:
+    """The models already added to each recent job's ``models`` (bounded: the oldest jobs are forgotten, which
+    only costs one more idempotent ``$addToSet``)."""
+
+    def __init__(self, max_jobs: int = 10_000) -> None:
+        self._jobs: OrderedDict[str, set[str]] = OrderedDict()
+        self._max = max_jobs
+
+    def seen(self, job_id: str, key: str) -> bool:
+        return key in self._jobs.get(job_id, ())
+
+    def add(self, job_id: str, key: str) -> None:
+        self._jobs.setdefault(job_id, set()).add(key)
+        self._jobs.move_to_end(job_id)
+        while len(self._jobs) > self._max:
+            self._jobs.popitem(last=False)
+
+
 class MongoJobProjection:
     def __init__(self, db: Database) -> None:
         self._jobs: Collection = db[JOBS]
         self._items: Collection = db[JOB_ITEMS]
+        self._models = _SeenModels()
 
     async def apply(self, job_id: str, fields: Mapping[str, Any], *, terminal: bool) -> None:
         update: dict[str, Any] = {"$set": dict(fields)}
@@ -50,21 +70,30 @@ class MongoJobProjection:
     ) -> None:
         # Stored as JSON text: item keys may be anything a model produced ("a.b", "$where", "1st name"), which
         # BSON field names do not all allow, and the text keeps the item's key order exactly. The provenance
-        # too (a task row's keys are the user's); ``model_key`` is a plain field to group on.
+        # too (a task row's keys are the user's); ``model_key`` is the item's model as one string.
         doc = {
             "job_id": job_id,
             "user_id": user_id,
             "index": index,
             "data_json": json.dumps(data, ensure_ascii=False),
         }
+        key = model_key(dict(provenance)) if provenance else None
         if provenance:
             doc["provenance_json"] = json.dumps(dict(provenance), ensure_ascii=False)
-            doc["model_key"] = model_key(dict(provenance))
+            doc["model_key"] = key
         try:
             await self._items.update_one({"_id": _item_id(job_id, index)}, {"$setOnInsert": doc}, upsert=True)
         except Exception as exc:
             if not is_duplicate_key(exc):  # two concurrent upserts of one item: the first one won
                 raise
+        if key is not None and not self._models.seen(job_id, key):
+            # once per (job, model) in this process, not per item: a job's items are on one partition
+            await self._jobs.update_one(
+                {"_id": job_id},
+                {"$addToSet": {"models": key}, "$setOnInsert": {"status": "running", "terminal": False}},
+                upsert=True,
+            )
+            self._models.add(job_id, key)
 
     async def get(self, job_id: str) -> JobView | None:
         doc = await self._jobs.find_one({"_id": job_id})
@@ -74,15 +103,6 @@ class MongoJobProjection:
 
     async def count_items(self, job_id: str) -> int:
         return await self._items.count_documents({"job_id": job_id})
-
-    async def item_models(self, job_id: str) -> list[str]:
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"job_id": job_id, "model_key": {"$ne": None}}},
-            {"$group": {"_id": "$model_key", "first": {"$min": "$index"}}},
-            {"$sort": {"first": 1}},
-        ]
-        cursor = await self._items.aggregate(pipeline)
-        return [str(d["_id"]) async for d in cursor]
 
     async def items_page(
         self, job_id: str, *, after_index: int, limit: int, provenance: bool = False

@@ -52,6 +52,10 @@ class JobView(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     model: str | None = None
+    models: list[str] = Field(
+        default_factory=list,
+        description="The models (``provider/id``) the job's items came from, in order of first use.",
+    )
     template_id: str | None = None
     template_version: int | None = None
     template_name: str | None = None

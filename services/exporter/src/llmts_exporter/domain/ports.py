@@ -22,15 +22,12 @@ class JobProjection(Protocol):
     async def add_item(
         self, job_id: str, user_id: str, index: int, data: Any, *, provenance: Mapping[str, Any] | None = None
     ) -> None:
-        """Idempotent on (job_id, index); ``provenance`` (``domain.jobs.item_provenance``) is kept beside it."""
+        """Idempotent on (job_id, index); ``provenance`` (``domain.jobs.item_provenance``) is kept beside it and
+        its model (``domain.jobs.model_key``) added to the job's ``models`` (in order of first use)."""
 
     async def get(self, job_id: str) -> JobView | None: ...
 
     async def count_items(self, job_id: str) -> int: ...
-
-    async def item_models(self, job_id: str) -> list[str]:
-        """The distinct models (``domain.jobs.model_key``) the job's projected items came from."""
-        ...
 
     async def items_page(
         self, job_id: str, *, after_index: int, limit: int, provenance: bool = False
