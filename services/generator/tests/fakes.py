@@ -126,6 +126,16 @@ class FakeGenerationRepository:
         apply_update(doc, {"$set": {"cancel_requested": True, "cancel_reason": reason, "updated_at": now}})
         return {k: doc.get(k) for k in ("_id", "status", "lease_owner", "user_id")}
 
+    async def reopen(self, doc: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+        self._gate("reopen")
+        current = self.jobs.get(str(doc["_id"]))
+        if current is None or not current.get("settled") or current.get("status") != doc.get("status"):
+            return False
+        if current.get("round") != doc.get("round"):
+            return False
+        apply_update(current, update)
+        return True
+
     def _expired(self, doc: Mapping[str, Any], now: datetime) -> bool:
         return not doc.get("settled") and (doc.get("lease_until") or EPOCH) < now
 
@@ -274,6 +284,16 @@ class FakeGenerationRepository:
             "cache_misses": sum(int(a.get("cache_miss", 0)) for a in rows),
             "next_slot": max((int(a["slot"]) for a in rows), default=-1) + 1,
         }
+
+    async def item_attempts_by_target(self, job_id: str) -> dict[int, int]:
+        self._gate("item_attempts_by_target")
+        counts: dict[int, int] = {}
+        for a in self.attempts.values():
+            if a["job_id"] == job_id:
+                counts[int(a["target"])] = counts.get(int(a["target"]), 0) + int(
+                    a.get("item_attempt_done", 0)
+                )
+        return counts
 
     # --- reads ----------------------------------------------------------------------------------------
     def accepted(self, job_id: str) -> list[dict[str, Any]]:

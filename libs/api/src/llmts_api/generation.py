@@ -95,7 +95,7 @@ class ExtendRequest(BaseModel):
     """``POST /generate/{id}/extend``: add ``count`` items to a finished job (new indexes, dedup and ``unique``
     rules checked against the existing items)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 500}]})
     count: int = Field(ge=1, description="Items to add (≤ the configured max per job).")
     max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
 
@@ -103,7 +103,7 @@ class ExtendRequest(BaseModel):
 class ResumeRequest(BaseModel):
     """``POST /generate/{id}/resume`` and ``/retry-rejected``: an optional new spending cap for the round."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_cost_usd": 0.5}]})
     max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
 
 
@@ -184,6 +184,32 @@ class GenerationAccepted(BaseModel):
     job_id: str
     status: Literal["queued"] = "queued"
     links: JobLinks
+
+
+class ReopenAccepted(GenerationAccepted):
+    """A new round of a finished job was accepted (202): the job runs again under the same id. Until the
+    generator takes the command, ``GET /generate/{id}`` still shows the previous round: wait for ``round``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": ex.JOB_ID,
+                    "status": "queued",
+                    "links": ex.JOB_LINKS,
+                    "kind": "extend",
+                    "round": 2,
+                    "items": 500,
+                }
+            ]
+        }
+    )
+
+    kind: Literal["extend", "resume", "retry_rejected"]
+    round: int = Field(
+        description="The number of the round that will run (the job's ``round`` once it starts)."
+    )
+    items: int = Field(description="Items the round asks for (extend: count; otherwise the missing ones).")
 
 
 class BatchAccepted(BaseModel):

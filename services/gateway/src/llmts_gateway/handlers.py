@@ -22,6 +22,7 @@ from llmts_api.generation import (
     GenerationAccepted,
     GenerationCreate,
     HistoryQuery,
+    ReopenAccepted,
     ResultQuery,
 )
 from llmts_api.usage import QuotaLimits, QuotaOverride, QuotaPublic, UsagePublic
@@ -30,14 +31,16 @@ from llmts_common.contracts import (
     GenerationCancelRequested,
     GenerationCompleted,
     GenerationFailed,
+    GenerationReopenRequested,
     GenerationRequested,
     ModelRef,
     TemplateSnapshot,
 )
+from llmts_common.contracts.commands import ReopenKind
 from llmts_common.envelope import new_id
 from llmts_common.errors import AppError, InvalidField, ServiceUnavailable
 from llmts_common.times import iso_z
-from llmts_gateway.domain import jobs, quotas
+from llmts_gateway.domain import jobs, quotas, rounds
 from llmts_gateway.domain.ports import (
     Answer,
     CommandOutbox,
@@ -268,6 +271,52 @@ async def cancel(job_id: str, *, user_id: str, token: str, deps: Deps) -> Cancel
     return CancelAccepted(job_id=job_id)
 
 
+async def reopen(
+    job_id: str,
+    kind: ReopenKind,
+    *,
+    count: int = 0,
+    max_cost_usd: float | None = None,
+    user_id: str,
+    token: str,
+    deps: Deps,
+) -> ReopenAccepted:
+    """A new round of a finished job (extend / resume / retry-rejected): checked against the job's status (409),
+    the items per job (422), admitted against the caller's quota like a new job (its own reservation), then sent
+    to the generator as a command through the outbox."""
+    job = jobs.job_or_error(job_id, await job_status(job_id, user_id=user_id, token=token, deps=deps))
+    plan = rounds.plan(job, kind, count, max_count=deps.max_count)
+    cap = max_cost_usd
+    if deps.usage is not None and deps.quota is not None:
+        now = deps.clock()
+        limits = deps.quota.with_overrides(
+            (await deps.usage.ledger(user_id, defaults=deps.quota, now=now)).overrides
+        )
+        quotas.check_items_per_job(plan.items, limits)
+        micros = rounds.estimate_micros(job, plan.items, max_cost_usd)
+        if micros > 0:
+            cap = quotas.to_usd(micros)
+        key = rounds.reservation_key(job_id, plan.round)
+        reservation = quotas.Reservation(key, micros, plan.items, at=now)
+        await deps.usage.reserve(user_id, quotas.Ask((reservation,)), defaults=deps.quota, now=now)
+    command = GenerationReopenRequested(
+        job_id=job_id,
+        user_id=user_id,
+        kind=kind,
+        count=count if kind == "extend" else 0,
+        max_cost_usd=cap,
+        requested_at=deps.clock(),
+    )
+    await deps.commands.enqueue(command, message_id=deps.new_id())
+    return ReopenAccepted(
+        job_id=job_id,
+        links=jobs.links(job_id),
+        kind=kind,
+        round=plan.round,
+        items=plan.items,
+    )
+
+
 async def result(job_id: str, query: ResultQuery, *, token: str, deps: Deps) -> Answer:
     params = query.model_dump(exclude_none=True)
     return await deps.generator.get_result(job_id, params=params, token=token)
@@ -293,11 +342,12 @@ async def settle_job(
 ) -> bool:
     """A job ended: its reservation becomes its billed cost, unproduced items go back (idempotent)."""
     usage, defaults = _ledger_port(deps)
+    later = event.round > 1  # a later round settles its own reservation with what the round added and cost
     return await usage.settle(
         event.user_id,
-        event.job_id,
-        cost_usd=event.usage.cost_usd,
-        produced=event.succeeded,
+        rounds.reservation_key(event.job_id, event.round),
+        cost_usd=event.round_cost_usd or 0.0 if later else event.usage.cost_usd,
+        produced=event.round_succeeded or 0 if later else event.succeeded,
         defaults=defaults,
         now=deps.clock(),
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
+from llmts_common.contracts import GenerationCancelRequested, GenerationReopenRequested, GenerationRequested
 from llmts_common.envelope import Envelope
 from llmts_generator.adapters.repository import EPOCH
-from llmts_generator.domain import state
+from llmts_generator.domain import rounds, state
 from llmts_generator.domain.caching import job_seed
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.manager import JobManager
@@ -110,3 +111,49 @@ async def handle_cancel_requested(
     if not manager.cancel_local(message.job_id):
         # unowned (queued / expired lease): started whatever the admission limits, the runner ends it at once
         await manager.try_start(message.job_id, message.user_id, cancelling=True)
+
+
+async def handle_reopen_requested(
+    message: GenerationReopenRequested,
+    envelope: Envelope,
+    *,
+    repo: GenerationRepository,
+    manager: JobManager,
+    clock: Callable[[], datetime],
+    settle_wait_s: float = 10.0,
+) -> None:
+    """Start a new round of a finished job (extend / resume / retry-rejected), then run it here. Idempotent: a
+    redelivered command finds its round already started (the envelope id is recorded on the round). A command
+    the job cannot take (checked by the gateway already; a race) is logged and dropped."""
+    doc = await _settled_job(repo, message.job_id, settle_wait_s)
+    if doc is None or doc.get("user_id") != message.user_id:
+        log.warning("reopen %s of unknown or foreign job %s ignored", envelope.id, message.job_id)
+        return
+    if not rounds.has_round(doc, envelope.id):
+        reopen = rounds.Reopen(
+            message.kind, message.count, message.max_cost_usd, command_id=envelope.id, at=clock()
+        )
+        try:
+            rounds.check(doc, reopen)
+        except rounds.ReopenRefused as exc:
+            log.warning("reopen %s of job %s refused: %s", envelope.id, message.job_id, exc.message)
+            return
+        if not await repo.reopen(doc, rounds.reopen_update(doc, reopen)):
+            raise RuntimeError(
+                f"job {message.job_id} changed while being reopened"
+            )  # redelivered, read again
+        log.info("job %s: round %s (%s)", message.job_id, int(doc.get("round", 1)) + 1, message.kind)
+    await manager.try_start(message.job_id, message.user_id)
+
+
+async def _settled_job(repo: GenerationRepository, job_id: str, wait_s: float) -> dict[str, Any] | None:
+    """The job once settled (a job that just ended publishes its outbox first: milliseconds), or as it is after
+    ``wait_s``."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        doc = await repo.get_job(job_id)
+        if doc is None or doc.get("settled") or not state.is_terminal(str(doc.get("status"))):
+            return doc
+        if asyncio.get_running_loop().time() >= deadline:
+            return doc
+        await asyncio.sleep(0.05)

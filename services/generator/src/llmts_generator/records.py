@@ -29,6 +29,7 @@ class JobRef:
     job_id: str
     user_id: str
     run_no: int
+    round: int = 1  # the job's round (extend / resume / retry-rejected start a new one)
 
 
 @dataclass
@@ -85,6 +86,7 @@ def attempt_doc(
         "job_id": job.job_id,
         "user_id": job.user_id,
         "run": job.run_no,
+        "round": job.round,
         "slot": plan.slot,
         "target": plan.target,
         "call": call.call_no,

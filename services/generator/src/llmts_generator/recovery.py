@@ -86,6 +86,7 @@ async def recover(
     st.cache_hits = int(totals.get("cache_hits", 0))
     st.cache_misses = int(totals.get("cache_misses", 0))
     st.next_slot = max(st.next_slot, totals["next_slot"])
+    st.target_attempts = await repo.item_attempts_by_target(job.job_id)
     await _republish(repo, events, job, outbox, accepted, rejected, st)
     # the live counters are a cache: make them equal to the durable truth again
     await repo.write(

@@ -59,7 +59,8 @@ from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost, ResponseCache
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
 from llmts_generator.domain.requests import Renderer
-from llmts_generator.domain.scheduling import Scheduler, SlotPlan, attempt_budget
+from llmts_generator.domain.rounds import round_caps, round_end
+from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch, Op
@@ -111,7 +112,7 @@ class JobRunner:
         self.job_id: str = str(doc["_id"])
         self.user_id: str = str(doc["user_id"])
         self.run_no: int = int(doc.get("run", 1))
-        self.job = JobRef(self.job_id, self.user_id, self.run_no)
+        self.job = JobRef(self.job_id, self.user_id, self.run_no, int(doc.get("round", 1)))
         self.request = GenerationRequested.model_validate_json(doc["request"])
         self.requested = self.request.count
         self._cancel = asyncio.Event()
@@ -318,11 +319,13 @@ class JobRunner:
 
     def _new_scheduler(self, done_targets: list[int]) -> Scheduler:
         cfg, req, st = self.deps.config, self.request, self.state
+        factor, cap = cfg.attempt_budget_factor, req.max_cost_usd
+        caps = round_caps(self.doc, self.requested, req.max_attempts_per_item, factor, cap)
         return Scheduler(
             requested=self.requested,
             concurrency=req.concurrency,
-            budget=attempt_budget(self.requested, req.max_attempts_per_item, cfg.attempt_budget_factor),
-            max_cost_usd=req.max_cost_usd,
+            budget=caps.budget,
+            max_cost_usd=caps.max_cost_usd,
             breaker=CircuitBreaker(
                 window=cfg.breaker_window, min_calls=cfg.breaker_min_calls, threshold=cfg.breaker_threshold
             ),
@@ -431,6 +434,7 @@ class JobRunner:
             "rejected": rejected,
             "attempts": self.state.calls,
             "usage": self._usage(),
+            **round_end(self.doc, succeeded, self._usage().cost_usd),
         }
         if status == state.CANCELLED:
             return GenerationCancelled(**common)

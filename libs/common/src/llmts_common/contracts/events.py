@@ -111,7 +111,16 @@ class GenerationProgress(_JobEvent):
     )
 
 
-class GenerationCompleted(_JobEvent):
+class _JobEnd(_JobEvent):
+    """What every terminal event of a job says about its round (a finished job may run again: extend, resume,
+    retry-rejected): the counts and usage of the event are the job's totals, these the round's own."""
+
+    round: int = Field(default=1, ge=1, description="1, then +1 per extend / resume / retry-rejected.")
+    round_succeeded: int | None = Field(default=None, description="Items accepted in this round (round > 1).")
+    round_cost_usd: float | None = Field(default=None, description="What this round cost (round > 1).")
+
+
+class GenerationCompleted(_JobEnd):
     TYPE: ClassVar[str] = "llmts.generation.completed"
 
     status: Literal["completed", "completed_with_errors", "stopped"]
@@ -124,7 +133,7 @@ class GenerationCompleted(_JobEvent):
     stop_reason: str | None = Field(default=None, description="Why fewer than requested, when so.")
 
 
-class GenerationFailed(_JobEvent):
+class GenerationFailed(_JobEnd):
     TYPE: ClassVar[str] = "llmts.generation.failed"
 
     code: str = Field(examples=["insufficient_credits"])
@@ -135,7 +144,7 @@ class GenerationFailed(_JobEvent):
     usage: Usage = Field(default_factory=Usage)
 
 
-class GenerationCancelled(_JobEvent):
+class GenerationCancelled(_JobEnd):
     TYPE: ClassVar[str] = "llmts.generation.cancelled"
 
     succeeded: int = 0

@@ -7,7 +7,7 @@ outbox parked (e.g. over Kafka's message limit) reads as failed with the reason.
 
 from __future__ import annotations
 
-from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
+from llmts_common.contracts import GenerationCancelRequested, GenerationReopenRequested, GenerationRequested
 from llmts_common.errors import ServiceUnavailable
 from llmts_common.outbox import Outbox
 
@@ -23,7 +23,10 @@ class OutboxCommands:
         return self._outbox
 
     async def enqueue(
-        self, command: GenerationRequested | GenerationCancelRequested, *, message_id: str | None = None
+        self,
+        command: GenerationRequested | GenerationCancelRequested | GenerationReopenRequested,
+        *,
+        message_id: str | None = None,
     ) -> None:
         outbox = self._require()
         envelope = await outbox.add(command, message_id=message_id, topic=self._topic)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from llmts_common.contracts import GenerationCancelRequested, GenerationRequested
+from llmts_common.contracts import GenerationCancelRequested, GenerationReopenRequested, GenerationRequested
 from llmts_gateway.domain.quotas import Ask, Ledger, Limits
 
 
@@ -59,7 +59,10 @@ class CommandOutbox(Protocol):
     """The gateway's outbox of generation commands: accepting a command is storing it (then a fast publish)."""
 
     async def enqueue(
-        self, command: GenerationRequested | GenerationCancelRequested, *, message_id: str | None = None
+        self,
+        command: GenerationRequested | GenerationCancelRequested | GenerationReopenRequested,
+        *,
+        message_id: str | None = None,
     ) -> None:
         """Store the command durably and try to publish it; raises ``ServiceUnavailable`` if it cannot be
         stored."""

@@ -96,6 +96,13 @@ class MongoGenerationRepository:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def reopen(self, doc: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+        """Start a new round of a settled job, if it is still as read (status, round): True when it did."""
+        flt: dict[str, Any] = {"_id": doc["_id"], "status": doc.get("status"), "settled": True}
+        flt["round"] = doc.get("round", {"$exists": False})
+        result = await self.jobs.update_one(flt, update)
+        return result.modified_count == 1
+
     async def claimable(
         self, now: datetime, limit: int, skip_users: frozenset[str] = frozenset()
     ) -> list[Candidate]:
@@ -277,6 +284,14 @@ class MongoGenerationRepository:
             "next_slot": int(last[0]["slot"]) + 1 if last else 0,
         }
 
+    async def item_attempts_by_target(self, job_id: str) -> dict[int, int]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"job_id": job_id}},
+            {"$group": {"_id": "$target", "n": {"$sum": "$item_attempt_done"}}},
+        ]
+        rows = await (await self.attempts.aggregate(pipeline)).to_list()
+        return {int(r["_id"]): int(r["n"] or 0) for r in rows if r.get("_id") is not None}
+
     # --- reads --------------------------------------------------------------------------------------
     async def list_items(
         self, job_id: str, *, include_rejected: bool, limit: int, offset: int
@@ -341,6 +356,29 @@ class MongoGenerationRepository:
                 "completion_tokens": int(row.get("completion_tokens", 0)),
                 "cost_usd": round(float(row.get("cost_usd", 0.0)), 10),
             },
+        }
+
+    async def backlog(self, now: datetime) -> dict[str, int]:
+        """The global backlog (every replica sees the same): unsettled jobs, those no generator holds a live
+        lease on (queued, or orphaned by a dead replica), and the items the unsettled jobs still owe."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"settled": False}},
+            {
+                "$group": {
+                    "_id": None,
+                    "jobs": {"$sum": 1},
+                    "requested": {"$sum": "$requested"},
+                    "succeeded": {"$sum": "$counts.succeeded"},
+                }
+            },
+        ]
+        rows = await (await self.jobs.aggregate(pipeline)).to_list()
+        row = rows[0] if rows else {}
+        waiting = await self.jobs.count_documents({"settled": False, "lease_until": {"$lt": now}})
+        return {
+            "jobs": int(row.get("jobs", 0)),
+            "queued": int(waiting),
+            "items_pending": max(0, int(row.get("requested", 0)) - int(row.get("succeeded", 0))),
         }
 
 

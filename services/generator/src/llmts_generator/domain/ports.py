@@ -52,6 +52,10 @@ class GenerationRepository(Protocol):
 
     async def request_cancel(self, job_id: str, reason: str, now: datetime) -> dict[str, Any] | None: ...
 
+    async def reopen(self, doc: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+        """Apply ``update`` (a new round) to the settled job ``doc`` if its status and round are unchanged."""
+        ...
+
     async def claimable(
         self, now: datetime, limit: int, skip_users: frozenset[str] = frozenset()
     ) -> list[Candidate]:
@@ -117,6 +121,10 @@ class GenerationRepository(Protocol):
     async def attempt_totals(self, job_id: str) -> dict[str, Any]:
         """``calls``, ``item_attempts``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``next_slot``
         summed over the stored attempts."""
+        ...
+
+    async def item_attempts_by_target(self, job_id: str) -> dict[int, int]:
+        """Item attempts made so far per target (the next item seeds of a resumed job go on from there)."""
         ...
 
     # --- reads ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The job state machine: queued → running → completed | completed_with_errors | stopped | failed | cancelled
-(the table of what each means is in the service README)."""
+(the table of what each means is in the service README). A finished job goes back to queued only through a new
+*round* (:func:`can_reopen`: extend, resume, retry-rejected), never through :func:`transition`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ _ALLOWED: Final[dict[str, frozenset[str]]] = {
 }
 
 
+# which finished jobs each kind of round may reopen (missing / rejected items are checked by domain/rounds)
+REOPENABLE: Final[dict[str, frozenset[str]]] = {
+    "extend": TERMINAL,
+    "resume": frozenset({COMPLETED_WITH_ERRORS, STOPPED, FAILED, CANCELLED}),
+    "retry_rejected": frozenset({COMPLETED_WITH_ERRORS, STOPPED, FAILED, CANCELLED}),
+}
+
+
 class IllegalTransition(ValueError):
     def __init__(self, current: str, target: str) -> None:
         super().__init__(f"illegal job transition {current} → {target}")
@@ -37,6 +46,11 @@ def is_terminal(status: str) -> bool:
 
 def can_transition(current: str, target: str) -> bool:
     return target in _ALLOWED.get(current, frozenset())
+
+
+def can_reopen(kind: str, current: str) -> bool:
+    """A finished job may start a new round of ``kind`` (→ queued, then running again)."""
+    return current in REOPENABLE.get(kind, frozenset())
 
 
 def transition(current: str, target: str) -> str:

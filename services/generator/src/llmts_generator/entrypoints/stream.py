@@ -6,7 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from llmts_common.contracts import GenerationCancelRequested, GenerationRequested, topics
+from llmts_common.contracts import (
+    GenerationCancelRequested,
+    GenerationReopenRequested,
+    GenerationRequested,
+    topics,
+)
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import register_consumer
 from llmts_common.runtime import ServiceRuntime
@@ -34,14 +39,22 @@ def register(
     async def on_cancel(message: GenerationCancelRequested, envelope: Envelope) -> None:
         await handlers.handle_cancel_requested(message, envelope, repo=repo, manager=manager, clock=clock)
 
+    async def on_reopen(message: GenerationReopenRequested, envelope: Envelope) -> None:
+        await handlers.handle_reopen_requested(message, envelope, repo=repo, manager=manager, clock=clock)
+
     register_consumer(
         runtime.broker,
         topic=topic,
         group_id=group_id,
-        handlers={GenerationRequested: on_requested, GenerationCancelRequested: on_cancel},
+        handlers={
+            GenerationRequested: on_requested,
+            GenerationCancelRequested: on_cancel,
+            GenerationReopenRequested: on_reopen,
+        },
         publisher=runtime.publisher,
         processed=lambda: runtime.processed,
         max_attempts=runtime.settings.kafka_consumer_max_attempts,
         auto_offset_reset=offset_reset,
-        description="Generation commands: store the job (then run it under a lease) or flag a cancel.",
+        description="Generation commands: store the job (then run it under a lease), flag a cancel, or start a "
+        "new round of a finished job (extend / resume / retry-rejected).",
     )

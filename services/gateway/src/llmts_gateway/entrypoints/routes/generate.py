@@ -31,12 +31,15 @@ from llmts_api.generation import (
     BatchAccepted,
     BatchCreate,
     CancelAccepted,
+    ExtendRequest,
     GenerationAccepted,
     GenerationCreate,
     GenerationPreviewPublic,
     JobPublic,
+    ReopenAccepted,
     ResultPublic,
     ResultQuery,
+    ResumeRequest,
 )
 from llmts_common.auth import bearer_token
 from llmts_common.query import reject_unknown_query
@@ -221,6 +224,98 @@ async def cancel_job(
 ) -> CancelAccepted:
     token = bearer_token(authorization)
     return await handlers.cancel(job_id, user_id=user.user_id, token=token, deps=jobs)
+
+
+_ROUND: dict[int | str, dict[str, Any]] = {
+    409: error_cases(
+        "The job cannot take this round now.",
+        running=("job_not_finished", "the job is running: wait until it ends", None),
+        done=("nothing_missing", "the job has all its 100 items", None),
+        rejected=("nothing_rejected", "the job has no rejected slot", None),
+        kind=("job_not_reopenable", "a completed job has nothing to resume", None),
+    )
+}
+_ROUND_NOTE = (
+    " Answers 202 with the round that will run; until the generator takes it, `GET /generate/{id}` still shows "
+    "the previous round (wait for its `round`). Accepted items are kept and never paid again; the round is "
+    "admitted against your quota like a new job."
+)
+
+
+@router.post(
+    "/generate/{job_id}/extend",
+    status_code=202,
+    response_model=ReopenAccepted,
+    summary="Add items to a finished job (new indexes, no duplicate of the existing items)",
+    description="`count` more valid items; dedup and `unique` rules are checked against the items the job has."
+    + _ROUND_NOTE,
+    responses={**_ROUND, **ERRORS},
+)
+async def extend_job(
+    job_id: str, body: ExtendRequest, jobs: Jobs, user: CurrentUser, authorization: Authorization = None
+) -> ReopenAccepted:
+    return await handlers.reopen(
+        job_id,
+        "extend",
+        count=body.count,
+        max_cost_usd=body.max_cost_usd,
+        user_id=user.user_id,
+        token=bearer_token(authorization),
+        deps=jobs,
+    )
+
+
+@router.post(
+    "/generate/{job_id}/resume",
+    status_code=202,
+    response_model=ReopenAccepted,
+    summary="Continue a cancelled, failed, stopped or incomplete job from where it stopped",
+    description="Runs only the missing items (a new `max_cost_usd` may be given for the round)."
+    + _ROUND_NOTE,
+    responses={**_ROUND, **ERRORS},
+)
+async def resume_job(
+    job_id: str,
+    jobs: Jobs,
+    user: CurrentUser,
+    body: ResumeRequest | None = None,
+    authorization: Authorization = None,
+) -> ReopenAccepted:
+    return await handlers.reopen(
+        job_id,
+        "resume",
+        max_cost_usd=body.max_cost_usd if body else None,
+        user_id=user.user_id,
+        token=bearer_token(authorization),
+        deps=jobs,
+    )
+
+
+@router.post(
+    "/generate/{job_id}/retry-rejected",
+    status_code=202,
+    response_model=ReopenAccepted,
+    summary="Regenerate the rejected slots of a job that ended short of its count",
+    description="In the exactly-N model a rejected slot's target goes back to the queue: the slots still "
+    "rejected at the end are the job's missing items (with those a cap stopped before they were tried); they "
+    "are generated again with a fresh attempt budget. Needs a rejection and a missing item." + _ROUND_NOTE,
+    responses={**_ROUND, **ERRORS},
+)
+async def retry_rejected(
+    job_id: str,
+    jobs: Jobs,
+    user: CurrentUser,
+    body: ResumeRequest | None = None,
+    authorization: Authorization = None,
+) -> ReopenAccepted:
+    return await handlers.reopen(
+        job_id,
+        "retry_rejected",
+        max_cost_usd=body.max_cost_usd if body else None,
+        user_id=user.user_id,
+        token=bearer_token(authorization),
+        deps=jobs,
+    )
 
 
 @router.get(
