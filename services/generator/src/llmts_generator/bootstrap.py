@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from llmts_common.auth import JwksVerifier
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
+from llmts_generator.adapters import metrics
 from llmts_generator.adapters.cache import MongoResponseCache
 from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
@@ -200,6 +201,12 @@ def bootstrap(
         group_id=f"{settings.kafka_group_id}-accounts",
     )
     runtime.add_background("jobs", manager.run)
+    runtime.add_background(
+        "backlog-metrics",
+        lambda stop: metrics.refresh_backlog(
+            repo.backlog, now, interval_s=settings.backlog_metrics_interval_seconds, stop=stop
+        ),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,7 +16,9 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+from llmts_generator.adapters import metrics
 from llmts_generator.domain.fairness import Candidate, admit, pick_admissions
+from llmts_generator.domain.state import TERMINAL
 from llmts_generator.runner import JobRunner, RunnerDeps
 
 log = logging.getLogger("llmts.generator.jobs")
@@ -106,6 +108,9 @@ class JobManager:
         status: str | None = None
         try:
             status = await runner.run()
+            if status in TERMINAL:
+                accepted = runner.doc.get("queued_at") or runner.doc.get("created_at")
+                metrics.record_job_end(status, accepted, self.deps.clock())
         except asyncio.CancelledError:
             raise
         except Exception:

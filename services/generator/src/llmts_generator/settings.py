@@ -47,6 +47,12 @@ class GeneratorSettings(BaseServiceSettings):
     sweep_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often expired leases are looked for."
     )
+    backlog_metrics_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the global backlog gauges (llmts_generator_jobs_queued, _jobs_running, "
+        "_items_pending: what KEDA scales on) are re-read from the jobs collection.",
+    )
     cancel_grace_seconds: float = Field(default=1.0, ge=0, description="Wait for in-flight writes on cancel.")
 
     # provider calls
