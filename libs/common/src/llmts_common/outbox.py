@@ -42,6 +42,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
     TopicAuthorizationFailedError,
 )
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from llmts_common.contracts import Message
@@ -86,6 +87,13 @@ class StoredMessage:
     created_at: datetime
     published: bool
     parked_reason: str | None = None
+
+
+OLDEST_UNPUBLISHED = Gauge(
+    "llmts_outbox_oldest_unpublished_seconds",
+    "Age of the oldest outbox entry not published yet (parked ones excluded), as of the last relay tick; 0 if none",
+    ["collection"],
+)
 
 
 class Outbox:
@@ -242,7 +250,17 @@ class Outbox:
         # after the tick: a later entry's success shows the broker is healthy
         for failed_doc, error in failed:
             await self._record_failure(failed_doc, error)
+        await self.oldest_unpublished_age()
         return sent
+
+    async def oldest_unpublished_age(self) -> float:
+        """Seconds the oldest entry still to publish has waited (0 if none); also the outbox's gauge."""
+        doc = await self._col.find_one(
+            {"published": False, "parked": {"$ne": True}}, {"created_at": 1}, sort=[("created_at", 1)]
+        )
+        age = 0.0 if doc is None else max(0.0, (utcnow() - doc["created_at"]).total_seconds())
+        OLDEST_UNPUBLISHED.labels(self._col.name).set(age)
+        return age
 
     async def parked(self, limit: int = 100) -> list[StoredMessage]:
         """Parked entries (never to be published), oldest first."""
