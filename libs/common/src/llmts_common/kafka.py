@@ -28,6 +28,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.security import BaseSecurity
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from llmts_common.contracts import REGISTRY, Message
@@ -261,6 +262,13 @@ async def flush_offsets(broker: KafkaBroker) -> None:
         await committer.flush()
 
 
+DEAD_LETTERS = Counter(
+    "llmts_kafka_dead_letters_total",
+    "Messages a consumer gave up on and sent to the dead-letter topic, by source topic and consumer",
+    ["topic", "consumer"],
+)
+
+
 @dataclass
 class _Dispatcher:
     """One subscriber's message path: decode, dispatch by type, deduplicate, retry, dead-letter, commit."""
@@ -366,6 +374,7 @@ class _Dispatcher:
         await self.publisher.publish_raw(
             msg.body, topic=dlq_topic(self.topic), key=record.key, headers=headers
         )
+        DEAD_LETTERS.labels(self.topic, self.name).inc()
         log.error(
             "message dead-lettered",
             extra={
