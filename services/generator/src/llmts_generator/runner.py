@@ -349,10 +349,12 @@ class JobRunner:
             template_id=req.template.id,
             template_version=req.template.version,
             started_at=now,
-            # what the exporter names and lays out files with; the schema only when items were checked against it
+            # what the exporter names and lays out files with (the schema only when items were checked against it,
+            # item_schema_enforced) and what other consumers read the items with
             template_name=req.template.name,
             output_format=req.template.output_format,
-            item_schema=req.template.json_schema if req.validation_mode == "strict" else None,
+            item_schema=req.template.json_schema,
+            item_schema_enforced=None if req.template.json_schema is None else req.validation_mode == "strict",
         )
         sets = {"status": state.transition(status, state.RUNNING), "started_at": now, "updated_at": now}
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(started)]))

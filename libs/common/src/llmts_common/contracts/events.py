@@ -35,7 +35,15 @@ class GenerationStarted(_JobEvent):
         default=None, description="json items or free text."
     )
     item_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON Schema of one item (json templates)."
+        default=None,
+        description="JSON Schema of one item as the template declares it (json templates with a schema); "
+        "whether items were checked against it says item_schema_enforced.",
+    )
+    item_schema_enforced: bool | None = Field(
+        default=None,
+        description="Added in v1: true when every item was validated against item_schema (validation mode "
+        "strict), false when it is the template's declared shape only (custom / none modes); null when there "
+        "is no schema, or from producers older than this field (which sent item_schema only when enforced).",
     )
 
 

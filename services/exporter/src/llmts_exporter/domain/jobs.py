@@ -29,7 +29,8 @@ def started_fields(event: GenerationStarted) -> dict[str, Any]:
         "template_version": event.template_version,
         "template_name": event.template_name,
         "output_format": event.output_format,
-        "item_schema": event.item_schema,
+        # the layout follows the schema only when items were validated against it (older producers sent it only then)
+        "item_schema": event.item_schema if event.item_schema_enforced is not False else None,
         "started_at": event.started_at,
     }
 
