@@ -4,15 +4,20 @@ import { alertBox, debounce, field, h, replace, select, usd } from "../dom.js";
 
 const perM = (m) => (m.free ? "free" : `$${m.pricing.prompt ?? "?"} / $${m.pricing.completion ?? "?"} per 1M`);
 
-export async function runPage(main, templateId) {
-  const [template, models] = await Promise.all([
-    api.get(`/templates/${encodeURIComponent(templateId)}`),
-    api.get("/providers/models", { sort: "price", limit: 500, verbose: false }).catch(() => ({ items: [] })),
-  ]);
-  const own = template.model?.id;
+// The catalog (hundreds of models) fills the picker when it arrives; the template's model is there at once.
+async function fillModels(model, own) {
+  const models = await api.get("/providers/models", { sort: "price", limit: 500, verbose: false });
+  const chosen = model.value;
   const options = models.items.map((m) => [m.id, `${m.name} (${m.provider}) — ${perM(m)}`]);
   if (own && !models.items.some((m) => m.id === own)) options.unshift([own, `${own} (template's model)`]);
-  const model = select(options, own || options[0]?.[0]);
+  model.replaceChildren(...select(options, chosen || options[0]?.[0]).children);
+  model.value = chosen || options[0]?.[0] || "";
+}
+
+export async function runPage(main, templateId) {
+  const template = await api.get(`/templates/${encodeURIComponent(templateId)}`);
+  const own = template.model?.id;
+  const model = select(own ? [[own, `${own} (template's model)`]] : [], own);
   const count = h("input", { type: "number", min: 1, value: 20, required: true });
   const mode = select([["", `Template's (${template.validation?.mode || "strict"})`], "strict", "custom", "none"], "");
   const estimate = h("output", { role: "status", "aria-label": "Estimated cost", "aria-live": "polite" }, "…");
@@ -44,5 +49,7 @@ export async function runPage(main, templateId) {
     h("form", { onsubmit: submit, "aria-label": "Run" },
       field("Model", model), field("Count", count), field("Validation mode", mode),
       h("p", {}, h("span", { class: "muted" }, "Estimated cost: "), estimate), error, start));
-  await estimateNow();
+  await Promise.all([estimateNow(), fillModels(model, own).then(estimateNow).catch((e) => {
+    error.textContent = `model catalog: ${e.message}`;
+  })]);
 }

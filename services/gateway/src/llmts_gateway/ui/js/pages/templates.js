@@ -43,7 +43,8 @@ async function importsSection(error) {
 
 export async function templatesPage(main) {
   const error = alertBox();
-  const [categories, tags] = await Promise.all([api.get("/templates/categories"), api.get("/templates/tags")]);
+  const [categories, tags, imports] = await Promise.all([api.get("/templates/categories"),
+    api.get("/templates/tags"), importsSection(error)]);
   const q = h("input", { type: "search" });
   const category = select(facet(categories.items, "All categories"), "");
   const tag = select(facet(tags.items, "All tags"), "");
@@ -61,7 +62,7 @@ export async function templatesPage(main) {
   };
   q.addEventListener("input", debounce(load, 300));
   for (const el of [category, tag, mine]) el.addEventListener("change", load);
-  replace(main, h("h1", {}, "Templates"), error, await importsSection(error),
+  replace(main, h("h1", {}, "Templates"), error, imports,
     h("p", {}, h("a", { href: "#/templates/new" }, "New template")),
     h("div", { class: "row" }, field("Search", q), field("Category", category), field("Tag", tag),
       field("Owner", mine)),
