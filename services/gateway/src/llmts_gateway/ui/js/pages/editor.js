@@ -59,6 +59,7 @@ export async function editorPage(main, id) {
   const problemList = h("ul", { "aria-label": "Problems" });
   const preview = h("section", { "aria-label": "Preview", "aria-live": "polite", "aria-busy": "false" });
   const saved = h("p", { role: "status" });
+  const versionText = h("span", { "data-testid": "template-version" }, current ? current.version : "");
   let generation = 0;
 
   const refresh = async () => {
@@ -88,6 +89,7 @@ export async function editorPage(main, id) {
         `/templates/${encodeURIComponent(id)}?expected_version=${current.version}`, doc);
       if (isNew) { location.hash = `#/templates/${encodeURIComponent(current.id)}`; return; }
       saved.textContent = `Saved as version ${current.version}`;
+      versionText.textContent = current.version;
       await versions.reload();
     } catch (e) {
       error.textContent = e.message;
@@ -97,7 +99,7 @@ export async function editorPage(main, id) {
   const versions = isNew ? null : versionsSection(id, () => current);
   replace(main, h("h1", {}, isNew ? "New template" : `Template: ${base.name}`),
     isNew ? null : h("p", {}, h("a", { href: `#/run/${encodeURIComponent(id)}` }, "Run"),
-      ` · version ${current.version}`),
+      " · version ", versionText),
     error,
     h("div", { class: "cols" },
       h("form", { "aria-label": "Template", onsubmit: (e) => { e.preventDefault(); save(); } },
