@@ -16,7 +16,8 @@ function itemRow(item) {
 }
 
 function rejectedRow(r) {
-  const reasons = (r.errors || []).map((e) => e.message || e.msg || JSON.stringify(e)).join("; ");
+  const reasons = (r.errors || []).map((e) => [e.path, e.message || e.msg || JSON.stringify(e)].filter(Boolean)
+    .join(": ")).join("; ");
   return h("tr", {}, h("td", {}, r.reason || "rejected"), h("td", {}, reasons),
     h("td", {}, r.last_output ? h("pre", {}, r.last_output) : ""), h("td", { class: "num" }, r.attempts));
 }
