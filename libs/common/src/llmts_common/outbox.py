@@ -307,9 +307,16 @@ def _stored(doc: Mapping[str, Any]) -> StoredMessage:
 class EmbeddedOutbox:
     """Relay for envelopes embedded in aggregate documents (field ``_outbox``) of the given collections."""
 
-    def __init__(self, collections: Sequence[Collection], publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        collections: Sequence[Collection],
+        publisher: EventPublisher,
+        *,
+        publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+    ) -> None:
         self._cols = list(collections)
         self._publisher = publisher
+        self.publish_timeout_s = publish_timeout_s
 
     def entry(self, message: Message, *, correlation_id: str | None = None) -> dict[str, Any]:
         envelope = self._publisher.envelope_for(message, correlation_id=correlation_id)
@@ -323,7 +330,9 @@ class EmbeddedOutbox:
         sent = 0
         for entry in doc.get(OUTBOX_FIELD) or []:
             envelope = Envelope.model_validate(entry["envelope"])
-            await self._publisher.publish_envelope(envelope, entry["topic"])
+            await asyncio.wait_for(
+                self._publisher.publish_envelope(envelope, entry["topic"]), timeout=self.publish_timeout_s
+            )
             await col.update_one({"_id": doc["_id"]}, {"$pull": {OUTBOX_FIELD: {"id": entry["id"]}}})
             sent += 1
         return sent
@@ -335,6 +344,11 @@ class EmbeddedOutbox:
             async for doc in pending:
                 try:  # one document whose events fail does not hold back the other documents
                     sent += await self._flush(col, doc)
+                except TimeoutError:  # the broker does not answer: the other documents would wait as long
+                    log.warning(
+                        "embedded outbox relay: Kafka did not answer within %s s", self.publish_timeout_s
+                    )
+                    return sent
                 except Exception as exc:
                     log.warning("embedded outbox of %s not flushed: %s", doc.get("_id"), exc)
         return sent

@@ -19,7 +19,7 @@ from llmts_common.contracts import GenerationRequested, ModelRef, Prompts, Templ
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, create_broker
 from llmts_common.mongo import Database
-from llmts_common.outbox import Outbox
+from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox, Outbox
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.settings import BaseServiceSettings
 
@@ -167,3 +167,17 @@ async def test_start_waits_for_the_database_beyond_the_old_30_attempts(
         with pytest.raises(asyncio.CancelledError):
             await start
         await rt.stop()
+
+
+async def test_the_embedded_outbox_relay_does_not_wait_per_document_for_an_absent_kafka(db: Database) -> None:
+    publisher = StalledPublisher()
+    relay = EmbeddedOutbox([db["aggregates"]], publisher, publish_timeout_s=0.3)
+    docs = [{"_id": f"agg-{i}", OUTBOX_FIELD: [relay.entry(_requested(f"job-{i}"))]} for i in range(5)]
+    await db["aggregates"].insert_many(docs)
+    t0 = time.monotonic()
+    assert await relay.relay_once() == 0
+    assert time.monotonic() - t0 < 1.5  # one timeout, not one per document (5 x 30 s with aiokafka)
+    assert publisher.calls == 1
+    publisher.healed.set()
+    assert await relay.relay_once() == 5
+    assert await db["aggregates"].count_documents({f"{OUTBOX_FIELD}.0": {"$exists": True}}) == 0
