@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmts_common.errors import AppError, error_body
+from llmts_common.errors import AppError, PayloadTooLarge, error_body
 from llmts_common.logging import correlation_id_var
 from llmts_common.tracing import context_from_headers, tracer
 
@@ -82,6 +82,24 @@ class _Reject(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _counted_receive(receive: Receive, limit: int) -> Receive:
+    """The body as it arrives (a route streams it: an upload is never held in memory), refused past ``limit`` with
+    :class:`~llmts_common.errors.PayloadTooLarge`, raised in the route that reads it (answered 413 by the app's error
+    handlers)."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds {limit} bytes", details={"max_bytes": limit})
+        return message
+
+    return counted
+
+
 class EdgeMiddleware:
     """Pure-ASGI middleware: correlation id, server span, metrics, body-size and JSON-depth limits."""
 
@@ -93,12 +111,14 @@ class EdgeMiddleware:
         max_body_bytes: int,
         max_json_depth: int,
         max_bodyless_bytes: int = BODYLESS_MAX_BYTES,
+        streamed_bodies: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
         self.max_depth = max_json_depth
         self.max_bodyless = min(max_bodyless_bytes, max_body_bytes)
+        self.streamed = dict(streamed_bodies or {})
 
     def _limit(self, method: str) -> int:
         """GET/HEAD/OPTIONS/DELETE carry no meaningful body: a small cap; every other method the body cap."""
@@ -120,11 +140,15 @@ class EdgeMiddleware:
             if scope["type"] == "websocket":
                 await self.app(scope, receive, send)
                 return
-            limit = self._limit(method)
+            streamed = self.streamed.get(f"{method} {path}")
+            limit = streamed if streamed is not None else self._limit(method)
             declared = headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise _Reject(413, "payload_too_large", f"request body exceeds {limit} bytes")
-            receive = await self._buffered_receive(receive, headers, limit)
+            if streamed is not None:
+                receive = _counted_receive(receive, limit)
+            else:
+                receive = await self._buffered_receive(receive, headers, limit)
             started = False
 
             async def send_wrapper(message: Message) -> None:
@@ -326,8 +350,12 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     max_json_depth: int = 64,
     checks: Mapping[str, ReadinessCheck] | None = None,
+    streamed_bodies: Mapping[str, int] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
+    """``streamed_bodies``: ``{"POST /datasets": limit}`` — routes that read their body as a stream (uploads): not
+    buffered by the edge, only counted against their own limit; every other body is buffered and capped at
+    ``max_body_bytes``."""
     # One SERVER span per request comes from EdgeMiddleware (with the correlation id); FastAPI's own native
     # telemetry would add duplicate spans, metrics and log records per request, so it is switched off here.
     kwargs.setdefault(
@@ -337,6 +365,10 @@ def create_app(
     install_error_handlers(app)
     add_health_routes(app, checks or {})
     app.add_middleware(
-        EdgeMiddleware, service=service, max_body_bytes=max_body_bytes, max_json_depth=max_json_depth
+        EdgeMiddleware,
+        service=service,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        streamed_bodies=streamed_bodies,
     )
     return app

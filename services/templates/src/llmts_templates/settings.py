@@ -36,3 +36,16 @@ class TemplatesSettings(BaseServiceSettings):
         description="Worker processes that compile (validate) and render (preview) templates, off the event loop; "
         "one that outlives the render deadline is killed and replaced.",
     )
+    dataset_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="Largest seed dataset file one upload may send (streamed to a temporary file, never held in "
+        "memory); larger answers 413.",
+    )
+    dataset_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows one seed dataset may have.")
+    dataset_max_columns: int = Field(default=200, ge=1, description="Most columns one seed dataset may have.")
+    datasets_per_user: int = Field(default=100, ge=1, description="Most seed datasets one user may keep.")
+    dataset_spool_dir: str | None = Field(
+        default=None,
+        description="Where uploads are spooled while they are read (default: the system temp dir).",
+    )

@@ -11,6 +11,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from llmts_common.contracts.topics import TEMPLATE_EVENTS
+from llmts_common.kafka_security import kafka_client_options
 
 
 def quiz(**over: Any) -> dict[str, Any]:
@@ -337,7 +338,7 @@ async def test_llm_data_gen_import_endpoint(client: httpx.AsyncClient, alice: di
 async def test_events_arrive_on_template_events(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
     consumer = AIOKafkaConsumer(
         TEMPLATE_EVENTS,
-        bootstrap_servers="127.0.0.1:9092",
+        **kafka_client_options(),
         group_id=f"templates-it-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmts_common.mongo import Database
+from llmts_templates.adapters.datasets_mongo import MongoDatasetRepository
 from llmts_templates.adapters.mongo import TEMPLATES, VERSIONS
 
 
@@ -10,6 +11,7 @@ class MongoUserErasure:
     def __init__(self, db: Database) -> None:
         self.templates = db[TEMPLATES]
         self.versions = db[VERSIONS]
+        self.datasets = MongoDatasetRepository(db)
 
     async def erase(self, user_id: str) -> dict[str, int]:
         """Versions first, then the templates that list them: a crash in between leaves the templates, so the
@@ -19,4 +21,5 @@ class MongoUserErasure:
         if ids:
             versions = (await self.versions.delete_many({"template_id": {"$in": ids}})).deleted_count
         templates = (await self.templates.delete_many({"owner_id": user_id})).deleted_count
-        return {"templates": templates, "versions": versions}
+        datasets = await self.datasets.erase_owner(user_id)
+        return {"templates": templates, "versions": versions, "datasets": datasets}

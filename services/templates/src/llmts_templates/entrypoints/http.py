@@ -43,6 +43,7 @@ from llmts_common.query import reject_unknown_query
 from llmts_templates import handlers
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import shape_errors, validate_payload_with
+from llmts_templates.datasets import DatasetDeps
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
 from llmts_templates.domain.ports import ListFilter, PriceSource
 from llmts_templates.entrypoints.merge_patch import read_merge_patch
@@ -64,6 +65,7 @@ class AppServices:
     prices: PriceSource
     default_model: str
     default_max_tokens: int
+    datasets: DatasetDeps | None = None
 
 
 async def get_context(request: Request) -> AppServices:
