@@ -57,9 +57,10 @@ class GeneratorSettings(BaseServiceSettings):
 
     # provider calls
     provider_concurrency: str = Field(
-        default="openrouter=64,ollama=4",
-        description="Most calls at once per provider, shared fairly by all jobs of the process: the ceiling of the "
-        "adaptive limit (the limit itself when PROVIDER_ADAPTIVE_CONCURRENCY is false).",
+        default="openrouter=64,ollama=4,openai-compatible=32",
+        description="Most calls at once per provider (names: openrouter, ollama, openai-compatible), shared fairly "
+        "by all jobs of the process: the ceiling of the adaptive limit (the limit itself when "
+        "PROVIDER_ADAPTIVE_CONCURRENCY is false).",
     )
     provider_concurrency_default: int = Field(
         default=32, ge=1, description="Ceiling of a provider not listed."
@@ -102,10 +103,11 @@ class GeneratorSettings(BaseServiceSettings):
         "probe that fails again, up to 64).",
     )
     stream_providers: str = Field(
-        default="ollama",
+        default="ollama,openai-compatible",
         description="Providers whose calls are streamed (comma list): their first-token and idle deadlines apply "
-        "and their time to first token drives the adaptive limit. The others are sent non-streamed (less CPU "
-        "per call) with PROVIDER_TIMEOUT_SECONDS as a total deadline.",
+        "and their time to first token drives the adaptive limit (a local server such as Ollama, vLLM or "
+        "llama.cpp queues calls instead of refusing them). The others are sent non-streamed (less CPU per call) "
+        "with PROVIDER_TIMEOUT_SECONDS as a total deadline.",
     )
     retry_base_seconds: float = Field(default=0.5, ge=0)
     retry_cap_seconds: float = Field(default=30.0, ge=0)
