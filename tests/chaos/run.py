@@ -314,7 +314,9 @@ def infra_up() -> None:
 async def create_topic(name: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=api.KAFKA)
+    from llmts_common.kafka_security import kafka_client_options
+
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
@@ -325,7 +327,9 @@ async def create_topic(name: str) -> None:
 async def delete_topic(name: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=api.KAFKA)
+    from llmts_common.kafka_security import kafka_client_options
+
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     try:
         await admin.delete_topics([name])

@@ -226,9 +226,11 @@ async def job_events(
     has been seen and the end of the topic was reached (or ``within`` seconds)."""
     from aiokafka import AIOKafkaConsumer
 
+    from llmts_common.kafka_security import kafka_client_options
+
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=KAFKA,
+        **kafka_client_options(),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

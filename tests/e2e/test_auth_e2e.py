@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from llmts_common.kafka_security import kafka_client_options
 from tests.e2e.conftest import register_and_login
 from tests.e2e.stack import Stack
 
@@ -58,7 +58,7 @@ async def test_register_login_me_refresh_logout(gateway: httpx.AsyncClient) -> N
 async def test_user_registered_is_published(gateway: httpx.AsyncClient, stack: Stack) -> None:
     consumer = AIOKafkaConsumer(
         stack.topic("auth.events"),
-        bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        **kafka_client_options(),
         group_id=None,
         auto_offset_reset="earliest",
     )

@@ -19,6 +19,8 @@ from joserfc.jwk import OKPKey
 from tests.support.tokens import access_token
 
 from llmts_common.contracts import GenerationRequested, ModelRef, TemplateSnapshot, topics
+from llmts_common.kafka_security import kafka_client_options
+from llmts_common.settings import KafkaSettings
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -85,14 +87,19 @@ class EventTap:
 
     async def start(self) -> None:
         await ensure_topic(self.bootstrap, self.topic)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        producer = AIOKafkaProducer(
+            **kafka_client_options(KafkaSettings(kafka_bootstrap_servers=self.bootstrap))
+        )
         await producer.start()
         try:
             parts = await producer.partitions_for(self.topic)
         finally:
             await producer.stop()
         assert parts, f"topic {self.topic} has no partitions"
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            **kafka_client_options(KafkaSettings(kafka_bootstrap_servers=self.bootstrap)),
+            enable_auto_commit=False,
+        )
         await consumer.start()
         tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
         consumer.assign(tps)
@@ -148,7 +155,7 @@ class EventTap:
 
 
 async def ensure_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap)))
     await admin.start()
     try:
         with contextlib.suppress(TopicAlreadyExistsError):

@@ -72,8 +72,9 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
     return context
 
 
-def faststream_security(settings: KafkaSettings) -> BaseSecurity | None:
-    """The ``security=`` of a FastStream ``KafkaBroker``."""
+def faststream_security(settings: KafkaSettings | None = None) -> BaseSecurity | None:
+    """The ``security=`` of a FastStream ``KafkaBroker``; without ``settings`` they are read from the environment."""
+    settings = settings if settings is not None else KafkaSettings()
     protocol = settings.kafka_security_protocol
     context = ssl_context(settings)
     if protocol == "PLAINTEXT":

@@ -19,8 +19,10 @@ from llmts_common.contracts import GenerationRequested, GenerationStarted, Model
 from llmts_common.contracts.topics import dlq_topic
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, TransientError, create_broker, register_consumer
+from llmts_common.kafka_security import faststream_security, kafka_client_options
 from llmts_common.mongo import Database, ProcessedMessages
 from llmts_common.outbox import Outbox
+from llmts_common.settings import KafkaSettings
 from llmts_common.tracing import setup_tracing, span, trace_id_of
 
 EXPORTER = InMemorySpanExporter()
@@ -55,7 +57,10 @@ async def _wait_for(predicate: Any, within: float = 30.0) -> None:
 
 async def _read_all(bootstrap: str, topic: str, expect: int, within: float = 30.0) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        **kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap)),
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     out: list[Any] = []
@@ -73,8 +78,8 @@ async def _read_all(bootstrap: str, topic: str, expect: int, within: float = 30.
 @pytest.fixture
 async def brokers(kafka_bootstrap: str) -> AsyncIterator[tuple[Any, Any]]:
     """Two brokers, as two services have: 'gateway' (producer side) and 'generator' (consumer side)."""
-    gw = create_broker(kafka_bootstrap, client_id="test-gateway")
-    gen = create_broker(kafka_bootstrap, client_id="test-generator")
+    gw = create_broker(kafka_bootstrap, client_id="test-gateway", security=faststream_security())
+    gen = create_broker(kafka_bootstrap, client_id="test-generator", security=faststream_security())
     yield gw, gen
     await gen.stop()
     await gw.stop()
@@ -235,7 +240,7 @@ async def test_poison_message_goes_to_dlq_and_consumer_keeps_going(
 
 
 async def _committed(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap)))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group_id)

@@ -14,8 +14,10 @@ from aiokafka.errors import KafkaConnectionError
 from llmts_common.contracts import GenerationRequested, ModelRef, Prompts, TemplateSnapshot
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka_security import faststream_security, kafka_client_options
 from llmts_common.mongo import Database
 from llmts_common.outbox import Outbox
+from llmts_common.settings import KafkaSettings
 
 
 def _requested(job_id: str, *, prompt: str = "hi") -> GenerationRequested:
@@ -56,7 +58,10 @@ async def _add(outbox: Outbox, job_id: str, topic: str, **kw: Any) -> None:
 
 async def _read(bootstrap: str, topic: str, expect: int, within: float = 20.0) -> list[str]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        **kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap)),
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     ids: list[str] = []
@@ -73,7 +78,7 @@ async def _read(bootstrap: str, topic: str, expect: int, within: float = 20.0) -
 async def test_an_oversized_command_is_parked_and_the_rest_go_out_through_kafka(
     db: Database, kafka_bootstrap: str, unique_topic: str
 ) -> None:
-    broker = create_broker(kafka_bootstrap, client_id="outbox-relay-test")
+    broker = create_broker(kafka_bootstrap, client_id="outbox-relay-test", security=faststream_security())
     await broker.start()
     try:
         # the pre-check is lifted above Kafka's limit for one outbox, so the real producer refuses the record

@@ -22,6 +22,7 @@ from llmts_auth.bootstrap import bootstrap
 from llmts_auth.entrypoints import cli
 from llmts_auth.settings import AuthSettings
 from llmts_common.contracts import topics
+from llmts_common.kafka_security import kafka_client_options
 
 pytestmark = pytest.mark.connected
 
@@ -104,7 +105,7 @@ async def test_delete_me_erases_the_account_and_publishes_user_deleted(
 ) -> None:
     consumer = AIOKafkaConsumer(
         topics.AUTH_EVENTS,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -34,6 +34,7 @@ from llmts_auth.adapters.mongo import (
 from llmts_auth.domain.throttle import ThrottlePolicy
 from llmts_auth.settings import AuthSettings
 from llmts_common.contracts import topics
+from llmts_common.kafka_security import kafka_client_options
 from llmts_common.mongo import ensure_indexes
 
 pytestmark = pytest.mark.connected
@@ -254,7 +255,7 @@ async def test_user_registered_arrives_on_auth_events(
 ) -> None:
     consumer = AIOKafkaConsumer(
         topics.AUTH_EVENTS,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -21,10 +21,11 @@ from llmts_catalog import handlers
 from llmts_catalog.adapters.mongo import MongoCatalogStore
 from llmts_catalog.bootstrap import bootstrap
 from llmts_common.contracts.topics import CATALOG_EVENTS
+from llmts_common.kafka_security import kafka_client_options
 from llmts_common.mongo import create_client
 from llmts_providers import OpenRouterProvider
 
-from .conftest import KAFKA, MONGO_URL, RunningCatalog, StartCatalog, catalog_settings
+from .conftest import MONGO_URL, RunningCatalog, StartCatalog, catalog_settings
 
 
 async def wait_until(predicate: Any, within: float = 20.0) -> None:
@@ -194,7 +195,7 @@ async def test_unknown_provider_is_422(synced: RunningCatalog, body: Any) -> Non
 # --- events ----------------------------------------------------------------------------------------------
 async def read_events(correlation_id: str, expect: int, within: float = 30.0) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
-        CATALOG_EVENTS, bootstrap_servers=KAFKA, auto_offset_reset="earliest", group_id=None
+        CATALOG_EVENTS, **kafka_client_options(), auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     found: list[dict[str, Any]] = []

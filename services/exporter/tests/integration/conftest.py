@@ -31,6 +31,7 @@ from llmts_common.contracts import (
 )
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka_security import faststream_security, kafka_client_options
 from llmts_common.mongo import create_client
 from llmts_exporter.bootstrap import Exporter, bootstrap
 from llmts_exporter.settings import ExporterSettings
@@ -44,13 +45,13 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 async def start_group_at_end(group: str, topic_names: list[str]) -> None:
     """Commit the group's offsets at the current end of each topic, so a fresh test group skips history."""
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
+    producer = AIOKafkaProducer(**kafka_client_options())
     await producer.start()
     try:
         tps = [TopicPartition(t, p) for t in topic_names for p in sorted(await producer.partitions_for(t))]
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -75,13 +76,13 @@ class EventCollector:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
+        producer = AIOKafkaProducer(**kafka_client_options())
         await producer.start()
         try:
             parts = sorted(await producer.partitions_for(self.topic))
         finally:
             await producer.stop()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=None, enable_auto_commit=False)
         await self._consumer.start()
         tps = [TopicPartition(self.topic, p) for p in parts]
         self._consumer.assign(tps)
@@ -275,7 +276,7 @@ async def stack() -> AsyncIterator[Stack]:
     app, exporter = bootstrap(settings, verifier=signer.verifier(), clock=clock)
     events = EventCollector(topics.EXPORT_EVENTS, source=settings.service_name)
     await events.start()
-    broker = create_broker(KAFKA, client_id=f"test-generator-{suffix}")
+    broker = create_broker(KAFKA, client_id=f"test-generator-{suffix}", security=faststream_security())
     await broker.start()
     publisher = EventPublisher(broker, source="test-generator")
     try:

@@ -40,6 +40,7 @@ from llmts_common.contracts import (
     topics,
 )
 from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka_security import faststream_security, kafka_client_options
 from llmts_common.mongo import create_client
 from llmts_common.outbox import Outbox
 from llmts_exporter.bootstrap import bootstrap as bootstrap_exporter
@@ -59,13 +60,13 @@ def _uid() -> str:
 
 
 async def _start_group_at_end(group: str, topic_names: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
+    producer = AIOKafkaProducer(**kafka_client_options())
     await producer.start()
     try:
         tps = [TopicPartition(t, p) for t in topic_names for p in sorted(await producer.partitions_for(t))]
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -130,7 +131,7 @@ async def gateway() -> AsyncIterator[Gateway]:
         log_json=False,
         log_level="WARNING",
     )
-    broker = create_broker(KAFKA, client_id=f"test-generator-{suffix}")
+    broker = create_broker(KAFKA, client_id=f"test-generator-{suffix}", security=faststream_security())
     try:
         async with serve(exporter_app) as exporter_url:
             gw_settings = gw_settings.model_copy(update={"exporter_url": exporter_url})

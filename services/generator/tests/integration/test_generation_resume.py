@@ -20,6 +20,7 @@ from tests.support.net import free_port
 from tests.support.serve import ServiceProcess
 
 from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka_security import faststream_security
 from llmts_common.mongo import create_client
 from llmts_generator.adapters.repository import EPOCH
 from llmts_generator.domain.ports import item_id
@@ -171,7 +172,9 @@ async def test_kill_9_then_restart_completes_exactly_n(
     proc = ServiceProcess("llmts_generator", env, log)
     client = create_client(MONGO_URL)
     db = client[db_name]
-    broker = create_broker(KAFKA, client_id=f"kill-test-{uuid.uuid4().hex[:6]}")
+    broker = create_broker(
+        KAFKA, client_id=f"kill-test-{uuid.uuid4().hex[:6]}", security=faststream_security()
+    )
     await broker.start()
     try:
         proc.start()
