@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from llmts_common.contracts import FallbackModel, GenerationRequested
+from llmts_generator.adapters.metrics import FALLBACKS
 from llmts_generator.domain.fallback import UNRESOLVABLE
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.requests import RequestShape
@@ -102,6 +103,7 @@ class ModelChain:
                 return None
             self.route = route
             self._record(failed, route, reason, detail, skipped)
+            FALLBACKS.labels(failed.provider_name, reason).inc()
             log.warning(
                 "job %s: model %s → %s (%s)", self.request.job_id, failed.ref.id, route.ref.id, reason
             )

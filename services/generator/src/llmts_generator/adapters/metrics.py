@@ -38,6 +38,12 @@ JOBS_RUNNING = Gauge(
 ITEMS_PENDING = Gauge(
     "llmts_generator_items_pending", "Items the unsettled jobs still owe (requested - succeeded); global"
 )
+FALLBACKS = Counter(
+    "llmts_generator_fallbacks_total",
+    "A job left a model for the next one of its fallback chain, by the left model's provider and the reason "
+    "(breaker_open: most of the recent item attempts failed)",
+    ["provider", "reason"],
+)
 JOB_DURATION = Histogram(
     "llmts_generator_job_duration_seconds",
     "From a job's acceptance to its terminal state, by terminal status (observed by the replica that ends it)",
