@@ -14,12 +14,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.console import SUMMARY, Shots, register_user
 from tests.e2e.stack import ROOT, Stack, new_stack
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
+# `expect(...)` retries for 15 s (Playwright's default is 5 s): the stack shares 2 cores with the other tiers
+expect.set_options(timeout=15_000)
 
 
 def chromium_path() -> str:
@@ -34,6 +36,14 @@ def chromium_path() -> str:
     if not path:
         pytest.fail("no Chromium: run `bash scripts/browser.sh ensure` (installs Debian's chromium)")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests get 300 s (the default 120 s covers the first one's stack start, a 20-item job and an export
+    only on an idle machine); a test's own timeout mark wins."""
+    for item in items:
+        if "/tests/browser/" in str(item.path).replace("\\", "/") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(300))
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 PASSWORD = "correct horse battery staple 42"
 # figures the tests recorded (the budget line): printed in the terminal summary by conftest.py
 SUMMARY: list[str] = []
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+REFRESH_COOKIE = "llmts_refresh"
+STORAGE = "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+MAX_TABS = 25
 
 
 def record(line: str) -> None:
@@ -112,3 +116,58 @@ def no_horizontal_scroll(page: Page) -> tuple[int, int]:
     """(scrollWidth, innerWidth) of the document: a horizontal scroll bar shows when the first is larger."""
     w = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     return int(w[0]), int(w[1])
+
+
+def is_focused(el: Locator) -> bool:
+    return bool(el.evaluate("el => el === document.activeElement"))
+
+
+def tab_to(page: Page, el: Locator) -> int:
+    """Press Tab until ``el`` has the focus; how many presses it took (fails past MAX_TABS)."""
+    for presses in range(MAX_TABS + 1):
+        if is_focused(el):
+            return presses
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{MAX_TABS} presses of Tab never reached {el}")
+
+
+def focus_visible(el: Locator) -> bool:
+    """The focused control draws a focus indicator (an outline or a box shadow)."""
+    style = el.evaluate(
+        "el => { const s = getComputedStyle(el);"
+        " return {outline: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow}; }"
+    )
+    outlined = style["outline"] != "none" and style["width"] not in ("0px", "")
+    return outlined or style["shadow"] not in ("none", "")
+
+
+def on_screen(el: Locator) -> None:
+    """``el`` is visible and wholly inside the viewport's width without scrolling sideways (its left and right
+    edges in page coordinates lie within ``[0, innerWidth]``)."""
+    expect(el).to_be_visible()
+    left, right, width = el.evaluate(
+        "el => { const r = el.getBoundingClientRect(); return [r.left + scrollX, r.right + scrollX, innerWidth]; }"
+    )
+    assert left >= 0, (left, right, width)
+    assert right <= width + 1, (left, right, width)
+
+
+def progress_percent(bar: Locator) -> float:
+    """The bar's value as assistive technology reads it: ``aria-valuenow`` of a custom bar, else the value of a
+    native ``<progress>`` (its implicit valuenow), scaled to its maximum."""
+    value = bar.evaluate(
+        "el => { const now = el.getAttribute('aria-valuenow');"
+        " if (now !== null) return Number(now) * 100 / Number(el.getAttribute('aria-valuemax') || 100);"
+        " return el.max ? el.value * 100 / el.max : NaN; }"
+    )
+    return float(value)
+
+
+def assert_no_token_readable(page: Page, *secrets: str) -> None:
+    storage = page.evaluate(STORAGE)
+    readable = page.evaluate("document.cookie")
+    for secret in secrets:
+        assert secret not in storage, "a token is in localStorage/sessionStorage"
+        assert secret not in readable, "a token is readable in document.cookie"
+    assert not JWT.search(storage), f"a JWT is in web storage: {json.loads(storage)}"
+    assert REFRESH_COOKIE not in readable, readable

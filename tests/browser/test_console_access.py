@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.console import (
     PASSWORD,
     Shots,
+    focus_visible,
     import_example,
+    is_focused,
     no_horizontal_scroll,
+    on_screen,
     save,
     sign_in,
+    tab_to,
     wait_preview_contains,
     wait_route,
 )
@@ -25,32 +29,8 @@ from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.browser
 
-MAX_TABS = 25
 NAME = "Викторина: история Руси — ёжик «Щука»"
 PROMPT = "Придумай вопрос №{{ index + 1 }} по теме «{{ topic }}». Ответ — одна буква, А–Г не годятся."
-
-
-def is_focused(el: Locator) -> bool:
-    return bool(el.evaluate("el => el === document.activeElement"))
-
-
-def tab_to(page: Page, el: Locator) -> int:
-    """Press Tab until ``el`` has the focus; how many presses it took (fails past MAX_TABS)."""
-    for presses in range(MAX_TABS + 1):
-        if is_focused(el):
-            return presses
-        page.keyboard.press("Tab")
-    raise AssertionError(f"{MAX_TABS} presses of Tab never reached {el}")
-
-
-def focus_visible(el: Locator) -> bool:
-    """The focused control draws a focus indicator (an outline or a box shadow)."""
-    style = el.evaluate(
-        "el => { const s = getComputedStyle(el);"
-        " return {outline: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow}; }"
-    )
-    outlined = style["outline"] != "none" and style["width"] not in ("0px", "")
-    return outlined or style["shadow"] not in ("none", "")
 
 
 def test_keyboard_only_sign_in(page: Page, shots: Shots, new_user: tuple[str, str]) -> None:
@@ -112,17 +92,6 @@ def test_cyrillic_template_round_trips(
     shots("cyrillic template reopened")
 
 
-def on_screen(page: Page, el: Locator) -> None:
-    """``el`` is visible and wholly inside the viewport's width."""
-    expect(el).to_be_visible()
-    el.scroll_into_view_if_needed()
-    box = el.bounding_box()
-    width = page.evaluate("window.innerWidth")
-    assert box is not None
-    assert box["x"] >= 0, (box, width)
-    assert box["x"] + box["width"] <= width + 1, (box, width)
-
-
 def assert_no_horizontal_scroll(page: Page, where: str) -> None:
     scroll_width, width = no_horizontal_scroll(page)
     assert scroll_width <= width, (
@@ -146,13 +115,13 @@ def test_readable_at_200_percent_zoom(
             page.get_by_label("Password"),
             page.get_by_role("button", name="Sign in"),
         ):
-            on_screen(page, control)
+            on_screen(control)
         assert_no_horizontal_scroll(page, "sign in")
         shots("sign in at 200 percent")
 
         sign_in(page, *new_user)
-        on_screen(page, page.get_by_label("Example"))
-        on_screen(page, page.get_by_role("button", name="Import example"))
+        on_screen(page.get_by_label("Example"))
+        on_screen(page.get_by_role("button", name="Import example"))
         assert_no_horizontal_scroll(page, "templates")
         shots("templates at 200 percent")
 
@@ -165,7 +134,7 @@ def test_readable_at_200_percent_zoom(
             page.get_by_role("button", name="Save"),
             page.get_by_role("link", name="Run"),
         ):
-            on_screen(page, control)
+            on_screen(control)
         assert_no_horizontal_scroll(page, "editor")
         shots("editor at 200 percent")
 
@@ -175,7 +144,7 @@ def test_readable_at_200_percent_zoom(
             page.get_by_label("Count"),
             page.get_by_role("button", name="Start job"),
         ):
-            on_screen(page, control)
+            on_screen(control)
         assert_no_horizontal_scroll(page, "run")
         shots("run at 200 percent")
     finally:

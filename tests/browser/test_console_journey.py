@@ -16,13 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.console import (
     PASSWORD,
     Shots,
     import_example,
     preview_user,
+    progress_percent,
     register,
     save,
     wait_preview_contains,
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.browser
 
 N = 20
 JOB_TIMEOUT_MS = 90_000
+TERMINAL = {"completed", "completed_with_errors", "stopped", "failed", "cancelled"}
 
 
 def api_result(stack: Stack, email: str, job_id: str) -> list[dict[str, object]]:
@@ -80,29 +82,24 @@ def start_job(page: Page, template_id: str, shots: Shots) -> str:
     return wait_route(page, r"/jobs/(?P<id>[\w-]+)")["id"]
 
 
-def progress_percent(bar: Locator) -> float:
-    """The bar's value as assistive technology reads it: ``aria-valuenow`` of a custom bar, else the value of a
-    native ``<progress>`` (its implicit valuenow), scaled to its maximum."""
-    value = bar.evaluate(
-        "el => { const now = el.getAttribute('aria-valuenow');"
-        " if (now !== null) return Number(now) * 100 / Number(el.getAttribute('aria-valuemax') || 100);"
-        " return el.max ? el.value * 100 / el.max : NaN; }"
-    )
-    return float(value)
-
-
 def watch_job(page: Page, shots: Shots) -> None:
     bar = page.get_by_role("progressbar", name="Job progress")
     expect(bar).to_be_visible()
     shots("job started")
+    status = page.get_by_test_id("job-status")
     seen = [progress_percent(bar)]
     deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
-    while seen[-1] < 100 and time.monotonic() < deadline:
+    # until the job ends (a failed job stops the wait at once) and, if it completed, the bar shows it
+    while time.monotonic() < deadline:
+        word = status.inner_text().strip()
+        if word in TERMINAL and (word != "completed" or seen[-1] == 100):
+            break
         page.wait_for_timeout(100)
         seen.append(progress_percent(bar))
+    errors = page.get_by_role("alert").filter(has_text=re.compile(r"\S")).all_inner_texts()
+    assert status.inner_text().strip() == "completed", f"the job ended {status.inner_text()!r}: {errors}"
     assert seen[-1] == 100, f"the bar stopped at {seen[-1]} %"
     assert seen == sorted(seen), f"the bar went backwards: {seen}"
-    expect(page.get_by_test_id("job-status")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("count-succeeded")).to_contain_text(str(N))
     expect(page.get_by_test_id("count-rejected")).to_contain_text("0")
     shots("job completed at 100 percent")

@@ -5,18 +5,14 @@ signing out ends it all."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.console import JWT, Shots, route, wait_route
+from tests.browser.console import REFRESH_COOKIE, Shots, assert_no_token_readable, route, wait_route
 
 pytestmark = pytest.mark.browser
 
-REFRESH_COOKIE = "llmts_refresh"
 
-STORAGE = "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
 # a refresh from page script with the cookies but without the X-CSRF-Token header
 REFRESH_WITHOUT_CSRF = """async () => {
   const r = await fetch('/auth/session/refresh', {method: 'POST', credentials: 'same-origin'});
@@ -41,16 +37,6 @@ def refresh_cookie(context: BrowserContext) -> dict[str, object]:
     cookies = [c for c in context.cookies() if c["name"] == REFRESH_COOKIE and c["value"]]
     assert len(cookies) == 1, context.cookies()
     return dict(cookies[0])
-
-
-def assert_no_token_readable(page: Page, *secrets: str) -> None:
-    storage = page.evaluate(STORAGE)
-    readable = page.evaluate("document.cookie")
-    for secret in secrets:
-        assert secret not in storage, "a token is in localStorage/sessionStorage"
-        assert secret not in readable, "a token is readable in document.cookie"
-    assert not JWT.search(storage), f"a JWT is in web storage: {json.loads(storage)}"
-    assert REFRESH_COOKIE not in readable, readable
 
 
 def test_tokens_stay_out_of_script_reach(
