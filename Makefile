@@ -95,7 +95,7 @@ test: install ## install everything, start infra, run unit + integration + e2e t
 
 .PHONY: test-unit
 test-unit: install ## unit tier only (no I/O)
-	@$(PYTEST) -m "not connected and not e2e and not model and not browser" libs services clients tests
+	@$(PYTEST) -m "not connected and not e2e and not model and not browser and not replicas" libs services clients tests
 
 .PHONY: test-integration
 test-integration: install ## integration tier (needs `make infra-up`)
@@ -109,6 +109,10 @@ test-model: install ## connected-model tier: provider + whole-stack jobs against
 .PHONY: test-e2e
 test-e2e: install ## end-to-end tier through the gateway (needs `make infra-up`)
 	@$(PYTEST) -m "e2e" tests
+
+.PHONY: test-replicas
+test-replicas: install ## multi-replica tier: 2 gateways, 2 generators, 2 exporters; a generator killed mid-job (needs `make infra-up`)
+	@$(PYTEST) -m "replicas" tests/replicas
 
 .PHONY: test-browser
 test-browser: install ## browser tier: the web console in Debian's headless Chromium (installs it with apt-get if missing; starts its own stack, needs `make infra-up`)

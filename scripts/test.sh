@@ -33,9 +33,11 @@ t0=$(date +%s)
 echo "=== tier: static (make lint: ruff, format, mypy --strict, import rules, compose + k8s validation) ==="
 if make --no-print-directory lint; then echo "test: tier static finished in $(( $(date +%s) - t0 ))s (exit 0)";
 else echo "test: tier static FAILED"; rc=1; fi
-tier unit -m "not connected and not e2e and not model and not browser" libs services clients tests
+tier unit -m "not connected and not e2e and not model and not browser and not replicas" libs services clients tests
 tier integration -m "connected" libs services tests
 tier e2e -m "e2e" tests
+# two gateways, generators and exporters as separate processes; one generator is killed -9 mid-job (~2 min)
+tier replicas -m "replicas" tests/replicas
 
 # Browser tier: the web console (/ui) in Debian's headless Chromium driven by Playwright, against a stack of its own.
 # scripts/browser.sh installs Chromium with apt-get when it is missing; a machine that cannot (no root, no apt-get)

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -278,6 +279,18 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # the service's database is away: a 503 the client may retry, not a 500 (no internals in the body)
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body("service_unavailable", "the service's database is unavailable; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    # ConnectionFailure: the base of every "server away" error (AutoReconnect, NetworkTimeout, server selection)
+    app.add_exception_handler(ConnectionFailure, _storage_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

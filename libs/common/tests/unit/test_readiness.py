@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+from pymongo.errors import ServerSelectionTimeoutError
 
 from llmts_common import web
 from llmts_common.web import create_app
@@ -76,3 +77,19 @@ async def test_health_answers_whatever_the_checks_say() -> None:
     async with _client({"mongo": _down}) as c:
         r = await c.get("/health")
     assert r.status_code == 200
+
+
+async def test_a_route_whose_database_is_away_answers_503_not_500() -> None:
+    app = create_app(service="t", title="t")
+
+    @app.get("/thing")
+    async def thing() -> dict[str, str]:
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/thing")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    body = r.json()["error"]
+    assert body["code"] == "service_unavailable"
+    assert "27017" not in r.text  # no internals
