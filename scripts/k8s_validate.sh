@@ -9,6 +9,8 @@
 # operators' CRDs: Prometheus Operator (ServiceMonitor, PodMonitor, PrometheusRule) and KEDA (ScaledObject,
 # TriggerAuthentication) ship theirs in their Go modules (`go mod download`, cached); Strimzi publishes its CRDs
 # on no registry we reach, so deploy/k8s/schemas/strimzi-crds.yaml holds KafkaTopic/KafkaUser written after them.
+# scripts/k8s_policy.py checks what an operator relies on (pods selected by the network policies, replicas,
+# spread, preStop vs grace period, maxUnavailable PDBs, per-service Mongo Secrets, the Kafka namespace story).
 # Then the monitoring objects: scripts/monitoring_check.py checks the dashboard's structure and that every llmts_*
 # metric queried is defined in the code, and scripts/rulecheck (a few lines of Go on the rulefmt parser of the same
 # Prometheus release that `promtool check rules` uses; promtool itself compiles every service-discovery SDK, over
@@ -86,6 +88,13 @@ for overlay in deploy/k8s/overlays/*/; do
     echo "k8s-validate: overlay $name is valid"
   else
     echo "k8s-validate: overlay $name is INVALID"; rc=1
+  fi
+  min_replicas=1
+  [ "$name" = prod ] && min_replicas=2  # prod: a node drain must never take a service's last pod
+  if "$PY" scripts/k8s_policy.py "$out" --min-replicas "$min_replicas"; then
+    echo "k8s-validate: overlay $name holds the operator invariants (scripts/k8s_policy.py)"
+  else
+    echo "k8s-validate: overlay $name breaks operator invariants"; rc=1
   fi
   if grep -q "^kind: PrometheusRule" "$out"; then
     rules=$(mktemp -d)
