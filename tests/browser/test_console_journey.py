@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,21 @@ pytestmark = pytest.mark.browser
 N = 20
 JOB_TIMEOUT_MS = 90_000
 TERMINAL = {"completed", "completed_with_errors", "stopped", "failed", "cancelled"}
+
+
+# the fake OpenRouter answers 4 calls at a time after 400 ms: the 20 items take ~2 s, so the bar is seen moving
+PACED = {"latency_ms": 400, "max_concurrency": 4, "over_capacity": "queue"}
+
+
+@pytest.fixture
+def paced_provider(stack: Stack) -> Iterator[None]:
+    url = f"{stack.fake_openrouter}/_fake/config"
+    before = httpx.get(url, timeout=10).json()
+    httpx.post(url, json=PACED, timeout=10).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.post(url, json={k: before[k] for k in PACED}, timeout=10).raise_for_status()
 
 
 def api_result(stack: Stack, email: str, job_id: str) -> list[dict[str, object]]:
@@ -100,6 +116,7 @@ def watch_job(page: Page, shots: Shots) -> None:
     assert status.inner_text().strip() == "completed", f"the job ended {status.inner_text()!r}: {errors}"
     assert seen[-1] == 100, f"the bar stopped at {seen[-1]} %"
     assert seen == sorted(seen), f"the bar went backwards: {seen}"
+    assert any(0 < v < 100 for v in seen), f"the bar never showed progress between 0 and 100 %: {seen}"
     expect(page.get_by_test_id("count-succeeded")).to_contain_text(str(N))
     expect(page.get_by_test_id("count-rejected")).to_contain_text("0")
     shots("job completed at 100 percent")
@@ -117,7 +134,7 @@ def download_csv(page: Page, shots: Shots, folder: Path) -> list[dict[str, str]]
     return list(csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8-sig"), newline="")))
 
 
-def test_console_journey(page: Page, shots: Shots, stack: Stack) -> None:
+def test_console_journey(page: Page, shots: Shots, stack: Stack, paced_provider: None) -> None:
     email = register(page)
     shots("registered and signed in")
 
