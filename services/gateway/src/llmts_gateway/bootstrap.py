@@ -119,6 +119,7 @@ def bootstrap(
         checks=checks,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        streamed_bodies={"POST /datasets": settings.dataset_max_bytes},
         generate_unique_id_function=_operation_id,
         docs_url=None,  # served self-hosted by entrypoints.security (no CDN)
         redoc_url=None,

@@ -111,6 +111,13 @@ class GatewaySettings(BaseServiceSettings):
         "lifetime (no token issued before the event outlives it).",
     )
 
+    dataset_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="Largest seed dataset upload (POST /datasets) the gateway streams through to the templates "
+        "service (which has the same setting); 413 past it. The body is never buffered here.",
+    )
+
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)

@@ -150,6 +150,34 @@ class Upstreams:
         response.raw_headers = raw
         return response
 
+    async def forward_stream(self, service: str, request: Request, path: str) -> Response:
+        """Like :meth:`forward`, for an upload: the request body is streamed to the service as it arrives (chunked),
+        never held here; the (small, JSON) answer is relayed as received."""
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in request.scope["headers"]
+            if k in _FORWARDED_REQUEST_HEADERS
+        }
+        peer = request.client.host if request.client else ""
+        chain = request.headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{chain}, {peer}" if chain else peer
+        headers.update(self._headers())
+        try:
+            answer = await self.clients[service].request(
+                request.method,
+                safe_path(path),
+                params=list(request.query_params.multi_items()),
+                headers=headers,
+                content=request.stream(),
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(
+                f"the {service} service is unavailable",
+                details={"service": service, "error": type(exc).__name__},
+            ) from exc
+        kept = {k: v for k, v in answer.headers.items() if k.lower().encode() not in _DROPPED_ANSWER_HEADERS}
+        return Response(content=answer.content, status_code=answer.status_code, headers=kept)
+
     async def ready(self, service: str) -> dict[str, Any]:
         try:
             resp = await self.clients[service].get("/ready", timeout=1.5)  # within /ready's 2 s per check
