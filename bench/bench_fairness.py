@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, stack_env, watch_terminal
+from llmts_common.kafka_security import kafka_client_options
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,9 +74,7 @@ class InfraProbe:
     def __init__(self, run: str) -> None:
         self.mongo = AsyncMongoClient(os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"))
         self.col = self.mongo[f"llmts_bench_fair_{run}_probe"]["probe"]
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-        )
+        self.producer = AIOKafkaProducer(**kafka_client_options())
         self.topic = f"bench.fairness.probe.{run}"
         self.samples: dict[str, list[float]] = {"mongo": [], "kafka": []}
         self._task: asyncio.Task[None] | None = None
