@@ -69,6 +69,8 @@ def test_console_first_load_budget(browser: Browser, stack: Stack, shots: Shots,
         # every asset was fetched (not from a cache) with its real size: the figure is what crossed the wire
         assert all(a["encoded"] > 0 for a in assets), assets
         assert set(encodings) >= {a["name"] for a in assets}, (encodings, assets)
+        # the figure is of compressed files: the gateway sends every JS and CSS file compressed
+        assert set(encodings.values()) <= {"gzip", "br", "zstd"}, encodings
         assert js_kb <= BUDGET_KB, (
             f"first load sends {js_kb:.1f} KB of compressed JS+CSS (budget {BUDGET_KB})"
         )
