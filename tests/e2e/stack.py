@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.support.net import free_port
 
@@ -157,6 +158,8 @@ class Stack:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['fake_otlp']}/v1/traces",
                 "OTEL_BSP_SCHEDULE_DELAY": "300",
                 "INTERNAL_TOKEN": self.internal_token,
+                # auth encrypts its signing keys at rest, as in production
+                "SIGNING_KEYS_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 # absolute links in events (dataschema, ExportReady's signed download link) point at this gateway
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
                 # whoever registers with this address is an admin of this stack (auth ADMIN_EMAILS)
