@@ -2,7 +2,7 @@
 # The browser of the `browser` test tier: Debian's Chromium, driven headless by Playwright for Python
 # (tests/browser/). Nothing here downloads a browser build: Chromium comes from Debian's packages (apt-get).
 #
-#   scripts/browser.sh ensure    install Chromium (+ a font with Cyrillic) with apt-get if missing; print its path
+#   scripts/browser.sh ensure    install Chromium and a font with Cyrillic with apt-get if missing; print its path
 #   scripts/browser.sh path      print the Chromium executable (exit 1 if none)
 #   scripts/browser.sh status    the Chromium found and its version (exit 1 if none)
 #
@@ -58,9 +58,19 @@ install_chromium() {
 
 ensure() {
   local path
+  mkdir -p "$(dirname "$LOG")"
   if ! path="$(find_chromium)"; then
     install_chromium || return $?
     path="$(find_chromium)" || { say "apt-get finished but no Chromium executable was found"; return $CANNOT; }
+  fi
+  # Cyrillic must render (the console serves Russian users): a font that covers it, else install DejaVu
+  if command -v fc-list >/dev/null 2>&1 && [[ -z "$(fc-list ':lang=ru' family 2>/dev/null)" ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >>"$LOG" 2>&1 \
+        || say "no font with Cyrillic and apt-get could not install fonts-dejavu-core (see $LOG)"
+    else
+      say "no font with Cyrillic: Cyrillic text will show as boxes (install fonts-dejavu-core)"
+    fi
   fi
   if [[ -z "$(version "$path")" ]]; then
     say "$path does not run (\`$path --headless --version\` printed no version)"
