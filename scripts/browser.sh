@@ -44,7 +44,7 @@ install_chromium() {
     say "Chromium is missing and this machine has no apt-get (install Debian's chromium, or set CHROMIUM_PATH)"
     return $CANNOT
   fi
-  mkdir -p "$(dirname "$LOG")"
+  mkdir -p "$(dirname "$LOG")" 2>/dev/null || true
   say "installing ${PACKAGES[*]} with apt-get (log: $LOG)"
   # the package lists may be stale or absent on a fresh machine: update once when the first try fails
   if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >"$LOG" 2>&1; then
@@ -58,7 +58,7 @@ install_chromium() {
 
 ensure() {
   local path
-  mkdir -p "$(dirname "$LOG")"
+  mkdir -p "$(dirname "$LOG")" 2>/dev/null || true
   if ! path="$(find_chromium)"; then
     install_chromium || return $?
     path="$(find_chromium)" || { say "apt-get finished but no Chromium executable was found"; return $CANNOT; }
