@@ -12,10 +12,25 @@ export function fromError(error) {
   return details.length ? details.map((d) => ({ ...d, message: d.msg || d.message })) : [{ message: error.message }];
 }
 
-export function render(list, problems, warnings = []) {
-  replace(list,
-    problems.map((p) => h("li", { role: "alert" }, `${where(p) ? `${where(p)}: ` : ""}${p.message}`)),
-    warnings.map((p) => h("li", { class: "muted" }, `warning — ${where(p) ? `${where(p)}: ` : ""}${p.message}`)));
+// Put the caret on a problem's line and column in its textarea.
+export function goTo(textarea, line, column = 1) {
+  const lines = textarea.value.split("\n");
+  const row = Math.min(Math.max(line, 1), lines.length);
+  const offset = lines.slice(0, row - 1).reduce((n, l) => n + l.length + 1, 0) + Math.max(column - 1, 0);
+  textarea.focus();
+  textarea.setSelectionRange(offset, Math.min(offset + 1, textarea.value.length));
+}
+
+// controls: the textarea of a problem's path ("prompts.user" → User prompt) for a "Go to" button.
+export function render(list, problems, warnings = [], controls = () => null) {
+  const item = (p, attrs, prefix) => {
+    const control = p.line ? controls(p.path || "") : null;
+    return h("li", attrs, `${prefix}${where(p) ? `${where(p)}: ` : ""}${p.message}`, control ? [" ", h("button", {
+      type: "button", class: "secondary", onclick: () => goTo(control, p.line, p.column || 1),
+    }, `Go to line ${p.line}`)] : null);
+  };
+  replace(list, problems.map((p) => item(p, { role: "alert" }, "")),
+    warnings.map((p) => item(p, { class: "muted" }, "warning — ")));
 }
 
 // JSON.parse with the position of a syntax error as line/column of the text.

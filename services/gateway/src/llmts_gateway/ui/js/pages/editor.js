@@ -61,18 +61,21 @@ export async function editorPage(main, id) {
   const saved = h("p", { role: "status" });
   const versionText = h("span", { "data-testid": "template-version" }, current ? current.version : "");
   let generation = 0;
+  const byPath = (path) => ({ "prompts.system": c.system, "prompts.user": c.user, schema: c.schema,
+    "validation.rules": c.rules, tasks: c.tasks })[path.replace(/^\$\./, "").split(/[.[]/).slice(0, 2).join(".")]
+    || ({ schema: c.schema, tasks: c.tasks })[path.split(/[.[]/)[0]] || null;
 
   const refresh = async () => {
     const mine = ++generation;
     const { doc, bad } = read(base, c);
-    if (bad) { problems.render(problemList, bad); return; }
+    if (bad) { problems.render(problemList, bad, [], byPath); return; }
     preview.setAttribute("aria-busy", "true");
     const k = Math.min(5, Math.max(1, Number(c.k.value) || 1));
     const [report, ...items] = await Promise.allSettled([api.post("/templates/validate", doc),
       ...Array.from({ length: k }, (_, i) => api.post("/templates/preview", { template: doc, index: i }))]);
     if (mine !== generation) return;  // a newer keystroke's preview wins
     const r = report.status === "fulfilled" ? report.value : { errors: problems.fromError(report.reason), warnings: [] };
-    problems.render(problemList, r.errors, r.warnings);
+    problems.render(problemList, r.errors, r.warnings, byPath);
     replace(preview, h("h2", {}, "Preview"), items.map((it, i) => (it.status === "fulfilled"
       ? previewItem(i, it.value) : h("div", { role: "alert" }, `Item ${i}: ${it.reason.message}`))));
     preview.setAttribute("aria-busy", "false");
@@ -82,7 +85,7 @@ export async function editorPage(main, id) {
 
   const save = async () => {
     const { doc, bad } = read(base, c);
-    if (bad) { problems.render(problemList, bad); return; }
+    if (bad) { problems.render(problemList, bad, [], byPath); return; }
     error.textContent = "";
     try {
       current = isNew ? await api.post("/templates", doc) : await api.request("PUT",
@@ -93,7 +96,7 @@ export async function editorPage(main, id) {
       await versions.reload();
     } catch (e) {
       error.textContent = e.message;
-      problems.render(problemList, problems.fromError(e));
+      problems.render(problemList, problems.fromError(e), [], byPath);
     }
   };
   const versions = isNew ? null : versionsSection(id, () => current);
