@@ -5,6 +5,7 @@ attempts are counted per target for the next item seeds."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -106,3 +107,26 @@ async def test_a_round_opens_only_on_the_job_as_read_and_attempts_are_counted_pe
         ]
     )
     assert await repo.item_attempts_by_target("j1") == {0: 2, 3: 1}
+
+
+async def test_concurrent_reads_are_answered_each_with_its_own_entry(db: Database) -> None:
+    """Reads asked at once are sent as one query; each gets its own answer (or None: unknown, another user's,
+    expired)."""
+    clock = Clock()
+    cache = MongoResponseCache(db, ttl=timedelta(hours=1), max_entries_per_user=1000, clock=clock)
+    for n in range(40):
+        cache.put("u1", f"k{n}", answer(f"a{n}"))
+    await cache.flush()
+    clock.now += timedelta(minutes=30)
+    cache.put("u1", "late", answer("late"))
+    await cache.flush()
+    clock.now += timedelta(minutes=45)  # k0..k39 expired, "late" not
+    fresh = MongoResponseCache(db, ttl=timedelta(hours=1), max_entries_per_user=1000, clock=clock)
+    clock.now -= timedelta(minutes=45)
+
+    got = await asyncio.gather(*(fresh.get("u1", f"k{n}") for n in range(40)), fresh.get("u2", "k1"))
+
+    assert got[:40] == [answer(f"a{n}") for n in range(40)]
+    assert got[40] is None
+    clock.now += timedelta(minutes=45)
+    assert await asyncio.gather(fresh.get("u1", "k3"), fresh.get("u1", "late")) == [None, answer("late")]

@@ -46,6 +46,8 @@ class MongoResponseCache:
         self.clock = clock
         self._buffer: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
+        self._wanted: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     @staticmethod
     def indexes() -> list[IndexSpec]:
@@ -59,10 +61,34 @@ class MongoResponseCache:
         pending = self._buffer.get(doc_id)
         if pending is not None:
             return CachedAnswer.of(pending)
-        doc = await self.col.find_one({"_id": doc_id, "expires_at": {"$gt": self.clock()}})
-        if doc is None or doc.get("user_id") != user_id:
+        doc = await self._read(doc_id)
+        if doc is None or doc.get("user_id") != user_id or not _alive(doc.get("expires_at"), self.clock()):
             return None
         return CachedAnswer.of(doc)
+
+    async def _read(self, doc_id: str) -> dict[str, Any] | None:
+        """One read, batched with the reads the other slots ask for meanwhile (one ``$in`` query per batch)."""
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._wanted.setdefault(doc_id, []).append(future)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_batches(), name="response-cache-read")
+        return await future
+
+    async def _read_batches(self) -> None:
+        """By ``_id`` alone (point reads): with the expiry in the filter the local MongoDB-wire server scanned the
+        ``expires_at`` index instead (100-800 ms per read at 1 000 entries, measured by bench-economy)."""
+        await asyncio.sleep(0)  # the slots that are about to read join this batch
+        while self._wanted:
+            wanted, self._wanted = self._wanted, {}
+            try:
+                found = {d["_id"]: d async for d in self.col.find({"_id": {"$in": list(wanted)}})}
+            except Exception as exc:  # a cache that cannot be read is a miss, never a failed job
+                log.warning("response cache: %d read(s) failed: %s", len(wanted), exc)
+                found = {}
+            for doc_id, futures in wanted.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(doc_id))
 
     def put(self, user_id: str, key: str, answer: CachedAnswer) -> None:
         now = self.clock()
@@ -125,3 +151,10 @@ class MongoResponseCache:
     async def erase_user(self, user_id: str) -> int:
         self._buffer = {k: v for k, v in self._buffer.items() if v["user_id"] != user_id}
         return (await self.col.delete_many({"user_id": user_id})).deleted_count
+
+
+def _alive(expires_at: object, now: datetime) -> bool:
+    if not isinstance(expires_at, datetime):
+        return False
+    at: datetime = expires_at if expires_at.tzinfo is not None else expires_at.replace(tzinfo=UTC)
+    return at > now
