@@ -167,6 +167,10 @@ def test_the_compat_check_reads_the_git_history(tmp_path: Path) -> None:
     assert problems[0].startswith("x/v1.json (vs ")
     assert problems[0].endswith("$.sha256: removed")
     assert script.compat_problems({}, script.published_versions()) == []  # still on disk: not deleted
+    (repo / "docs" / "schemas" / "x" / "v1.json").write_text(
+        json.dumps(broken)
+    )  # an old version edited by hand
+    assert script.compat_problems({}, script.published_versions())[0].endswith("$.sha256: removed")
     (repo / "docs" / "schemas" / "x" / "v1.json").unlink()
     assert script.compat_problems({}, script.published_versions()) == [
         "x/v1.json: a published schema was deleted"
