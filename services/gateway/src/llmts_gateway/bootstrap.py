@@ -47,25 +47,14 @@ def _operation_id(route: APIRoute) -> str:
 def bootstrap(
     settings: GatewaySettings | None = None, *, verifier: JwksVerifier | None = None
 ) -> tuple[FastAPI, GatewayContext, ServiceRuntime]:
-    settings = settings or GatewaySettings()
-    if settings.kafka_client_id is None and settings.instance_id:  # one client id per replica in broker logs
-        settings = settings.model_copy(update={"kafka_client_id": f"gateway-{settings.instance_id}"})
+    settings = _replica_settings(settings or GatewaySettings())
     # Kafka away: reads, login and commands (into the outbox) go on; the relay publishes when it is back
     runtime = ServiceRuntime(
         settings, indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES], serve_without_kafka=True
     )
     assert runtime.publisher is not None
     hub = EventHub()
-    upstreams = Upstreams(
-        {
-            "auth": settings.auth_url,
-            "catalog": settings.catalog_url,
-            "templates": settings.templates_url,
-            "generator": settings.generator_url,
-            "exporter": settings.exporter_url,
-        },
-        timeout=settings.upstream_timeout_seconds,
-    )
+    upstreams = _upstreams(settings)
     revoked = RevokedUsers(
         runtime.db[REVOKED_USERS], retention=timedelta(seconds=settings.revoked_users_retention_seconds)
     )
@@ -130,6 +119,26 @@ def bootstrap(
     openapi.install(app)
     security.install(app, hsts_max_age=settings.hsts_max_age_seconds)
     return app, ctx, runtime
+
+
+def _replica_settings(settings: GatewaySettings) -> GatewaySettings:
+    """One Kafka client id per replica (``gateway-<INSTANCE_ID>``) in the broker's logs and quotas."""
+    if settings.kafka_client_id is None and settings.instance_id:
+        return settings.model_copy(update={"kafka_client_id": f"gateway-{settings.instance_id}"})
+    return settings
+
+
+def _upstreams(settings: GatewaySettings) -> Upstreams:
+    return Upstreams(
+        {
+            "auth": settings.auth_url,
+            "catalog": settings.catalog_url,
+            "templates": settings.templates_url,
+            "generator": settings.generator_url,
+            "exporter": settings.exporter_url,
+        },
+        timeout=settings.upstream_timeout_seconds,
+    )
 
 
 def _park_hook(ctx: GatewayContext) -> Callable[[StoredMessage], Awaitable[None]]:

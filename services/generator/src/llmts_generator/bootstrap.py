@@ -201,12 +201,7 @@ def bootstrap(
         group_id=f"{settings.kafka_group_id}-accounts",
     )
     runtime.add_background("jobs", manager.run)
-    runtime.add_background(
-        "backlog-metrics",
-        lambda stop: metrics.refresh_backlog(
-            repo.backlog, now, interval_s=settings.backlog_metrics_interval_seconds, stop=stop
-        ),
-    )
+    _backlog_metrics(runtime, repo, now, settings.backlog_metrics_interval_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -235,6 +230,19 @@ def bootstrap(
     app.state.runtime = runtime
     app.state.generator = generator
     return app, generator
+
+
+def _backlog_metrics(
+    runtime: ServiceRuntime,
+    repo: MongoGenerationRepository,
+    clock: Callable[[], datetime],
+    interval_s: float,
+) -> None:
+    """The global backlog gauges KEDA scales on, re-read from the jobs collection (adapters/metrics.py)."""
+    runtime.add_background(
+        "backlog-metrics",
+        lambda stop: metrics.refresh_backlog(repo.backlog, clock, interval_s=interval_s, stop=stop),
+    )
 
 
 def _router(
