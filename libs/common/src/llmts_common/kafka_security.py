@@ -44,6 +44,9 @@ class KafkaSecurityError(ValueError):
 class KafkaConnectionProblem(KafkaConnectionError):  # type: ignore[misc]
     """A Kafka client could not connect, with the reason in words (aiokafka only says "Unable to bootstrap")."""
 
+    def __str__(self) -> str:  # the reason only (KafkaError prefixes its class name): log lines stay short
+        return str(self.args[0]) if self.args else "cannot connect to Kafka"
+
 
 def _existing(path: str | None, setting: str) -> str | None:
     if path is None:
@@ -156,15 +159,15 @@ async def start_explained(start: Callable[[], Awaitable[Any]], settings: KafkaSe
         reason = await explain_connection_failure(settings)
         if reason is None:
             raise
-        raise KafkaConnectionProblem(f"cannot connect to Kafka: {reason}") from exc
+        raise KafkaConnectionProblem(reason) from exc
 
 
 def _reason(exc: BaseException, settings: KafkaSettings) -> str:
     protocol = settings.kafka_security_protocol
     if isinstance(exc, SaslAuthenticationFailed | UnsupportedSaslMechanismError):
         return (
-            f"the broker refused SASL {settings.kafka_sasl_mechanism} for user {settings.kafka_sasl_username!r} "
-            "(check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM)"
+            f"SASL {settings.kafka_sasl_mechanism} refused for user {settings.kafka_sasl_username!r} "
+            "(check KAFKA_SASL_USERNAME, _PASSWORD, _MECHANISM)"
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (

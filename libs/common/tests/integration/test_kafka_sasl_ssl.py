@@ -6,6 +6,8 @@ client that does not trust the broker's CA fail at once with an error that names
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -105,8 +107,8 @@ async def test_wrong_password_is_refused_with_a_clear_error(broker: SecuredKafka
     finally:
         await fs.stop()
     message = str(caught.value)
-    assert f"refused SASL SCRAM-SHA-512 for user '{broker.username}'" in message
-    assert "KAFKA_SASL_PASSWORD" in message
+    assert f"SASL SCRAM-SHA-512 refused for user '{broker.username}'" in message
+    assert "KAFKA_SASL_USERNAME, _PASSWORD, _MECHANISM" in message
     assert "not-" + PASSWORD not in message
 
 
@@ -128,3 +130,35 @@ async def test_client_without_the_ca_does_not_trust_the_broker(broker: SecuredKa
             await asyncio.wait_for(start_explained(consumer.start, settings), timeout=20)
     finally:
         await consumer.stop()
+
+
+async def test_a_service_runtime_logs_why_it_cannot_connect(
+    broker: SecuredKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runtime's Kafka start (retried while Kafka is away) names the cause in its log, not "Unable to bootstrap"."""
+    settings = BaseServiceSettings.model_validate(
+        settings_for(broker).model_dump()
+        | {
+            "kafka_sasl_password": "not-" + PASSWORD,
+            "service_name": "sasl-wrong",
+            "mongo_url": MONGO_URL,
+            "mongo_db": unique_db("sasl"),
+        }
+    )
+    rt = ServiceRuntime(settings, configure_process=False)
+    caplog.set_level(logging.WARNING, logger="llmts.runtime")
+    start = asyncio.create_task(rt.start())
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not any("refused for user" in r.getMessage() for r in caplog.records):
+            assert asyncio.get_running_loop().time() < deadline, [r.getMessage() for r in caplog.records]
+            await asyncio.sleep(0.1)
+    finally:
+        start.cancel()
+        with contextlib.suppress(BaseException):
+            await start
+        await rt.mongo.drop_database(settings.database_name)
+        await rt.stop()
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "SASL SCRAM-SHA-512 refused for user 'llmts-test'" in logged
+    assert "not-" + PASSWORD not in logged
