@@ -354,7 +354,7 @@ class JobRunner:
             template_name=req.template.name,
             output_format=req.template.output_format,
             item_schema=req.template.json_schema,
-            item_schema_enforced=None if req.template.json_schema is None else req.validation_mode == "strict",
+            item_schema_enforced=(req.validation_mode == "strict") if req.template.json_schema else None,
         )
         sets = {"status": state.transition(status, state.RUNNING), "started_at": now, "updated_at": now}
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(started)]))
