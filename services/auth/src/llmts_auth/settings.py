@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from llmts_auth.adapters.key_encryption import parse_fernet_key, split_keys
 from llmts_common.proxies import Network, parse_networks
@@ -151,6 +151,11 @@ class AuthSettings(BaseServiceSettings):
     @property
     def admin_email_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
+
+    @field_validator("signing_keys_encryption_key", "signing_keys_encryption_old_keys", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _secrets(self) -> AuthSettings:

@@ -75,3 +75,9 @@ def test_bootstrap_cipher_uses_current_and_old_keys() -> None:
     assert cipher.decrypt(KeyCipher(old).encrypt(PRIVATE), kid="k1") == PRIVATE
     assert KeyCipher(new).decrypt(cipher.encrypt(PRIVATE), kid="k1") == PRIVATE
     assert new not in repr(AuthSettings(signing_keys_encryption_key=new))
+
+
+def test_a_blank_key_is_unset() -> None:
+    settings = AuthSettings(signing_keys_encryption_key=" ", signing_keys_encryption_old_keys="")
+    assert settings.signing_keys_encryption_key is None
+    assert key_cipher(settings) is None
