@@ -19,6 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from llmts_common.kafka_security import kafka_client_options
 from tests.e2e import api
 from tests.e2e.conftest import register_and_login
 from tests.e2e.stack import ROOT, Stack
@@ -31,7 +32,7 @@ N = 12
 
 async def _records(topic: str, key: str, within: float = 30.0) -> list[Any]:
     """Every record of ``topic`` with ``key``, from the beginning to the current end."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, **kafka_client_options(), group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     out: list[Any] = []
     try:

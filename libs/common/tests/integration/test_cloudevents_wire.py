@@ -14,12 +14,17 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from llmts_common.contracts import ExportReady, GenerationStarted, ItemGenerated, Message, ModelRef, Usage
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, create_broker
+from llmts_common.kafka_security import faststream_security, kafka_client_options
+from llmts_common.settings import KafkaSettings
 from llmts_common.tracing import span
 
 
 async def _read(bootstrap: str, topic: str, expect: int, within: float = 30.0) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        **kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap)),
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     out: list[Any] = []
@@ -54,7 +59,7 @@ def _messages(job_id: str) -> list[Message]:
 async def test_the_cloudevents_sdk_reads_our_records_as_the_events_we_published(
     kafka_bootstrap: str, unique_topic: str
 ) -> None:
-    broker = create_broker(kafka_bootstrap, client_id="test-cloudevents")
+    broker = create_broker(kafka_bootstrap, client_id="test-cloudevents", security=faststream_security())
     publisher = EventPublisher(broker, source="generator", schema_base_url="https://llmts.test/schemas")
     await broker.start()
     sent: list[Envelope] = []

@@ -7,7 +7,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.support.names import unique_topic_prefix
 
 from llmts_common.contracts.topics import ALL_TOPICS
+from llmts_common.kafka_security import kafka_client_options
 from llmts_common.provision_topics import TopicPlan, provision
+from llmts_common.settings import KafkaSettings
 
 pytestmark = pytest.mark.connected
 
@@ -15,12 +17,13 @@ pytestmark = pytest.mark.connected
 async def test_creates_every_topic_once(kafka_bootstrap: str) -> None:
     prefix = unique_topic_prefix("provision")
     plan = TopicPlan(prefix=prefix, partitions=2, retention_ms=3_600_000)
-    created = await provision({"bootstrap_servers": kafka_bootstrap}, plan)
+    options = kafka_client_options(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap))
+    created = await provision(options, plan)
     assert sorted(created) == sorted(
         [f"{prefix}{t}" for t in ALL_TOPICS] + [f"{prefix}{t}.dlq" for t in ALL_TOPICS]
     )
-    assert await provision({"bootstrap_servers": kafka_bootstrap}, plan) == []  # idempotent
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    assert await provision(options, plan) == []  # idempotent
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         described = await admin.describe_topics(
