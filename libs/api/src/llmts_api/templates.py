@@ -16,19 +16,28 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
+from llmts_api.template_document import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS
+from llmts_api.template_document import MAX_RULES as MAX_RULES
+from llmts_api.template_document import MAX_STAGES, DatasetSeed, JudgeSpec, StageSpec
+from llmts_api.template_document import FallbackSpec as FallbackSpec
+from llmts_api.template_document import ModelSpec as ModelSpec
+from llmts_api.template_document import OutputFormat as OutputFormat
+from llmts_api.template_document import OutputSpec as OutputSpec
+from llmts_api.template_document import PromptsSpec as PromptsSpec
+from llmts_api.template_document import ValidationMode as ValidationMode
+from llmts_api.template_document import ValidationSpec as ValidationSpec
+from llmts_api.template_preview import JudgePreview, PreviewItem
+from llmts_api.template_preview import RenderedPrompts as RenderedPrompts
 
 Visibility = Literal["private", "public"]
-OutputFormat = Literal["json", "text"]
-ValidationMode = Literal["strict", "custom", "none"]
 
-MAX_PROMPT_CHARS = 65_536
 MAX_NAME_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5_000
 MAX_TAG_CHARS = 50
 MAX_TAGS = 32
 MAX_TASKS = 1_000
-MAX_RULES = 500
 MAX_PAGE = 100
+MAX_PREVIEW_ITEMS = 20
 TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 EXAMPLE_ID_PATTERN = r"^[a-z0-9-]{1,64}$"
 
@@ -44,55 +53,6 @@ class _Strict(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------- the document
-class OutputSpec(_Strict):
-    format: OutputFormat = Field(
-        default="json", description="json: one JSON item per request; text: free text."
-    )
-
-
-class PromptsSpec(_Strict):
-    system: str = Field(
-        default="",
-        max_length=MAX_PROMPT_CHARS,
-        description="Jinja2 system prompt (sandboxed, StrictUndefined).",
-    )
-    user: str = Field(
-        min_length=1,
-        max_length=MAX_PROMPT_CHARS,
-        description="Jinja2 user prompt; llm-data-gen `{placeholders}` also work.",
-        examples=["Write a quiz question about {{ topic }} with four options."],
-    )
-
-
-class ValidationSpec(_Strict):
-    mode: ValidationMode = "strict"
-    rules: list[dict[str, Any]] = Field(
-        default_factory=list,
-        max_length=MAX_RULES,
-        examples=[
-            [
-                {"path": "question", "min_length": 10, "max_length": 300},
-                {"path": "answer", "pattern": "^[A-D]$"},
-            ]
-        ],
-    )
-
-
-class FallbackSpec(_Strict):
-    provider: ProviderName | None = Field(default=None, examples=["openrouter"])
-    id: str = Field(min_length=1, max_length=300, examples=["openai/gpt-4o-mini"])
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
-
-
-class ModelSpec(FallbackSpec):
-    fallback: list[FallbackSpec] = Field(
-        default_factory=list,
-        max_length=5,
-        description="The template's default fallback chain (a job's own model replaces the whole chain).",
-    )
-
-
 class TemplateCreate(BaseModel):
     """A template document (v1). Unknown top-level keys are refused; ``schema`` is required for json output."""
 
@@ -135,13 +95,30 @@ class TemplateCreate(BaseModel):
         description="JSON Schema (2020-12; draft-07 accepted) of ONE item; required for json output.",
     )
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
-    variables: dict[str, Any] = Field(default_factory=dict, description="Defaults for custom variables.")
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Defaults for custom variables; a value with a `sampler` key is a sampler (category, "
+        "subcategory, uniform, normal, datetime, uuid, person, expression), drawn per item without tokens.",
+    )
     tasks: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_TASKS,
         description="Optional rows of variables, each with a `count` of items (llm-data-gen).",
     )
     model: ModelSpec | None = None
+    seed: DatasetSeed | None = Field(
+        default=None,
+        description="A seed dataset of the owner's: each item gets one row as variables (its columns, or "
+        "`columns`, count as declared names). A public template cannot have one (datasets are private).",
+    )
+    judge: JudgeSpec | None = Field(default=None, description="An LLM judge every item must pass.")
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        max_length=MAX_STAGES,
+        description="Stages after the top-level prompts (stage `main`; json output only): a stage's prompts may "
+        "use `{{ main.<field> }}` and `{{ <earlier stage>.<field> }}`; the item is the top-level output with "
+        "each stage's output under its name.",
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="Free-form provenance (e.g. what an import came from); never used for rendering.",
@@ -408,6 +385,15 @@ class PreviewRequest(_Strict):
         default=None, description="Model id or spec; default: the template's."
     )
     count: int | None = Field(default=None, ge=1, le=1_000_000, description="Items, for the cost estimate.")
+    items: int = Field(
+        default=1, ge=1, le=MAX_PREVIEW_ITEMS, description="Items `index` .. `index + items - 1` in `items`."
+    )
+    sample_seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**63 - 1,
+        description="The seed samplers are drawn with (a job draws with its own).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PreviewRequest:
@@ -416,11 +402,6 @@ class PreviewRequest(_Strict):
         if self.version is not None and self.template_id is None:
             raise ValueError("version needs template_id")
         return self
-
-
-class RenderedPrompts(BaseModel):
-    system: str
-    user: str
 
 
 class TokenEstimate(BaseModel):
@@ -445,6 +426,9 @@ class PreviewPublic(BaseModel):
         description="USD range per item and in total (count × item) from the catalog price; null without one."
     )
     notes: list[str]
+    sample_seed: int = Field(default=0, description="The seed the sampled values were drawn with.")
+    items: list[PreviewItem] = Field(default_factory=list, description="The previewed items, from `index`.")
+    judge: JudgePreview | None = None
 
 
 # ------------------------------------------------------------------------------------------ examples, imports

@@ -111,6 +111,7 @@ def bootstrap(
     catalog = CatalogPriceClient(settings.catalog_url, timeout=settings.catalog_timeout_seconds)
     bodies = ProviderRequestBuilder(ProviderSettings())  # OPENAI_COMPATIBLE_* shape its preview bodies
     renderer = render_pool(settings, runtime)
+    datasets = dataset_deps(settings, runtime)
     svc = AppServices(
         deps=Deps(
             repo=repo,
@@ -118,6 +119,7 @@ def bootstrap(
             notify=wake.set,
             examples=load_examples(),
             inspector=renderer,
+            datasets=datasets.repo,
         ),
         verifier=verifier
         or JwksVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
@@ -126,7 +128,7 @@ def bootstrap(
         prices=prices or catalog,
         default_model=settings.default_model,
         default_max_tokens=settings.default_max_tokens,
-        datasets=dataset_deps(settings, runtime),
+        datasets=datasets,
     )
 
     runtime.add_background("outbox-relay", relay_loop(settings, outbox, repo, wake, svc.datasets))

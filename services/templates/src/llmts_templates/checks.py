@@ -9,18 +9,30 @@ Errors make the document unusable; warnings are worth a look but a generation ca
   missing then fails with an error naming it (preview shows it at once);
 - llm-data-gen placeholders ``{name}`` that nothing declares → warnings (they would stay literal text);
 - invalid JSON Schema (checked against its metaschema) → errors; malformed rules → errors;
-- rules naming paths the schema lacks → warnings.
+- rules naming paths the schema lacks → warnings;
+- samplers among ``variables``, the seed dataset, the judge and the stages (``pipeline_checks``) → errors at their
+  paths; a seed's columns and the sampler names count as declared variables, and a stage's prompts may also use
+  ``main`` and the earlier stages' names (a later stage's name is an error).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from llmts_templates.domain.document import TemplateDocument
+from llmts_templates.domain.issues import Issue
+from llmts_templates.pipeline_checks import (
+    PromptScope,
+    judge_issues,
+    prompt_scopes,
+    sampler_issues,
+    stage_issues,
+    stage_reference_issues,
+)
 from llmts_templating.pool import Inspection
 from llmts_templating.render import (
     BUILTIN_VARIABLES,
@@ -38,14 +50,6 @@ from llmts_templating.validation import (
 )
 
 _SUFFIX = re.compile(r"^(?P<base>.+?)_(?:(?:minus|plus)(?:_\d{1,6})?|translit|num)$")
-
-
-class Issue(BaseModel):
-    path: str
-    message: str
-    line: int | None = None
-    column: int | None = None
-    kind: str | None = None
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -95,8 +99,8 @@ def shape_errors(exc: ValidationError) -> list[Issue]:
     return issues
 
 
-def _declared(doc: TemplateDocument) -> set[str]:
-    return doc.declared_names() | set(BUILTIN_VARIABLES)
+def _declared(doc: TemplateDocument, extra: set[str] | None = None) -> set[str]:
+    return doc.declared_names() | set(BUILTIN_VARIABLES) | (extra or set())
 
 
 class Inspector(Protocol):
@@ -117,49 +121,67 @@ def _inspect_here(source: str, path: str) -> Inspection:
 
 
 async def inspect_prompts(doc: TemplateDocument, inspector: Inspector) -> dict[str, Inspection]:
-    """Both prompts compiled by ``inspector``, by path (``prompts.system``, ``prompts.user``)."""
+    """Every prompt (top-level and each stage's) compiled by ``inspector``, by path (``prompts.user``,
+    ``stages[0].prompts.system`` …)."""
     out: dict[str, Inspection] = {}
-    for name, source in (("system", doc.prompts.system), ("user", doc.prompts.user)):
-        out[f"prompts.{name}"] = await inspector.inspect(source, path=f"prompts.{name}")
+    for scope in prompt_scopes(doc):
+        out[scope.path] = await inspector.inspect(scope.source, path=scope.path)
     return out
 
 
+def _name_warnings(path: str, names: set[str], placeholders: set[str], declared: set[str]) -> list[Issue]:
+    warnings = [
+        Issue(
+            path=path,
+            message=(
+                f"variable '{var}' is declared in neither variables, tasks, the seed nor the built-ins; "
+                "rendering fails unless the request supplies it"
+            ),
+            kind="undefined_variable",
+        )
+        for var in sorted(names - declared)
+    ]
+    for ph in sorted(placeholders - declared):
+        m = _SUFFIX.match(ph)
+        if m and m["base"] in declared:
+            continue
+        warnings.append(
+            Issue(
+                path=path,
+                message=f"placeholder '{{{ph}}}' matches no variable and will stay literal text",
+                kind="unknown_placeholder",
+            )
+        )
+    return warnings
+
+
 def _prompt_issues(
-    doc: TemplateDocument, report: ValidationReport, inspections: Mapping[str, Inspection] | None
+    doc: TemplateDocument,
+    report: ValidationReport,
+    inspections: Mapping[str, Inspection] | None,
+    declared: set[str],
 ) -> None:
-    declared = _declared(doc)
-    for name, source in (("system", doc.prompts.system), ("user", doc.prompts.user)):
-        path = f"prompts.{name}"
-        found = inspections[path] if inspections is not None else _inspect_here(source, path)
+    for scope in prompt_scopes(doc):
+        found = _inspection(scope, inspections)
         for p in found.issues:
             report.errors.append(
-                Issue(path=path, message=p.message, line=p.line, column=p.column, kind=p.kind)
+                Issue(path=scope.path, message=p.message, line=p.line, column=p.column, kind=p.kind)
             )
         if found.issues:
             continue
-        names, placeholders = set(found.variables), set(found.placeholders)
-        for var in sorted(names - declared):
-            report.warnings.append(
-                Issue(
-                    path=path,
-                    message=(
-                        f"variable '{var}' is declared in neither variables, tasks nor the built-ins; "
-                        "rendering fails unless the request supplies it"
-                    ),
-                    kind="undefined_variable",
-                )
-            )
-        for ph in sorted(placeholders - declared):
-            m = _SUFFIX.match(ph)
-            if m and m["base"] in declared:
-                continue
-            report.warnings.append(
-                Issue(
-                    path=path,
-                    message=f"placeholder '{{{ph}}}' matches no variable and will stay literal text",
-                    kind="unknown_placeholder",
-                )
-            )
+        names = set(found.variables)
+        report.errors.extend(stage_reference_issues(scope, names))
+        visible = declared | scope.stages_visible
+        forbidden = scope.stages_forbidden
+        report.warnings.extend(
+            _name_warnings(scope.path, names - forbidden, set(found.placeholders) - forbidden, visible)
+        )
+
+
+def _inspection(scope: PromptScope, inspections: Mapping[str, Inspection] | None) -> Inspection:
+    if inspections is not None and scope.path in inspections:
+        return inspections[scope.path]
+    return _inspect_here(scope.source, scope.path)
 
 
 def _schema_issues(doc: TemplateDocument, report: ValidationReport) -> bool:
@@ -206,15 +228,24 @@ def _rule_issues(doc: TemplateDocument, report: ValidationReport, schema_ok: boo
 
 
 def validate_document(
-    doc: TemplateDocument, inspections: Mapping[str, Inspection] | None = None, *, prompts: bool = True
+    doc: TemplateDocument,
+    inspections: Mapping[str, Inspection] | None = None,
+    *,
+    prompts: bool = True,
+    seed_names: set[str] | None = None,
 ) -> ValidationReport:
     """Every problem of ``doc``. The prompts are compiled here unless ``inspections`` (from
-    :func:`inspect_prompts`) are given; ``prompts=False`` skips them (schema and rules only)."""
+    :func:`inspect_prompts`) are given; ``prompts=False`` skips them (schema and rules only). ``seed_names``: the
+    columns the seed dataset brings (declared names; the service reads them from the dataset)."""
     report = ValidationReport(valid=True)
+    declared = _declared(doc, seed_names)
+    report.errors.extend(sampler_issues(doc))
     if prompts:
-        _prompt_issues(doc, report, inspections)
+        _prompt_issues(doc, report, inspections, declared)
     schema_ok = _schema_issues(doc, report)
     _rule_issues(doc, report, schema_ok)
+    report.errors.extend(judge_issues(doc))
+    report.errors.extend(stage_issues(doc, declared))
     report.valid = not report.errors
     return report
 
@@ -236,10 +267,19 @@ def validate_payload(payload: Any) -> ValidationReport:
     return doc if isinstance(doc, ValidationReport) else validate_document(doc)
 
 
-async def validate_payload_with(payload: Any, inspector: Inspector) -> ValidationReport:
+SeedCheck = Callable[[TemplateDocument], Awaitable[tuple[set[str], list[Issue]]]]
+
+
+async def validate_payload_with(
+    payload: Any, inspector: Inspector, seed: SeedCheck | None = None
+) -> ValidationReport:
     """:func:`validate_payload` with the prompts compiled by ``inspector`` (the service's render pool: off the
-    event loop, under the render deadline)."""
+    event loop, under the render deadline); ``seed`` reads the seed dataset's columns and checks it."""
     doc = _document_of(payload)
     if isinstance(doc, ValidationReport):
         return doc
-    return validate_document(doc, await inspect_prompts(doc, inspector))
+    names, seed_problems = await seed(doc) if seed is not None else (set(), [])
+    report = validate_document(doc, await inspect_prompts(doc, inspector), seed_names=names)
+    report.errors.extend(seed_problems)
+    report.valid = not report.errors
+    return report

@@ -33,7 +33,8 @@ from llmts_templates.domain.document import TemplateDocument, TemplateRecord, Te
 from llmts_templates.domain.examples import Example
 from llmts_templates.domain.llm_data_gen import ImportResult, LlmDataGenError, map_config
 from llmts_templates.domain.merge_patch import merge_patch
-from llmts_templates.domain.ports import ListFilter, TemplateRepository
+from llmts_templates.domain.ports import DatasetCatalog, ListFilter, TemplateRepository
+from llmts_templates.pipeline_checks import seed_columns
 
 
 def _utcnow() -> datetime:
@@ -57,6 +58,9 @@ class Deps:
     inspector: Inspector | None = None
     """Compiles prompts off the event loop under the hard deadline (the service's ``RenderPool``); without one
     (unit tests) they are compiled in-process."""
+    datasets: DatasetCatalog | None = None
+    """The seed datasets (a template's ``seed`` must name one of its owner's); without them only the seed's
+    shape is checked."""
 
 
 def _event_args(record: TemplateRecord) -> dict[str, Any]:
@@ -152,14 +156,16 @@ async def diff_versions(
 
 
 # --------------------------------------------------------------------------------------------- writes
-async def ensure_runnable(document: TemplateDocument, *, deps: Deps) -> None:
+async def ensure_runnable(document: TemplateDocument, *, owner_id: str, deps: Deps) -> None:
     """Refuse what would make every job of the template fail at once: prompts that do not compile (syntax,
     refused constructs, size: 422 with each issue's path, line and column), an invalid JSON Schema or malformed
-    validation rules (bad or catastrophic regexes, min > max …). Undefined variables stay warnings (validate):
-    a request may still supply them."""
+    validation rules (bad or catastrophic regexes, min > max …), bad samplers, a seed dataset that is not the
+    owner's, a judge that cannot decide, stages that name later stages. Undefined variables stay warnings
+    (validate): a request may still supply them."""
+    names, seed_problems = await seed_columns(document, owner_id=owner_id, datasets=deps.datasets)
     inspections = await inspect_prompts(document, deps.inspector) if deps.inspector is not None else None
-    report = validate_document(document, inspections)
-    blocking = [e for e in report.errors if e.kind != "document"]
+    report = validate_document(document, inspections, seed_names=names)
+    blocking = [e for e in [*seed_problems, *report.errors] if e.kind != "document"]
     if blocking:
         raise Unprocessable(
             f"{blocking[0].path}: {blocking[0].message}",
@@ -170,7 +176,7 @@ async def ensure_runnable(document: TemplateDocument, *, deps: Deps) -> None:
 async def create_template(
     document: TemplateDocument, *, user_id: str, deps: Deps, note: str | None = None
 ) -> TemplateRecord:
-    await ensure_runnable(document, deps=deps)
+    await ensure_runnable(document, owner_id=user_id, deps=deps)
     now = deps.clock()
     record = TemplateRecord(
         id=deps.new_id(), owner_id=user_id, version=1, created_at=now, updated_at=now, document=document
@@ -208,7 +214,7 @@ async def update_template(
     deps: Deps,
     expected_version: int | None = None,
 ) -> TemplateRecord:
-    await ensure_runnable(document, deps=deps)
+    await ensure_runnable(document, owner_id=user_id, deps=deps)
     current = await get_owned(template_id, user_id=user_id, deps=deps)
     if expected_version is not None and expected_version != current.version:
         raise Conflict(

@@ -67,6 +67,44 @@ class ValidationSpec(_Frozen):
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
+SeedSampling = Literal["ordered", "shuffle", "with_replacement"]
+
+
+class SeedRef(_Frozen):
+    """A template's or job's seed dataset: each item gets one row of it as variables."""
+
+    dataset_id: str
+    sampling: SeedSampling = "ordered"
+    columns: list[str] | None = Field(default=None, description="Only these columns (default all).")
+
+
+class JudgeModel(_Frozen):
+    provider: ProviderName | None = None
+    id: str
+
+
+class JudgeSpec(_Frozen):
+    """An LLM judge (``llmts_templating.judge.JudgeRules``): scores each item; ``accept`` decides."""
+
+    model: JudgeModel
+    rubric: str
+    scores: dict[str, list[float]] = Field(description="Score name → [min, max].")
+    accept: str = Field(description="An expression over the scores, e.g. `quality >= 4`.")
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class StageSpec(_Frozen):
+    """A later stage of a multi-stage template: its prompts see the item's variables, the top-level output as
+    ``main`` and each earlier stage's output under its name; its output is stored under its name in the item."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+    name: str
+    prompts: Prompts
+    json_schema: dict[str, Any] = Field(alias="schema")
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+
+
 class TemplateSnapshot(_Frozen):
     """The template version a job runs with; carried in the command so history survives edits and deletion."""
 
@@ -81,6 +119,12 @@ class TemplateSnapshot(_Frozen):
     variables: dict[str, Any] = Field(default_factory=dict)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
     model: ModelRef | None = None
+    seed: SeedRef | None = None
+    judge: JudgeSpec | None = None
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        description="Stages after the top-level prompts (stage `main`); an item is complete after the last.",
+    )
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
 

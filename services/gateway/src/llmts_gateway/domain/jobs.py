@@ -23,7 +23,7 @@ from llmts_common.contracts import (
     TemplateSnapshot,
     ValidationSpec,
 )
-from llmts_common.contracts.common_models import ProviderName
+from llmts_common.contracts.common_models import JudgeSpec, ProviderName, SeedRef, StageSpec
 from llmts_common.errors import (
     AppError,
     Conflict,
@@ -77,6 +77,9 @@ class TemplateAnswer(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
     model: ModelRef | None = None
+    seed: SeedRef | None = None
+    judge: JudgeSpec | None = None
+    stages: list[StageSpec] = Field(default_factory=list)
 
     def snapshot(self) -> TemplateSnapshot:
         return TemplateSnapshot(
@@ -91,6 +94,9 @@ class TemplateAnswer(BaseModel):
             variables=self.variables,
             tasks=self.tasks,
             model=self.model,
+            seed=self.seed,
+            judge=self.judge,
+            stages=self.stages,
         )
 
 

@@ -82,3 +82,13 @@ class PriceLookup:
 class PriceSource(Protocol):
     async def price(self, model_id: str, *, authorization: str | None) -> PriceLookup:
         """Never raises: an unreachable catalog is a lookup with ``price=None`` and a note."""
+
+
+class DatasetCatalog(Protocol):
+    """The templates service's seed datasets (``adapters.datasets_mongo.MongoDatasetRepository``)."""
+
+    async def get(self, dataset_id: str) -> dict[str, Any] | None:
+        """The ready dataset (``owner_id``, ``columns`` …) or ``None``."""
+
+    async def rows(self, dataset_id: str, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Rows ``offset`` .. ``offset + limit - 1`` in file order."""
