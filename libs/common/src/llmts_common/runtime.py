@@ -40,6 +40,7 @@ from llmts_common.mongo import (
 )
 from llmts_common.settings import BaseServiceSettings
 from llmts_common.tracing import setup_tracing
+from llmts_common.web import ReadinessCheck, Reported
 
 log = logging.getLogger("llmts.runtime")
 
@@ -236,8 +237,8 @@ class ServiceRuntime:
                 ok = False
         return {"ready": ok, "required": False, "connected": self.kafka_connected}
 
-    def checks(self) -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
-        return {"startup": self.startup_ready, "mongo": self.mongo_ready, "kafka": self.kafka_ready}
+    def checks(self) -> dict[str, ReadinessCheck]:
+        return {"startup": self.startup_ready, "mongo": self.mongo_ready, "kafka": Reported(self.kafka_ready)}
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,18 @@ HTTP_LATENCY = Histogram(
 ReadinessCheck = Callable[[], Awaitable[bool | dict[str, Any]]]
 """A dependency check of ``/ready``: ``True``/``False`` or ``{"ready": bool, ...}``. A result with
 ``"required": False`` is reported but does not make the pod unready (a dependency the pod serves without)."""
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A check that is reported in ``/ready`` but never makes the pod unready, even when it fails or times out
+    (its result carries ``"required": false``)."""
+
+    check: ReadinessCheck
+
+    async def __call__(self) -> bool | dict[str, Any]:
+        return await self.check()
+
 
 READY_CHECK_TIMEOUT_S = 2.0
 """Each check of ``/ready`` gets this long (they run concurrently, so the answer comes well within a 5 s probe
@@ -305,13 +318,14 @@ _READY_EXAMPLE: dict[str, Any] = {
 
 
 async def _run_check(check: ReadinessCheck) -> dict[str, Any]:
+    optional = {"required": False} if isinstance(check, Reported) else {}
     try:
         res = await asyncio.wait_for(check(), timeout=READY_CHECK_TIMEOUT_S)
     except TimeoutError:
-        return {"ready": False, "error": "timeout"}
+        return {"ready": False, "error": "timeout", **optional}
     except Exception as exc:
-        return {"ready": False, "error": type(exc).__name__}
-    return {"ready": res} if isinstance(res, bool) else res
+        return {"ready": False, "error": type(exc).__name__, **optional}
+    return {**({"ready": res} if isinstance(res, bool) else res), **optional}
 
 
 def add_health_routes(app: FastAPI, checks: Mapping[str, ReadinessCheck]) -> None:

@@ -10,7 +10,7 @@ import httpx
 from pymongo.errors import ServerSelectionTimeoutError
 
 from llmts_common import web
-from llmts_common.web import create_app
+from llmts_common.web import Reported, create_app
 
 
 def _client(checks: dict[str, Any]) -> httpx.AsyncClient:
@@ -93,3 +93,20 @@ async def test_a_route_whose_database_is_away_answers_503_not_500() -> None:
     body = r.json()["error"]
     assert body["code"] == "service_unavailable"
     assert "27017" not in r.text  # no internals
+
+
+async def test_a_reported_check_that_fails_or_hangs_keeps_the_pod_ready(monkeypatch: Any) -> None:
+    monkeypatch.setattr(web, "READY_CHECK_TIMEOUT_S", 0.2)
+
+    async def hangs() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"ready": True}
+
+    async def raises() -> dict[str, Any]:
+        raise ConnectionError("refused")
+
+    async with _client({"mongo": _up, "kafka": Reported(hangs), "auth": Reported(raises)}) as c:
+        r = await c.get("/ready")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"]["kafka"] == {"ready": False, "error": "timeout", "required": False}
+    assert r.json()["checks"]["auth"] == {"ready": False, "error": "ConnectionError", "required": False}

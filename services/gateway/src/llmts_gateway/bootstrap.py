@@ -15,6 +15,7 @@ from llmts_common.auth import JwksVerifier
 from llmts_common.contracts import GenerationRequested
 from llmts_common.outbox import Outbox, StoredMessage, run_relay
 from llmts_common.runtime import ServiceRuntime
+from llmts_common.web import Reported
 from llmts_common.web import create_app as create_http_app
 from llmts_gateway import handlers
 from llmts_gateway.adapters.accounts import COLLECTION as REVOKED_USERS
@@ -99,7 +100,7 @@ def bootstrap(
 
     checks: dict[str, Any] = dict(runtime.checks())  # ready on its own Mongo; Kafka reported, not required
     for name in SERVICES:
-        checks[name] = _service_check(upstreams, name)  # reported, not required: the routes answer 503 alone
+        checks[name] = Reported(_service_check(upstreams, name))  # not required: its routes answer 503 alone
     app = create_http_app(
         service=settings.service_name,
         title="LLM Template System API",
@@ -186,7 +187,7 @@ def _service_check(upstreams: Upstreams, name: str) -> Any:
     (``service_unavailable``), so it never takes the gateway (login, reads of the others) out of service."""
 
     async def check() -> dict[str, Any]:
-        return {**await upstreams.ready(name), "required": False}
+        return await upstreams.ready(name)
 
     return check
 
