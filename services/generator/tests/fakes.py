@@ -455,12 +455,18 @@ class FakeResponseCache:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], CachedAnswer] = {}
-        self.gets = 0
+        self.gets = 0  # keys read, one by one or many at once
+        self.single_gets = 0  # keys read one by one (a slot's own lookup)
         self.puts = 0
 
     async def get(self, user_id: str, key: str) -> CachedAnswer | None:
         self.gets += 1
+        self.single_gets += 1
         return self.entries.get((user_id, key))
+
+    async def get_many(self, user_id: str, keys: Sequence[str]) -> dict[str, CachedAnswer]:
+        self.gets += len(keys)
+        return {k: self.entries[(user_id, k)] for k in keys if (user_id, k) in self.entries}
 
     def put(self, user_id: str, key: str, answer: CachedAnswer) -> None:
         self.puts += 1

@@ -65,6 +65,7 @@ from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch, Op
 from llmts_generator.jobloop import JobAborted, retry_transient
+from llmts_generator.prefetch import prefetch
 from llmts_generator.records import JobRef
 from llmts_generator.recovery import JobState, recover
 from llmts_generator.slots import SlotContext, SlotWork
@@ -310,6 +311,7 @@ class JobRunner:
             cache=self.deps.cache,
             cache_mode=req.cache,
         )
+        await prefetch(ctx, self.state, sched.pending, job_id=self.job_id, user_id=self.user_id)
         slots = SlotWork(
             self.job, ctx, self.state, sched, self.writer, self.rate, self._next_plan, self._max_backlog
         )

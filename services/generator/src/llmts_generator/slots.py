@@ -63,6 +63,8 @@ class SlotContext:
     seed: int = 0  # the job seed (domain/caching): item seeds, provider seeds, cache keys
     cache: ResponseCache | None = None
     cache_mode: str = "off"  # use | refresh | off (the job's `cache`)
+    rendered: dict[int, RenderedItem] = field(default_factory=dict)  # first prompts rendered ahead (prefetch)
+    prefetched: dict[str, CachedAnswer] = field(default_factory=dict)  # cached answers read ahead, by key
 
 
 @dataclass
@@ -158,6 +160,9 @@ class SlotWork:
     # --- steps ------------------------------------------------------------------------------------------
     async def _render(self, plan: SlotPlan) -> RenderedItem | None:
         ctx = self.ctx
+        ready = ctx.rendered.pop(plan.target, None)
+        if ready is not None:
+            return ready
         try:
             return await render_item(
                 ctx.renderer, ctx.request, ctx.plan, plan.target, job_id=self.job.job_id, now=ctx.clock()
@@ -302,7 +307,7 @@ class SlotWork:
     async def _lookup(self, t: _Target, key: str) -> ChatResult | None:
         """The cached answer as a free result (its original cost is kept as the saving), or None (a miss)."""
         assert self.ctx.cache is not None
-        hit = await self.ctx.cache.get(self.job.user_id, key)
+        hit = self.ctx.prefetched.pop(key, None) or await self.ctx.cache.get(self.job.user_id, key)
         if hit is None:
             t.cache = "miss"
             self.st.cache_misses += 1

@@ -127,6 +127,9 @@ async def test_concurrent_reads_are_answered_each_with_its_own_entry(db: Databas
     got = await asyncio.gather(*(fresh.get("u1", f"k{n}") for n in range(40)), fresh.get("u2", "k1"))
 
     assert got[:40] == [answer(f"a{n}") for n in range(40)]
+    many = await fresh.get_many("u1", [f"k{n}" for n in range(0, 40, 10)] + ["nope"])
+    assert many == {f"k{n}": answer(f"a{n}") for n in range(0, 40, 10)}
+    assert await fresh.get_many("u2", ["k0"]) == {}
     assert got[40] is None
     clock.now += timedelta(minutes=45)
     assert await asyncio.gather(fresh.get("u1", "k3"), fresh.get("u1", "late")) == [None, answer("late")]

@@ -68,10 +68,10 @@ def _answer(_call: int, request: ChatRequest) -> str:
     return json.dumps({"title": f"review {k}", "rating": k % 5 + 1})
 
 
-def _command(user: str = "u1", *, seed: int = 7, cache: str = "use", rules: Any = None) -> GenerationRequested:
-    tpl = support.template(
-        id="tpl-1", schema=SCHEMA, validation={"mode": "strict", "rules": rules or []}
-    )
+def _command(
+    user: str = "u1", *, seed: int = 7, cache: str = "use", rules: Any = None
+) -> GenerationRequested:
+    tpl = support.template(id="tpl-1", schema=SCHEMA, validation={"mode": "strict", "rules": rules or []})
     return support.command(user, 12, template=tpl, concurrency=4, seed=seed, cache=cache)
 
 
@@ -104,9 +104,11 @@ async def test_rerun_with_the_same_seed_is_served_from_the_cache_at_no_cost() ->
     assert all(c.request.seed is not None for c in called.calls)  # the item seed goes to the provider
 
     again = _command()
+    single_gets = cache.single_gets
     provider, runner = await _runner(h, again, cache)
 
     assert provider.calls == []
+    assert cache.single_gets == single_gets  # every answer was read ahead (prefetch), none one by one
     assert _items(h, again.job_id) == _items(h, first.job_id)
     doc = h.repo.jobs[again.job_id]
     assert doc["status"] == "completed"
@@ -133,7 +135,8 @@ async def test_changed_validation_rules_revalidate_cached_answers_without_a_call
     attempts = h.repo.attempts_of_job(strict.job_id)
     cached = [a for a in attempts if a["cached"]]
     assert len(cached) == 12  # every first answer came from the cache ...
-    assert sorted(a["target"] for a in cached if a["outcome"] == "invalid") == [4, 9]  # ... rated 5: refused now
+    refused = sorted(a["target"] for a in cached if a["outcome"] == "invalid")
+    assert refused == [4, 9]  # ... those rated 5 are refused now
     assert len(provider.calls) == 2  # only their repairs were called (a repair is another request)
     assert all(len(c.request.messages) > 2 for c in provider.calls)
     assert h.repo.jobs[strict.job_id]["status"] == "completed"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,15 @@ class MongoResponseCache:
         if doc is None or doc.get("user_id") != user_id or not _alive(doc.get("expires_at"), self.clock()):
             return None
         return CachedAnswer.of(doc)
+
+    async def get_many(self, user_id: str, keys: Sequence[str]) -> dict[str, CachedAnswer]:
+        now, found = self.clock(), {}
+        ids = [f"{user_id}:{key}" for key in keys]
+        for start in range(0, len(ids), 1000):
+            async for doc in self.col.find({"_id": {"$in": ids[start : start + 1000]}}):
+                if doc.get("user_id") == user_id and _alive(doc.get("expires_at"), now):
+                    found[str(doc["key"])] = CachedAnswer.of(doc)
+        return found
 
     async def _read(self, doc_id: str) -> dict[str, Any] | None:
         """One read, batched with the reads the other slots ask for meanwhile (one ``$in`` query per batch)."""
