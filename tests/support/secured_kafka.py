@@ -1,7 +1,8 @@
 """A Kafka broker of its own with a SASL_SSL listener, for the secured-Kafka tests.
 
 Certificates are made at test time with ``cryptography`` (a CA, and a server certificate for 127.0.0.1 signed by
-it); the SCRAM-SHA-512 user is created when the storage is formatted (``--add-scram``). The broker runs from the
+it); the SCRAM-SHA-512 user is created when the storage is formatted (``--add-scram``); PLAIN is enabled for the same
+user and password. The broker runs from the
 jars ``scripts/infra.sh`` caches (``~/.cache/llmts/kafka-<version>/lib``) on free ports with its own data
 directory, so the shared broker on 9092 is never touched. Listeners: ``SASL_SSL`` for the clients under test,
 a plaintext one for the broker itself and the KRaft controller, both on 127.0.0.1 only.
@@ -106,7 +107,9 @@ def make_certificates(directory: Path) -> tuple[Path, Path]:
     return cafile, server
 
 
-def _properties(directory: Path, server_pem: Path, ports: tuple[int, int, int]) -> Path:
+def _properties(
+    directory: Path, server_pem: Path, ports: tuple[int, int, int], *, username: str, password: str
+) -> Path:
     client, internal, controller = ports
     props = directory / "server.properties"
     props.write_text(
@@ -121,9 +124,13 @@ def _properties(directory: Path, server_pem: Path, ports: tuple[int, int, int]) 
                 "listener.security.protocol.map=SASL_SSL:SASL_SSL,BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 "inter.broker.listener.name=BROKER",
                 "controller.listener.names=CONTROLLER",
-                "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
                 "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                # PLAIN checks against the users listed here (SCRAM against the credentials made at format time)
+                "listener.name.sasl_ssl.plain.sasl.jaas.config="
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'user_{username}="{password}";',
                 "ssl.keystore.type=PEM",
                 f"ssl.keystore.location={server_pem}",
                 f"log.dirs={directory / 'data'}",
@@ -161,7 +168,7 @@ def secured_kafka(directory: Path, *, username: str, password: str) -> Iterator[
         subprocess.run(["bash", str(ROOT / "scripts" / "infra.sh"), "fetch"], check=True)
     cafile, server_pem = make_certificates(directory)
     ports = (free_port(), free_port(), free_port())
-    props = _properties(directory, server_pem, ports)
+    props = _properties(directory, server_pem, ports, username=username, password=password)
     java = [
         os.environ.get("JAVA", "java"),
         "-Xms64m",

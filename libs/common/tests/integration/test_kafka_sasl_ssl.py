@@ -96,6 +96,28 @@ async def test_service_publisher_and_aiokafka_consumer_round_trip_over_sasl_ssl(
     assert (("x-test", b"sasl")) in list(record.headers)
 
 
+async def test_sasl_plain_over_tls_works_too(broker: SecuredKafka) -> None:
+    settings = settings_for(broker, kafka_sasl_mechanism="PLAIN")
+    topic = unique("sasl.plain.")
+    fs = create_broker(
+        settings.kafka_bootstrap_servers, client_id="sasl-plain", security=faststream_security(settings)
+    )
+    await start_explained(fs.start, settings)
+    try:
+        await fs.publish(b"plain", topic=topic)
+    finally:
+        await fs.stop()
+    consumer = AIOKafkaConsumer(
+        topic, **kafka_client_options(settings), group_id=None, auto_offset_reset="earliest"
+    )
+    await start_explained(consumer.start, settings)
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=20)
+    finally:
+        await consumer.stop()
+    assert record.value == b"plain"
+
+
 async def test_wrong_password_is_refused_with_a_clear_error(broker: SecuredKafka) -> None:
     settings = settings_for(broker, kafka_sasl_password="not-" + PASSWORD)
     fs = create_broker(
