@@ -116,18 +116,23 @@ class InfraProbe:
         await self.mongo.close()
 
 
-def stages(timings: dict[str, Any], seen_at: float) -> str:
+def stages(timings: dict[str, Any], seen: dict[str, Any]) -> str:
     """Where the wall time went: command delivery (accepted → the generator has it), admission (→ started), the
-    run (→ finished) and the terminal event's way back to the client (finished → seen on the WebSocket)."""
+    run (→ finished), the terminal event's publication (finished → the event's ``time``, set when the generator
+    publishes it) and its relay to the client (→ seen on the WebSocket: Kafka, the gateway's fan-out)."""
 
     def at(key: str) -> float | None:
         raw = timings.get(key)
         return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp() if raw else None
 
-    points = [at("created_at"), at("queued_at"), at("started_at"), at("finished_at"), seen_at]
+    published = seen.get("time") if seen.get("type") != "snapshot" else None
+    points = [at("created_at"), at("queued_at"), at("started_at"), at("finished_at")]
+    if published:
+        points.append(datetime.fromisoformat(str(published).replace("Z", "+00:00")).timestamp())
+    points.append(seen.get("at"))
     if any(p is None for p in points):
         return str(timings)
-    names = ("command", "admission", "run", "event")
+    names = ("command", "admission", "run", "publish" if published else "event", "relay")
     return " ".join(f"{n}={(b - a) * 1000:.0f}ms" for n, a, b in zip(names, points, points[1:], strict=False))  # type: ignore[operator]
 
 
@@ -160,9 +165,9 @@ class User:
         r.raise_for_status()
         t0 = time.perf_counter()
         job_id = r.json()["job_id"]
-        final = await watch_terminal(self.gateway, self.token, job_id)
+        seen: dict[str, Any] = {}
+        final = await watch_terminal(self.gateway, self.token, job_id, seen)
         wall = time.perf_counter() - t0
-        seen_at = time.time()
         succeeded = final.get("succeeded", (final.get("counts") or {}).get("succeeded"))
         if succeeded != count:
             raise RuntimeError(f"user {self.name}'s job did not complete: {final}")
@@ -170,7 +175,7 @@ class User:
         call_s, _first, _last = await call_timing(self.client, job_id)
         print(
             f"{label}: wall={wall:.3f}s mean call (permit wait + provider, as recorded)={call_s * 1000:.0f}ms "
-            f"stages: {stages(timings, seen_at)}",
+            f"stages: {stages(timings, seen)}",
             flush=True,
         )
         return wall, float(timings.get("duration_seconds") or 0.0)
@@ -263,8 +268,25 @@ def processes(
     }
 
 
+def infra_pids() -> dict[str, int]:
+    """The local Kafka and Mongo-wire server (their pid files in var/run), when they are ours to see."""
+    out: dict[str, int] = {}
+    for name in ("kafka", "mongo"):
+        with contextlib.suppress(OSError, ValueError):
+            out[name] = int((ROOT / "var" / "run" / f"{name}.pid").read_text().strip())
+    return out
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            out[name] = cpu_seconds(pid)
+    return out
+
+
 async def measure(
-    a: User, b: User, fake_url: str, generator_pid: int, args: argparse.Namespace, probe: InfraProbe
+    a: User, b: User, fake_url: str, pids: dict[str, int], args: argparse.Namespace, probe: InfraProbe
 ) -> tuple[float, float]:
     """Steps 1–4 of the module doc; (solo_s, shared_s)."""
     await b.timed_job(args.b_count, "warm-up")
@@ -273,7 +295,7 @@ async def measure(
     await probe.end("solo")
     a_jobs = [await a.submit(args.a_count) for _ in range(args.a_jobs)]
     ramped = await wait_running(a, a_jobs, args.ramp_s)
-    calls0, cpu0 = await fake_calls(fake_url), cpu_seconds(generator_pid)
+    calls0, cpu0 = await fake_calls(fake_url), cpu_of(pids)
     t0 = time.perf_counter()
     try:
         shared = []
@@ -284,13 +306,20 @@ async def measure(
     finally:
         elapsed = time.perf_counter() - t0
         rate = (await fake_calls(fake_url) - calls0) / elapsed
-        busy = (cpu_seconds(generator_pid) - cpu0) / elapsed
+        cpu1 = cpu_of(pids)
+        busy = {n: (cpu1[n] - cpu0[n]) / elapsed for n in cpu1 if n in cpu0}
         running = [await a.status(j) for j in a_jobs]
         ended = await a.cancel_all(a_jobs, timeout_s=120)
         print(
             f"user A: {args.a_jobs} jobs × {args.a_count} items; after the ramp: {ramped}; provider calls/s "
-            f"while B's shared runs ran: {rate:.0f}, generator CPU {busy:.0%} of a core; A's jobs then: "
+            f"while B's shared runs ran: {rate:.0f}; A's jobs then: "
             f"{ {s: running.count(s) for s in sorted(set(running))} }; after the cancel: {ended}",
+            flush=True,
+        )
+        print(
+            "CPU while B's shared runs ran (share of one core): "
+            + " ".join(f"{n}={v:.0%}" for n, v in busy.items())
+            + f" total={sum(busy.values()):.0%} of {os.cpu_count()} cores",
             flush=True,
         )
     run_solo = statistics.median(d for _w, d in solo)
@@ -324,12 +353,11 @@ async def main_async(args: argparse.Namespace) -> str:
             user = User(name, gateway, access_token(key, f"bench-fair-{name}-{run}", ttl=7200))
             users.append(user)
             await user.create_template()
-        gen = procs["generator"].p
-        assert gen is not None
+        pids = {name: proc.p.pid for name, proc in procs.items() if proc.p is not None} | infra_pids()
         probe = InfraProbe(run)
         await probe.start()
         try:
-            solo, shared = await measure(users[0], users[1], procs["fake"].url, gen.pid, args, probe)
+            solo, shared = await measure(users[0], users[1], procs["fake"].url, pids, args, probe)
         finally:
             await probe.aclose()
         print(f"logs: {log_dir}", flush=True)

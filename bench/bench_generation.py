@@ -313,8 +313,12 @@ async def run_job(
     return wall, job_id, final
 
 
-async def watch_terminal(gateway: str, token: str, job_id: str) -> dict[str, Any]:
-    """The job's WebSocket until its terminal event (or a terminal snapshot); returns that event's data."""
+async def watch_terminal(
+    gateway: str, token: str, job_id: str, seen: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The job's WebSocket until its terminal event (or a terminal snapshot); returns that event's data. ``seen``
+    (when given) receives the terminal message as sent (``time``: when the event was published) and ``at``: when
+    it arrived."""
     final: dict[str, Any] = {}
     ws_url = gateway.replace("http://", "ws://") + f"/ws/generate/{job_id}?token={token}"
     async with websockets.connect(ws_url, max_size=None) as ws:
@@ -326,6 +330,8 @@ async def watch_terminal(gateway: str, token: str, job_id: str) -> dict[str, Any
                 and msg["data"].get("status") in ("completed", "completed_with_errors", "failed", "cancelled")
             ):
                 final = msg.get("data") or {}
+                if seen is not None:
+                    seen.update(msg, at=time.time())
                 break
     return final
 
