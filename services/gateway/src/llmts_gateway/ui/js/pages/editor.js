@@ -21,6 +21,8 @@ function controls(doc) {
     schema: h("textarea", { rows: 10, value: pretty(doc.schema) }),
     rules: h("textarea", { rows: 5, value: pretty(doc.validation?.rules || []) }),
     tasks: h("textarea", { rows: 5, value: pretty(doc.tasks || []) }),
+    variables: h("textarea", { rows: 3, value: pretty(doc.variables || {}) }),
+    description: h("input", { value: doc.description || "" }),
     k: h("input", { type: "number", min: 1, max: 5, value: 3 }),
   };
 }
@@ -28,7 +30,8 @@ function controls(doc) {
 // The document as edited, or the JSON syntax problems that keep it from being one.
 function read(base, c) {
   const parsed = { schema: problems.parseJson(c.schema.value, "schema"),
-    rules: problems.parseJson(c.rules.value, "validation.rules"), tasks: problems.parseJson(c.tasks.value, "tasks") };
+    rules: problems.parseJson(c.rules.value, "validation.rules"), tasks: problems.parseJson(c.tasks.value, "tasks"),
+    variables: problems.parseJson(c.variables.value, "variables") };
   const bad = Object.values(parsed).filter((p) => p.problem).map((p) => p.problem);
   if (bad.length) return { bad };
   const doc = { ...base, name: c.name.value, category: c.category.value.trim() || null,
@@ -36,7 +39,7 @@ function read(base, c) {
     output: { ...(base.output || {}), format: c.format.value },
     prompts: { system: c.system.value, user: c.user.value },
     validation: { ...(base.validation || {}), mode: c.mode.value, rules: parsed.rules.value || [] },
-    tasks: parsed.tasks.value || [] };
+    tasks: parsed.tasks.value || [], variables: parsed.variables.value || {}, description: c.description.value };
   if (parsed.schema.value === undefined) delete doc.schema; else doc.schema = parsed.schema.value;
   return { doc };
 }
@@ -62,8 +65,8 @@ export async function editorPage(main, id) {
   const versionText = h("span", { "data-testid": "template-version" }, current ? current.version : "");
   let generation = 0;
   const byPath = (path) => ({ "prompts.system": c.system, "prompts.user": c.user, schema: c.schema,
-    "validation.rules": c.rules, tasks: c.tasks })[path.replace(/^\$\./, "").split(/[.[]/).slice(0, 2).join(".")]
-    || ({ schema: c.schema, tasks: c.tasks })[path.split(/[.[]/)[0]] || null;
+    "validation.rules": c.rules, tasks: c.tasks, variables: c.variables })[path.replace(/^\$\./, "").split(/[.[]/).slice(0, 2).join(".")]
+    || ({ schema: c.schema, tasks: c.tasks, variables: c.variables })[path.split(/[.[]/)[0]] || null;
 
   const refresh = async () => {
     const mine = ++generation;
@@ -107,10 +110,11 @@ export async function editorPage(main, id) {
     h("div", { class: "cols" },
       h("form", { "aria-label": "Template", onsubmit: (e) => { e.preventDefault(); save(); } },
         h("div", { class: "row" }, field("Name", c.name), field("Category", c.category), field("Tags", c.tags)),
-        h("p", { id: "tags-hint", class: "muted" }, "Tags: comma-separated."),
+        h("p", { id: "tags-hint", class: "muted" }, "Tags: comma-separated."), field("Description", c.description),
         h("div", { class: "row" }, field("Output format", c.format), field("Validation mode", c.mode)),
         field("System prompt", c.system), field("User prompt", c.user),
         field("JSON Schema", c.schema), field("Rules", c.rules), field("Tasks", c.tasks),
+        field("Variables", c.variables),
         problemList, h("button", { type: "submit" }, "Save"), saved),
       h("div", {}, field("Preview items", c.k), preview)),
     versions ? versions.el : null);

@@ -14,8 +14,9 @@ function row(j) {
 }
 
 export async function historyPage(main) {
+  const mine = await api.get("/templates", { owner: "me", limit: 100 }).catch(() => ({ items: [] }));
   const status = select([["", "Any"], ...STATUSES], "");
-  const template = h("input", { type: "text" });
+  const template = select([["", "Any"], ...mine.items.map((t) => [t.id, t.name])], "");
   const model = h("input", { type: "text" });
   const q = h("input", { type: "search" });
   const from = h("input", { type: "date" });
@@ -25,7 +26,7 @@ export async function historyPage(main) {
   const load = async () => {
     error.textContent = "";
     try {
-      const page = await api.get("/history", { status: status.value, template_id: template.value.trim(),
+      const page = await api.get("/history", { status: status.value, template_id: template.value,
         model: model.value.trim(), q: q.value.trim(), limit: 100,
         from: from.value ? `${from.value}T00:00:00Z` : "", to: to.value ? `${to.value}T23:59:59Z` : "" });
       const t = page.totals;
@@ -38,8 +39,8 @@ export async function historyPage(main) {
     } catch (e) { error.textContent = e.message; }
   };
   const reload = debounce(load, 300);
-  for (const el of [template, model, q]) el.addEventListener("input", reload);
-  for (const el of [status, from, to]) el.addEventListener("change", load);
+  for (const el of [model, q]) el.addEventListener("input", reload);
+  for (const el of [status, template, from, to]) el.addEventListener("change", load);
   replace(main, h("h1", {}, "History"),
     h("div", { class: "row" }, field("Status", status), field("Template", template), field("Model", model),
       field("Search", q), field("From", from), field("To", to)), error, result);
