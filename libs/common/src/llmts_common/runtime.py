@@ -149,6 +149,13 @@ class ServiceRuntime:
             self._start_tasks()
         log.info("%s connected to Kafka", self.name)
 
+    async def wait_for_kafka(self) -> None:
+        """Until Kafka is connected (``start()`` goes on without it after ``kafka_start_wait_s``): for code that
+        must publish or consume right after start-up, e.g. tests (bound it with ``asyncio.timeout``; cancelling
+        the wait does not stop the connecting)."""
+        if self._kafka_task is not None:
+            await asyncio.shield(self._kafka_task)
+
     def _start_tasks(self) -> None:
         for name, task in self._tasks:
             self._running.append(asyncio.create_task(self._guard(name, task), name=f"{self.name}:{name}"))

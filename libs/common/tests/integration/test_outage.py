@@ -129,6 +129,10 @@ async def test_a_service_starts_and_serves_without_kafka_and_keeps_connecting() 
             assert kafka["required"] is False
             assert rt._kafka_task is not None
             assert not rt._kafka_task.done()  # still trying in the background
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await rt.wait_for_kafka()
+            assert not rt._kafka_task.done()  # the wait gave up, the connecting goes on
         finally:
             t1 = time.monotonic()
             await rt.mongo.drop_database(rt.settings.database_name)
