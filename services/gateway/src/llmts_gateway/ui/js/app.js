@@ -46,8 +46,11 @@ async function render() {
   try {
     const page = await PAGES[route.name]();
     const done = await page(view, ...route.args);
-    if (mine === renderId) cleanup = done;
-    else if (typeof done === "function") done();
+    if (mine === renderId) {
+      cleanup = done;
+      const title = view.querySelector("h1");
+      document.title = `${title ? `${title.textContent} — ` : ""}LLM Templates`;
+    } else if (typeof done === "function") done();
   } catch (error) {
     replace(view, h("h1", {}, "Something went wrong"), alertBox(error));
   }
