@@ -139,6 +139,10 @@ bench-generation: install infra-up ## 1000 items at C=32 against the fake OpenRo
 bench-fairness: install infra-up ## user A's 20 jobs × 500 items vs user B's 10-item job on the fake OpenRouter (L=200ms): B's time alone and behind A
 	@$(PY) bench/bench_fairness.py
 
+.PHONY: bench-economy
+bench-economy: install infra-up ## re-run of a 500-item job from the response cache (cost, time ratio) and extend +500 (cost ratio) on the fake OpenRouter (L=1s, C=16)
+	@$(PY) bench/bench_economy.py
+
 .PHONY: bench-local-model
 bench-local-model: install infra-up ## N=20 through the whole stack on the real local Ollama vs a direct client loop at its best concurrency
 	@$(PY) bench/bench_local_model.py
