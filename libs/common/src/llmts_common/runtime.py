@@ -4,10 +4,12 @@ A service's ``bootstrap`` builds a ``ServiceRuntime`` (nothing connects yet), re
 ``runtime.broker`` and its periodic tasks, and the FastAPI lifespan calls ``start()``/``stop()``.
 
 Start-up never gives up on a dependency (a pod starting during an outage waits instead of exiting): MongoDB is
-waited for with capped backoff before ``start()`` returns (the service's own start-up code reads it); Kafka is
-waited for at most ``kafka_start_wait_s`` and then connected in the background, so the HTTP server (liveness,
-reads) comes up while Kafka is away and the consumers start when it is back. The background tasks start once
-Kafka is connected, or at once with ``serve_without_kafka`` (the gateway: its outbox relay rides out the outage).
+waited for with capped backoff before ``start()`` returns (the service's own start-up code reads it), unless
+``serve_before_mongo`` (a service whose start-up code needs no database: it serves liveness at once and stays
+unready until MongoDB answers); Kafka is waited for at most ``start_wait_s`` and then connected in the
+background, so the HTTP server (liveness, reads) comes up while Kafka is away and the consumers start when it is
+back. The background tasks start once Kafka is connected, or once MongoDB is with ``serve_without_kafka`` (the
+gateway: its outbox relay rides out a Kafka outage).
 
 Readiness (``checks()``) gates on what the pod needs to serve: its database and a finished start-up. Kafka is
 reported with ``required: false``: taking pods out of service does not bring Kafka back, and without it a
@@ -46,8 +48,9 @@ log = logging.getLogger("llmts.runtime")
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
 
-KAFKA_START_WAIT_S = 10.0
-"""How long ``start()`` waits for Kafka before going on and connecting in the background."""
+START_WAIT_S = 10.0
+"""How long ``start()`` waits for Kafka (and, with ``serve_before_mongo``, MongoDB) before going on and
+connecting in the background."""
 RETRY_CAP_S = 10.0
 
 
@@ -65,11 +68,13 @@ class ServiceRuntime:
         use_kafka: bool = True,
         configure_process: bool = True,
         serve_without_kafka: bool = False,
-        kafka_start_wait_s: float = KAFKA_START_WAIT_S,
+        serve_before_mongo: bool = False,
+        start_wait_s: float = START_WAIT_S,
     ) -> None:
         """``serve_without_kafka``: start the background tasks before Kafka is connected (they ride out its
-        absence themselves); ``kafka_start_wait_s``: how long ``start()`` waits for Kafka before connecting it in
-        the background."""
+        absence themselves); ``serve_before_mongo``: ``start()`` does not wait for MongoDB beyond
+        ``start_wait_s`` either (only for a service whose own start-up code needs no database);
+        ``start_wait_s``: how long ``start()`` waits before connecting the rest in the background."""
         self.settings = settings
         self.name = settings.service_name
         if configure_process:
@@ -110,10 +115,12 @@ class ServiceRuntime:
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self.stopping = asyncio.Event()
         self.serve_without_kafka = serve_without_kafka
-        self.kafka_start_wait_s = kafka_start_wait_s
+        self.serve_before_mongo = serve_before_mongo
+        self.start_wait_s = start_wait_s
         self.started = False  # the database is set up: the pod can serve
         self.kafka_connected = False
-        self._kafka_task: asyncio.Task[None] | None = None
+        self._db_ready = asyncio.Event()
+        self._setup_task: asyncio.Task[None] | None = None
 
     def add_background(self, name: str, task: BackgroundTask) -> None:
         self._tasks.append((name, task))
@@ -123,26 +130,32 @@ class ServiceRuntime:
         self._closers.append(close)
 
     async def start(self) -> None:
-        """Wait for MongoDB (however long it takes), then for Kafka at most ``kafka_start_wait_s`` (the rest in
-        the background), then start the background tasks (at once with ``serve_without_kafka``)."""
-        await self._wait_for("mongo", lambda: ensure_indexes(self.db, self.indexes))
-        self.started = True
-        if self.broker is None or self.serve_without_kafka:
-            self._start_tasks()
-        if self.broker is not None:
-            self._kafka_task = asyncio.create_task(self._connect_kafka(), name=f"{self.name}:kafka-connect")
-            done, _ = await asyncio.wait({self._kafka_task}, timeout=self.kafka_start_wait_s)
-            if not done:
-                log.warning(
-                    "%s serving without Kafka after %.0f s; still connecting in the background",
-                    self.name,
-                    self.kafka_start_wait_s,
-                )
+        """Wait for MongoDB (however long it takes, or at most ``start_wait_s`` with ``serve_before_mongo``), then
+        for Kafka within ``start_wait_s``; what is not connected by then is connected in the background."""
+        setup = self._setup_task = asyncio.create_task(self._setup(), name=f"{self.name}:setup")
+        if not self.serve_before_mongo:
+            db_ready = asyncio.create_task(self._db_ready.wait())
+            await asyncio.wait({setup, db_ready}, return_when=asyncio.FIRST_COMPLETED)
+            db_ready.cancel()
+            if setup.done() and not self.started:
+                setup.result()  # stopped while waiting for the database: CancelledError
+        done, _ = await asyncio.wait({setup}, timeout=self.start_wait_s)
+        if not done:
+            waiting = "Kafka" if self.started else "MongoDB"
+            log.warning(
+                "%s serving without %s for now; still connecting in the background", self.name, waiting
+            )
         log.info("%s started", self.name)
 
-    async def _connect_kafka(self) -> None:
+    async def _setup(self) -> None:
+        await self._wait_for("mongo", lambda: ensure_indexes(self.db, self.indexes))
+        self.started = True
+        self._db_ready.set()
+        if self.broker is None or self.serve_without_kafka:
+            self._start_tasks()
+        if self.broker is None:
+            return
         broker = self.broker
-        assert broker is not None
         await self._wait_for("kafka", lambda: start_explained(broker.start, self.settings))
         self.kafka_connected = True
         if not self.serve_without_kafka:
@@ -150,11 +163,11 @@ class ServiceRuntime:
         log.info("%s connected to Kafka", self.name)
 
     async def wait_for_kafka(self) -> None:
-        """Until Kafka is connected (``start()`` goes on without it after ``kafka_start_wait_s``): for code that
-        must publish or consume right after start-up, e.g. tests (bound it with ``asyncio.timeout``; cancelling
-        the wait does not stop the connecting)."""
-        if self._kafka_task is not None:
-            await asyncio.shield(self._kafka_task)
+        """Until Kafka is connected (``start()`` goes on without it after ``start_wait_s``): for code that must
+        publish or consume right after start-up, e.g. tests (bound it with ``asyncio.timeout``; cancelling the
+        wait does not stop the connecting)."""
+        if self._setup_task is not None:
+            await asyncio.shield(self._setup_task)
 
     def _start_tasks(self) -> None:
         for name, task in self._tasks:
@@ -203,10 +216,10 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop taking new work, let in-flight work finish or checkpoint, commit offsets, close clients."""
         self.stopping.set()
-        if self._kafka_task is not None and not self._kafka_task.done():
-            self._kafka_task.cancel()
+        if self._setup_task is not None and not self._setup_task.done():
+            self._setup_task.cancel()
             with contextlib.suppress(BaseException):
-                await self._kafka_task
+                await self._setup_task
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await flush_offsets(self.broker)  # grouped commits: what was handled so far

@@ -23,7 +23,7 @@ from llmts_common.outbox import OUTBOX_FIELD, EmbeddedOutbox, Outbox
 from llmts_common.runtime import ServiceRuntime
 from llmts_common.settings import BaseServiceSettings
 
-from .conftest import MONGO_URL
+from .conftest import KAFKA, MONGO_URL
 
 
 def _requested(job_id: str) -> GenerationRequested:
@@ -113,7 +113,7 @@ async def test_a_service_starts_and_serves_without_kafka_and_keeps_connecting() 
             _settings(),
             configure_process=False,
             serve_without_kafka=serve_without_kafka,
-            kafka_start_wait_s=0.5,
+            start_wait_s=0.5,
         )
         rt.add_background("t", task)
         ticks.clear()
@@ -127,12 +127,12 @@ async def test_a_service_starts_and_serves_without_kafka_and_keeps_connecting() 
             kafka = await rt.kafka_ready()
             assert kafka["ready"] is False
             assert kafka["required"] is False
-            assert rt._kafka_task is not None
-            assert not rt._kafka_task.done()  # still trying in the background
+            assert rt._setup_task is not None
+            assert not rt._setup_task.done()  # still trying in the background
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.2):
                     await rt.wait_for_kafka()
-            assert not rt._kafka_task.done()  # the wait gave up, the connecting goes on
+            assert not rt._setup_task.done()  # the wait gave up, the connecting goes on
         finally:
             t1 = time.monotonic()
             await rt.mongo.drop_database(rt.settings.database_name)
@@ -185,3 +185,47 @@ async def test_the_embedded_outbox_relay_does_not_wait_per_document_for_an_absen
     publisher.healed.set()
     assert await relay.relay_once() == 5
     assert await db["aggregates"].count_documents({f"{OUTBOX_FIELD}.0": {"$exists": True}}) == 0
+
+
+async def test_serve_before_mongo_starts_at_once_and_becomes_ready_when_the_database_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime_mod, "retry_delay", lambda attempt: 0.05)
+    back = asyncio.Event()
+    real_ensure = runtime_mod.ensure_indexes
+
+    async def flaky(db: Database, specs: Any) -> None:
+        if not back.is_set():
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+        await real_ensure(db, specs)
+
+    monkeypatch.setattr(runtime_mod, "ensure_indexes", flaky)
+    rt = ServiceRuntime(
+        _settings(kafka_bootstrap_servers=KAFKA),
+        configure_process=False,
+        serve_before_mongo=True,
+        serve_without_kafka=True,
+        start_wait_s=0.3,
+    )
+    ran = asyncio.Event()
+
+    async def task(stop: asyncio.Event) -> None:
+        ran.set()
+        await stop.wait()
+
+    rt.add_background("t", task)
+    t0 = time.monotonic()
+    await rt.start()
+    try:
+        assert time.monotonic() - t0 < 2  # the HTTP server (liveness) comes up without the database
+        assert await rt.startup_ready() == {"ready": False}  # unready until it answers
+        assert not ran.is_set()
+        back.set()
+        await asyncio.wait_for(ran.wait(), timeout=10)
+        assert await rt.startup_ready() == {"ready": True}
+        async with asyncio.timeout(30):
+            await rt.wait_for_kafka()
+        assert rt.kafka_connected
+    finally:
+        await rt.mongo.drop_database(rt.settings.database_name)
+        await rt.stop()

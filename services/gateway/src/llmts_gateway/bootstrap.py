@@ -49,9 +49,13 @@ def bootstrap(
     settings: GatewaySettings | None = None, *, verifier: JwksVerifier | None = None
 ) -> tuple[FastAPI, GatewayContext, ServiceRuntime]:
     settings = _replica_settings(settings or GatewaySettings())
-    # Kafka away: reads, login and commands (into the outbox) go on; the relay publishes when it is back
+    # Kafka away: reads, login and commands (into the outbox) go on; the relay publishes when it is back.
+    # Mongo away at start: liveness served at once (nothing needs it before a request), unready until it answers.
     runtime = ServiceRuntime(
-        settings, indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES], serve_without_kafka=True
+        settings,
+        indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES],
+        serve_without_kafka=True,
+        serve_before_mongo=True,
     )
     assert runtime.publisher is not None
     hub = EventHub()
