@@ -22,6 +22,9 @@ from llmts_gateway.adapters.accounts import COLLECTION as REVOKED_USERS
 from llmts_gateway.adapters.accounts import INDEXES as ACCOUNT_INDEXES
 from llmts_gateway.adapters.accounts import RevocationCheckingVerifier, RevokedUsers
 from llmts_gateway.adapters.commands import OutboxCommands
+from llmts_gateway.adapters.comparisons import COLLECTION as COMPARISONS
+from llmts_gateway.adapters.comparisons import INDEXES as COMPARISON_INDEXES
+from llmts_gateway.adapters.comparisons import MongoComparisons
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.services import CatalogHttp, GeneratorHttp, TemplatesHttp
 from llmts_gateway.adapters.upstreams import SERVICES, Upstreams
@@ -53,7 +56,7 @@ def bootstrap(
     # Mongo away at start: liveness served at once (nothing needs it before a request), unready until it answers.
     runtime = ServiceRuntime(
         settings,
-        indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES],
+        indexes=[*Outbox.indexes(), *ACCOUNT_INDEXES, *COMPARISON_INDEXES],
         serve_without_kafka=True,
         serve_before_mongo=True,
     )
@@ -75,6 +78,7 @@ def bootstrap(
     )
     ctx.outbox = Outbox(runtime.db[Outbox.COLLECTION], runtime.publisher, on_park=_park_hook(ctx))
     ctx.jobs = _generation_deps(settings, upstreams, ctx, runtime)
+    ctx.comparisons = MongoComparisons(runtime.db[COMPARISONS])
     stream.register(runtime, hub)
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
     account_events.register(

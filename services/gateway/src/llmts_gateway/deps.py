@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from llmts_common.auth import JwksVerifier, Principal, bearer_token
 from llmts_common.errors import Forbidden, ServiceUnavailable
 from llmts_common.outbox import Outbox
+from llmts_gateway.adapters.comparisons import MongoComparisons
 from llmts_gateway.adapters.hub import EventHub
 from llmts_gateway.adapters.upstreams import Upstreams
 from llmts_gateway.handlers import Deps
@@ -30,6 +31,7 @@ class GatewayContext:
     hub: EventHub
     outbox: Outbox | None = None
     jobs: Deps | None = None  # the generation use cases' ports (handlers.Deps)
+    comparisons: MongoComparisons | None = None  # model comparison records (issue 18 #6)
 
 
 async def get_context(request: Request) -> GatewayContext:  # async: a sync dependency runs in a thread
@@ -47,6 +49,15 @@ async def get_jobs(ctx: Context) -> Deps:
 
 
 Jobs = Annotated[Deps, Depends(get_jobs)]
+
+
+async def get_comparisons(ctx: Context) -> MongoComparisons:
+    if ctx.comparisons is None:
+        raise ServiceUnavailable("model comparison is not available")
+    return ctx.comparisons
+
+
+Comparisons = Annotated[MongoComparisons, Depends(get_comparisons)]
 
 
 async def current_user(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Principal:

@@ -99,3 +99,14 @@ class UsageLedger(Protocol):
 
     async def set_overrides(self, user_id: str, overrides: dict[str, Any]) -> None:
         """Replace the user's overrides (``{}`` clears them)."""
+
+
+class ComparisonStore(Protocol):
+    """The gateway's comparison records (issue 18 #6), private to their owner."""
+
+    async def insert(self, record: dict[str, Any]) -> None: ...
+
+    async def get(self, comparison_id: str, *, owner_id: str) -> dict[str, Any] | None:
+        """The owner's comparison, or None (unknown, or another user's)."""
+
+    async def delete(self, comparison_id: str) -> None: ...
