@@ -12,12 +12,14 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from cloudevents.core.bindings import kafka as ce_kafka
 
 from llmts_common.kafka_security import kafka_client_options
 from tests.e2e import api
@@ -50,6 +52,8 @@ async def _records(topic: str, key: str, within: float = 30.0) -> list[Any]:
 
 
 def _check_wire(record: Any) -> dict[str, Any]:
+    """One record as another team reads it: a structured-mode CloudEvent, identical through the official SDK."""
+    sdk = ce_kafka.from_kafka_event(ce_kafka.KafkaMessage(dict(record.headers), record.key, record.value))
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["content-type"] == "application/cloudevents+json"
     assert not [h for h in headers if h.lower().startswith("ce_")]
@@ -59,6 +63,9 @@ def _check_wire(record: Any) -> dict[str, Any]:
     assert headers["correlation_id"] == event["correlationid"]
     for name in ("id", "specversion", "type", "source", "time", "dataschema"):
         assert event[name], name
+    assert (sdk.get_id(), sdk.get_type(), sdk.get_source()) == (event["id"], event["type"], event["source"])
+    assert sdk.get_time() == datetime.fromisoformat(event["time"])
+    assert sdk.get_data() == event["data"]
     return event
 
 
@@ -136,3 +143,4 @@ async def test_a_jobs_records_are_complete_cloudevents_in_a_consumable_order(
             assert data["rejected"] <= rejected
     assert len(items) == N
     assert progress >= 1
+    assert events[-1]["type"] == "llmts.generation.completed"  # nothing after the terminal event

@@ -7,13 +7,15 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from llmts_common.contracts import GenerationProgress, Message
+from llmts_common.contracts import GENERATION_TERMINAL_EVENTS, GenerationProgress, Message
 from llmts_generator.domain.ports import EventSink, GenerationRepository
 from llmts_generator.domain.progress import counted_as_published
 from llmts_generator.folding import Batch
 from llmts_generator.jobloop import JobAborted, JobLoop, retry_transient
 
 log = logging.getLogger("llmts.generator.runner")
+
+_TERMINAL_TYPES = frozenset(m.TYPE for m in GENERATION_TERMINAL_EVENTS)
 
 
 class JobFlusher(JobLoop):
@@ -42,6 +44,7 @@ class JobFlusher(JobLoop):
         self.published_index = published_index
         self.published_rejected = published_rejected
         self._persisted = (published_index, published_rejected)
+        self.ended = False  # the job's terminal event was published
 
     def enqueue(self, batch: Batch) -> None:
         self._pending.append(batch)
@@ -67,6 +70,7 @@ class JobFlusher(JobLoop):
 
     async def flush(self, batches: Sequence[Batch]) -> None:
         publish = [p for b in batches for p in b.publish]
+        self.ended = self.ended or any(env.type in _TERMINAL_TYPES for env, _, _ in publish)
         if publish:
             await self._events.publish_many([(env, topic) for env, topic, _ in publish])
             self.published += len(publish)
@@ -98,7 +102,8 @@ class JobFlusher(JobLoop):
                     log.warning("publishing for job %s failed (resume will republish): %s", self._job_id, exc)
                     self._idle.set()
                     return
-                progress = self._progress()
+                # the terminal event is the job's last word: no progress after it
+                progress = None if self.ended else self._progress()
                 if isinstance(progress, GenerationProgress):
                     progress = counted_as_published(
                         progress, self.published_index + 1, self.published_rejected + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.generator.tests.fakes import FakeEvents, FakeGenerationRepository
 
-from llmts_common.contracts import GenerationProgress, ItemGenerated, ItemRejected, Usage
+from llmts_common.contracts import GenerationCompleted, GenerationProgress, ItemGenerated, ItemRejected, Usage
 from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch
 
@@ -74,3 +74,17 @@ async def test_progress_of_a_resumed_job_counts_what_earlier_runs_published() ->
     await flusher.close()
     progress = events.published[-1][0].data
     assert (progress["succeeded"], progress["rejected"]) == (5, 1)
+
+
+async def test_no_progress_follows_the_terminal_event() -> None:
+    events = FakeEvents()
+    flusher = JobFlusher(FakeGenerationRepository(), events, JOB, _progress)
+    flusher.start()
+    done = GenerationCompleted(
+        job_id=JOB, user_id="u1", status="completed", requested=1, succeeded=1, rejected=0, attempts=1,
+        usage=Usage(), duration_seconds=1.0,
+    )  # fmt: skip
+    published = [(events.envelope_for(m), m.TOPIC) for m in (_item(0), done)]
+    flusher.enqueue(Batch(items=[{"index": 0}], attempts=[], publish=[(e, t, None) for e, t in published]))
+    await flusher.close()
+    assert [env.type for env, _ in events.published] == [ItemGenerated.TYPE, GenerationCompleted.TYPE]
