@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmts_api import examples as ex
+from llmts_api import template_examples as tex
 from llmts_api.catalog import ProviderName
 from llmts_api.paging import MAX_OFFSET
 from llmts_api.template_document import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS
@@ -70,7 +71,8 @@ class TemplateCreate(BaseModel):
                     "schema": _EXAMPLE_SCHEMA,
                     "tasks": [{"topic": "astronomy", "count": 5}],
                     "model": {"id": "openai/gpt-4o-mini", "temperature": 0.7},
-                }
+                },
+                tex.PIPELINE_DOCUMENT,
             ]
         },
     )
@@ -411,7 +413,7 @@ class TokenEstimate(BaseModel):
 
 
 class PreviewPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.PREVIEW]})
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PREVIEW, tex.PIPELINE_PREVIEW]})
     template_id: str | None
     version: int | None
     index: int

@@ -12,17 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from llmts_api.templates import PreviewRequest
-from llmts_common.errors import Unprocessable
 from llmts_providers.estimate import ASSUMED_MAX_TOKENS, METHOD, estimate_prompt_tokens
 from llmts_providers.models import ModelPricing
 from llmts_providers.preview import completion_guess, preview_estimate
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
 from llmts_templates.domain.ports import ModelPrice, PriceLookup, PriceSource
-from llmts_templating import RenderedPrompts, RenderError, build_context
+from llmts_templates.preview_items import judge_preview, preview_items, task_at
+from llmts_templating import RenderedPrompts
 from llmts_templating.pool import RenderPool
-
-PREVIEW_JOB_ID = "preview"
+from llmts_templating.samplers import is_sampler_spec
 
 
 def cost_range(
@@ -50,50 +49,8 @@ def cost_range(
 
 
 def resolve_task(doc: TemplateDocument, req: PreviewRequest) -> tuple[dict[str, Any] | None, int]:
-    """(task fields, task_index) for the previewed item."""
-    if isinstance(req.task, dict):
-        return req.task, req.index
-    if isinstance(req.task, int):
-        if not 0 <= req.task < len(doc.tasks):
-            raise Unprocessable(
-                f"task {req.task} does not exist (the template has {len(doc.tasks)})", code="invalid_task"
-            )
-        return doc.tasks[req.task], req.index
-    if not doc.tasks:
-        return None, req.index
-    start = 0
-    for task in doc.tasks:
-        raw = task.get("count", 1)
-        n = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0 else 1
-        if req.index < start + n:
-            return task, req.index - start
-        start += n
-    raise Unprocessable(
-        f"index {req.index} is beyond the template's tasks ({start} items)", code="invalid_index"
-    )
-
-
-async def _render(
-    doc: TemplateDocument, req: PreviewRequest, renderer: RenderPool, now: datetime
-) -> tuple[dict[str, Any] | None, int, RenderedPrompts]:
-    """(task, task_index, rendered prompts) of the previewed item; a template that does not render is a 422."""
-    task, task_index = resolve_task(doc, req)
-    context = build_context(
-        index=req.index,
-        task_index=task_index,
-        job_id=PREVIEW_JOB_ID,
-        now=now,
-        template_variables=doc.variables,
-        task=task,
-        request_variables=req.variables,
-    )
-    try:
-        rendered = await renderer.render_prompts(doc.prompts.system, doc.prompts.user, context)
-    except RenderError as err:
-        raise Unprocessable(
-            f"the template does not render: {err.message}", code="render_error", details=err.to_dict()
-        ) from None
-    return task, task_index, rendered
+    """(task fields, task_index) for the previewed item (``req.index``)."""
+    return task_at(doc, req, req.index)
 
 
 def _model_for(doc: TemplateDocument, req: PreviewRequest, default_model: str, notes: list[str]) -> ModelSpec:
@@ -155,9 +112,16 @@ async def preview(
     default_model: str,
     default_max_tokens: int,
     authorization: str | None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """One item's request body and estimates (``req.index``), and ``req.items`` items with their sampled values,
+    seed rows and every stage's prompts (``preview_items``); ``rows``: the seed row of each of those items."""
     notes: list[str] = []
-    task, task_index, rendered = await _render(doc, req, renderer, now)
+    items = await preview_items(doc, req, renderer=renderer, now=now, rows=rows)
+    first = items[0]
+    task, task_index = first["task"], first["task_index"]
+    rendered = RenderedPrompts(**first["rendered"])
+    _pipeline_notes(doc, req, notes)
     model = _model_for(doc, req, default_model, notes)
     provider = provider_for(model.id, model.provider)
     price_lookup = None
@@ -195,4 +159,24 @@ async def preview(
         },
         "cost_estimate": cost,
         "notes": notes,
+        "sample_seed": req.sample_seed,
+        "items": [{k: v for k, v in item.items() if k not in ("task", "inputs")} for item in items],
+        "judge": await judge_preview(doc, first),
     }
+
+
+def _pipeline_notes(doc: TemplateDocument, req: PreviewRequest, notes: list[str]) -> None:
+    if any(is_sampler_spec(v) for v in doc.variables.values()):
+        notes.append(
+            f"sampled values are drawn with sample_seed={req.sample_seed}; a job draws with its own seed"
+        )
+    if doc.seed is not None and doc.seed.sampling != "ordered":
+        notes.append(
+            f"seed rows shown in file order (item i: row i); with {doc.seed.sampling!r} sampling a job picks "
+            "rows from its seed"
+        )
+    if doc.stages:
+        notes.append(
+            "stages are rendered with placeholder outputs of the earlier stages (example values from their "
+            "schemas); request_body and the estimates are the top-level stage's"
+        )

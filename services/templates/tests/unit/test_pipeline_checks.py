@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from llmts_api.template_examples import PIPELINE_DOCUMENT
 from llmts_common.errors import Unprocessable
 from llmts_templates.checks import validate_document, validate_payload
 from llmts_templates.domain.document import TemplateDocument
@@ -180,3 +181,9 @@ async def test_saving_checks_the_seed_and_stages(deps: Deps) -> None:
         await create_template(good, user_id="someone-else", deps=deps)
     assert [d["path"] for d in exc.value.details] == ["seed.dataset_id"]
     assert exc.value.details[0]["loc"] == ["body", "seed", "dataset_id"]
+
+
+def test_the_openapi_example_of_a_dataset_grade_template_is_valid() -> None:
+    report = validate_payload(PIPELINE_DOCUMENT)
+    assert report.valid, report.errors
+    assert [w.path for w in report.warnings] == ["prompts.user", "prompts.user", "stages[0].prompts.user"]

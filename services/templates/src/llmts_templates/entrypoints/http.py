@@ -45,10 +45,13 @@ from llmts_templates.adapters.provider_body import ProviderRequestBuilder
 from llmts_templates.checks import shape_errors, validate_payload_with
 from llmts_templates.datasets import DatasetDeps
 from llmts_templates.domain.document import TemplateDocument, TemplateRecord, TemplateVersion
+from llmts_templates.domain.issues import Issue
 from llmts_templates.domain.ports import ListFilter, PriceSource
 from llmts_templates.entrypoints.merge_patch import read_merge_patch
 from llmts_templates.handlers import Deps
+from llmts_templates.pipeline_checks import seed_columns
 from llmts_templates.preview import preview
+from llmts_templates.preview_items import seed_rows
 from llmts_templating.pool import RenderPool
 
 TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN)]
@@ -199,10 +202,14 @@ async def import_example(
     response_model=ValidationReportPublic,
     response_model_exclude_none=True,
     summary="Validate a template document (200 with errors and warnings)",
-    dependencies=[Depends(current_user)],
 )
-async def validate(payload: Annotated[dict[str, Any], Body()], svc: Context) -> dict[str, Any]:
-    report = await validate_payload_with(payload, svc.renderer)
+async def validate(
+    payload: Annotated[dict[str, Any], Body()], user: CurrentUser, svc: Context
+) -> dict[str, Any]:
+    async def seed(doc: TemplateDocument) -> tuple[set[str], list[Issue]]:
+        return await seed_columns(doc, owner_id=user.user_id, datasets=svc.deps.datasets)
+
+    report = await validate_payload_with(payload, svc.renderer, seed)
     return report.model_dump(mode="json", exclude_none=True)
 
 
@@ -227,9 +234,13 @@ async def preview_(
             document, version = record.document, record.version
     else:
         document = _document_or_422(req.template)
+    rows = await seed_rows(
+        document, user_id=user.user_id, datasets=svc.deps.datasets, first=req.index, count=req.items
+    )
     result = await preview(
         document,
         req,
+        rows=rows,
         renderer=svc.renderer,
         bodies=svc.bodies,
         prices=svc.prices,
