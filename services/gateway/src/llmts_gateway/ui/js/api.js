@@ -43,7 +43,8 @@ async function session(path, body, headers = {}) {
 export const login = (creds) => session("login", creds);
 export const register = (creds) => session("register", creds);
 // (crypto.randomUUID needs a secure context; getRandomValues works on plain http too)
-const nonce = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+const nonce = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+  .join("");
 export const adopt = (refreshToken) => session("adopt", { refresh_token: refreshToken }, { "x-csrf-token": nonce() });
 
 // A new access token from the cookie; one refresh at a time (concurrent 401s share it).

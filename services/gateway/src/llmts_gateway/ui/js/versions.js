@@ -11,7 +11,8 @@ function diffView(d) {
   return h("section", { "aria-label": `Diff v${d.from_version} to v${d.to_version}`, class: "card" },
     h("h3", {}, `v${d.from_version} → v${d.to_version}`), d.changed ? null : h("p", {}, "No changes."), prompts,
     changes.length ? h("ul", {}, changes.map((ch) =>
-      h("li", {}, `${ch.op} ${ch.path}: ${JSON.stringify(ch.from) ?? "—"} → ${JSON.stringify(ch.to) ?? "—"}`))) : null,
+      h("li", {}, `${ch.op} ${ch.path}: ${JSON.stringify(ch.from) ?? "—"} → ${JSON.stringify(ch.to) ?? "—"}`)))
+      : null,
     d.rules?.added?.length ? h("p", {}, `Rules added: ${JSON.stringify(d.rules.added)}`) : null,
     d.rules?.removed?.length ? h("p", {}, `Rules removed: ${JSON.stringify(d.rules.removed)}`) : null);
 }

@@ -44,6 +44,14 @@ function read(base, c) {
   return { doc };
 }
 
+// The textarea a problem's path points into ("$.prompts.user" → User prompt, "schema.properties.x" → JSON Schema).
+function fieldOf(c, path) {
+  const parts = path.replace(/^\$\./, "").split(/[.[]/);
+  const fields = { "prompts.system": c.system, "prompts.user": c.user, "validation.rules": c.rules,
+    schema: c.schema, tasks: c.tasks, variables: c.variables };
+  return fields[parts.slice(0, 2).join(".")] || fields[parts[0]] || null;
+}
+
 function previewItem(i, p) {
   return h("div", { class: "card" }, h("h3", {}, `Item ${i}`),
     p.rendered.system ? [h("div", { class: "muted" }, "System"),
@@ -64,9 +72,7 @@ export async function editorPage(main, id) {
   const saved = h("p", { role: "status" });
   const versionText = h("span", { "data-testid": "template-version" }, current ? current.version : "");
   let generation = 0;
-  const byPath = (path) => ({ "prompts.system": c.system, "prompts.user": c.user, schema: c.schema,
-    "validation.rules": c.rules, tasks: c.tasks, variables: c.variables })[path.replace(/^\$\./, "").split(/[.[]/).slice(0, 2).join(".")]
-    || ({ schema: c.schema, tasks: c.tasks, variables: c.variables })[path.split(/[.[]/)[0]] || null;
+  const byPath = (path) => fieldOf(c, path);
 
   const refresh = async () => {
     const mine = ++generation;
@@ -77,7 +83,8 @@ export async function editorPage(main, id) {
     const [report, ...items] = await Promise.allSettled([api.post("/templates/validate", doc),
       ...Array.from({ length: k }, (_, i) => api.post("/templates/preview", { template: doc, index: i }))]);
     if (mine !== generation) return;  // a newer keystroke's preview wins
-    const r = report.status === "fulfilled" ? report.value : { errors: problems.fromError(report.reason), warnings: [] };
+    const r = report.status === "fulfilled" ? report.value
+      : { errors: problems.fromError(report.reason), warnings: [] };
     problems.render(problemList, r.errors, r.warnings, byPath);
     replace(preview, h("h2", {}, "Preview"), items.map((it, i) => (it.status === "fulfilled"
       ? previewItem(i, it.value) : h("div", { role: "alert" }, `Item ${i}: ${it.reason.message}`))));

@@ -27,7 +27,9 @@ export async function jobPage(main, jobId) {
   const error = alertBox();
   const cancel = h("button", { type: "button", class: "secondary" }, "Cancel job");
   cancel.addEventListener("click", async () => {
-    try { await api.request("DELETE", `/generate/${encodeURIComponent(jobId)}`); } catch (e) { error.textContent = e.message; }
+    try {
+      await api.request("DELETE", `/generate/${encodeURIComponent(jobId)}`);
+    } catch (e) { error.textContent = e.message; }
   });
   const t = new JobTracker(jobId, error, cancel);
   const exportsPart = exportsSection(jobId);
