@@ -21,6 +21,8 @@ export async function modelsPage(main) {
   const price_ = select([["", "Free and paid"], ["true", "Free"], ["false", "Paid"]], "");
   const online = select(TRI, "");
   const structured = select(TRI, "");
+  const minContext = select([["", "Any"], ["8000", "≥ 8K"], ["32000", "≥ 32K"], ["128000", "≥ 128K"],
+    ["1000000", "≥ 1M"]], "");
   const provider = select([["", "Any"], "openrouter", "ollama", "openai-compatible"], "");
   const sort = select([["name", "Name"], ["price", "Price"], ["context", "Context length"], ["created", "Newest"]],
     "price");
@@ -33,7 +35,8 @@ export async function modelsPage(main) {
     try {
       const page = await api.get("/providers/models", {
         q: q.value.trim(), free: price_.value, online: online.value, structured_output: structured.value,
-        provider: provider.value, sort: sort.value, order: order.value, limit: 50, offset, verbose: false,
+        provider: provider.value, min_context: minContext.value, sort: sort.value, order: order.value, limit: 50,
+        offset, verbose: false,
       });
       replace(result, h("p", {}, `${page.total} models`),
         table("Models", ["Model", "Provider", "Prompt $/1M", "Completion $/1M", "Context", ""],
@@ -47,11 +50,13 @@ export async function modelsPage(main) {
   };
   const reload = () => { offset = 0; load(); };
   q.addEventListener("input", debounce(reload, 300));
-  for (const el of [price_, online, structured, provider, sort, order]) el.addEventListener("change", reload);
+  for (const el of [price_, online, structured, minContext, provider, sort, order]) {
+    el.addEventListener("change", reload);
+  }
   replace(main, h("h1", {}, "Models"),
     h("div", { class: "row" }, field("Search", q), field("Price", price_), field("Online", online),
-      field("Structured output", structured), field("Provider", provider), field("Sort by", sort),
-      field("Order", order)),
+      field("Structured output", structured), field("Minimum context", minContext), field("Provider", provider),
+      field("Sort by", sort), field("Order", order)),
     error, result);
   await load();
 }
