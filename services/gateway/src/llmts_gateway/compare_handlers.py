@@ -156,8 +156,10 @@ async def _items(job_id: str, view: dict[str, Any], *, token: str, deps: Deps) -
     answer: Answer = await deps.generator.get_result(
         job_id, params={"limit": MAX_SAMPLE, "offset": 0}, token=token
     )
+    if answer.status == 404:  # the job's items are not readable yet (its command is on its way)
+        return [], 0
     if not answer.ok or not isinstance(answer.body, dict):
-        jobs.job_or_error(job_id, answer)
+        jobs.job_or_error(job_id, answer)  # the upstream's error (503 when the generator is away)
         return [], 0
     items = [i for i in answer.body.get("items") or [] if isinstance(i, dict)]
     return items, int(answer.body.get("total") or len(items))
