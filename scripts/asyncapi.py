@@ -116,8 +116,10 @@ def build() -> dict[str, Any]:
         "info": {
             "title": "LLM Template System events",
             "version": "1.0.0",
-            "description": "Every channel and message of the LLM Template System. Delivery is at least once; "
-            "deduplicate on the envelope `id`. Versions only gain optional fields; a breaking change is a new type.",
+            "description": "Every channel and message of the LLM Template System. Every record is a structured-mode "
+            "CloudEvent (the value is the whole event, no `ce_*` headers). Delivery is at least once; deduplicate on "
+            "the envelope `id`. Within a version a schema changes only compatibly; a breaking change is a new "
+            "version (`schemaversion`, a new file under `dataschema`). Consumers: docs/consuming-events.md.",
         },
         "defaultContentType": CLOUDEVENTS_CONTENT_TYPE,
         "servers": {"local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "make infra-up"}},
