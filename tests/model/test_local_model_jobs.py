@@ -19,7 +19,9 @@ from tests.e2e import api
 from tests.e2e.conftest import register_and_login
 from tests.model.conftest import MODEL
 
-pytestmark = pytest.mark.model
+# a job waits up to 300 s for the real server (two cores shared with everything else): the global pytest-timeout
+# (120 s) would cut it first and hide the job's real outcome
+pytestmark = [pytest.mark.model, pytest.mark.timeout(600)]
 
 MODEL_REF = {"provider": "ollama", "id": MODEL, "temperature": 0.7, "max_tokens": 60}
 
