@@ -207,6 +207,7 @@ async def test_compare_runs_one_job_per_model_and_reports_side_by_side(
     fake.put(b, "completed", attempts([["valid"], ["valid"], ["valid"]], 300.0), cost=0.003)
     report = (await client.get(url, headers=alice)).json()
     assert report["status"] == "completed"
+    assert report["created_at"].endswith("Z")
     assert report["winner"]["job_id"] == b  # first-try validity 1.0 beats 0.67
     assert report["start"] == {
         "template_id": "tpl_cmp",
