@@ -82,7 +82,11 @@ def bootstrap(
     stream.register(runtime, hub)
     usage_events.register(runtime, lambda: ctx.jobs, group_id=f"{settings.consumer_group}-usage")
     account_events.register(
-        runtime, revoked, runtime.db[Outbox.COLLECTION], group_id=f"{settings.consumer_group}-accounts"
+        runtime,
+        revoked,
+        runtime.db[Outbox.COLLECTION],
+        group_id=f"{settings.consumer_group}-accounts",
+        comparisons=runtime.db[COMPARISONS],
     )
     outbox = ctx.outbox
     assert outbox is not None

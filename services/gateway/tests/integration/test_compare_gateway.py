@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,10 @@ from pymongo import AsyncMongoClient
 from tests.support.serve import serve
 from tests.support.tokens import Signer, signing_key, verifier_for
 
+from llmts_common.contracts import UserDeleted
+from llmts_gateway.adapters.accounts import RevokedUsers
 from llmts_gateway.bootstrap import bootstrap as gateway_bootstrap
+from llmts_gateway.entrypoints.account_events import on_user_deleted
 from llmts_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.connected
@@ -293,3 +297,18 @@ async def test_the_sum_of_the_samples_counts_against_the_quota(
     assert await db["comparisons"].count_documents({"owner_id": user}) == 0
     ok = await client.post("/generate/compare", json={**BODY, "sample": 20}, headers=auth(user))
     assert ok.status_code == 202, ok.text
+
+
+async def test_a_deleted_users_comparisons_are_erased(
+    gateway: tuple[httpx.AsyncClient, Any], auth: Callable[[str], dict[str, str]]
+) -> None:
+    client, db = gateway
+    gone, kept = f"gina-{uuid.uuid4().hex[:6]}", f"hank-{uuid.uuid4().hex[:6]}"
+    for user in (gone, kept):
+        assert (await client.post("/generate/compare", json=BODY, headers=auth(user))).status_code == 202
+    revoked = RevokedUsers(db["revoked_users"], retention=timedelta(days=1))
+    event = UserDeleted(user_id=gone, deleted_at=datetime.now(UTC), by="self")
+    for _ in range(2):  # idempotent
+        await on_user_deleted(event, revoked=revoked, outbox=db["outbox"], comparisons=db["comparisons"])
+    assert await db["comparisons"].count_documents({"owner_id": gone}) == 0
+    assert await db["comparisons"].count_documents({"owner_id": kept}) == 1

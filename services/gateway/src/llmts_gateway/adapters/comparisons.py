@@ -28,3 +28,9 @@ class MongoComparisons:
 
     async def delete(self, comparison_id: str) -> None:
         await self._col.delete_one({"_id": comparison_id})
+
+
+async def forget_comparisons(col: Collection, user_id: str) -> int:
+    """Erase a deleted user's comparison records (their jobs are the generator's to erase)."""
+    result = await col.delete_many({"owner_id": user_id})
+    return int(result.deleted_count)

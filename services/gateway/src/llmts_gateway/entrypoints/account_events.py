@@ -15,6 +15,7 @@ from llmts_common.kafka import register_consumer
 from llmts_common.mongo import Collection
 from llmts_common.runtime import ServiceRuntime
 from llmts_gateway.adapters.accounts import RevokedUsers, forget_commands
+from llmts_gateway.adapters.comparisons import forget_comparisons
 
 log = logging.getLogger("llmts.gateway.accounts")
 
@@ -27,13 +28,26 @@ async def on_user_enabled(event: UserEnabled, *, revoked: RevokedUsers) -> None:
     await revoked.restore(event.user_id, at=event.enabled_at)
 
 
-async def on_user_deleted(event: UserDeleted, *, revoked: RevokedUsers, outbox: Collection) -> None:
+async def on_user_deleted(
+    event: UserDeleted, *, revoked: RevokedUsers, outbox: Collection, comparisons: Collection | None = None
+) -> None:
     await revoked.revoke(event.user_id, reason="deleted", at=event.deleted_at)
     erased = await forget_commands(outbox, event.user_id)
-    log.info("deleted user forgotten", extra={"user_id": event.user_id, "outbox_entries": erased})
+    forgotten = await forget_comparisons(comparisons, event.user_id) if comparisons is not None else 0
+    log.info(
+        "deleted user forgotten",
+        extra={"user_id": event.user_id, "outbox_entries": erased, "comparisons": forgotten},
+    )
 
 
-def register(runtime: ServiceRuntime, revoked: RevokedUsers, outbox: Collection, *, group_id: str) -> None:
+def register(
+    runtime: ServiceRuntime,
+    revoked: RevokedUsers,
+    outbox: Collection,
+    *,
+    group_id: str,
+    comparisons: Collection | None = None,
+) -> None:
     assert runtime.broker is not None
     assert runtime.publisher is not None
 
@@ -44,7 +58,7 @@ def register(runtime: ServiceRuntime, revoked: RevokedUsers, outbox: Collection,
         await on_user_enabled(event, revoked=revoked)
 
     async def deleted(event: UserDeleted, _: Envelope) -> None:
-        await on_user_deleted(event, revoked=revoked, outbox=outbox)
+        await on_user_deleted(event, revoked=revoked, outbox=outbox, comparisons=comparisons)
 
     register_consumer(
         runtime.broker,
