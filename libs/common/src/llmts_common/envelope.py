@@ -18,13 +18,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json"
 """The ``content-type`` record header of a structured-mode CloudEvent."""
 
 REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "type", "source", "time")
 """Attributes every message carries (the JSON Schema requires them even though the model fills defaults)."""
+
+WIRE: Final = {"wire": True}
+"""Validation context of a record read from Kafka: the attributes of REQUIRED_ATTRIBUTES must be there (the model's
+defaults are for building an envelope, never for filling in a received one — a message without ``id`` could not be
+deduplicated)."""
 
 DEFAULT_SCHEMA_BASE_URL: Final = "http://127.0.0.1:8000/schemas"
 """Where the gateway of a local stack serves the schemas (``PUBLIC_BASE_URL`` + ``/schemas``)."""
@@ -67,6 +72,15 @@ class Envelope(BaseModel):
         default=None, description="Request correlation id (e.g. from the REST call)."
     )
     data: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _received_attributes(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get("wire") and isinstance(data, dict):
+            missing = [name for name in REQUIRED_ATTRIBUTES if name not in data]
+            if missing:
+                raise ValueError(f"not a CloudEvent: missing {', '.join(missing)}")
+        return data
 
 
 def schema_path(message_type: str, version: int) -> str:

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from llmts_common.contracts import REGISTRY, Message
 from llmts_common.contracts.topics import dlq_topic
-from llmts_common.envelope import CLOUDEVENTS_CONTENT_TYPE, DEFAULT_SCHEMA_BASE_URL, Envelope, new_id
+from llmts_common.envelope import CLOUDEVENTS_CONTENT_TYPE, DEFAULT_SCHEMA_BASE_URL, WIRE, Envelope, new_id
 from llmts_common.logging import correlation_id_var
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, ProcessedMessages
 from llmts_common.tracing import current_traceparent, span
@@ -299,7 +299,7 @@ class _Dispatcher:
         if self.wanted is not None and not self.wanted(getattr(msg.raw_message, "key", None)):
             return  # nobody here wants this record (by its key): skipped before any decoding
         try:
-            envelope = Envelope.model_validate_json(msg.body)
+            envelope = Envelope.model_validate_json(msg.body, context=WIRE)
         except ValidationError as exc:
             await self.dead_letter(msg, exc, 1)
             return

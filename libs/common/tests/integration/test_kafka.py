@@ -221,17 +221,22 @@ async def test_poison_message_goes_to_dlq_and_consumer_keeps_going(
     broken = json.loads(bad_env.model_dump_json())
     broken["data"]["count"] = -5  # violates the contract
     await pub.publish_raw(json.dumps(broken).encode(), topic=unique_topic, key=b"k2", headers={})
+    anonymous = json.loads(pub.envelope_for(_command("no-id")).model_dump_json())
+    del anonymous["id"]  # could never be deduplicated: refused, not given a fresh id
+    await pub.publish_raw(json.dumps(anonymous).encode(), topic=unique_topic, key=b"k3", headers={})
     await pub.publish_envelope(pub.envelope_for(_command("always-fails")), unique_topic)
     await pub.publish_envelope(pub.envelope_for(_command("fine")), unique_topic)
     await _wait_for(lambda: "fine" in ok)
 
-    dead = await _read_all(kafka_bootstrap, dlq_topic(unique_topic), 3)
-    assert len(dead) == 3
+    dead = await _read_all(kafka_bootstrap, dlq_topic(unique_topic), 4)
+    assert len(dead) == 4
+    assert "no-id" not in ok
     by_key = {r.key: (r.value, dict(r.headers)) for r in dead}
     value, headers = by_key[b"k1"]
     assert value == b"{not json at all"
     assert headers["x-dlq-error-type"] == b"ValidationError"
     assert b"count" in by_key[b"k2"][1]["x-dlq-error"]
+    assert b"missing id" in by_key[b"k3"][1]["x-dlq-error"]
     failing = by_key[b"always-fails"][1]
     assert failing["x-dlq-error-type"] == b"ValueError"
     assert failing["x-dlq-attempts"] == b"2"

@@ -3,13 +3,16 @@ the attributes the schema requires, and absolute ``dataschema`` URLs."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 
 from llmts_common.contracts import ExportReady, ModelCatalogUpdated
-from llmts_common.envelope import Envelope, schema_url
+from llmts_common.envelope import WIRE, Envelope, schema_url
 from llmts_common.kafka import EventPublisher, envelope_headers
 from llmts_common.logging import correlation_id_var
 from llmts_common.tracing import span, trace_id_of
@@ -68,3 +71,19 @@ def test_the_envelope_schema_requires_the_attributes_consumers_rely_on() -> None
     for name in ("id", "specversion", "type", "source", "time"):
         assert name in required
     assert {"subject", "dataschema", "schemaversion", "data"} <= set(required)
+
+
+@pytest.mark.parametrize("attribute", ["id", "specversion", "type", "source", "time"])
+def test_a_received_record_without_a_required_attribute_is_invalid(attribute: str) -> None:
+    """A consumer must dedupe on id: a record without one is refused (dead-lettered), never given a fresh id."""
+    wire = json.loads(_publisher().envelope_for(_ready()).model_dump_json())
+    del wire[attribute]
+    with pytest.raises(ValidationError, match=attribute):
+        Envelope.model_validate_json(json.dumps(wire), context=WIRE)
+    if attribute in ("id", "specversion", "time"):  # building an envelope still fills these defaults
+        Envelope.model_validate_json(json.dumps(wire))
+
+
+def test_a_complete_record_is_valid_on_the_wire() -> None:
+    env = _publisher().envelope_for(_ready())
+    assert Envelope.model_validate_json(env.model_dump_json(), context=WIRE) == env
