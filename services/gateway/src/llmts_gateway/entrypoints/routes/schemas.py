@@ -23,7 +23,32 @@ MEDIA_TYPE = "application/schema+json"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: error_cases("No such schema.", schema=("schema_not_found", "no such event schema", None))
 }
-_JSON: dict[str, Any] = {MEDIA_TYPE: {"schema": {"type": "object"}}}
+_ROOT_EXAMPLE = {
+    "envelope": "envelope.json",
+    "messages": [
+        {
+            "type": "llmts.export.ready",
+            "version": 1,
+            "topic": "export.events",
+            "key": "export_id",
+            "name": "ExportReady",
+            "schema": "llmts.export.ready/v1.json",
+        }
+    ],
+}
+_MESSAGE_EXAMPLE = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "llmts.export.ready",
+    "x-llmts-type": "llmts.export.ready",
+    "x-llmts-version": 1,
+    "type": "object",
+    "properties": {"export_id": {"type": "string"}, "sha256": {"type": "string"}},
+    "required": ["export_id", "sha256"],
+}
+
+
+def _content(example: dict[str, Any]) -> dict[str, Any]:
+    return {MEDIA_TYPE: {"schema": {"type": "object"}, "example": example}}
 
 
 def _files(request: Request, ctx: Context) -> SchemaFiles:
@@ -50,7 +75,11 @@ async def _serve(files: SchemaFiles, name: str, if_none_match: str | None, max_a
 @router.get(
     "/schemas/{name}.json",
     summary="The schema index or the envelope schema",
-    responses={200: {"content": _JSON, "description": "index.json or envelope.json"}, **_NOT_FOUND},
+    response_class=Response,
+    responses={
+        200: {"content": _content(_ROOT_EXAMPLE), "description": "index.json (shown) or envelope.json"},
+        **_NOT_FOUND,
+    },
 )
 async def schema_root(
     files: Files,
@@ -63,7 +92,11 @@ async def schema_root(
 @router.get(
     "/schemas/{message_type}/v{version}.json",
     summary="The JSON Schema of one event type and version (the envelope's dataschema)",
-    responses={200: {"content": _JSON, "description": "The schema of `data`."}, **_NOT_FOUND},
+    response_class=Response,
+    responses={
+        200: {"content": _content(_MESSAGE_EXAMPLE), "description": "The schema of `data` (abridged)."},
+        **_NOT_FOUND,
+    },
 )
 async def message_schema(
     files: Files,
