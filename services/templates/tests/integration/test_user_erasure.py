@@ -31,6 +31,10 @@ async def test_a_deleted_users_templates_and_versions_go_and_nothing_else() -> N
         event = UserDeleted(user_id="ann", deleted_at=datetime.now(UTC), by="self")
         erasure = MongoUserErasure(db)
         assert await on_user_deleted(event, erasure=erasure) == {"templates": 2, "versions": 4, "datasets": 0}
-        assert await on_user_deleted(event, erasure=erasure) == {"templates": 0, "versions": 0, "datasets": 0}  # redelivery
+        assert await on_user_deleted(event, erasure=erasure) == {
+            "templates": 0,
+            "versions": 0,
+            "datasets": 0,
+        }  # redelivery
         assert [d["_id"] async for d in db[TEMPLATES].find({})] == ["t3"]
         assert await db[VERSIONS].count_documents({"template_id": "t3"}) == 2
