@@ -88,23 +88,7 @@ def bootstrap(
         group_id=f"{settings.consumer_group}-accounts",
         comparisons=runtime.db[COMPARISONS],
     )
-    outbox = ctx.outbox
-    assert outbox is not None
-
-    async def relay(stop: Any) -> None:
-        with contextlib.suppress(Exception):  # the hook logs its own failures; Mongo down: next start
-            await outbox.replay_parked()
-        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
-
-    async def purge(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):
-                await outbox.purge_published(timedelta(hours=settings.outbox_retention_hours))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=600)
-
-    runtime.add_background("outbox-relay", relay)
-    runtime.add_background("outbox-purge", purge)
+    _outbox_tasks(runtime, ctx.outbox, settings)
     runtime.add_background(
         "revoked-users", lambda stop: revoked.run(stop, interval=settings.revoked_users_refresh_seconds)
     )
@@ -132,6 +116,26 @@ def bootstrap(
     openapi.install(app)
     security.install(app, hsts_max_age=settings.hsts_max_age_seconds)
     return app, ctx, runtime
+
+
+def _outbox_tasks(runtime: ServiceRuntime, outbox: Outbox | None, settings: GatewaySettings) -> None:
+    """The command outbox's relay (parked commands replayed first) and its purge of published entries."""
+    assert outbox is not None
+
+    async def relay(stop: Any) -> None:
+        with contextlib.suppress(Exception):  # the hook logs its own failures; Mongo down: next start
+            await outbox.replay_parked()
+        await run_relay([outbox], interval=settings.outbox_relay_interval_seconds, stop=stop)
+
+    async def purge(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                await outbox.purge_published(timedelta(hours=settings.outbox_retention_hours))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=600)
+
+    runtime.add_background("outbox-relay", relay)
+    runtime.add_background("outbox-purge", purge)
 
 
 def _replica_settings(settings: GatewaySettings) -> GatewaySettings:
