@@ -168,5 +168,15 @@ async def test_extend_adds_new_items_without_duplicates(gateway: httpx.AsyncClie
     round_two = [a for a in await _attempts(gateway, user, job_id) if a.get("round") == 2]
     assert {a["target"] for a in round_two} <= set(range(20, 30))  # only the new items were paid for
     assert done["rounds"][0]["kind"] == "extend"
+    # an export after the round holds the new items too (the exporter reads the items at export time)
+    r = await gateway.post("/exports", headers=user.headers, json={"job_id": job_id, "format": "jsonl"})
+    assert r.status_code == 202, r.text
+    export_id = r.json()["export_id"]
+    info = await api.wait_export(gateway, export_id, user.headers)
+    assert info["status"] == "ready", info
+    r = await gateway.get(f"/exports/{export_id}/download", headers=user.headers)
+    assert r.status_code == 200
+    lines = [json.loads(line) for line in r.content.decode("utf-8").splitlines() if line.strip()]
+    assert lines == [i["data"] for i in items]
     r = await gateway.post(f"/generate/{job_id}/extend", json={"count": 0}, headers=user.headers)
     assert r.status_code == 422
