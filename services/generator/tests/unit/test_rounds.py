@@ -240,3 +240,21 @@ def test_round_end_reports_what_the_round_added_and_cost() -> None:
     assert rounds.round_end({"round": 1}, 5, 0.3) == {"round": 1}
     doc = {"round": 3, "round_base": {"succeeded": 5, "cost_usd": 0.25}}
     assert rounds.round_end(doc, 8, 0.4) == {"round": 3, "round_succeeded": 3, "round_cost_usd": 0.15}
+
+
+async def test_a_reopen_by_another_user_or_that_the_job_cannot_take_changes_nothing() -> None:
+    h = harness()
+    msg = command(2, concurrency=1)
+    await h.submit(msg)
+    runner = await h.claim(msg, ScriptedProvider(lambda _n, request: review(_target(request))))
+    assert await runner.run() == "completed"
+    before = dict(h.repo.jobs[msg.job_id])
+    manager = _Manager()
+    for user, kind in (("intruder", "extend"), ("u1", "resume"), ("u1", "retry_rejected")):
+        message = GenerationReopenRequested(
+            job_id=msg.job_id, user_id=user, kind=kind, count=3, requested_at=h.clock()
+        )
+        envelope = message.to_envelope(source="test")
+        await handle_reopen_requested(message, envelope, repo=h.repo, manager=manager, clock=h.clock)  # type: ignore[arg-type]
+    assert manager.started == []
+    assert h.repo.jobs[msg.job_id] == before
