@@ -10,6 +10,7 @@ from typing import Any
 
 from llmts_common.contracts import GenerationCancelRequested, GenerationReopenRequested, GenerationRequested
 from llmts_common.envelope import Envelope
+from llmts_common.kafka import TransientError
 from llmts_generator.adapters.repository import EPOCH
 from llmts_generator.domain import rounds, state
 from llmts_generator.domain.caching import job_seed
@@ -129,6 +130,9 @@ async def handle_reopen_requested(
     if doc is None or doc.get("user_id") != message.user_id:
         log.warning("reopen %s of unknown or foreign job %s ignored", envelope.id, message.job_id)
         return
+    if state.is_terminal(str(doc.get("status"))) and not doc.get("settled"):
+        # its owner is still publishing the end (or died doing so: the next claim settles it): come back later
+        raise TransientError(f"job {message.job_id} has ended but is not settled yet")
     if not rounds.has_round(doc, envelope.id):
         reopen = rounds.Reopen(
             message.kind, message.count, message.max_cost_usd, command_id=envelope.id, at=clock()

@@ -25,6 +25,7 @@ from services.generator.tests.unit.test_runner import (
 )
 
 from llmts_common.contracts import GenerationCompleted, GenerationReopenRequested
+from llmts_common.kafka import TransientError
 from llmts_generator.domain import rounds, state
 from llmts_generator.handlers import handle_reopen_requested
 from llmts_generator.runner import JobRunner
@@ -258,3 +259,23 @@ async def test_a_reopen_by_another_user_or_that_the_job_cannot_take_changes_noth
         await handle_reopen_requested(message, envelope, repo=h.repo, manager=manager, clock=h.clock)  # type: ignore[arg-type]
     assert manager.started == []
     assert h.repo.jobs[msg.job_id] == before
+
+
+async def test_a_reopen_of_a_job_not_settled_yet_is_redelivered_later() -> None:
+    h = harness()
+    msg = command(2, concurrency=1)
+    await h.submit(msg)
+    h.repo.jobs[msg.job_id].update(status="cancelled", settled=False)  # ended, its outbox not published yet
+    message = GenerationReopenRequested(
+        job_id=msg.job_id, user_id="u1", kind="resume", requested_at=h.clock()
+    )
+    with pytest.raises(TransientError):
+        await handle_reopen_requested(
+            message,
+            message.to_envelope(source="test"),
+            repo=h.repo,
+            manager=_Manager(),  # type: ignore[arg-type]
+            clock=h.clock,
+            settle_wait_s=0.1,
+        )
+    assert h.repo.jobs[msg.job_id]["status"] == "cancelled"
