@@ -131,3 +131,20 @@ async def test_invalid_provenance_option_fails_the_export_at_once() -> None:
     record = exports.records["e2"]
     assert record.status == "failed"
     assert "provenance" in (record.reason or "")
+
+
+def test_the_seen_models_memory_is_bounded() -> None:
+    """The Mongo projection writes a job's model once per process, and forgets the oldest jobs past its bound
+    (forgetting only costs one more idempotent ``$addToSet``)."""
+    from llmts_exporter.adapters.mongo import _SeenModels
+
+    seen = _SeenModels(max_jobs=2)
+    seen.add("j1", "a")
+    seen.add("j2", "a")
+    seen.add("j1", "b")  # j1 is now the most recent
+    seen.add("j3", "a")
+    assert seen.seen("j1", "a")
+    assert seen.seen("j1", "b")
+    assert not seen.seen("j2", "a")  # the oldest job was forgotten
+    assert seen.seen("j3", "a")
+    assert not seen.seen("j3", "b")
