@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import sys
@@ -49,6 +50,7 @@ from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
 
+EXTRA: dict[str, Any] = json.loads(os.environ.get("BENCH_JOB_EXTRA", "{}"))  # experiments: e.g. {"cache": "off"}
 TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
 TEMPLATE: dict[str, Any] = {
     "prompts": {"system": "You write short product reviews.", "user": "Review {{ index }}."},
@@ -152,7 +154,7 @@ class User:
         self.template_id = r.json()["id"]
 
     async def submit(self, count: int) -> str:
-        body = {"template_id": self.template_id, "count": count, "dedup": False}
+        body = {"template_id": self.template_id, "count": count, "dedup": False, **EXTRA}
         r = await self.client.post("/generate", json=body)
         r.raise_for_status()
         return str(r.json()["job_id"])
@@ -160,7 +162,7 @@ class User:
     async def timed_job(self, count: int, label: str) -> tuple[float, float]:
         """Seconds from the 202 to the terminal event of a job of ``count`` items (which must complete), and from
         its start to its end in the generator; prints the job's own timings (queued → started → finished)."""
-        body = {"template_id": self.template_id, "count": count, "dedup": False}
+        body = {"template_id": self.template_id, "count": count, "dedup": False, **EXTRA}
         r = await self.client.post("/generate", json=body)
         r.raise_for_status()
         t0 = time.perf_counter()
