@@ -472,5 +472,5 @@ class FakeResponseCache:
         self.puts += 1
         self.entries[(user_id, key)] = answer
 
-    async def flush(self) -> None:
-        return None
+    async def flush(self, user_id: str | None = None) -> None:
+        self.flushed_for = user_id

@@ -476,8 +476,8 @@ class JobRunner:
             sets["error"] = {"code": code, "reason": reason}
         if status == state.CANCELLED:
             sets["cancelled_at"] = now
-        if self.deps.cache is not None:  # a job that has ended has its answers in the cache
-            await self.deps.cache.flush()
+        if self.deps.cache is not None:  # a job that has ended has its answers in the cache (its user's)
+            await self.deps.cache.flush(self.user_id)
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
         self.outcome_status = status
         log.info("job %s ended %s (%s)", self.job_id, status, stop_reason or code or "ok")

@@ -133,3 +133,19 @@ async def test_concurrent_reads_are_answered_each_with_its_own_entry(db: Databas
     assert got[40] is None
     clock.now += timedelta(minutes=45)
     assert await asyncio.gather(fresh.get("u1", "k3"), fresh.get("u1", "late")) == [None, answer("late")]
+
+
+async def test_a_users_flush_writes_only_that_users_entries(db: Database) -> None:
+    """A job's end flushes its user's answers alone: the other users' buffered entries stay for the periodic flush
+    (a small job must not wait for another user's large backlog to be written)."""
+    clock = Clock()
+    cache = MongoResponseCache(db, ttl=timedelta(days=1), max_entries_per_user=100, clock=clock)
+    for n in range(50):
+        cache.put("busy", f"k{n}", answer(f"a{n}"))
+    cache.put("small", "k0", answer("mine"))
+    await cache.flush("small")
+    reader = MongoResponseCache(db, ttl=timedelta(days=1), max_entries_per_user=100, clock=clock)
+    assert await reader.get("small", "k0") == answer("mine")
+    assert await db["response_cache"].count_documents({"user_id": "busy"}) == 0
+    await cache.flush()
+    assert await db["response_cache"].count_documents({"user_id": "busy"}) == 50
