@@ -53,7 +53,7 @@ from llmts_generator.chain import ChainExhausted, ModelChain
 from llmts_generator.domain import state
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.breaker import CircuitBreaker
-from llmts_generator.domain.caching import job_seed
+from llmts_generator.domain.caching import effective_cache_mode, job_seed
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost, ResponseCache
@@ -309,7 +309,9 @@ class JobRunner:
             clock=self.deps.clock,
             seed=job_seed(req.seed, self.job_id),
             cache=self.deps.cache,
-            cache_mode=req.cache,
+            cache_mode=effective_cache_mode(
+                req.cache, seed_given=req.seed is not None, round_no=self.job.round
+            ),
         )
         await prefetch(ctx, self.state, sched.pending, job_id=self.job_id, user_id=self.user_id)
         slots = SlotWork(

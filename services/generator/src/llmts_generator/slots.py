@@ -64,7 +64,9 @@ class SlotContext:
     clock: Callable[[], datetime]
     seed: int = 0  # the job seed (domain/caching): item seeds, provider seeds, cache keys
     cache: ResponseCache | None = None
-    cache_mode: str = "off"  # use | refresh | off (the job's `cache`)
+    cache_mode: str = (
+        "off"  # use | refresh | off (the job's `cache`), or write (use without reads that cannot hit)
+    )
     rendered: dict[int, RenderedItem] = field(default_factory=dict)  # first prompts rendered ahead (prefetch)
     prefetched: dict[str, CachedAnswer] = field(default_factory=dict)  # cached answers read ahead, by key
 

@@ -30,6 +30,16 @@ def job_seed(seed: int | None, job_id: str) -> int:
     return _hash_int(f"job:{job_id}")
 
 
+def effective_cache_mode(mode: str, *, seed_given: bool, round_no: int) -> str:
+    """The mode a job's slots use. ``use`` reads only where a read can hit: a job whose seed was drawn from its
+    random id (none given) asks in its first round for keys nobody can have written, so it does not read at all
+    (``write``: no prefetch, no lookups — a Mongo round trip saved per item — its answers still stored, so a re-run
+    with the recorded seed hits)."""
+    if mode == "use" and not seed_given and round_no <= 1:
+        return "write"
+    return mode
+
+
 def item_seed(seed: int, target: int, item_attempt: int) -> int:
     """The seed of item attempt ``item_attempt`` (1-based) of target ``target`` under job seed ``seed``."""
     return _hash_int(f"item:{seed}:{target}:{item_attempt}")
