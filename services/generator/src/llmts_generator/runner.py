@@ -478,9 +478,11 @@ class JobRunner:
             sets["error"] = {"code": code, "reason": reason}
         if status == state.CANCELLED:
             sets["cancelled_at"] = now
-        if self.deps.cache is not None:  # a job that has ended has its answers in the cache (its user's)
-            await self.deps.cache.flush(self.user_id)
-        await self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
+        terminal = self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
+        if self.deps.cache is not None:  # its user's answers stored alongside, not before, the terminal write
+            await asyncio.gather(self.deps.cache.flush(self.user_id), terminal)
+        else:
+            await terminal
         self.outcome_status = status
         log.info("job %s ended %s (%s)", self.job_id, status, stop_reason or code or "ok")
         return status
