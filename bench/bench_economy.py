@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench_generation import Proc, jwks_app, stack_env, watch_terminal
+from bench_generation import Proc, drop_run_databases, jwks_app, stack_env, watch_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -181,6 +181,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for p in reversed(list(procs.values())):
             p.stop()
         jwks.stop()
+        await drop_run_databases("eco", run)
 
 
 def main() -> None:

@@ -39,7 +39,15 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench_generation import Proc, call_timing, cpu_seconds, jwks_app, stack_env, watch_terminal
+from bench_generation import (
+    Proc,
+    call_timing,
+    cpu_seconds,
+    drop_run_databases,
+    jwks_app,
+    stack_env,
+    watch_terminal,
+)
 from llmts_common.kafka_security import kafka_client_options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +58,9 @@ from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
 
-EXTRA: dict[str, Any] = json.loads(os.environ.get("BENCH_JOB_EXTRA", "{}"))  # experiments: e.g. {"cache": "off"}
+EXTRA: dict[str, Any] = json.loads(
+    os.environ.get("BENCH_JOB_EXTRA", "{}")
+)  # experiments: e.g. {"cache": "off"}
 TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
 TEMPLATE: dict[str, Any] = {
     "prompts": {"system": "You write short product reviews.", "user": "Review {{ index }}."},
@@ -371,6 +381,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for p in reversed(list(procs.values())):
             p.stop()
         jwks.stop()
+        await drop_run_databases("fair", run)
 
 
 def main() -> None:

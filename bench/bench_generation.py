@@ -60,6 +60,7 @@ from typing import Any
 import httpx
 import websockets
 from joserfc.jwk import KeySet, OKPKey
+from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -422,6 +423,23 @@ async def fake_handler_totals(client: httpx.AsyncClient, fake_url: str) -> tuple
     return int(stats["handler_calls"]), float(stats["handler_ms_total"])
 
 
+async def drop_run_databases(label: str, run: str) -> None:
+    """Drop the databases a run's stack created (``stack_env`` names them ``llmts_bench_<label>_<run>_<svc>``): the
+    local Mongo-wire server keeps every database in one file, and a file grown by old runs slows every later one."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"), serverSelectionTimeoutMS=5000
+    )
+    try:
+        prefix = f"llmts_bench_{label}_{run}_"
+        for name in await client.list_database_names():
+            if name.startswith(prefix):
+                await client.drop_database(name)
+    except Exception as exc:  # a bench's figures stand without its cleanup
+        print(f"cleanup: databases of run {run} not dropped: {exc}", flush=True)
+    finally:
+        await client.close()
+
+
 def stack_env(label: str, run: str, ports: Mapping[str, int], jwks_url: str) -> Callable[..., dict[str, str]]:
     """``env(service, **extra)``: the environment of one process of a benchmark stack (fake OpenRouter on
     ``ports["fake"]``, templates, generator, gateway; the other services unreachable). Every database, consumer
@@ -651,6 +669,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for p in reversed(list(procs.values())):
             p.stop()
         jwks.stop()
+        await drop_run_databases("gen", run)
 
 
 def main() -> None:
