@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 
@@ -19,3 +21,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.connected)
         elif "/tests/unit/" in path:
             item.add_marker(pytest.mark.unit)
+
+
+# --- test databases --------------------------------------------------------------------------------------------
+# Every suite creates databases of its own on the shared local Mongo-wire server (unique names). That server keeps
+# all of them in one H2 file, and a file grown by hundreds of finished suites' databases makes every later tier
+# slower, so a session drops, when it ends, the databases that appeared while it ran. Two sessions running at the
+# same time against one server (a developer's, not CI's) would drop each other's: LLMTS_KEEP_TEST_DATABASES=1 keeps
+# them.
+_DATABASES_AT_START: set[str] | None = None
+
+
+def _mongo_client() -> object | None:
+    import os
+
+    if os.environ.get("LLMTS_KEEP_TEST_DATABASES") == "1":
+        return None
+    try:
+        import pymongo
+
+        client = pymongo.MongoClient(
+            os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"), serverSelectionTimeoutMS=1500
+        )
+        client.admin.command("ping")
+    except Exception:  # no server (the unit tier): nothing to clean
+        return None
+    return client
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001
+    global _DATABASES_AT_START
+    client = _mongo_client()
+    if client is not None:
+        _DATABASES_AT_START = set(client.list_database_names())  # type: ignore[attr-defined]
+        client.close()  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:  # noqa: ARG001
+    if _DATABASES_AT_START is None:
+        return
+    client = _mongo_client()
+    if client is None:
+        return
+    try:
+        with contextlib.suppress(Exception):  # cleanup only: the session's result stands
+            for name in client.list_database_names():  # type: ignore[attr-defined]
+                if name.startswith("llmts") and name not in _DATABASES_AT_START:
+                    client.drop_database(name)  # type: ignore[attr-defined]
+    finally:
+        client.close()  # type: ignore[attr-defined]
