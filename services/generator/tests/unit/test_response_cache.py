@@ -174,7 +174,8 @@ def test_a_job_with_a_random_seed_does_not_read_in_its_first_round() -> None:
     from llmts_generator.domain.caching import effective_cache_mode
 
     assert effective_cache_mode("use", seed_given=False, round_no=1) == "write"  # its keys cannot exist yet
-    assert effective_cache_mode("use", seed_given=True, round_no=1) == "use"  # a re-run with the recorded seed
+    # a re-run with the recorded seed reads
+    assert effective_cache_mode("use", seed_given=True, round_no=1) == "use"
     assert effective_cache_mode("use", seed_given=False, round_no=2) == "use"  # a later round may hit its own
     assert effective_cache_mode("refresh", seed_given=False, round_no=1) == "refresh"
     assert effective_cache_mode("off", seed_given=True, round_no=1) == "off"
