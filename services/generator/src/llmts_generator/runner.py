@@ -298,6 +298,7 @@ class JobRunner:
             status = await self._mark_started(status)
         assert self.writer is not None
         chain.submit = self.writer.submit
+        cache_mode = effective_cache_mode(req.cache, seed_given=req.seed is not None, round_no=self.job.round)
         ctx = SlotContext(
             request=req,
             chain=chain,
@@ -309,9 +310,7 @@ class JobRunner:
             clock=self.deps.clock,
             seed=job_seed(req.seed, self.job_id),
             cache=self.deps.cache,
-            cache_mode=effective_cache_mode(
-                req.cache, seed_given=req.seed is not None, round_no=self.job.round
-            ),
+            cache_mode=cache_mode,
         )
         await prefetch(ctx, self.state, sched.pending, job_id=self.job_id, user_id=self.user_id)
         slots = SlotWork(
@@ -479,10 +478,8 @@ class JobRunner:
         if status == state.CANCELLED:
             sets["cancelled_at"] = now
         terminal = self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
-        if self.deps.cache is not None:  # its user's answers stored alongside, not before, the terminal write
-            await asyncio.gather(self.deps.cache.flush(self.user_id), terminal)
-        else:
-            await terminal
+        flush = [self.deps.cache.flush(self.user_id)] if self.deps.cache is not None else []
+        await asyncio.gather(terminal, *flush)  # its user's cached answers stored alongside, not before
         self.outcome_status = status
         log.info("job %s ended %s (%s)", self.job_id, status, stop_reason or code or "ok")
         return status
