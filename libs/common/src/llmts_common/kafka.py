@@ -36,6 +36,7 @@ from llmts_common.contracts.topics import dlq_topic
 from llmts_common.envelope import CLOUDEVENTS_CONTENT_TYPE, DEFAULT_SCHEMA_BASE_URL, WIRE, Envelope, new_id
 from llmts_common.logging import correlation_id_var
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, ProcessedMessages
+from llmts_common.producer_renewal import publish_renewing
 from llmts_common.tracing import current_traceparent, span
 
 log = logging.getLogger("llmts.kafka")
@@ -154,7 +155,8 @@ class EventPublisher:
         return envelope
 
     async def publish_envelope(self, envelope: Envelope, topic: str) -> None:
-        await self._broker.publish(
+        await publish_renewing(
+            self._broker,
             envelope.model_dump_json().encode(),
             topic=self.topic(topic),
             key=envelope.subject.encode(),
@@ -164,7 +166,7 @@ class EventPublisher:
     async def publish_raw(
         self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
     ) -> None:
-        await self._broker.publish(value, topic=self.topic(topic), key=key, headers=headers)
+        await publish_renewing(self._broker, value, topic=self.topic(topic), key=key, headers=headers)
 
 
 def _attrs(topic: str, message_type: str) -> dict[str, str]:

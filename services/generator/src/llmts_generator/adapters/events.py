@@ -11,6 +11,7 @@ from faststream.kafka import KafkaBroker
 from llmts_common.contracts import Message
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import EventPublisher, envelope_headers
+from llmts_common.producer_renewal import FATAL_PRODUCER_ERRORS, renew_producer
 
 
 class KafkaEventSink:
@@ -37,18 +38,27 @@ class KafkaEventSink:
             env, topic = envelopes[0]
             await self._publisher.publish_envelope(env, topic)
             return
+        producer = getattr(self._broker.config.producer, "_producer", None)
         futures: list[Any] = []
-        for env, topic in envelopes[:-1]:
-            fut = await self._broker.publish(
-                env.model_dump_json().encode(),
-                topic=self._publisher.topic(topic),
-                key=env.subject.encode(),
-                headers=envelope_headers(env),
-                no_confirm=True,
-            )
-            if isinstance(fut, asyncio.Future):
-                futures.append(fut)
-        env, topic = envelopes[-1]
-        await self._publisher.publish_envelope(env, topic)
-        if futures:
-            await asyncio.gather(*futures)
+        try:
+            for env, topic in envelopes[:-1]:
+                fut = await self._broker.publish(
+                    env.model_dump_json().encode(),
+                    topic=self._publisher.topic(topic),
+                    key=env.subject.encode(),
+                    headers=envelope_headers(env),
+                    no_confirm=True,
+                )
+                if isinstance(fut, asyncio.Future):
+                    futures.append(fut)
+            env, topic = envelopes[-1]
+            await self._publisher.publish_envelope(env, topic)
+            if futures:
+                await asyncio.gather(*futures)
+        except FATAL_PRODUCER_ERRORS:
+            await renew_producer(self._broker, producer)  # the caller retries (flusher abort → resume)
+            raise
+        finally:
+            for fut in futures:  # an unawaited failure is not "never retrieved" noise
+                if fut.done() and not fut.cancelled():
+                    fut.exception()
