@@ -289,7 +289,13 @@ async def _private_jwk(stack: Stack) -> dict[str, Any]:
         await client.close()
     assert docs, "no signing key in the auth database"
     docs.sort(key=lambda d: d["activated_at"])
-    key: dict[str, Any] = docs[-1]["private_jwk"]
+    doc = docs[-1]
+    if "private_jwk_enc" in doc:  # encrypted at rest (SIGNING_KEYS_ENCRYPTION_KEY, as every e2e stack runs)
+        from llmts_auth.adapters.key_encryption import KeyCipher
+
+        cipher = KeyCipher(stack.procs["auth"].env["SIGNING_KEYS_ENCRYPTION_KEY"])
+        return cipher.decrypt(doc["private_jwk_enc"], kid=str(doc["_id"]))
+    key: dict[str, Any] = doc["private_jwk"]
     return key
 
 
