@@ -50,9 +50,11 @@ NamesOf = Callable[[str], set[str]]
 
 
 def _default_renderer() -> Renderer:
-    from llmts_templating.render import PromptRenderer
+    """The process's shared sandbox renderer (its compile cache too), as samplers use it — not a new environment
+    per judge."""
+    from llmts_templating.render import _default_renderer as shared
 
-    return PromptRenderer().render
+    return shared().render
 
 
 def _default_names() -> NamesOf:
