@@ -38,9 +38,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmts_common.contracts import (
-    GenerationCancelled,
-    GenerationCompleted,
-    GenerationFailed,
     GenerationProgress,
     GenerationRequested,
     GenerationStarted,
@@ -59,9 +56,10 @@ from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost, ResponseCache
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
 from llmts_generator.domain.requests import Renderer
-from llmts_generator.domain.rounds import round_caps, round_end
+from llmts_generator.domain.rounds import round_caps
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import expand_tasks
+from llmts_generator.endings import RoundFigures, terminal_event
 from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch, Op
 from llmts_generator.jobloop import JobAborted, retry_transient
@@ -432,34 +430,11 @@ class JobRunner:
         sched = self.scheduler
         succeeded = sched.succeeded if sched else self.state.next_index
         rejected = sched.rejected if sched else int((self.doc.get("counts") or {}).get("rejected", 0))
-        common: dict[str, Any] = {
-            "job_id": self.job_id,
-            "user_id": self.user_id,
-            "succeeded": succeeded,
-            "rejected": rejected,
-            "attempts": self.state.calls,
-            "usage": self._usage(),
-            **round_end(self.doc, succeeded, self._usage().cost_usd),
-        }
-        if status == state.CANCELLED:
-            return GenerationCancelled(**common)
-        if status == state.FAILED:
-            return GenerationFailed(code=code or "failed", reason=reason or "the job failed", **common)
-        started = self.doc.get("started_at")
-        duration = 0.0
-        if isinstance(started, datetime):
-            if started.tzinfo is None:
-                started = started.replace(tzinfo=UTC)
-            duration = max(0.0, (self._now() - started).total_seconds())
-        return GenerationCompleted(
-            status="stopped"
-            if status == state.STOPPED
-            else ("completed" if status == state.COMPLETED else "completed_with_errors"),
-            requested=self.requested,
-            duration_seconds=round(duration, 3),
-            stop_reason=stop_reason,
-            **common,
-        )
+        figures = RoundFigures(succeeded, rejected, self.state.calls, self._usage())
+        return terminal_event(
+            self.doc, figures, requested=self.requested, now=self._now(), status=status,
+            stop_reason=stop_reason, code=code, reason=reason,
+        )  # fmt: skip
 
     async def _terminal(
         self, current: str, status: str, stop_reason: str | None, code: str | None, reason: str | None

@@ -1,0 +1,75 @@
+"""The terminal event of a job's round (cancelled, failed, or completed / completed_with_errors / stopped), built
+from the job document and the round's figures (split out of the runner)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from llmts_common.contracts import (
+    GenerationCancelled,
+    GenerationCompleted,
+    GenerationFailed,
+    Message,
+    Usage,
+)
+from llmts_generator.domain import state
+from llmts_generator.domain.rounds import round_end
+
+__all__ = ["RoundFigures", "terminal_event"]
+
+
+@dataclass(frozen=True)
+class RoundFigures:
+    """What the terminal event reports: items made and rejected, provider calls, usage."""
+
+    succeeded: int
+    rejected: int
+    attempts: int
+    usage: Usage
+
+
+def _duration(doc: Mapping[str, Any], now: datetime) -> float:
+    started = doc.get("started_at")
+    if not isinstance(started, datetime):
+        return 0.0
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return max(0.0, (now - started).total_seconds())
+
+
+def terminal_event(
+    doc: Mapping[str, Any],
+    figures: RoundFigures,
+    *,
+    requested: int,
+    now: datetime,
+    status: str,
+    stop_reason: str | None,
+    code: str | None,
+    reason: str | None,
+) -> Message:
+    common: dict[str, Any] = {
+        "job_id": str(doc["_id"]),
+        "user_id": str(doc["user_id"]),
+        "succeeded": figures.succeeded,
+        "rejected": figures.rejected,
+        "attempts": figures.attempts,
+        "usage": figures.usage,
+        **round_end(doc, figures.succeeded, figures.usage.cost_usd),
+    }
+    if status == state.CANCELLED:
+        return GenerationCancelled(**common)
+    if status == state.FAILED:
+        return GenerationFailed(code=code or "failed", reason=reason or "the job failed", **common)
+    return GenerationCompleted(
+        status="stopped"
+        if status == state.STOPPED
+        else ("completed" if status == state.COMPLETED else "completed_with_errors"),
+        requested=requested,
+        duration_seconds=round(_duration(doc, now), 3),
+        stop_reason=stop_reason,
+        **common,
+    )
