@@ -4,7 +4,7 @@ runner (every call of a job) and the preview route (the first items of a would-b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,6 +35,8 @@ class RenderedItem:
     system: str
     user: str
     messages: list[Message]
+    # what the prompts saw: later stages of a multi-stage template render with it and the outputs before them
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 def item_context(
@@ -55,10 +57,9 @@ def item_context(
     return task_index, context
 
 
-def _item(target: int, task_index: int, prompts: RenderedPrompts) -> RenderedItem:
-    return RenderedItem(
-        target, task_index, prompts.system, prompts.user, first_messages(prompts.system, prompts.user)
-    )
+def _item(target: int, task_index: int, prompts: RenderedPrompts, context: Mapping[str, Any]) -> RenderedItem:
+    messages = first_messages(prompts.system, prompts.user)
+    return RenderedItem(target, task_index, prompts.system, prompts.user, messages, context)
 
 
 async def render_item(
@@ -73,7 +74,7 @@ async def render_item(
     """Render the template's prompts for ``target`` (raises ``llmts_templating.RenderError``)."""
     task_index, context = item_context(req, plan, target, job_id=job_id, now=now)
     prompts = await renderer.render_prompts(req.template.prompts.system, req.template.prompts.user, context)
-    return _item(target, task_index, prompts)
+    return _item(target, task_index, prompts, context)
 
 
 async def render_items(
@@ -90,7 +91,7 @@ async def render_items(
     prompts = await renderer.render_prompts_many(
         req.template.prompts.system, req.template.prompts.user, [context for _, context in made]
     )
-    return [_item(t, ti, p) for t, (ti, _), p in zip(targets, made, prompts, strict=True)]
+    return [_item(t, ti, p, c) for t, (ti, c), p in zip(targets, made, prompts, strict=True)]
 
 
 @dataclass(frozen=True)
