@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
+from llmts_api.datasets import DatasetSeed
 from llmts_api.paging import MAX_OFFSET
 
 JobStatus = Literal[
@@ -70,6 +71,12 @@ class GenerationCreate(BaseModel):
     max_attempts_per_item: int = Field(default=3, ge=1, le=20, description="First try + repair attempts.")
     max_cost_usd: float | None = Field(default=None, gt=0, description="Stop spending beyond this.")
     dedup: bool = Field(default=True, description="Reject and regenerate exact duplicates.")
+    dataset: DatasetSeed | None = Field(
+        default=None,
+        description="The job's seed dataset (one of yours): each item gets one row of it as variables. Overrides "
+        "the template's `seed` (a public template has none: give it here). A dataset deleted or not yours fails the "
+        "job with `dataset_not_found`.",
+    )
     dry_run: bool = Field(default=False, description="Preview only: rendered prompts + estimate, no job.")
     cache: Literal["use", "refresh", "off"] = Field(
         default="use",
@@ -83,6 +90,18 @@ class GenerationCreate(BaseModel):
         le=2**31 - 1,
         description="Job seed: fixes each item's seed (sent to providers that take one) and so the cache keys. "
         "Default: random, shown on the job; pass it again to re-run the job from the cache.",
+    )
+    mode: Literal["sync", "batch"] = Field(
+        default="sync",
+        description="sync = one provider call per item attempt; batch = the items go to the provider's Batch API "
+        "as lines: about half the price, results within the provider's 24 h window, exactly `count` items all the "
+        "same. Only models of the openai-compatible provider (422 `batch_unsupported` otherwise); the response "
+        "cache is not used and fallback models are not switched to.",
+    )
+    batch_fallback: Literal["batch", "sync"] = Field(
+        default="batch",
+        description="Batch jobs: lines to repair or top up after the first batch (invalid, rejected or expired) "
+        "go into a further batch (batch), or are called at once at the sync price (sync).",
     )
 
     @field_validator("model", mode="before")
@@ -376,6 +395,28 @@ class ItemInputsPublic(BaseModel):
     )
 
 
+class ItemProvenancePublic(BaseModel):
+    """How an item was made (issue 18): its task, seed row, sampled values, model, attempts and judge scores."""
+
+    model_config = ConfigDict(extra="allow")
+    task_index: int = Field(description="The item's number within its task.", examples=[0])
+    dataset_id: str | None = Field(default=None, description="The seed dataset the row came from.")
+    seed_row: int | None = Field(
+        default=None, description="The seed dataset row number (0-based) the item got; null without a seed."
+    )
+    sampled: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The sampled variables' values (drawn from the job seed, no tokens).",
+        examples=[{"tone": "formal", "rating": 4}],
+    )
+    model: str | None = Field(default=None, description="The model id that produced the item.")
+    provider: str | None = Field(default=None, description="Its provider (null: the default one).")
+    attempts: int = Field(description="Item attempts (repairs included) until it was valid.", examples=[1])
+    judge: dict[str, Any] | None = Field(
+        default=None, description="The LLM judge's scores {name: number}, when the job has a judge."
+    )
+
+
 class ItemPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
@@ -385,6 +426,9 @@ class ItemPublic(BaseModel):
     usage: UsagePublic
     inputs: ItemInputsPublic | None = Field(
         default=None, description="What the item was generated from (null for items of older jobs)."
+    )
+    provenance: ItemProvenancePublic | None = Field(
+        default=None, description="How the item was made (null for rejected items and items of older jobs)."
     )
 
 
@@ -457,3 +501,11 @@ class AttemptsSummary(BaseModel):
 class HistoryJobPublic(JobPublic):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.HISTORY_JOB]})
     attempts: AttemptsSummary
+    diversity: dict[str, Any] | None = Field(
+        default=None,
+        description="The diversity report of the job's accepted items, computed when the job (or its latest round) "
+        "ended: items, distinct_1 / distinct_2 (distinct word uni/bigrams over their total), "
+        "near_duplicate_threshold, near_duplicate_rate (share of items with a near-duplicate among them), "
+        "near_duplicates_rejected, categories ({column: {values: {value: {count, share, target}}, max_dev_pp}}: "
+        "sampled category shares next to their weights); null while it runs or for older jobs.",
+    )

@@ -117,6 +117,7 @@ async def build_command(
         user_id=user_id,
         now=deps.clock(),
     )
+    jobs.check_batch_mode(command)
     return command, pricing
 
 

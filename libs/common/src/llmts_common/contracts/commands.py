@@ -13,6 +13,8 @@ from llmts_common.contracts.common_models import ModelRef, TemplateSnapshot, Val
 
 CacheMode = Literal["use", "refresh", "off"]
 ReopenKind = Literal["extend", "resume", "retry_rejected"]
+JobMode = Literal["sync", "batch"]
+BatchFallback = Literal["batch", "sync"]
 
 
 class GenerationRequested(Message):
@@ -48,6 +50,16 @@ class GenerationRequested(Message):
         le=2**31 - 1,
         description="Job seed: fixes each item's seed (sent to providers that take one) and so the cache keys; "
         "None = the generator picks one from the job id and records it.",
+    )
+    mode: JobMode = Field(
+        default="sync",
+        description="sync = one provider call per item attempt; batch = the items go to the provider's Batch API "
+        "as lines (about half the price, results within the 24 h window; OpenAI-compatible provider only).",
+    )
+    batch_fallback: BatchFallback = Field(
+        default="batch",
+        description="Batch jobs: lines to repair or top up after the first batch (invalid, rejected, expired) go "
+        "into a further batch (batch) or are called at once at the sync price (sync).",
     )
 
 

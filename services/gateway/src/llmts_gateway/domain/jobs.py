@@ -39,6 +39,7 @@ TERMINAL_EVENT_TYPES = frozenset(
     {"llmts.generation.completed", "llmts.generation.failed", "llmts.generation.cancelled"}
 )
 PREVIEW_ITEMS = 3
+BATCH_PROVIDER = "openai-compatible"  # the provider whose adapter speaks a Batch API (files + batches)
 # what the Kafka envelope adds around a command's data (id, type, source, time, subject, schema, trace ids, key)
 ENVELOPE_OVERHEAD_BYTES = 1024
 
@@ -255,7 +256,20 @@ def new_command(
         requested_at=now,
         cache=body.cache,
         seed=body.seed,
+        mode=body.mode,
+        batch_fallback=body.batch_fallback,
     )
+
+
+def check_batch_mode(command: GenerationRequested) -> None:
+    """A batch job needs a provider with a Batch API: only the openai-compatible provider offers one."""
+    if command.mode == "batch" and command.model.provider != BATCH_PROVIDER:
+        raise Unprocessable(
+            f"mode 'batch' needs a model of the {BATCH_PROVIDER} provider (the only one with a Batch API); "
+            f"{command.model.id!r} is served by {command.model.provider or 'an unknown provider'}",
+            code="batch_unsupported",
+            details={"field": "mode", "model": command.model.id, "provider": command.model.provider},
+        )
 
 
 def command_bytes(command: GenerationRequested) -> int:
