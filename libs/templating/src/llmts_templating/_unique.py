@@ -65,6 +65,12 @@ class UniqueState:
         for compiled, _path, _found, digest in self._values(value, rules):
             self._seen.setdefault(compiled.key, set()).add(digest)
 
+    def release(self, value: Any, rules: CompiledRules) -> None:
+        """Forget the unique values of an item committed ahead (reserved while it was completed) that was not
+        accepted after all: another item may have them again."""
+        for compiled, _path, _found, digest in self._values(value, rules):
+            self._seen.get(compiled.key, set()).discard(digest)
+
     def to_list(self) -> list[list[str]]:
         return [[key, digest] for key in sorted(self._seen) for digest in sorted(self._seen[key])]
 

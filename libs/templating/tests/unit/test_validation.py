@@ -394,6 +394,17 @@ class TestUnique:
         assert len(state) == 2
         assert state.check(item, self.RULES) != []
 
+    def test_release_forgets_only_that_items_values(self) -> None:
+        state = UniqueState()
+        kept, reserved = self.item("Q1", "a"), self.item("Q2", "b")
+        state.commit(kept, self.RULES)
+        state.commit(reserved, self.RULES)
+        assert state.check(self.item("Q2", "c"), self.RULES) != []
+        state.release(reserved, self.RULES)
+        assert len(state) == 2
+        assert state.check(self.item("Q2", "b"), self.RULES) == []
+        assert state.check(self.item("Q1", "c"), self.RULES) != []
+
     def test_within_one_item(self) -> None:
         report = validate_item(self.item("Q", "a", "b", "a"), mode="custom", rules=self.RULES)
         assert paths(report) == [("$.options[2].text", "unique")]
