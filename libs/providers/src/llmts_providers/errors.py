@@ -49,6 +49,9 @@ class ProviderError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.raw = raw
+        # the provider's id of a generation that started before the failure (a stream cut after its first chunk):
+        # what the provider billed can still be looked up (OpenRouter ``GET /generation?id=``)
+        self.generation_id: str | None = None
 
     def __str__(self) -> str:
         status = f" {self.status_code}" if self.status_code is not None else ""

@@ -211,18 +211,24 @@ class OpenRouterProvider:
     async def _chat(self, request: ChatRequest) -> ChatResult:
         body = self.build_request_body(request)
         stream = bool(body.get("stream"))
-        async with self._deadlines.for_call(request, stream=stream) as deadline:
-            return await self._chat_mapped(request, body, deadline)
+        seen: list[str] = []  # the generation id, once a chunk named it
+        try:
+            async with self._deadlines.for_call(request, stream=stream) as deadline:
+                return await self._chat_mapped(request, body, deadline, seen)
+        except ProviderError as exc:  # a cut stream was billed: keep its id for the reconciliation
+            if seen and exc.generation_id is None:
+                exc.generation_id = seen[0]
+            raise
 
     async def _chat_mapped(
-        self, request: ChatRequest, body: dict[str, Any], deadline: CallDeadline
+        self, request: ChatRequest, body: dict[str, Any], deadline: CallDeadline, seen: list[str]
     ) -> ChatResult:
         """The call, with the SDK's errors mapped onto the taxonomy."""
         started = time.perf_counter()
         partial: list[str] = []
         with sdk_errors(PROVIDER, partial):
             if body.get("stream"):
-                return await self._chat_stream(body, self._stream_timeout, started, partial, deadline)
+                return await self._chat_stream(body, self._stream_timeout, started, partial, deadline, seen)
             timeout: Any = request.timeout_s if request.timeout_s is not None else openai.NOT_GIVEN
             return await self._chat_once(body, timeout, started)
 
@@ -251,9 +257,11 @@ class OpenRouterProvider:
         if not error and choices:
             error = choices[0].get("error")
         if error:  # HTTP 200 carrying an error (providers-api.md A3)
-            raise MidStreamError(
+            failed = MidStreamError(
                 error_message({"error": error}, "error in 200 response"), PROVIDER, raw=error
             )
+            failed.generation_id = nonempty_str(resp.get("id"))
+            raise failed
         text, finish, native = "", None, None
         if choices:
             choice = choices[0]
@@ -275,7 +283,13 @@ class OpenRouterProvider:
         )
 
     async def _chat_stream(
-        self, body: dict[str, Any], timeout_s: Any, started: float, parts: list[str], deadline: CallDeadline
+        self,
+        body: dict[str, Any],
+        timeout_s: Any,
+        started: float,
+        parts: list[str],
+        deadline: CallDeadline,
+        seen: list[str],
     ) -> ChatResult:
         stream = await self._sdk.post(
             "/chat/completions",
@@ -296,7 +310,9 @@ class OpenRouterProvider:
             # with ``choices: []`` (docs) or with one choice and an empty delta (observed) — both handled here.
             async for chunk in stream:
                 deadline.chunk()
-                gen_id = gen_id or chunk.id
+                if gen_id is None and chunk.id:
+                    gen_id = chunk.id
+                    seen.append(gen_id)
                 model = model or chunk.model
                 extra = chunk.model_extra or {}
                 upstream = upstream or extra.get("provider")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from tests.fakes.fixtures import FakeHandle
 
-from llmts_providers import ChatMessage, ChatRequest, OpenRouterProvider
+from llmts_providers import ChatMessage, ChatRequest, OpenRouterProvider, ProviderError
+from llmts_providers.errors import ProviderTimeout
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -85,3 +86,37 @@ async def test_generation_stats_match_the_billed_cost(
 
 async def test_generation_stats_of_an_unknown_generation_is_none(openrouter: OpenRouterProvider) -> None:
     assert await openrouter.generation_stats("gen-0-doesnotexist") is None
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "midstream_error"])
+async def test_a_cut_stream_keeps_its_generation_id_and_the_books_have_its_cost(
+    openrouter: OpenRouterProvider, fake_openrouter: FakeHandle, kind: str
+) -> None:
+    fake_openrouter.configure(script=[kind])
+    with pytest.raises(ProviderError) as failed:
+        await openrouter.chat(_req("openai/gpt-4o-mini", "one", stream=True))
+    gen_id = failed.value.generation_id
+    assert gen_id
+    assert gen_id.startswith("gen-")
+    stats = await openrouter.generation_stats(gen_id)
+    assert stats is not None
+    assert stats.total_cost_usd > 0
+
+
+async def test_an_idle_timeout_keeps_the_generation_id(
+    openrouter: OpenRouterProvider, fake_openrouter: FakeHandle
+) -> None:
+    fake_openrouter.configure(stall_ms=1500, stall_after_chunks=1)
+    with pytest.raises(ProviderTimeout) as failed:
+        await openrouter.chat(_req("openai/gpt-4o-mini", "one", stream=True, idle_timeout_s=0.3))
+    assert failed.value.generation_id
+    assert failed.value.generation_id.startswith("gen-")
+
+
+async def test_an_error_before_the_first_chunk_has_no_generation_id(
+    openrouter: OpenRouterProvider, fake_openrouter: FakeHandle
+) -> None:
+    fake_openrouter.configure(script=["503"])
+    with pytest.raises(ProviderError) as failed:
+        await openrouter.chat(_req("openai/gpt-4o-mini", "one", stream=True))
+    assert failed.value.generation_id is None
