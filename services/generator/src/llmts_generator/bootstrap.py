@@ -19,6 +19,7 @@ from llmts_generator.adapters.cache import MongoResponseCache
 from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
 from llmts_generator.adapters.repository import MongoGenerationRepository
+from llmts_generator.batchjob import BatchConfig
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.concurrency import AdaptiveConfig, AdaptiveLimit
 from llmts_generator.domain.limiter import FairLimiter
@@ -150,6 +151,7 @@ def job_manager(settings: GeneratorSettings, deps: RunnerDeps) -> JobManager:
         max_jobs=settings.max_jobs,
         sweep_interval_s=settings.sweep_interval_seconds,
         max_jobs_per_user=settings.max_jobs_per_user,
+        batch=BatchConfig.of(settings),
     )
 
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from llmts_generator.adapters import metrics
+from llmts_generator.batchjob import BatchConfig, new_runner
 from llmts_generator.domain.fairness import Candidate, admit, pick_admissions
 from llmts_generator.domain.state import TERMINAL
 from llmts_generator.runner import JobRunner, RunnerDeps
@@ -43,8 +44,10 @@ class JobManager:
         max_jobs: int,
         sweep_interval_s: float,
         max_jobs_per_user: int | None = None,
+        batch: BatchConfig | None = None,
     ) -> None:
         self.deps = deps
+        self.batch = batch or BatchConfig()  # batch-mode jobs (mode: batch)
         self.max_jobs = max_jobs
         self.max_jobs_per_user = max_jobs_per_user or max_jobs
         self.sweep_interval_s = sweep_interval_s
@@ -98,7 +101,7 @@ class JobManager:
             self._starting.pop(job.job_id, None)
         if doc is None or job.job_id in self.running:  # not claimable, or claimed by another path of ours
             return False
-        runner = JobRunner(doc, self.deps)
+        runner = new_runner(doc, self.deps, self.batch)  # a batch-mode job gets the batch runner
         task = asyncio.create_task(self._run(runner), name=f"job:{job.job_id}")
         self.running[job.job_id] = _Running(runner, task)
         log.info("job %s of user %s claimed (run %s)", job.job_id, runner.user_id, doc.get("run"))

@@ -142,6 +142,23 @@ class GeneratorSettings(BaseServiceSettings):
         default=600.0, gt=0, description="How often expired and surplus cache entries are deleted."
     )
 
+    # batch-mode jobs (mode: batch): batchjob.py, domain/batching.py
+    batch_poll_initial_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Batch jobs: first wait between two looks at the provider's batches; it grows (×1.5) while "
+        "nothing changes and starts again when lines progressed.",
+    )
+    batch_poll_max_seconds: float = Field(
+        default=60.0, gt=0, description="Batch jobs: longest wait between two looks at the provider's batches."
+    )
+    batch_cancel_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Batch jobs: how long a cancelled (or stopped) job waits for the provider to end its batches, "
+        "to store the lines they answered (paid for) before it ends.",
+    )
+
     render_workers: int = Field(
         default=2,
         ge=1,

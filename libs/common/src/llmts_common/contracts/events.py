@@ -97,6 +97,16 @@ class ProviderConcurrency(BaseModel):
     adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
 
 
+class BatchProgress(BaseModel):
+    """Where a batch-mode job's provider batches are."""
+
+    status: str = Field(description="The provider's status of the latest batch (validating, in_progress, …).")
+    batches: int = Field(ge=0, description="Batches submitted so far.")
+    outstanding: int = Field(ge=0, description="Batches not finished yet.")
+    lines_total: int = Field(ge=0, description="Lines of the outstanding batches.")
+    lines_done: int = Field(ge=0, description="Of these, lines the provider has answered (or failed).")
+
+
 class GenerationProgress(_JobEvent):
     TYPE: ClassVar[str] = "llmts.generation.progress"
 
@@ -116,6 +126,9 @@ class GenerationProgress(_JobEvent):
     cache_hits: int = Field(default=0, ge=0, description="Item attempts answered from the response cache.")
     cache_misses: int = Field(
         default=0, ge=0, description="Item attempts looked up and not found (then called)."
+    )
+    batch: BatchProgress | None = Field(
+        default=None, description="Added in v1: a batch-mode job's provider batches (None for sync jobs)."
     )
 
 

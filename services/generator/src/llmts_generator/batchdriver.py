@@ -1,0 +1,489 @@
+"""The driver of a batch-mode job (see :mod:`llmts_generator.batchjob`): plans lines, submits and persists batches,
+polls them, ingests their results through the same evaluate → accept / repair / reject path as a sync slot."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmts_common.contracts.events import BatchProgress
+from llmts_generator.domain.batching import LineRef, OpenSlot, batch_record, custom_id, rebuild, record_key
+from llmts_generator.domain.caching import item_seed
+from llmts_generator.domain.evaluation import Verdict, evaluate
+from llmts_generator.domain.failures import fatal_code, fatal_reason
+from llmts_generator.domain.ports import attempt_id
+from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
+from llmts_generator.domain.requests import RenderedItem, render_items
+from llmts_generator.domain.scheduling import Scheduler, SlotPlan
+from llmts_generator.domain.tasks import item_inputs
+from llmts_generator.folding import Op
+from llmts_generator.records import (
+    CallRecord,
+    ItemOutcome,
+    SlotUsage,
+    accepted_op,
+    attempt_doc,
+    attempt_op,
+    rejected_op,
+)
+from llmts_generator.slots import SlotContext
+from llmts_providers import ChatResult, ProviderError
+from llmts_providers.batches import BatchLineResult, BatchState
+from llmts_providers.errors import ProviderUnavailable
+
+if TYPE_CHECKING:
+    from llmts_generator.batchjob import BatchJobRunner
+
+log = logging.getLogger("llmts.generator.batch")
+
+RENDER_CHUNK = 64  # targets per render call
+MAX_RESENDS = 10  # an expired line is sent again at most this often (then it counts as a failed item attempt)
+ALL_ROWS = 10_000_000
+
+
+class BatchDriver:
+    """The lines, batches and open slots of one batch job while this process runs it."""
+
+    def __init__(self, runner: BatchJobRunner, sched: Scheduler, ctx: SlotContext) -> None:
+        assert runner.writer is not None
+        self.r = runner
+        self.sched = sched
+        self.ctx = ctx
+        self.st = runner.state
+        self.job = runner.job
+        self.writer = runner.writer
+        self.route = ctx.chain.current
+        provider = self.route.provider
+        self.api = runner.batch_config.api_for(provider)
+        self.open: dict[int, OpenSlot] = {}
+        self.usage: dict[int, SlotUsage] = {}
+        self.outstanding: dict[str, list[LineRef]] = {}
+        self.states: dict[str, BatchState] = {}
+        self.rendered: dict[int, RenderedItem] = {}
+        self.last_text: dict[int, tuple[str | None, str | None]] = {}  # slot → (answer, finish reason)
+        self.stored: set[str] = set()
+        self.submitted = len(runner.doc.get("batches") or {})
+        self.status = "none"
+        self._last_write: asyncio.Future[None] | None = None
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    async def run(self) -> bool:
+        """Work the job until every target is done or it stops; False when paused (lease released)."""
+        if self.api is None:
+            self.sched.fail(
+                "batch_unsupported",
+                f"the provider {self.route.provider_name!r} has no Batch API (only openai-compatible has one)",
+            )
+            return True
+        self.sched.concurrency = max(self.sched.concurrency, self.sched.requested)  # every target at once
+        await self._resume()
+        delay = self.r.batch_config.poll.initial_s
+        while True:
+            stop = self.r.stopping()
+            if stop == "pause":
+                return False
+            if stop == "cancel" or (self.sched.stopped and self.outstanding):
+                if stop == "cancel":
+                    self.sched.cancel()
+                await self._wind_down()
+                return True
+            if not self.outstanding:
+                lines = await self._plan()
+                if not lines:
+                    self._abandon_open()
+                    return True
+                if self.r.request.batch_fallback == "sync" and self.submitted > 0:
+                    await self._run_sync(lines)
+                    continue
+                delay = self.r.batch_config.poll.initial_s
+                if not await self._submit(lines):
+                    await self.r.idle(self.r.batch_config.poll.max_s / 4)  # the provider is away: later
+                    continue
+            progressed = await self._poll_once()
+            if self.outstanding:
+                delay = self.r.batch_config.poll.next(delay, progressed)
+                await self.r.idle(delay)
+
+    async def _resume(self) -> None:
+        """A resumed job: adopt its open slots and the batches still at the provider (nothing is resubmitted)."""
+        batches = self.r.doc.get("batches") or {}
+        if not batches and self.st.calls == 0:
+            return
+        repo, job_id = self.r.deps.repo, self.job.job_id
+        attempts = await repo.attempts_of(job_id, limit=ALL_ROWS)
+        ended = {int(d["slot"]) for d in await repo.job_items(job_id) if d.get("slot") is not None}
+        found = rebuild(job_id, attempts, ended, batches)
+        self.stored = found.stored
+        pending = set(self.sched.pending)
+        for s in found.open.values():
+            if s.target not in pending:
+                continue
+            pending.discard(s.target)
+            self.sched.pending.remove(s.target)
+            self.sched.in_flight[s.slot] = s.target
+            self.open[s.slot] = s
+            self.usage[s.slot] = SlotUsage()
+        for a in attempts:
+            if int(a["slot"]) in self.open:
+                _add_stored(self.usage[int(a["slot"])], a)
+        await self._render({s.target for s in self.open.values()})
+        self.sched.next_slot = max(self.sched.next_slot, found.next_slot)
+        self.outstanding = found.pending_batches
+        for s in self.open.values():
+            if s.awaiting is not None:
+                self.sched.call_started()
+        log.info(
+            "batch job %s resumed: %d open slot(s), %d batch(es) at the provider",
+            job_id,
+            len(self.open),
+            len(self.outstanding),
+        )
+
+    # --- planning and submitting ------------------------------------------------------------------------
+    async def _plan(self) -> list[LineRef]:
+        """The next lines: open slots that need one, then new slots for undone targets."""
+        sched = self.sched
+        lines: list[LineRef] = []
+        for s in list(self.open.values()):
+            if s.awaiting is not None:
+                continue
+            if sched.stopped or (not s.resend and not sched.begin_attempt()):
+                self._drop(s.slot)
+                continue
+            lines.append(s.next_line())
+        while sched.can_launch() and sched.begin_attempt():
+            plan = sched.launch()
+            s = self.open[plan.slot] = OpenSlot(plan.slot, plan.target)
+            self.usage[plan.slot] = SlotUsage()
+            lines.append(s.next_line())
+        await self._render({line.target for line in lines if self.open[line.slot].messages is None})
+        return lines
+
+    async def _render(self, targets: set[int]) -> None:
+        wanted = sorted(t for t in targets if t not in self.rendered)
+        ctx = self.ctx
+        for start in range(0, len(wanted), RENDER_CHUNK):
+            chunk = wanted[start : start + RENDER_CHUNK]
+            for item in await render_items(
+                ctx.renderer, ctx.request, ctx.plan, chunk, job_id=self.job.job_id, now=ctx.clock()
+            ):
+                self.rendered[item.target] = item
+
+    def _messages(self, line: LineRef) -> list[Message]:
+        s = self.open[line.slot]
+        return s.messages if s.messages is not None else self.rendered[line.target].messages
+
+    def _line_body(self, line: LineRef) -> dict[str, Any]:
+        assert self.api is not None
+        seed = item_seed(self.ctx.seed, line.target, line.item_attempt)
+        request = self.route.shape.request(self._messages(line), seed=seed)
+        return self.api.line(custom_id(self.job.job_id, line.slot, line.call), request)
+
+    async def _submit(self, lines: list[LineRef]) -> bool:
+        """Upload and create one batch, then persist its id and lines before anything else."""
+        assert self.api is not None
+        bodies = [self._line_body(line) for line in lines]
+        submit = functools.partial(self.api.submit, bodies, metadata={"job_id": self.job.job_id})
+        state = await self._provider("submit", submit)
+        if state is None:
+            for line in lines:
+                self.open[line.slot].resend = True  # nothing was submitted: the same lines next time
+            return False
+        record = batch_record(state.id, lines, round_no=self.job.round, submitted_at=self.ctx.clock())
+        await self.writer.submit(Op(set={f"batches.{record_key(state.id)}": record}))
+        self.outstanding[state.id] = lines
+        self.states[state.id] = state
+        self.submitted += 1
+        self.status = state.status
+        for line in lines:
+            self.open[line.slot].awaiting = custom_id(self.job.job_id, line.slot, line.call)
+            self.sched.call_started()
+        log.info("batch job %s: batch %s submitted with %d line(s)", self.job.job_id, state.id, len(lines))
+        return True
+
+    async def _provider(self, what: str, call: Callable[[], Any]) -> Any:
+        """A Batch API call; a fatal error fails the job, a transient one is logged (None: try again later)."""
+        try:
+            return await call()
+        except ProviderError as exc:
+            code = fatal_code(exc)
+            if code is not None:
+                self.sched.fail(code, fatal_reason(code, exc))
+            log.warning("batch job %s: %s failed: %s", self.job.job_id, what, exc)
+            return None
+
+    # --- polling and ingesting --------------------------------------------------------------------------
+    async def _poll_once(self) -> bool:
+        """Ask the provider about each outstanding batch; ingest those that ended. True when lines progressed."""
+        assert self.api is not None
+        api = self.api
+        progressed = False
+        for batch_id in list(self.outstanding):
+            state: BatchState | None = await self._provider("poll", functools.partial(api.get, batch_id))
+            if state is None:
+                continue
+            before = self.states.get(batch_id)
+            self.states[batch_id] = state
+            self.status = state.status
+            if before is None or (before.status, before.completed, before.failed) != (
+                state.status,
+                state.completed,
+                state.failed,
+            ):
+                progressed = True
+            if state.terminal:
+                await self._ingest(batch_id, state)
+        if progressed:
+            await self._publish_progress()
+        return progressed
+
+    async def _publish_progress(self) -> None:
+        event = self.r.progress_event(force=True)
+        if event is None:
+            return
+        try:
+            await self.r.deps.events.publish(event)
+        except Exception as exc:  # progress is informational: the next one says the same and more
+            log.warning("batch job %s: progress not published: %s", self.job.job_id, exc)
+
+    async def _ingest(self, batch_id: str, state: BatchState) -> None:
+        """Store and judge every line of an ended batch, then mark it ingested (once those writes are durable)."""
+        assert self.api is not None
+        api = self.api
+        results: list[BatchLineResult] | None = await self._provider("results", lambda: api.results(state))
+        if results is None:
+            return  # read again at the next poll
+        by_id = {r.custom_id: r for r in results}
+        for line in self.outstanding[batch_id]:
+            cid = custom_id(self.job.job_id, line.slot, line.call)
+            s = self.open.get(line.slot)
+            if attempt_id(self.job.job_id, line.slot, line.call) in self.stored or s is None:
+                continue
+            if s.awaiting != cid:
+                continue
+            found = by_id.get(cid)
+            if found is None:
+                self._not_run(s, state)
+                continue
+            self._ingest_line(s, line, found, batch_id)
+        if self._last_write is not None:
+            await self._last_write  # everything above is durable: only now may the batch be marked ingested
+        marker: dict[str, Any] = {f"batches.{record_key(batch_id)}.ingested": True}
+        marker[f"batches.{record_key(batch_id)}.status"] = state.status
+        await self.writer.submit(Op(set=marker))
+        del self.outstanding[batch_id]
+        log.info(
+            "batch job %s: batch %s %s, %d line(s) read", self.job.job_id, batch_id, state.status, len(by_id)
+        )
+
+    def _not_run(self, s: OpenSlot, state: BatchState) -> None:
+        """A line in neither file: the batch was cancelled before it ran, or it failed validation as a whole."""
+        s.awaiting = None
+        s.resend = True
+        self.sched.call_abandoned()
+        if state.status == "failed":
+            reason = "; ".join(state.errors)[:900] or "the batch failed validation"
+            self.sched.fail("batch_failed", f"the provider refused the batch: {reason}")
+
+    def _ingest_line(self, s: OpenSlot, line: LineRef, found: BatchLineResult, batch_id: str | None) -> None:
+        """One answered (or failed) line: its attempt, then accept / repair / reject or send it again."""
+        s.awaiting = None
+        result, error = found.result, found.error
+        self.sched.call_finished(result.cost_usd if result is not None else 0.0)
+        self.usage[s.slot].add(result)
+        self.st.calls += 1
+        if result is not None:
+            self.st.prompt_tokens += result.prompt_tokens
+            self.st.completion_tokens += result.completion_tokens
+        kind = "first" if line.item_attempt == 1 else ("retry" if s.retries else "repair")
+        call = CallRecord(
+            line.call,
+            line.item_attempt,
+            kind,
+            len(self._messages(line)),
+            result,
+            error,
+            self.ctx.clock(),
+            0.0,
+        )
+        plan = SlotPlan(s.slot, s.target)
+        attempt = attempt_doc(
+            self.job, plan, call, model_id=self.route.shape.model_id, provider=self.route.provider_name
+        )
+        attempt["mode"] = "batch" if batch_id is not None else "sync"
+        attempt["batch_id"] = batch_id
+        self.stored.add(str(attempt["_id"]))
+        if error is not None and self._line_failed(s, error, attempt):
+            return
+        verdict = evaluate(
+            result.text if result is not None else None,
+            self.ctx.rules,
+            item_attempt=line.item_attempt,
+            hashes=self.st.hashes,
+            unique=self.st.unique,
+            provider_error=str(error) if error is not None else None,
+        )
+        attempt["outcome"] = verdict.outcome
+        attempt["errors"] = error_summary(verdict.errors, 5)
+        self.sched.attempt_outcome(verdict.outcome == "valid")
+        if result is not None:
+            self.last_text[s.slot] = (result.text, result.finish_reason)
+        if verdict.action == "repair":
+            self._write(attempt_op(attempt, item_attempt_done=True))
+            s.messages = self._repair(s, verdict)
+            return
+        self._conclude(s, attempt, verdict)
+
+    def _line_failed(self, s: OpenSlot, error: ProviderError, attempt: dict[str, Any]) -> bool:
+        """A failed line: True when handled here (the job fails, or the line is sent again); False when it counts
+        as a failed item attempt (judged as a provider error)."""
+        code = fatal_code(error)
+        if code is not None:
+            attempt["outcome"] = "fatal"
+            self._write(attempt_op(attempt, item_attempt_done=True))
+            self.sched.fail(code, fatal_reason(code, error))
+            return True
+        expired = isinstance(error, ProviderUnavailable) and "batch_expired" in str(error)
+        limit = MAX_RESENDS if expired else self.ctx.backoff.max_retries
+        if error.retryable and s.retries < limit:
+            s.retries += 1
+            s.resend = True
+            attempt["outcome"] = "expired" if expired else "retried"
+            self._write(attempt_op(attempt, item_attempt_done=False))
+            return True
+        return False
+
+    def _write(self, op: Op) -> None:
+        self._last_write = self.writer.submit(op)
+
+    def _repair(self, s: OpenSlot, verdict: Verdict) -> list[Message] | None:
+        text, finish = self.last_text.get(s.slot, (None, None))
+        if verdict.outcome == "invalid" and retry_fresh(finish, verdict.errors):
+            return None
+        rendered = self.rendered[s.target]
+        return repair_messages(
+            rendered.system,
+            rendered.user,
+            text,
+            verdict.errors,
+            output_format=self.ctx.rules.output_format,
+            duplicate=verdict.outcome == "duplicate",
+        )
+
+    def _conclude(self, s: OpenSlot, attempt: dict[str, Any], verdict: Verdict) -> None:
+        st, sched, ctx = self.st, self.sched, self.ctx
+        plan = SlotPlan(s.slot, s.target)
+        done = ItemOutcome(plan, s.item_attempt, self.usage[s.slot], ctx.clock())
+        inputs = item_inputs(ctx.plan, s.target, ctx.request.variables)
+        if verdict.action == "accept":
+            index = st.next_index
+            st.next_index += 1
+            st.hashes.add(verdict.digest)
+            if ctx.rules.rules.unique:
+                st.unique.commit(verdict.value, ctx.rules.rules)
+            sched.slot_succeeded(s.slot)
+            self.r.rate.record(time.monotonic())
+            task_index = self.rendered[s.target].task_index if s.target in self.rendered else 0
+            op = accepted_op(
+                self.job,
+                ctx.events,
+                attempt,
+                done,
+                index=index,
+                value=verdict.value,
+                digest=verdict.digest,
+                task_index=task_index,
+                inputs=inputs,
+            )
+        else:
+            number = st.next_rejected
+            st.next_rejected += 1
+            sched.slot_rejected(s.slot)  # its target goes back to the queue: a new slot tops it up
+            op = rejected_op(
+                self.job,
+                ctx.events,
+                attempt,
+                done,
+                number=number,
+                reason=verdict.reason,
+                errors=verdict.errors,
+                last_text=self.last_text.get(s.slot, (None, None))[0],
+                inputs=inputs,
+            )
+        self._write(op)
+        self.open.pop(s.slot, None)
+        self.last_text.pop(s.slot, None)
+
+    # --- sync fallback, stopping --------------------------------------------------------------------------
+    async def _run_sync(self, lines: list[LineRef]) -> None:
+        """``batch_fallback: "sync"``: the lines after the first batch are ordinary calls (sync price)."""
+        limit = asyncio.Semaphore(self.r.request.concurrency)
+        route = self.route
+
+        async def one(line: LineRef) -> None:
+            s = self.open[line.slot]
+            cid = custom_id(self.job.job_id, line.slot, line.call)
+            request = route.shape.request(
+                self._messages(line), seed=item_seed(self.ctx.seed, line.target, line.item_attempt)
+            ).model_copy(update={"stream": False})
+            s.awaiting = cid
+            self.sched.call_started()
+            result: ChatResult | None = None
+            error: ProviderError | None = None
+            async with limit, route.limiter.slot(self.job.job_id, user=self.job.user_id) as permit:
+                try:
+                    result = await route.provider.chat(request)
+                    permit.succeeded(result.first_token_ms)
+                except ProviderError as exc:
+                    error = exc
+            self._ingest_line(s, line, BatchLineResult(cid, result, error), None)
+
+        await asyncio.gather(*(one(line) for line in lines))
+
+    async def _wind_down(self) -> None:
+        """Cancel the batches still at the provider and keep what they had answered (paid for), then give up the
+        open slots."""
+        assert self.api is not None
+        api = self.api
+        for batch_id in list(self.outstanding):
+            state = self.states.get(batch_id)
+            if state is None or not state.terminal:
+                await self._provider("cancel", functools.partial(api.cancel, batch_id))
+        deadline = time.monotonic() + self.r.batch_config.cancel_wait_s
+        while self.outstanding and time.monotonic() < deadline and self.r.stopping() != "pause":
+            await self._poll_once()
+            if self.outstanding:
+                await asyncio.sleep(min(1.0, self.r.batch_config.poll.initial_s))
+        self._abandon_open()
+
+    def _abandon_open(self) -> None:
+        for slot in list(self.open):
+            self._drop(slot)
+
+    def _drop(self, slot: int) -> None:
+        s = self.open.pop(slot)
+        if s.awaiting is not None:
+            self.sched.call_abandoned()
+        self.sched.slot_abandoned(slot)
+
+    def progress(self) -> BatchProgress:
+        states = [self.states[b] for b in self.outstanding if b in self.states]
+        return BatchProgress(
+            status=self.status,
+            batches=self.submitted,
+            outstanding=len(self.outstanding),
+            lines_total=sum(len(lines) for lines in self.outstanding.values()),
+            lines_done=sum(s.completed + s.failed for s in states),
+        )
+
+
+def _add_stored(usage: SlotUsage, a: Mapping[str, Any]) -> None:
+    """A stored attempt's usage (a resumed slot's item usage counts its earlier calls)."""
+    usage.calls += 1
+    usage.prompt_tokens += int(a.get("prompt_tokens", 0))
+    usage.completion_tokens += int(a.get("completion_tokens", 0))
+    usage.cost_usd += float(a.get("cost_usd", 0.0))
