@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
+from llmts_api.costs import JobCostsPublic
 from llmts_api.datasets import DatasetSeed
 from llmts_api.paging import MAX_OFFSET
 
@@ -501,6 +502,7 @@ class AttemptsSummary(BaseModel):
 class HistoryJobPublic(JobPublic):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.HISTORY_JOB]})
     attempts: AttemptsSummary
+    costs: JobCostsPublic | None = None
     diversity: dict[str, Any] | None = Field(
         default=None,
         description="The diversity report of the job's accepted items, computed when the job (or its latest round) "

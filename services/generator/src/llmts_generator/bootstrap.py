@@ -18,6 +18,7 @@ from llmts_generator.adapters import metrics
 from llmts_generator.adapters.cache import MongoResponseCache
 from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
+from llmts_generator.adapters.reconciliations import MongoReconciliations
 from llmts_generator.adapters.repository import MongoGenerationRepository
 from llmts_generator.batchjob import BatchConfig
 from llmts_generator.domain.backoff import BackoffPolicy
@@ -26,6 +27,7 @@ from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.entrypoints import account_events, http, stream
 from llmts_generator.manager import JobManager, default_owner
+from llmts_generator.reconciler import CostReconciler, ReconcileConfig, books_from
 from llmts_generator.runner import RunnerConfig, RunnerDeps
 from llmts_generator.settings import GeneratorSettings
 from llmts_providers import ProviderFactory, ProviderSettings
@@ -169,7 +171,9 @@ def bootstrap(
     settings = settings or GeneratorSettings()
     runtime = ServiceRuntime(
         settings,
-        indexes=MongoGenerationRepository.indexes() + MongoResponseCache.indexes(),
+        indexes=MongoGenerationRepository.indexes()
+        + MongoResponseCache.indexes()
+        + MongoReconciliations.indexes(),
         configure_process=configure_process,
     )
     if configure_process:  # one INFO line per provider call is noise (and CPU) at thousands of calls per job
@@ -203,7 +207,7 @@ def bootstrap(
         group_id=f"{settings.kafka_group_id}-accounts",
     )
     runtime.add_background("jobs", manager.run)
-    _backlog_metrics(runtime, repo, now, settings.backlog_metrics_interval_seconds)
+    _maintenance(runtime, settings, repo, providers, now)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -234,6 +238,43 @@ def bootstrap(
     return app, generator
 
 
+def _maintenance(
+    runtime: ServiceRuntime,
+    settings: GeneratorSettings,
+    repo: MongoGenerationRepository,
+    providers: ProviderFactory,
+    clock: Callable[[], datetime],
+) -> None:
+    """The background tasks besides the jobs: the backlog gauges and the cost reconciler."""
+    _backlog_metrics(runtime, repo, clock, settings.backlog_metrics_interval_seconds)
+    _cost_reconciler(runtime, settings, providers, clock)
+
+
+def _cost_reconciler(
+    runtime: ServiceRuntime,
+    settings: GeneratorSettings,
+    providers: ProviderFactory,
+    clock: Callable[[], datetime],
+) -> None:
+    """The background lookup of attempts in the provider's books (reconciler.py), unless RECONCILE_ENABLED=false."""
+    if not settings.reconcile_enabled:
+        return
+    reconciler = CostReconciler(
+        MongoReconciliations(runtime.db), books_from(providers), reconcile_config(settings), clock
+    )
+    runtime.add_background("cost-reconciler", reconciler.run)
+
+
+def reconcile_config(settings: GeneratorSettings) -> ReconcileConfig:
+    return ReconcileConfig(
+        sample_rate=settings.reconcile_sample_rate,
+        delay_s=settings.reconcile_delay_seconds,
+        interval_s=settings.reconcile_interval_seconds,
+        per_second=settings.reconcile_per_second,
+        max_tries=settings.reconcile_max_tries,
+    )
+
+
 def _backlog_metrics(
     runtime: ServiceRuntime,
     repo: MongoGenerationRepository,
@@ -262,6 +303,7 @@ def _router(
         resolve_provider=providers.for_model,
         renderer=renderer,
         internal_token=settings.internal_token_value,
+        reconcile_threshold=reconcile_config(settings).threshold,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from llmts_common.contracts import ItemGenerated, ItemRejected, Message, ModelUsed, Usage
 from llmts_common.envelope import Envelope
+from llmts_generator.domain.costs import mark_reconcile
 from llmts_generator.domain.evaluation import RejectReason
 from llmts_generator.domain.ports import EventSink, attempt_id, item_id, rejected_item_id
 from llmts_generator.domain.repair import error_summary
@@ -102,14 +103,22 @@ def attempt_doc(
         "completion_tokens": result.completion_tokens if result else 0,
         "cost_usd": result.cost_usd if result else 0.0,
         "cost_reported": result.cost_reported if result else False,
+        "cached_tokens": result.cached_tokens if result else 0,
+        "cache_write_tokens": result.cache_write_tokens if result else 0,
         "finish_reason": result.finish_reason if result else None,
-        "generation_id": result.generation_id if result else None,
+        "generation_id": result.generation_id if result else _generation_of(call.error),
         "outcome": None,
         "errors": [],
     }
     if call.error is not None:
         doc["error"] = {k: v for k, v in call.error.to_dict().items() if k != "provider"}
+    mark_reconcile(doc, failed=call.error is not None)
     return doc
+
+
+def _generation_of(error: ProviderError | None) -> str | None:
+    """The generation a failed call started (a cut stream is billed), else None."""
+    return error.generation_id if error is not None else None
 
 
 def _ttft(result: ChatResult | None) -> float | None:

@@ -172,6 +172,35 @@ class GeneratorSettings(BaseServiceSettings):
         "event loop never waits for template code); thread: cooperative deadline only (see libs/templating).",
     )
 
+    # cost reconciliation (OpenRouter GET /generation?id=): reconciler.py, domain/costs.py
+    reconcile_enabled: bool = Field(
+        default=True,
+        description="Look attempts up in the provider's own books (OpenRouter): every attempt whose usage was "
+        "missing or cut or that read the prompt cache, and a sample of the rest; reported vs reconciled cost in "
+        "GET /history/{id}.",
+    )
+    reconcile_sample_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Share of the other OpenRouter attempts looked up as well (deterministic per attempt id).",
+    )
+    reconcile_delay_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Earliest lookup after a call (OpenRouter's generation stats lag a few seconds); a record not "
+        "there yet is asked again after twice as long, each try.",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often the reconciler looks for attempts to look up."
+    )
+    reconcile_per_second: float = Field(
+        default=5.0, gt=0, description="Most generation lookups a second (all jobs of this process)."
+    )
+    reconcile_max_tries: int = Field(
+        default=6, ge=1, description="Lookups of one attempt before its reported cost is kept as final."
+    )
+
     def provider_limits(self) -> dict[str, int]:
         """The ceiling per provider (``PROVIDER_CONCURRENCY``)."""
         return _limits(self.provider_concurrency)

@@ -129,4 +129,7 @@ class RequestShape:
             json_schema=self.json_schema,
             strict=self.strict,
             stream=self.stream,
+            # the system message (instructions, schema, examples) is the head every call of the job shares and
+            # comes first (domain/repair): a cache breakpoint there where the provider needs one
+            cache_prompt=True,
         )

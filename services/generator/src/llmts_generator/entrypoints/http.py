@@ -38,6 +38,7 @@ from llmts_common.errors import InvalidField, NotFound, Unprocessable
 from llmts_common.internal import check_internal_token
 from llmts_common.query import reject_unknown_query
 from llmts_generator.domain import state
+from llmts_generator.domain.costs import cost_summary, spend_by_kind
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
 from llmts_generator.domain.requests import Renderer, RequestShape, render_items
@@ -128,11 +129,14 @@ def build_router(
     resolve_provider: ProviderResolver,
     renderer: Renderer,
     internal_token: str | None,
+    reconcile_threshold: int = 0,
 ) -> APIRouter:
+    """``reconcile_threshold``: the cost reconciler's sample threshold (``domain/costs``), for the history's
+    pending count."""
     access = Access(repo=repo, manager=manager, verifier=verifier, internal_token=internal_token)
     router = APIRouter(dependencies=[Depends(reject_unknown_query)])
     _job_routes(router, access)
-    _history_routes(router, access)
+    _history_routes(router, access, reconcile_threshold)
     _preview_route(router, access, resolve_provider, renderer)
     _internal_routes(router, access)
     return router
@@ -176,7 +180,7 @@ def _job_routes(router: APIRouter, access: Access) -> None:
         }
 
 
-def _history_routes(router: APIRouter, access: Access) -> None:
+def _history_routes(router: APIRouter, access: Access, reconcile_threshold: int) -> None:
     @router.get(
         "/history",
         tags=["history"],
@@ -229,6 +233,10 @@ def _history_routes(router: APIRouter, access: Access) -> None:
                 "by_outcome": attempts_by_outcome(attempts),
                 "by_model": attempts_by_model(attempts),
                 "items": [attempt_view(a) for a in attempts[:attempts_limit]],
+            },
+            "costs": {
+                **cost_summary(attempts, threshold=reconcile_threshold),
+                "by_kind": spend_by_kind(attempts),
             },
         }
 
