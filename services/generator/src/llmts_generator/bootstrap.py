@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from fastapi import APIRouter, FastAPI
 
 from llmts_common.auth import JwksVerifier
@@ -16,6 +17,7 @@ from llmts_common.runtime import ServiceRuntime
 from llmts_common.web import create_app as create_http_app
 from llmts_generator.adapters import metrics
 from llmts_generator.adapters.cache import MongoResponseCache
+from llmts_generator.adapters.datasets import DatasetRows
 from llmts_generator.adapters.erasure import MongoUserErasure
 from llmts_generator.adapters.events import KafkaEventSink
 from llmts_generator.adapters.reconciliations import MongoReconciliations
@@ -188,6 +190,7 @@ def bootstrap(
     renderer = render_pool(settings, runtime)
     cache = response_cache(settings, runtime, now)
     deps = runner_deps(settings, repo, sink, providers, renderer, now, cache)
+    deps.datasets = datasets = seed_rows(settings, runtime)
     manager = job_manager(settings, deps)
     stream.register(
         runtime,
@@ -231,7 +234,7 @@ def bootstrap(
     verifier = verifier or JwksVerifier(
         settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    http.mount(app, _router(settings, repo, manager, verifier, providers, renderer))
+    http.mount(app, _router(settings, repo, manager, verifier, providers, renderer, datasets))
     generator = Generator(runtime, repo, manager, providers, settings)
     app.state.runtime = runtime
     app.state.generator = generator
@@ -275,6 +278,15 @@ def reconcile_config(settings: GeneratorSettings) -> ReconcileConfig:
     )
 
 
+def seed_rows(settings: GeneratorSettings, runtime: ServiceRuntime) -> DatasetRows | None:
+    """Seed dataset rows read from the templates service (TEMPLATES_URL; None when it is blank)."""
+    if not settings.templates_url:
+        return None
+    client = httpx.AsyncClient(base_url=settings.templates_url, timeout=settings.templates_timeout_seconds)
+    runtime.add_closer(client.aclose)
+    return DatasetRows(client, settings.internal_token_value)
+
+
 def _backlog_metrics(
     runtime: ServiceRuntime,
     repo: MongoGenerationRepository,
@@ -295,6 +307,7 @@ def _router(
     verifier: JwksVerifier,
     providers: ProviderFactory,
     renderer: RenderPool,
+    datasets: DatasetRows | None = None,
 ) -> APIRouter:
     return http.build_router(
         repo=repo,
@@ -303,6 +316,7 @@ def _router(
         resolve_provider=providers.for_model,
         renderer=renderer,
         internal_token=settings.internal_token_value,
+        datasets=datasets,
         reconcile_threshold=reconcile_config(settings).threshold,
     )
 

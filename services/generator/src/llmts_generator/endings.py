@@ -1,5 +1,6 @@
-"""The terminal event of a job's round (cancelled, failed, or completed / completed_with_errors / stopped), built
-from the job document and the round's figures (split out of the runner)."""
+"""The start event of a job and the terminal event of a job's round (cancelled, failed, or completed /
+completed_with_errors / stopped), built from the request, the job document and the round's figures (split out of
+the runner)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from llmts_common.contracts import (
     GenerationCancelled,
     GenerationCompleted,
     GenerationFailed,
+    GenerationRequested,
+    GenerationStarted,
     Message,
     Usage,
 )
 from llmts_generator.domain import state
 from llmts_generator.domain.rounds import round_end
 
-__all__ = ["RoundFigures", "terminal_event"]
+__all__ = ["RoundFigures", "started_event", "terminal_event"]
 
 
 @dataclass(frozen=True)
@@ -72,4 +75,24 @@ def terminal_event(
         duration_seconds=round(_duration(doc, now), 3),
         stop_reason=stop_reason,
         **common,
+    )
+
+
+def started_event(
+    req: GenerationRequested, job_id: str, user_id: str, requested: int, now: datetime
+) -> GenerationStarted:
+    return GenerationStarted(
+        job_id=job_id,
+        user_id=user_id,
+        requested=requested,
+        model=req.model,
+        template_id=req.template.id,
+        template_version=req.template.version,
+        started_at=now,
+        # what the exporter names and lays out files with (the schema only when items were checked against it,
+        # item_schema_enforced) and what other consumers read the items with
+        template_name=req.template.name,
+        output_format=req.template.output_format,
+        item_schema=req.template.json_schema,
+        item_schema_enforced=(req.validation_mode == "strict") if req.template.json_schema else None,
     )

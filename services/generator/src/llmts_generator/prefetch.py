@@ -6,7 +6,8 @@ read per item (measured by ``make bench-economy``: 115 items/s at C=16 with per-
 
 Only an optimisation: whatever is not prefetched (later targets, repairs, a target asked again) takes the normal
 path, and a failure here (a render error, the database away) only logs — the slots then render and read as usual
-and report a render error themselves. Prompts rendered here see the job's start time as ``now``.
+and report a render error themselves. Prompts rendered here see the job's start time as ``now``, and each target's
+seed row and sampled values as the slots would (``SlotContext.variables``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ async def prefetch(
         rendered: list[RenderedItem] = []
         for start in range(0, len(wanted), RENDER_BATCH):
             batch = wanted[start : start + RENDER_BATCH]
+            variables = ctx.variables
+            draws = [await variables.draw(t) for t in batch] if variables is not None else None
             rendered += await render_items(
-                ctx.renderer, ctx.request, ctx.plan, batch, job_id=job_id, now=ctx.clock()
+                ctx.renderer, ctx.request, ctx.plan, batch, job_id=job_id, now=ctx.clock(), draws=draws
             )
         route = ctx.chain.current
         keys: list[str] = []

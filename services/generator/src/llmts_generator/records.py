@@ -169,8 +169,10 @@ def accepted_op(
     digest: str,
     task_index: int,
     inputs: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Op:
-    """The final attempt of a target + the accepted item at ``index`` (reserved by the caller) + its event."""
+    """The final attempt of a target + the accepted item at ``index`` (reserved by the caller) + its event;
+    ``provenance``: how it was made (``itemdraws.item_provenance``)."""
     event = ItemGenerated(
         job_id=job.job_id,
         user_id=job.user_id,
@@ -181,6 +183,7 @@ def accepted_op(
         content_hash=digest,
         model=ModelUsed(provider=attempt.get("provider"), id=str(attempt.get("model"))),
         inputs=inputs,
+        provenance=provenance,
     )
     envelope = events.envelope_for(event)
     item = {
@@ -202,6 +205,8 @@ def accepted_op(
         "created_at": done.created_at,
         "event_id": envelope.id,
     }
+    if provenance is not None:
+        item["provenance"] = provenance
     op = attempt_op(attempt, item_attempt_done=True)
     op.inc["counts.succeeded"] = 1
     op.inc["next_index"] = 1
@@ -279,6 +284,7 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             content_hash=str(d.get("content_hash", "")),
             model=ModelUsed.model_validate(d["model"]) if (d.get("model") or {}).get("id") else None,
             inputs=d.get("inputs"),
+            provenance=d.get("provenance"),
         )
     else:
         message = ItemRejected(

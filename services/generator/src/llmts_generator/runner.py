@@ -40,18 +40,19 @@ from typing import Any
 from llmts_common.contracts import (
     GenerationProgress,
     GenerationRequested,
-    GenerationStarted,
     Message,
     Usage,
 )
 from llmts_common.envelope import Envelope
 from llmts_common.outbox import outbox_entry
 from llmts_generator.chain import ChainExhausted, ModelChain
+from llmts_generator.diversity_run import round_diversity
 from llmts_generator.domain import state
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.breaker import CircuitBreaker
 from llmts_generator.domain.caching import effective_cache_mode, job_seed
 from llmts_generator.domain.evaluation import ItemRules
+from llmts_generator.domain.itemvars import ItemVariables, SeedRows
 from llmts_generator.domain.limiter import FairLimiter
 from llmts_generator.domain.ports import EventSink, GenerationRepository, LeaseLost, ResponseCache
 from llmts_generator.domain.progress import ProgressThrottle, RateEstimator, job_progress
@@ -59,9 +60,10 @@ from llmts_generator.domain.requests import Renderer
 from llmts_generator.domain.rounds import round_caps
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import expand_tasks
-from llmts_generator.endings import RoundFigures, terminal_event
+from llmts_generator.endings import RoundFigures, started_event, terminal_event
 from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch, Op
+from llmts_generator.itemdraws import JobInputError, open_item_variables
 from llmts_generator.jobloop import JobAborted, retry_transient
 from llmts_generator.prefetch import prefetch
 from llmts_generator.records import JobRef
@@ -102,6 +104,7 @@ class RunnerDeps:
     owner: str
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     cache: ResponseCache | None = None  # the response cache (None: no job uses one)
+    datasets: SeedRows | None = None  # seed dataset rows (None: a job with a seed dataset fails)
 
 
 class JobRunner:
@@ -121,6 +124,7 @@ class JobRunner:
         self.scheduler: Scheduler | None = None
         self.chain: ModelChain | None = None
         self.writer: JobWriter | None = None
+        self.variables: ItemVariables | None = None  # seed rows and sampled values per target (itemdraws.py)
         self.flusher: JobFlusher | None = None
         self._renewer: asyncio.Task[None] | None = None
         self.state = JobState.of(doc)
@@ -282,6 +286,12 @@ class JobRunner:
             rules = ItemRules.of(req)
         except Exception as exc:
             return await self._finish_early(status, state.FAILED, "invalid_template", f"{exc}"[:1000])
+        try:
+            self.variables = await open_item_variables(
+                req, job_seed(req.seed, self.job_id), self.deps.datasets
+            )
+        except JobInputError as exc:
+            return await self._finish_early(status, state.FAILED, exc.code, exc.reason)
         done_targets = self.state.rebuild_dedup(rules.rules)  # dedup state and done targets of a resumed job
         chain = ModelChain(req, self.deps.resolve_provider, self.deps.limiter_for, self.deps.clock)
         chain.streamed = self.deps.config.stream_providers
@@ -309,6 +319,7 @@ class JobRunner:
             seed=job_seed(req.seed, self.job_id),
             cache=self.deps.cache,
             cache_mode=cache_mode,
+            variables=self.variables,
         )
         await prefetch(ctx, self.state, sched.pending, job_id=self.job_id, user_id=self.user_id)
         slots = SlotWork(
@@ -342,21 +353,7 @@ class JobRunner:
         assert self.writer is not None
         now = self._now()
         req = self.request
-        started = GenerationStarted(
-            job_id=self.job_id,
-            user_id=self.user_id,
-            requested=self.requested,
-            model=req.model,
-            template_id=req.template.id,
-            template_version=req.template.version,
-            started_at=now,
-            # what the exporter names and lays out files with (the schema only when items were checked against it,
-            # item_schema_enforced) and what other consumers read the items with
-            template_name=req.template.name,
-            output_format=req.template.output_format,
-            item_schema=req.template.json_schema,
-            item_schema_enforced=(req.validation_mode == "strict") if req.template.json_schema else None,
-        )
+        started = started_event(req, self.job_id, self.user_id, self.requested, now)
         sets = {"status": state.transition(status, state.RUNNING), "started_at": now, "updated_at": now}
         await self.writer.submit(Op(set=sets, job_outbox=[self._entry(started)]))
         self.doc["started_at"] = now
@@ -452,6 +449,10 @@ class JobRunner:
             sets["error"] = {"code": code, "reason": reason}
         if status == state.CANCELLED:
             sets["cancelled_at"] = now
+        diversity = await round_diversity(self.deps.repo, self.writer, self.request, self.variables, status)
+        if diversity is not None:  # issue 18 #5: the round's diversity report, on the job and in its event
+            sets["diversity"] = diversity
+            event = event.model_copy(update={"diversity": diversity})
         terminal = self.writer.submit(Op(set=sets, job_outbox=[self._entry(event)]))
         flush = [self.deps.cache.flush(self.user_id)] if self.deps.cache is not None else []
         await asyncio.gather(terminal, *flush)  # its user's cached answers stored alongside, not before

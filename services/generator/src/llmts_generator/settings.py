@@ -26,6 +26,14 @@ class GeneratorSettings(BaseServiceSettings):
         default="earliest", description="Where a NEW consumer group starts on the commands topic."
     )
     instance_id: str = Field(default="", description="Names this process in leases; default host:pid.")
+    templates_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="The templates service, which holds the seed datasets: jobs read their rows through its "
+        "internal route (X-Internal-Token = INTERNAL_TOKEN). Empty: no datasets (a job with a seed fails).",
+    )
+    templates_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one read of seed dataset rows from the templates service."
+    )
 
     # jobs and leases
     max_jobs: int = Field(
@@ -150,7 +158,9 @@ class GeneratorSettings(BaseServiceSettings):
         "nothing changes and starts again when lines progressed.",
     )
     batch_poll_max_seconds: float = Field(
-        default=60.0, gt=0, description="Batch jobs: longest wait between two looks at the provider's batches."
+        default=60.0,
+        gt=0,
+        description="Batch jobs: longest wait between two looks at the provider's batches.",
     )
     batch_cancel_wait_seconds: float = Field(
         default=60.0,

@@ -22,6 +22,7 @@ from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.caching import CachedAnswer, cache_key, item_seed
 from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
+from llmts_generator.domain.itemvars import ItemVariables
 from llmts_generator.domain.ports import EventSink, ResponseCache
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
@@ -29,6 +30,7 @@ from llmts_generator.domain.requests import RenderedItem, Renderer, render_item
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import TaskRef, item_inputs
 from llmts_generator.folding import Op
+from llmts_generator.itemdraws import draw_item, item_provenance
 from llmts_generator.records import (
     CallRecord,
     ItemOutcome,
@@ -69,6 +71,7 @@ class SlotContext:
     )
     rendered: dict[int, RenderedItem] = field(default_factory=dict)  # first prompts rendered ahead (prefetch)
     prefetched: dict[str, CachedAnswer] = field(default_factory=dict)  # cached answers read ahead, by key
+    variables: ItemVariables | None = None  # seed dataset rows and sampled values per target (itemdraws)
 
 
 @dataclass
@@ -167,10 +170,14 @@ class SlotWork:
         ready = ctx.rendered.pop(plan.target, None)
         if ready is not None:
             return ready
+        draw = await draw_item(ctx.variables, plan.target, self.sched)
+        if draw is None:
+            return None
         try:
             return await render_item(
-                ctx.renderer, ctx.request, ctx.plan, plan.target, job_id=self.job.job_id, now=ctx.clock()
-            )
+                ctx.renderer, ctx.request, ctx.plan, plan.target, job_id=self.job.job_id, now=ctx.clock(),
+                draw=draw,
+            )  # fmt: skip
         except RenderError as exc:
             self.sched.fail("render_error", f"the template could not be rendered: {exc}"[:1000])
             return None
@@ -382,6 +389,7 @@ class SlotWork:
                 digest=verdict.digest,
                 task_index=t.rendered.task_index,
                 inputs=self._inputs(t),
+                provenance=item_provenance(t.rendered, attempt, t.item_attempt, dataset_id=self._dataset_id),
             )
         else:
             number = st.next_rejected
@@ -400,6 +408,10 @@ class SlotWork:
                 inputs=self._inputs(t),
             )
         await self._submit(op, free=t.cache == "hit")
+
+    @property
+    def _dataset_id(self) -> str | None:
+        return self.ctx.variables.dataset_id if self.ctx.variables is not None else None
 
     def _inputs(self, t: _Target) -> dict[str, Any]:
         return item_inputs(self.ctx.plan, t.plan.target, self.ctx.request.variables)

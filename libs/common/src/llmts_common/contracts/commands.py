@@ -9,7 +9,7 @@ from pydantic import Field
 
 from llmts_common.contracts import topics
 from llmts_common.contracts.base import Message
-from llmts_common.contracts.common_models import ModelRef, TemplateSnapshot, ValidationMode
+from llmts_common.contracts.common_models import ModelRef, SeedRef, TemplateSnapshot, ValidationMode
 
 CacheMode = Literal["use", "refresh", "off"]
 ReopenKind = Literal["extend", "resume", "retry_rejected"]
@@ -38,6 +38,11 @@ class GenerationRequested(Message):
     max_attempts_per_item: int = Field(default=3, ge=1, le=20)
     max_cost_usd: float | None = Field(default=None, gt=0)
     dedup: bool = True
+    dataset: SeedRef | None = Field(
+        default=None,
+        description="The job's seed dataset (overrides the template's `seed`): each item gets one row of it as "
+        "variables. Added in v1.",
+    )
     requested_at: datetime
     cache: CacheMode = Field(
         default="use",

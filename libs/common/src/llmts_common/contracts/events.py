@@ -55,6 +55,11 @@ class ItemGenerated(_JobEvent):
         description="The validated item (object for json templates, string for text templates)."
     )
     attempts: int = Field(ge=1)
+    provenance: dict[str, Any] | None = Field(
+        default=None,
+        description="Added in v1: how the item was made — {task_index, dataset_id, seed_row, sampled, model, "
+        "provider, attempts, judge}: the seed dataset row number, the sampled variables' values, the judge's scores.",
+    )
     usage: Usage
     content_hash: str
     model: ModelUsed | None = Field(
@@ -152,6 +157,12 @@ class GenerationCompleted(_JobEnd):
     usage: Usage
     duration_seconds: float
     stop_reason: str | None = Field(default=None, description="Why fewer than requested, when so.")
+    diversity: dict[str, Any] | None = Field(
+        default=None,
+        description="Added in v1: the job's diversity report over its accepted items — {items, distinct_1, "
+        "distinct_2, near_duplicate_rate, categories: {column: {values: {value: {count, share, target}}, "
+        "max_dev_pp}}} (the generator's domain/diversity.py).",
+    )
 
 
 class GenerationFailed(_JobEnd):

@@ -253,6 +253,7 @@ def new_command(
         max_attempts_per_item=body.max_attempts_per_item,
         max_cost_usd=body.max_cost_usd,
         dedup=body.dedup,
+        dataset=SeedRef.model_validate(body.dataset.model_dump()) if body.dataset is not None else None,
         requested_at=now,
         cache=body.cache,
         seed=body.seed,

@@ -11,15 +11,9 @@ from typing import Any
 
 import httpx
 
+from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable
+
 __all__ = ["DatasetGone", "DatasetRows", "DatasetsUnavailable"]
-
-
-class DatasetGone(Exception):
-    """The dataset does not exist (deleted) or is not the job's user's: the job cannot go on with it."""
-
-
-class DatasetsUnavailable(Exception):
-    """The templates service did not answer: transient, the caller retries later."""
 
 
 class DatasetRows:

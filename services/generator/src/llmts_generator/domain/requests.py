@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationRequested
+from llmts_generator.domain.itemvars import NO_DRAW, ItemDraw, plain_variables
 from llmts_generator.domain.repair import Message, first_messages
 from llmts_generator.domain.tasks import TaskRef, task_for_target
 from llmts_providers.models import ChatMessage, ChatRequest
@@ -37,29 +38,38 @@ class RenderedItem:
     messages: list[Message]
     # what the prompts saw: later stages of a multi-stage template render with it and the outputs before them
     context: Mapping[str, Any] = field(default_factory=dict)
+    draw: ItemDraw = NO_DRAW  # the target's seed row and sampled values (domain/itemvars)
 
 
 def item_context(
-    req: GenerationRequested, plan: Sequence[TaskRef], target: int, *, job_id: str, now: datetime
+    req: GenerationRequested,
+    plan: Sequence[TaskRef],
+    target: int,
+    *,
+    job_id: str,
+    now: datetime,
+    draw: ItemDraw = NO_DRAW,
 ) -> tuple[int, dict[str, Any]]:
-    """(task index, render context) of ``target``."""
-    tpl = req.template
+    """(task index, render context) of ``target``: built-ins, then the template's plain variables (sampler specs
+    left out), the seed row and the sampled values (``draw``), the task's fields, the request's variables."""
     task_vars, _task_no, task_index = task_for_target(plan, target)
     context = build_context(
         index=target,
         task_index=task_index,
         job_id=job_id,
         now=now,
-        template_variables=tpl.variables,
+        template_variables={**plain_variables(req.template.variables), **draw.layer()},
         task=task_vars,
         request_variables=req.variables,
     )
     return task_index, context
 
 
-def _item(target: int, task_index: int, prompts: RenderedPrompts, context: Mapping[str, Any]) -> RenderedItem:
+def _item(
+    target: int, task_index: int, prompts: RenderedPrompts, context: Mapping[str, Any], draw: ItemDraw
+) -> RenderedItem:
     messages = first_messages(prompts.system, prompts.user)
-    return RenderedItem(target, task_index, prompts.system, prompts.user, messages, context)
+    return RenderedItem(target, task_index, prompts.system, prompts.user, messages, context, draw)
 
 
 async def render_item(
@@ -70,11 +80,12 @@ async def render_item(
     *,
     job_id: str,
     now: datetime,
+    draw: ItemDraw = NO_DRAW,
 ) -> RenderedItem:
     """Render the template's prompts for ``target`` (raises ``llmts_templating.RenderError``)."""
-    task_index, context = item_context(req, plan, target, job_id=job_id, now=now)
+    task_index, context = item_context(req, plan, target, job_id=job_id, now=now, draw=draw)
     prompts = await renderer.render_prompts(req.template.prompts.system, req.template.prompts.user, context)
-    return _item(target, task_index, prompts, context)
+    return _item(target, task_index, prompts, context, draw)
 
 
 async def render_items(
@@ -85,13 +96,19 @@ async def render_items(
     *,
     job_id: str,
     now: datetime,
+    draws: Sequence[ItemDraw] | None = None,
 ) -> list[RenderedItem]:
-    """The prompts of several targets in one render call, under one deadline (the preview's first items)."""
-    made = [item_context(req, plan, t, job_id=job_id, now=now) for t in targets]
+    """The prompts of several targets in one render call, under one deadline (the preview's first items);
+    ``draws``: each target's seed row and sampled values, in the order of ``targets``."""
+    drawn = list(draws) if draws is not None else [NO_DRAW] * len(targets)
+    made = [
+        item_context(req, plan, t, job_id=job_id, now=now, draw=d)
+        for t, d in zip(targets, drawn, strict=True)
+    ]
     prompts = await renderer.render_prompts_many(
         req.template.prompts.system, req.template.prompts.user, [context for _, context in made]
     )
-    return [_item(t, ti, p, c) for t, (ti, c), p in zip(targets, made, prompts, strict=True)]
+    return [_item(t, ti, p, c, d) for t, (ti, c), p, d in zip(targets, made, prompts, drawn, strict=True)]
 
 
 @dataclass(frozen=True)

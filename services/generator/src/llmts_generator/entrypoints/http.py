@@ -38,7 +38,9 @@ from llmts_common.errors import InvalidField, NotFound, Unprocessable
 from llmts_common.internal import check_internal_token
 from llmts_common.query import reject_unknown_query
 from llmts_generator.domain import state
+from llmts_generator.domain.caching import job_seed
 from llmts_generator.domain.costs import cost_summary, spend_by_kind
+from llmts_generator.domain.itemvars import SeedRows
 from llmts_generator.domain.ports import GenerationRepository
 from llmts_generator.domain.repair import MAX_ERROR_CHARS, MAX_ERRORS, repair_instruction
 from llmts_generator.domain.requests import Renderer, RequestShape, render_items
@@ -50,6 +52,7 @@ from llmts_generator.entrypoints.views import (
     item_view,
     job_view,
 )
+from llmts_generator.itemdraws import preview_draws
 from llmts_generator.manager import JobManager
 from llmts_providers import Provider
 from llmts_providers.estimate import estimate_prompt_tokens, estimate_text_tokens, pricing_from
@@ -130,6 +133,7 @@ def build_router(
     renderer: Renderer,
     internal_token: str | None,
     reconcile_threshold: int = 0,
+    datasets: SeedRows | None = None,
 ) -> APIRouter:
     """``reconcile_threshold``: the cost reconciler's sample threshold (``domain/costs``), for the history's
     pending count."""
@@ -137,7 +141,7 @@ def build_router(
     router = APIRouter(dependencies=[Depends(reject_unknown_query)])
     _job_routes(router, access)
     _history_routes(router, access, reconcile_threshold)
-    _preview_route(router, access, resolve_provider, renderer)
+    _preview_route(router, access, resolve_provider, renderer, datasets)
     _internal_routes(router, access)
     return router
 
@@ -228,6 +232,7 @@ def _history_routes(router: APIRouter, access: Access, reconcile_threshold: int)
         attempts = await access.repo.attempts_of(job_id, limit=100_000)
         return {
             **access.view(doc, job_id),
+            "diversity": doc.get("diversity"),  # the latest completed round's report (diversity_run.py)
             "attempts": {
                 "total": len(attempts),
                 "by_outcome": attempts_by_outcome(attempts),
@@ -242,7 +247,11 @@ def _history_routes(router: APIRouter, access: Access, reconcile_threshold: int)
 
 
 def _preview_route(
-    router: APIRouter, access: Access, resolve_provider: ProviderResolver, renderer: Renderer
+    router: APIRouter,
+    access: Access,
+    resolve_provider: ProviderResolver,
+    renderer: Renderer,
+    datasets: SeedRows | None,
 ) -> None:
     @router.post(
         "/preview",
@@ -255,14 +264,18 @@ def _preview_route(
         body: GenerationPreviewRequest, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         await access.user_id_of(authorization)
-        return await preview_job(body, resolve_provider, renderer)
+        return await preview_job(body, resolve_provider, renderer, datasets)
 
 
 async def preview_job(
-    body: GenerationPreviewRequest, resolve_provider: ProviderResolver, renderer: Renderer
+    body: GenerationPreviewRequest,
+    resolve_provider: ProviderResolver,
+    renderer: Renderer,
+    datasets: SeedRows | None = None,
 ) -> dict[str, Any]:
     """The first ``body.items`` items of a would-be job, rendered into the provider's exact request bodies, and
-    the job's cost estimate (the largest rendered prompt × count, repairs included)."""
+    the job's cost estimate (the largest rendered prompt × count, repairs included). Items get their seed rows and
+    sampled values as the job would (drawn with the request's ``seed``; without one, a preview seed)."""
     raw = dict(body.request)
     raw.setdefault("job_id", "preview")
     raw.setdefault("requested_at", datetime.now(UTC).isoformat())
@@ -280,8 +293,9 @@ async def preview_job(
     now = datetime.now(UTC)
     prompt_tokens = 0
     targets = range(min(body.items, req.count))
+    draws = await preview_draws(req, job_seed(req.seed, req.job_id), datasets, targets)
     try:  # all items in one render call: one hard deadline for the whole preview, off the event loop
-        items = await render_items(renderer, req, plan, targets, job_id=req.job_id, now=now)
+        items = await render_items(renderer, req, plan, targets, job_id=req.job_id, now=now, draws=draws)
     except RenderError as exc:
         raise Unprocessable(
             f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()

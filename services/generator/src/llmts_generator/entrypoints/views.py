@@ -126,6 +126,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "index": int(doc["index"]),
         "status": "accepted",
+        "provenance": doc.get("provenance"),  # how it was made (issue 18): seed row, sampled values, judge scores
         "data": json.loads(data_json) if isinstance(data_json, str) else None,
         "model": doc.get("model"),
         "inputs": doc.get("inputs"),

@@ -1,0 +1,189 @@
+"""Per-item variables of a job (issue 18 #1–#2): each target's seed row and sampled values in its render context,
+the same on every run with the same job seed, the job's errors, and the item's provenance."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from services.generator.tests.support import command, template
+
+from llmts_common.contracts import GenerationRequested
+from llmts_generator.diversity_run import report_of
+from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable, ItemDraw, ItemVariables
+from llmts_generator.domain.requests import RenderedItem, item_context
+from llmts_generator.domain.tasks import expand_tasks
+from llmts_generator.itemdraws import JobInputError, draw_item, item_provenance, open_item_variables
+from llmts_generator.jobloop import JobAborted
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+VARIABLES: dict[str, Any] = {
+    "lang": "en",
+    "tone": {"sampler": "category", "values": ["formal", "friendly"], "weights": [3, 1]},
+    "stars": {"sampler": "uniform", "type": "int", "low": 1, "high": 5},
+    "line": {"sampler": "expression", "template": "{{ tone }} about {{ product }}"},
+}
+
+
+class Rows:
+    """Seed rows in memory (the templates service's internal route in production)."""
+
+    def __init__(self, rows: list[dict[str, Any]], *, down: int = 0, gone: bool = False) -> None:
+        self.rows = rows
+        self.down = down  # the first `down` reads fail as if the templates service were away
+        self.gone = gone
+        self.reads = 0
+
+    def _check(self) -> None:
+        self.reads += 1
+        if self.gone:
+            raise DatasetGone("seed dataset ds-1 not found")
+        if self.reads <= self.down:
+            raise DatasetsUnavailable("templates service: ConnectError")
+
+    async def total(self, user_id: str, dataset_id: str) -> int:
+        self._check()
+        return len(self.rows)
+
+    async def row(self, user_id: str, dataset_id: str, index: int) -> dict[str, Any]:
+        self._check()
+        return dict(self.rows[index])
+
+
+PRODUCTS = [{"product": f"p{i}", "price": str(i), "secret": "x"} for i in range(10)]
+
+
+def job(sampling: str = "shuffle", **over: Any) -> GenerationRequested:
+    tpl = template(
+        variables=VARIABLES,
+        seed={"dataset_id": "ds-1", "sampling": sampling, "columns": ["product", "price"]},
+    )
+    return command("u1", count=20, template=tpl, **over)
+
+
+async def test_the_context_has_the_seed_row_and_the_sampled_values_not_the_specs() -> None:
+    req = job(variables={"lang": "ru"})
+    variables = ItemVariables(req, 7, Rows(PRODUCTS))
+    await variables.open()
+    draw = await variables.draw(3)
+    _, context = item_context(req, expand_tasks([]), 3, job_id="j", now=NOW, draw=draw)
+    assert draw.row is not None
+    assert context["product"] == draw.row["product"]
+    assert "secret" not in context  # only the seed's columns
+    assert context["tone"] in ("formal", "friendly")
+    assert 1 <= context["stars"] <= 5
+    assert context["line"] == f"{context['tone']} about {context['product']}"
+    assert context["lang"] == "ru"  # the request's variables win
+    assert draw.row_number is not None
+    assert PRODUCTS[draw.row_number]["product"] == context["product"]
+    _, plain = item_context(req, expand_tasks([]), 3, job_id="j", now=NOW)
+    assert "tone" not in plain  # without a draw: never the sampler spec itself
+
+
+async def test_the_same_job_seed_gives_every_target_the_same_values_again() -> None:
+    first = ItemVariables(job(), 42, Rows(PRODUCTS))
+    again = ItemVariables(job(), 42, Rows(PRODUCTS))  # a resumed / re-run job
+    other = ItemVariables(job(), 43, Rows(PRODUCTS))
+    for v in (first, again, other):
+        await v.open()
+    a = [await first.draw(t) for t in range(100)]
+    assert [await again.draw(t) for t in range(100)] == a
+    assert [await other.draw(t) for t in range(100)] != a
+    # shuffle: each pass over the 10 rows sees every row once
+    assert sorted(d.row_number for d in a[:10] if d.row_number is not None) == list(range(10))
+    # stratified categories: 3:1 over a block of 100 items
+    assert sum(d.sampled["tone"] == "formal" for d in a) == 75
+
+
+async def test_a_missing_dataset_fails_the_job_and_an_absent_service_is_waited_for() -> None:
+    with pytest.raises(JobInputError) as err:
+        await open_item_variables(job(), 1, Rows(PRODUCTS, gone=True))
+    assert err.value.code == "dataset_not_found"
+    with pytest.raises(JobInputError) as err:
+        await open_item_variables(job(), 1, Rows([]))
+    assert err.value.code == "dataset_not_found"
+    with pytest.raises(JobInputError):
+        await open_item_variables(job(), 1, None)  # no templates service configured
+    rows = Rows(PRODUCTS, down=2)
+    variables = await open_item_variables(job(), 1, rows, patience_s=5)
+    assert rows.reads == 3
+    assert variables.active
+    with pytest.raises(JobAborted):  # away for longer: no terminal state, the job is taken up again later
+        await open_item_variables(job(), 1, Rows(PRODUCTS, down=100), patience_s=0.3)
+    bad = template(variables={"x": {"sampler": "category", "values": []}})
+    with pytest.raises(JobInputError) as err:
+        await open_item_variables(command("u1", template=bad), 1, None)
+    assert err.value.code == "invalid_template"
+
+
+class Sched:
+    def __init__(self) -> None:
+        self.fatal: tuple[str, str] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.fatal is not None
+
+    def fail(self, code: str, reason: str) -> None:
+        self.fatal = (code, reason)
+
+
+async def test_a_slot_retries_an_absent_service_and_fails_the_job_on_a_deleted_dataset() -> None:
+    rows = Rows(PRODUCTS)
+    variables = await open_item_variables(job(), 1, rows)
+    rows.down = rows.reads + 2
+    sched = Sched()
+    draw = await draw_item(variables, 4, sched)  # type: ignore[arg-type]
+    assert draw is not None
+    assert draw.row is not None
+    rows.gone = True
+    variables_gone = ItemVariables(job(), 1, rows)
+    variables_gone._total = len(PRODUCTS)  # opened before the dataset was deleted
+    assert await draw_item(variables_gone, 5, sched) is None  # type: ignore[arg-type]
+    assert sched.fatal is not None
+    assert sched.fatal[0] == "dataset_not_found"
+    assert await draw_item(None, 1, Sched()) == ItemDraw()  # type: ignore[arg-type]
+
+
+def test_provenance_names_the_row_the_sampled_values_the_model_and_the_judge() -> None:
+    draw = ItemDraw(row_number=7, row={"product": "p7"}, sampled={"tone": "formal"})
+    rendered = RenderedItem(3, 1, "s", "u", [], {}, draw)
+    attempt = {"model": "m-1", "provider": "openrouter"}
+    prov = item_provenance(rendered, attempt, 2, dataset_id="ds-1", judge={"scores": {"quality": 4}})
+    assert prov == {
+        "task_index": 1,
+        "dataset_id": "ds-1",
+        "seed_row": 7,
+        "sampled": {"tone": "formal"},
+        "model": "m-1",
+        "provider": "openrouter",
+        "attempts": 2,
+        "judge": {"quality": 4},
+    }
+    bare = item_provenance(RenderedItem(0, 0, "s", "u", []), attempt, 1, dataset_id=None)
+    assert (bare["seed_row"], bare["dataset_id"], bare["sampled"], bare["judge"]) == (None, None, {}, None)
+
+
+def test_the_diversity_report_compares_sampled_categories_with_their_weights() -> None:
+    docs: list[dict[str, Any]] = [
+        {
+            "status": "accepted",
+            "index": i,
+            "data_json": json.dumps({"title": f"item {i} " + " ".join(f"w{i}x{k}" for k in range(8))}),
+            "provenance": {"sampled": {"tone": "formal" if i % 4 else "friendly"}},
+        }
+        for i in range(40)
+    ]
+    docs.append({"status": "rejected", "index": -1, "reason": "near_duplicate"})
+    req = job()
+    report = report_of(docs, req, {"tone": {"formal": 0.75, "friendly": 0.25}})
+    assert report["items"] == 40
+    assert report["items_total"] == 40
+    assert report["near_duplicates_rejected"] == 1
+    assert report["near_duplicate_rate"] == 0.0
+    tone = report["categories"]["tone"]
+    assert tone["values"]["formal"] == {"count": 30, "share": 0.75, "target": 0.75}
+    assert tone["max_dev_pp"] == 0.0
+    assert report_of(docs, req, {}, max_items=10)["items"] == 10
