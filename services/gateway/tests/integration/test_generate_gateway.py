@@ -209,6 +209,9 @@ async def test_generate_202_queued_then_completed(stack: Stack) -> None:
     one = await stack.http.get(f"/history/{job_id}", headers=stack.auth(alice))
     assert one.status_code == 200
     assert one.json()["attempts"]["total"] == done["counts"]["attempts"]
+    costs = one.json()["costs"]  # reported vs reconciled cost and spend per kind pass through the gateway
+    assert costs["reported_cost_usd"] == pytest.approx(done["usage"]["cost_usd"])
+    assert sum(k["calls"] for k in costs["by_kind"].values()) == done["counts"]["attempts"]
 
 
 async def test_queued_answer_from_the_outbox(stack: Stack) -> None:
