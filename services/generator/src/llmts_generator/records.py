@@ -226,6 +226,7 @@ def rejected_op(
     errors: list[dict[str, Any]],
     last_text: str | None,
     inputs: dict[str, Any] | None = None,
+    stage: str | None = None,  # the later stage of a multi-stage item that spent its attempts
 ) -> Op:
     """The final attempt of a target + rejected item number ``number`` (stored at index ``-(number + 1)``) + its
     event."""
@@ -241,6 +242,7 @@ def rejected_op(
         attempts=done.item_attempts,
         usage=done.usage.usage(),
         inputs=inputs,
+        stage=stage,
     )
     envelope = events.envelope_for(event)
     item = {
@@ -252,6 +254,7 @@ def rejected_op(
         "target": done.plan.target,
         "slot": done.plan.slot,
         "reason": reason,
+        "stage": stage,
         "errors": summary,
         "inputs": inputs,
         "last_output": clipped,
@@ -297,5 +300,6 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             attempts=int(d.get("attempts", 0)),
             usage=usage,
             inputs=d.get("inputs"),
+            stage=d.get("stage"),
         )
     return events.envelope_for(message, message_id=d.get("event_id")), message.TOPIC

@@ -331,7 +331,7 @@ class JobRunner:
 
     def _new_scheduler(self, done_targets: list[int]) -> Scheduler:
         cfg, req, st = self.deps.config, self.request, self.state
-        factor, cap = cfg.attempt_budget_factor, req.max_cost_usd
+        factor, cap = cfg.attempt_budget_factor * (1 + len(req.template.stages)), req.max_cost_usd
         caps = round_caps(self.doc, self.requested, req.max_attempts_per_item, factor, cap)
         return Scheduler(
             requested=self.requested,

@@ -20,7 +20,7 @@ from llmts_generator.chain import ModelChain, Route
 from llmts_generator.domain import fallback
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.caching import CachedAnswer, cache_key, item_seed
-from llmts_generator.domain.evaluation import ItemRules, Verdict, evaluate
+from llmts_generator.domain.evaluation import ItemRules, StageRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
 from llmts_generator.domain.itemvars import ItemVariables
 from llmts_generator.domain.ports import EventSink, ResponseCache
@@ -42,6 +42,7 @@ from llmts_generator.records import (
     rejected_op,
 )
 from llmts_generator.recovery import JobState
+from llmts_generator.stages import StageMemory, complete_item, stage_shape
 from llmts_generator.writer import JobWriter
 from llmts_providers import ChatRequest, ChatResult, ProviderError
 from llmts_providers.deadlines import first_token_listener
@@ -91,6 +92,7 @@ class _Target:
     seed: int = 0  # the item seed of the current item attempt (domain/caching.item_seed)
     cache: str | None = None  # the latest call: "hit" (answered from the cache), "miss" (looked up), None
     saved: CachedAnswer | None = None  # what the cached answer cost when it was called
+    stage: StageRules | None = None  # a later stage of the item being worked (stages.py), None for main
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class SlotWork:
         self._next_plan = next_plan
         self._max_backlog = max_backlog
         self._breaker_fallback: asyncio.Future[Route | None] | None = None  # a move started by the breaker
+        self.stage_memory = StageMemory.of(ctx.rules, st.accepted_docs)  # the stages' `unique` values
 
     async def slot(self, plan: SlotPlan) -> None:
         """One concurrency slot: works its target, then takes the next one itself while the scheduler allows, so
@@ -155,8 +158,15 @@ class SlotWork:
                     return  # a fatal provider error: the job fails
                 verdict = self._judge(t, call)
                 if verdict.action != "repair":
+                    attempt = call.attempt
+                    if verdict.action == "accept":  # the item's later stages, if any (stages.py)
+                        done = await complete_item(self, t, call, verdict)
+                        if done is None:
+                            return  # the job stopped before the item was complete
+                        attempt, verdict = done
+                    # the item is complete here (every stage valid) or rejected: what judges it goes here
                     ended = True
-                    await self._conclude(t, call.attempt, verdict)
+                    await self._conclude(t, attempt, verdict)
                     return
                 await self._submit(attempt_op(call.attempt, item_attempt_done=True))
                 messages = self._repair(t, verdict)
@@ -218,6 +228,8 @@ class SlotWork:
             attempt = attempt_doc(
                 self.job, t.plan, call, model_id=route.shape.model_id, provider=route.provider_name
             )
+            if t.stage is not None:
+                attempt["stage"] = t.stage.name
             self._mark_cache(attempt, t)
             if error is None:
                 return _Call(attempt, result, None)
@@ -269,7 +281,7 @@ class SlotWork:
         t0 = time.perf_counter()
         result: ChatResult | None = None
         error: ProviderError | None = None
-        request = route.shape.request(messages, seed=t.seed)
+        request = stage_shape(route.shape, t.stage).request(messages, seed=t.seed)
         key = self._cache_key(route, request)
         t.cache, t.saved = None, None
         if key is not None and lookup and self.ctx.cache_mode == "use":
@@ -406,6 +418,7 @@ class SlotWork:
                 errors=verdict.errors,
                 last_text=t.last_text,
                 inputs=self._inputs(t),
+                stage=verdict.stage,
             )
         await self._submit(op, free=t.cache == "hit")
 

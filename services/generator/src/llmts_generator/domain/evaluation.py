@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmts_common.contracts import GenerationRequested
+from llmts_common.contracts.common_models import StageSpec
 from llmts_templating.parse import OutputFormat, parse_output
 from llmts_templating.validation import (
     CompiledRules,
@@ -25,7 +26,7 @@ from llmts_templating.validation import (
 
 AttemptOutcome = Literal["valid", "invalid", "duplicate", "provider_error"]
 Action = Literal["accept", "repair", "reject"]
-RejectReason = Literal["invalid", "duplicate", "provider_error"]
+RejectReason = Literal["invalid", "duplicate", "provider_error", "stage"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ItemRules:
     rules: CompiledRules
     dedup: bool
     max_attempts: int
+    stages: tuple[StageRules, ...] = ()  # the later stages of a multi-stage template (issue 18), in order
 
     @classmethod
     def of(cls, req: GenerationRequested) -> ItemRules:
@@ -51,7 +53,36 @@ class ItemRules:
             schema = compile_schema(tpl.json_schema)
         elif fmt == "json" and req.validation_mode == "strict":
             raise ValueError("strict validation of JSON output needs a schema")
-        return cls(fmt, req.validation_mode, schema, rules, req.dedup, req.max_attempts_per_item)
+        stages = tuple(StageRules.of(stage, req.max_attempts_per_item) for stage in tpl.stages)
+        if stages and fmt != "json":
+            raise ValueError("stages need output format json")
+        return cls(fmt, req.validation_mode, schema, rules, req.dedup, req.max_attempts_per_item, stages)
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """A later stage of a multi-stage template: its prompts, the schema its provider requests ask for and the rules
+    its answers are judged by (its own validation mode, schema and rules; no dedup: that is the item's, on
+    ``main``). Each stage of an item gets ``max_attempts`` item attempts of its own (first + repairs)."""
+
+    name: str
+    system: str
+    user: str
+    json_schema: dict[str, Any]
+    rules: ItemRules
+
+    @classmethod
+    def of(cls, stage: StageSpec, max_attempts: int) -> StageRules:
+        mode = stage.validation.mode
+        rules = ItemRules(
+            "json",
+            mode,
+            compile_schema(stage.json_schema),
+            compile_rules(stage.validation.rules, output_format="json"),
+            dedup=False,
+            max_attempts=max_attempts,
+        )
+        return cls(stage.name, stage.prompts.system, stage.prompts.user, stage.json_schema, rules)
 
 
 @dataclass(frozen=True)
@@ -61,10 +92,13 @@ class Verdict:
     errors: list[dict[str, Any]] = field(default_factory=list)
     value: Any = None  # the parsed item when valid
     digest: str = ""  # its content hash when valid
+    stage: str | None = None  # the later stage whose answers ended the item (multi-stage templates)
 
     @property
     def reason(self) -> RejectReason:
         """Why the item is rejected (meaningful for ``action == "reject"``)."""
+        if self.stage is not None:
+            return "stage"
         if self.outcome == "duplicate":
             return "duplicate"
         if self.outcome == "provider_error":

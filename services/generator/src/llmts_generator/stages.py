@@ -1,0 +1,226 @@
+"""Multi-stage items (issue 18): the later stages of an item, run by its slot once the top-level answer (stage
+``main``) is accepted by evaluation (valid, not a duplicate).
+
+Each stage in order: its prompts are rendered by the job's sandbox renderer with the item's render context plus
+``main`` and every earlier stage's output under its name; its provider calls go the way the main call does (the
+job's current route: fair limiter, retries, fallback chain, response cache) with the stage's schema as structured
+output and a seed of their own (the target's next item seed); its answers are judged in the stage's own validation
+mode, schema and rules and repaired like main's.
+
+Decisions (the service README says them too):
+
+- **Attempts**: every stage call is an item attempt (an attempt document with ``stage``, counted in
+  ``counts.item_attempts``, cost and tokens); each stage of an item has ``max_attempts_per_item`` item attempts of
+  its own (first + repairs), and the job's attempt budget grows with the stages (× (1 + stages)). The item's
+  ``attempts`` are all of its stages' together.
+- **A stage that exhausts its attempts rejects the item** (reason ``stage``, the stage's name on the rejected item
+  and its event, error paths relative to the item: ``$.<stage>…``); the target is then regenerated from ``main`` by
+  a new slot, so the job still ends with exactly N complete items.
+- **Dedup and ``unique`` rules apply to ``main``** (checked when main is evaluated, so a duplicate costs no stage
+  call); the item's ``content_hash`` is main's. While its stages run, the item's main hash and unique values (and
+  each valid stage output's own ``unique`` values) are *reserved* — other slots see them — and released if the item
+  is rejected. A stage's ``unique`` rules compare that stage's outputs across the job's items.
+- **A stage's prompts that do not render fail the job** (``render_error``), as the top-level prompts do.
+- **Crash safety**: the item is written only when its last stage is valid (with its final attempt); a slot that
+  stops half-way (job paused, cancelled, a crash) wrote only attempt documents, and the target is redone in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmts_generator.domain import fallback
+from llmts_generator.domain.evaluation import ItemRules, StageRules, Verdict, evaluate
+from llmts_generator.domain.repair import error_summary, first_messages
+from llmts_generator.domain.requests import RenderedItem, RequestShape
+from llmts_generator.records import attempt_op
+from llmts_providers.preview import structured_output
+from llmts_templating import RenderError
+from llmts_templating.validation import UniqueState
+
+if TYPE_CHECKING:
+    from llmts_generator.slots import SlotWork, _Call, _Target
+
+MAIN_STAGE = "main"
+
+
+def stage_shape(shape: RequestShape, stage: StageRules | None) -> RequestShape:
+    """The request shape of a call of ``stage`` (its schema as structured output); the job's for ``main``."""
+    if stage is None:
+        return shape
+    schema, strict = structured_output("json", stage.json_schema)
+    return dataclasses.replace(shape, json_schema=schema, strict=strict)
+
+
+def complete_value(outputs: Mapping[str, Any]) -> Any:
+    """The item: main's output with each later stage's output under the stage's name."""
+    main = outputs[MAIN_STAGE]
+    later = {name: value for name, value in outputs.items() if name != MAIN_STAGE}
+    return {**main, **later} if isinstance(main, dict) else main
+
+
+@dataclass
+class StageMemory:
+    """Per run of a job: each stage's ``unique`` values in the accepted (and reserved) items, rebuilt from the
+    accepted items of a resumed job."""
+
+    unique: dict[str, UniqueState] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: ItemRules, accepted: Iterable[Mapping[str, Any]]) -> StageMemory:
+        checked = [s for s in rules.stages if s.rules.rules.unique]
+        memory = cls({s.name: UniqueState() for s in checked})
+        for doc in accepted if checked else ():
+            data = json.loads(doc["data_json"]) if doc.get("data_json") is not None else None
+            for stage in checked:
+                if isinstance(data, dict) and data.get(stage.name) is not None:
+                    memory.unique[stage.name].commit(data[stage.name], stage.rules.rules)
+        return memory
+
+    def state(self, stage: StageRules) -> UniqueState:
+        return self.unique.get(stage.name) or UniqueState()
+
+
+@dataclass
+class _Reservation:
+    """What an item being completed holds in the job's dedup state (released if it is rejected)."""
+
+    main: Verdict
+    outputs: dict[str, Any]
+
+
+async def complete_item(
+    work: SlotWork, t: _Target, call: _Call, main: Verdict
+) -> tuple[dict[str, Any], Verdict] | None:
+    """Run the later stages of the target ``t`` whose main answer ``call`` was accepted (``main``). Returns the final
+    attempt document and the item's verdict — accept (the complete item; main's content hash) or reject (``stage``:
+    the stage that exhausted its attempts) — or None when the job stops meanwhile (the slot gives the target back).
+    Without stages: ``call``'s attempt and ``main`` unchanged."""
+    stages = work.ctx.rules.stages
+    if not stages:
+        return call.attempt, main
+    held = _reserve(work, main)
+    accepted = False
+    try:
+        await work._submit(attempt_op(call.attempt, item_attempt_done=True))
+        attempt: dict[str, Any] = call.attempt
+        for stage in stages:
+            ended = await _run_stage(work, t, stage, held)
+            if ended is None:
+                return None
+            attempt, verdict = ended
+            if verdict.action == "reject":
+                return attempt, verdict
+            held.outputs[stage.name] = verdict.value
+        accepted = True
+        return attempt, dataclasses.replace(main, value=complete_value(held.outputs))
+    finally:
+        if not accepted:
+            _release(work, held)
+
+
+def _reserve(work: SlotWork, main: Verdict) -> _Reservation:
+    """Main's hash and unique values go into the job's dedup state now (synchronously after its evaluation)."""
+    st, rules = work.st, work.ctx.rules
+    st.hashes.add(main.digest)
+    if rules.rules.unique:
+        st.unique.commit(main.value, rules.rules)
+    return _Reservation(main, {MAIN_STAGE: main.value})
+
+
+def _release(work: SlotWork, held: _Reservation) -> None:
+    st, rules = work.st, work.ctx.rules
+    st.hashes.discard(held.main.digest)
+    if rules.rules.unique:
+        st.unique.release(held.main.value, rules.rules)
+    for stage in rules.stages:
+        if stage.name in held.outputs and stage.rules.rules.unique:
+            work.stage_memory.state(stage).release(held.outputs[stage.name], stage.rules.rules)
+
+
+async def _render(
+    work: SlotWork, t: _Target, stage: StageRules, outputs: Mapping[str, Any]
+) -> RenderedItem | None:
+    context = {**t.rendered.context, **outputs}
+    try:
+        prompts = await work.ctx.renderer.render_prompts(stage.system, stage.user, context)
+    except RenderError as exc:
+        work.sched.fail("render_error", f"stage {stage.name!r} could not be rendered: {exc}"[:1000])
+        return None
+    messages = first_messages(prompts.system, prompts.user)
+    return RenderedItem(t.plan.target, t.rendered.task_index, prompts.system, prompts.user, messages, context)
+
+
+async def _run_stage(
+    work: SlotWork, t: _Target, stage: StageRules, held: _Reservation
+) -> tuple[dict[str, Any], Verdict] | None:
+    """One stage of the item until its answer is valid or its attempts are spent; None when the job stops."""
+    rendered = await _render(work, t, stage, held.outputs)
+    if rendered is None:
+        return None
+    s = dataclasses.replace(
+        t, rendered=rendered, item_attempt=0, last_text=None, last_finish=None, fresh=False, stage=stage
+    )
+    messages = rendered.messages
+    try:
+        while True:
+            await work.writer.storage_available()
+            if not work.sched.begin_attempt():
+                return None
+            s.item_attempt += 1
+            t.item_attempt += 1
+            s.seed = work._next_seed(t.plan.target)
+            call = await work._attempt(s, messages)
+            if call is None:
+                return None
+            verdict = _evaluate(work, s, call, stage)
+            if verdict.action != "repair":
+                return call.attempt, verdict
+            await work._submit(attempt_op(call.attempt, item_attempt_done=True))
+            messages = work._repair(s, verdict)
+    finally:
+        t.call_no, t.last_text, t.last_finish = s.call_no, s.last_text, s.last_finish
+        t.cache, t.saved = s.cache, s.saved
+
+
+def _evaluate(work: SlotWork, s: _Target, call: _Call, stage: StageRules) -> Verdict:
+    """Judge a stage's answer in its own mode, schema and rules (synchronous up to the reservation)."""
+    result = call.result
+    if result is not None:
+        s.last_text, s.last_finish = result.text, result.finish_reason
+    unique = work.stage_memory.state(stage)
+    verdict = evaluate(
+        result.text if result is not None else None,
+        stage.rules,
+        item_attempt=s.item_attempt,
+        hashes=(),
+        unique=unique,
+        provider_error=str(call.error) if call.error is not None else None,
+    )
+    call.attempt["outcome"] = verdict.outcome
+    call.attempt["errors"] = error_summary(verdict.errors, 5)
+    chain = work.ctx.chain
+    if work.sched.attempt_outcome(verdict.outcome == "valid", can_fall_back=chain.has_next()):
+        work._breaker_fallback = asyncio.ensure_future(
+            chain.advance(chain.current, fallback.BREAKER_OPEN, "most recent item attempts failed")
+        )
+    if verdict.action == "accept" and stage.rules.rules.unique:
+        unique.commit(verdict.value, stage.rules.rules)
+    if verdict.action == "reject":
+        return dataclasses.replace(verdict, errors=_item_paths(verdict.errors, stage.name), stage=stage.name)
+    return verdict
+
+
+def _item_paths(errors: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """A stage's errors with paths relative to the item (the stage's output sits under its name)."""
+    out = []
+    for error in errors:
+        path = str(error.get("path") or "$")
+        rest = path[1:] if path.startswith("$") else f".{path}"
+        out.append({**error, "path": f"$.{name}{rest}"})
+    return out

@@ -1,0 +1,230 @@
+"""Multi-stage items (issue 18) on the in-memory runner: a review (stage ``main``) then its reply (stage ``reply``).
+The scripted provider tells the stages apart by the structured-output schema of the request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from services.generator.tests import support
+from services.generator.tests.fakes import ScriptedProvider
+from services.generator.tests.unit.test_runner import SCHEMA, harness, review
+
+from llmts_common.contracts import GenerationRequested, ItemRejected
+from llmts_generator.domain.evaluation import ItemRules
+from llmts_generator.stages import StageMemory, complete_value
+from llmts_providers import ChatRequest
+
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string", "minLength": 5}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
+REPLY = {
+    "name": "reply",
+    "prompts": {
+        "system": "You answer reviews.",
+        "user": "Reply to '{{ main.title }}' ({{ main.rating }} stars), item {{ index }}.",
+    },
+    "schema": REPLY_SCHEMA,
+}
+
+
+def staged(count: int, *, max_attempts: int = 3, concurrency: int = 4, **over: Any) -> GenerationRequested:
+    tpl = support.template(id="tpl-st", schema=SCHEMA, stages=[REPLY, *over.pop("more_stages", [])])
+    return support.command(
+        "u1", count, template=tpl, concurrency=concurrency, max_attempts_per_item=max_attempts, **over
+    )
+
+
+def is_reply(req: ChatRequest) -> bool:
+    return req.json_schema is not None and "text" in req.json_schema.get("properties", {})
+
+
+def reply(text: str) -> str:
+    return json.dumps({"text": text})
+
+
+def prompt_of(req: ChatRequest) -> str:
+    return next(m.content for m in req.messages if m.role == "user")
+
+
+async def test_a_two_stage_item_sees_mains_output_and_holds_both_parts() -> None:
+    h = harness()
+
+    def script(call: int, req: ChatRequest) -> str:
+        if is_reply(req):
+            return reply(f"thanks for: {prompt_of(req)}")
+        return review(f"r{call}", rating=4)
+
+    provider = ScriptedProvider(script)
+    msg = staged(6)
+    await h.submit(msg)
+    assert await (await h.claim(msg, provider)).run() == "completed"
+
+    items = h.repo.accepted(msg.job_id)
+    assert [d["index"] for d in items] == list(range(6))
+    for item in items:
+        data = json.loads(item["data_json"])
+        assert set(data) == {"title", "rating", "reply"}
+        assert (
+            f"Reply to '{data['title']}' (4 stars)" in data["reply"]["text"]
+        )  # main's output in stage 2's prompt
+        assert item["attempts"] == 2
+        assert item["calls"] == 2
+    replies = [c.request for c in provider.calls if is_reply(c.request)]
+    assert len(replies) == 6
+    assert all(r.messages[0].content == "You answer reviews." for r in replies)
+    attempts = h.repo.attempts_of_job(msg.job_id)
+    assert sorted(a.get("stage") or "main" for a in attempts) == ["main"] * 6 + ["reply"] * 6
+    assert {a["outcome"] for a in attempts} == {"valid"}
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["counts"]["attempts"] == 12
+    assert doc["counts"]["item_attempts"] == 12
+    assert round(doc["usage"]["cost_usd"], 10) == round(12 * provider.cost_per_call, 10)
+    seeds = [c.request.seed for c in provider.calls]
+    assert len(set(seeds)) == 12  # every stage call has a seed of its own
+
+
+async def test_an_invalid_stage_answer_is_repaired_with_the_stages_errors() -> None:
+    h = harness()
+    answers = {1: review("one"), 2: reply("no"), 3: reply("a proper reply")}
+    provider = ScriptedProvider(lambda call, _req: answers[call])
+    msg = staged(1, concurrency=1)
+    await h.submit(msg)
+    assert await (await h.claim(msg, provider)).run() == "completed"
+
+    first, stage_first, stage_repair = (c.request for c in provider.calls)
+    assert stage_first.json_schema == REPLY_SCHEMA
+    assert first.json_schema != REPLY_SCHEMA
+    assert stage_repair.messages[0].content == "You answer reviews."  # the stage's prompts, not main's
+    assert reply("no") in "\n".join(m.content for m in stage_repair.messages)
+    assert "text" in stage_repair.messages[-1].content
+    attempts = h.repo.attempts_of_job(msg.job_id)
+    assert [(a.get("stage"), a["item_attempt"], a["kind"], a["outcome"]) for a in attempts] == [
+        (None, 1, "first", "valid"),
+        ("reply", 1, "first", "invalid"),
+        ("reply", 2, "repair", "valid"),
+    ]
+    (item,) = h.repo.accepted(msg.job_id)
+    assert json.loads(item["data_json"])["reply"] == {"text": "a proper reply"}
+    assert item["attempts"] == 3
+
+
+async def test_a_stage_out_of_attempts_rejects_the_item_and_the_target_is_regenerated() -> None:
+    h = harness()
+    replies = {"n": 0}
+
+    def script(call: int, req: ChatRequest) -> str:
+        if is_reply(req):
+            replies["n"] += 1
+            return (
+                reply("bad") if replies["n"] <= 2 else reply(f"fine reply {call}")
+            )  # the first item's 2 fail
+        return review(f"r{call}")
+
+    provider = ScriptedProvider(script)
+    msg = staged(3, max_attempts=2, concurrency=1)
+    await h.submit(msg)
+    assert await (await h.claim(msg, provider)).run() == "completed"
+
+    assert [d["index"] for d in h.repo.accepted(msg.job_id)] == [0, 1, 2]  # exactly N complete items
+    (rejected,) = h.repo.rejected(msg.job_id)
+    assert (rejected["reason"], rejected["stage"], rejected["target"]) == ("stage", "reply", 0)
+    assert rejected["errors"][0]["path"].startswith("$.reply")
+    assert rejected["last_output"] == reply("bad")
+    assert rejected["attempts"] == 3  # main + both of the stage's
+    (event,) = h.events.of(msg.job_id, ItemRejected.TYPE)
+    assert (event["reason"], event["stage"]) == ("stage", "reply")
+    regenerated = next(d for d in h.repo.accepted(msg.job_id) if d["target"] == 0)
+    assert regenerated["slot"] != rejected["slot"]
+    # the rejected item's main answer was released: the regenerated target may give it again
+    assert (
+        json.loads(regenerated["data_json"])["title"]
+        != json.loads(h.repo.accepted(msg.job_id)[1]["data_json"])["title"]
+    )
+
+
+async def test_a_main_answer_is_reserved_while_its_stages_run_and_released_on_rejection() -> None:
+    """Target 1 gives target 0's main answer while target 0's stage is in flight: a duplicate (repaired). Target 0's
+    stage then fails for good, which releases its main answer: regenerated, target 0 gives it again and it counts."""
+    h = harness()
+    stage_started, gate = asyncio.Event(), asyncio.Event()
+    calls = {"t0_replies": 0, "t1_mains": 0}
+
+    async def script(call: int, req: ChatRequest) -> str:
+        prompt = prompt_of(req)
+        if is_reply(req):
+            if "item 0" not in prompt:
+                return reply(f"good reply {call}")
+            calls["t0_replies"] += 1
+            if calls["t0_replies"] == 1:
+                stage_started.set()
+                await gate.wait()  # held while target 1 answers main
+            return reply("bad") if calls["t0_replies"] <= 2 else reply(f"good reply {call}")
+        if "number 0" in prompt:
+            return review("same")
+        calls["t1_mains"] += 1
+        if calls["t1_mains"] == 1:
+            await stage_started.wait()
+            return review("same")
+        gate.set()
+        return review(f"r{call}")
+
+    provider = ScriptedProvider(script)
+    msg = staged(2, max_attempts=2, concurrency=2)
+    await h.submit(msg)
+    assert await (await h.claim(msg, provider)).run() == "completed"
+
+    attempts = h.repo.attempts_of_job(msg.job_id)
+    assert [a["outcome"] for a in attempts if a.get("stage") is None and a["target"] == 1] == [
+        "duplicate",
+        "valid",
+    ]
+    (rejected,) = h.repo.rejected(msg.job_id)
+    assert (rejected["target"], rejected["reason"], rejected["stage"]) == (0, "stage", "reply")
+    by_target = {d["target"]: json.loads(d["data_json"]) for d in h.repo.accepted(msg.job_id)}
+    assert by_target[0]["title"] == "review same"  # released by the rejected item, accepted afterwards
+    assert by_target[1]["title"] != "review same"
+
+
+async def test_three_stages_see_every_earlier_output_and_the_budget_grows_with_stages() -> None:
+    h = harness()
+    critique = {
+        "name": "critique",
+        "prompts": {"user": "Critique '{{ reply.text }}' to '{{ main.title }}'."},
+        "schema": {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]},
+    }
+
+    def script(call: int, req: ChatRequest) -> str:
+        if is_reply(req):
+            return reply(f"reply number {call}")
+        if req.json_schema is not None and "score" in req.json_schema.get("properties", {}):
+            assert "Critique 'reply number" in prompt_of(req)
+            return json.dumps({"score": call})
+        return review(f"r{call}")
+
+    provider = ScriptedProvider(script)
+    msg = staged(2, concurrency=1, more_stages=[critique])
+    await h.submit(msg)
+    runner = await h.claim(msg, provider)
+    assert await runner.run() == "completed"
+    data = [json.loads(d["data_json"]) for d in h.repo.accepted(msg.job_id)]
+    assert [set(d) for d in data] == [{"title", "rating", "reply", "critique"}] * 2
+    assert runner.scheduler is not None
+    assert runner.scheduler.budget == 2 * 3 * 3 * 1.5  # N × max attempts × (1 + 2 stages) × factor
+
+
+def test_stage_memory_rebuilds_a_stages_unique_values_from_the_accepted_items() -> None:
+    stage = {**REPLY, "validation": {"rules": [{"path": "text", "unique": True}]}}
+    msg = support.command("u1", 2, template=support.template(schema=SCHEMA, stages=[stage]))
+    rules = ItemRules.of(msg)
+    accepted = [
+        {"data_json": json.dumps(complete_value({"main": {"title": "a"}, "reply": {"text": "hello"}}))}
+    ]
+    memory = StageMemory.of(rules, accepted)
+    (reply_rules,) = rules.stages
+    assert memory.state(reply_rules).check({"text": "hello"}, reply_rules.rules.rules) != []
+    assert memory.state(reply_rules).check({"text": "other"}, reply_rules.rules.rules) == []
