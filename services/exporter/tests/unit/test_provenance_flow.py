@@ -52,6 +52,19 @@ def test_item_provenance_from_the_event() -> None:
     old = ItemGenerated(job_id="j", user_id="u", index=0, data=1, attempts=1, usage=Usage(), content_hash="h")
     assert "model" not in item_provenance(old)
     assert model_key(item_provenance(old)) is None
+    seeded = event.model_copy(
+        update={"provenance": {"task_index": 1, "dataset_id": "ds-1", "seed_row": 4, "sampled": {"tone": "terse"},
+                               "judge": {"quality": 5}}}
+    )  # fmt: skip
+    extra = {k: v for k, v in item_provenance(seeded).items() if k not in made}
+    assert extra == {
+        "dataset_id": "ds-1",
+        "seed_row": 4,
+        "sampled": {"tone": "terse"},
+        "judge": {"quality": 5},
+    }
+    unseeded = event.model_copy(update={"provenance": {"task_index": 1, "seed_row": None, "sampled": {}}})
+    assert item_provenance(unseeded) == made  # no seed, nothing sampled: nothing added
     assert model_key({"model": "openai/gpt-4o-mini"}) == "openai/gpt-4o-mini"
 
 

@@ -33,6 +33,10 @@ COLUMNS = [
     "_completion_tokens",
     "_cost_usd",
     "_row",
+    "_dataset_id",
+    "_seed_row",
+    "_sampled",
+    "_judge",
 ]
 
 
@@ -50,6 +54,9 @@ def made(i: int) -> dict[str, Any]:
         "completion_tokens": 50 + i,
         "cost_usd": 0.0 if first else 0.00025,
         **({"row": {"topic": "Физика"}} if i == 2 else {}),
+        # issue 18: the seed row, the sampled values and the judge's scores (none for item 1)
+        **({"dataset_id": "ds-1", "seed_row": 7 - i, "sampled": {"tone": "formal"}} if i != 1 else {}),
+        **({"judge": {"quality": 4.5}} if i == 2 else {}),
     }
 
 
@@ -112,9 +119,14 @@ def test_json_appends_a_provenance_object_to_each_item() -> None:
         "prompt_tokens": 100,
         "completion_tokens": 50,
         "cost_usd": 0.0,
+        "dataset_id": "ds-1",
+        "seed_row": 7,
+        "sampled": {"tone": "formal"},
     }
     assert "provider" not in items[1]["_provenance"]  # unknown values are left out
+    assert "seed_row" not in items[1]["_provenance"]
     assert items[2]["_provenance"]["row"] == {"topic": "Физика"}
+    assert items[2]["_provenance"]["judge"] == {"quality": 4.5}
 
 
 def test_json_envelope_meta_lists_the_models() -> None:
@@ -163,6 +175,10 @@ def test_csv_has_underscore_columns_after_the_items() -> None:
     assert [r["_attempts"] for r in rows] == ["1", "2", "3"]
     assert rows[2]["_row"] == '{"topic": "Физика"}'
     assert rows[0]["_row"] == ""
+    assert [r["_seed_row"] for r in rows] == ["7", "", "5"]
+    assert [r["_dataset_id"] for r in rows] == ["ds-1", "", "ds-1"]
+    assert rows[0]["_sampled"] == '{"tone": "formal"}'
+    assert [r["_judge"] for r in rows] == ["", "", '{"quality": 4.5}']
 
 
 def test_csv_explode_repeats_provenance_on_each_element_row() -> None:
@@ -189,6 +205,8 @@ def test_xlsx_columns_and_meta_sheet() -> None:
     at = header.index("_model")
     assert [r[at] for r in rows[1:]] == [PRIMARY, BACKUP, BACKUP]
     assert [r[header.index("_attempts")] for r in rows[1:]] == [1, 2, 3]
+    assert [r[header.index("_seed_row")] for r in rows[1:]] == [7, None, 5]
+    assert rows[3][header.index("_judge")] == '{"quality": 4.5}'
     meta = dict(wb["meta"].iter_rows(values_only=True))
     assert meta["Models"] == ", ".join(MODELS)
 
@@ -213,6 +231,14 @@ def test_parquet_typed_columns(nested: str | None) -> None:
     assert types["_model"] == "string"
     assert types["_attempts"] == "int64"
     assert types["_cost_usd"] == "double"
+    assert types["_seed_row"] == "int64"
+    assert types["_dataset_id"] == "string"
+    assert types["_sampled"] == "string"  # objects as JSON text
+    assert types["_judge"] == "string"
+    rows = table.column("_seed_row").to_pylist()
+    assert rows[0] == 7
+    assert rows[-1] == 5
+    assert None in rows
     models = table.column("_model").to_pylist()
     first = 2 if nested == "explode" else 1  # item 0 has two tags: two rows
     assert models[:first] == [PRIMARY] * first

@@ -57,8 +57,9 @@ def terminal_fields(event: TerminalEvent) -> dict[str, Any]:
 def item_provenance(event: ItemGenerated) -> dict[str, Any]:
     """How an item was made, as the exporter keeps it beside the item (shown by the ``provenance`` export
     option; the field names are the writers' ``_provenance.FIELDS``; ``index`` is the item's own). Unknown
-    values are left out (events of older generators carry neither ``model`` nor ``inputs``)."""
+    values are left out (events of older generators carry neither ``model`` nor ``inputs``, nor ``provenance``)."""
     inputs = event.inputs or {}
+    made = event.provenance or {}  # issue 18: seed row, sampled values, judge scores
     found: dict[str, Any] = {
         "model": event.model.id if event.model is not None else None,
         "provider": event.model.provider if event.model is not None else None,
@@ -70,6 +71,10 @@ def item_provenance(event: ItemGenerated) -> dict[str, Any]:
         "completion_tokens": event.usage.completion_tokens,
         "cost_usd": event.usage.cost_usd,
         "row": inputs.get("row") or None,
+        "dataset_id": made.get("dataset_id"),
+        "seed_row": made.get("seed_row"),
+        "sampled": made.get("sampled") or None,
+        "judge": made.get("judge") or None,
     }
     return {k: v for k, v in found.items() if v is not None}
 

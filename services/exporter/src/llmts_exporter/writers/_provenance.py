@@ -49,6 +49,12 @@ FIELDS: tuple[ProvenanceField, ...] = (
     ProvenanceField("completion_tokens", "integer", "completion tokens of the item's calls"),
     ProvenanceField("cost_usd", "number", "cost of the item's calls"),
     ProvenanceField("row", "object", "the task row (variables) the item was generated from, when any"),
+    ProvenanceField("dataset_id", "string", "the seed dataset the item's row came from, when any"),
+    ProvenanceField("seed_row", "integer", "the seed dataset row number (0-based) the item got, when any"),
+    ProvenanceField(
+        "sampled", "object", "the sampled variables' values (drawn from the job seed, no tokens)"
+    ),
+    ProvenanceField("judge", "object", "the LLM judge's scores {name: number}, when the job has a judge"),
 )
 NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 COLUMNS: tuple[str, ...] = tuple(PREFIX + name for name in NAMES)
