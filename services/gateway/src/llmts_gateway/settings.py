@@ -118,6 +118,13 @@ class GatewaySettings(BaseServiceSettings):
         "service (which has the same setting); 413 past it. The body is never buffered here.",
     )
 
+    estimate_sample_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description='POST /generate/preview with estimate: "sample": how long the answer waits for the sample job '
+        "to end (then 504 sample_timeout with its job id; the sample goes on).",
+    )
+
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)

@@ -438,3 +438,60 @@ async def test_both_previews_show_the_same_provider_body(stack: Stack) -> None:
         body = from_generate.json()["items"][0]["request_body"]
         assert from_templates.json()["request_body"] == body
         assert body["response_format"]["json_schema"]["strict"] is strict
+
+
+async def test_sample_estimate_runs_a_real_sample_and_extrapolates(stack: Stack) -> None:
+    """``estimate: "sample"``: the job's first k items run as a real job of the caller (in their history and
+    usage), and its cost per valid item — the repair included — is extrapolated to N."""
+    alice = user()
+    tpl = await stack.template(alice)
+    stack.fake.state.configure(script=["invalid_json"])  # one repair in the sample
+    try:
+        r = await stack.http.post(
+            "/generate/preview",
+            json={"template_id": tpl, "count": 40, "estimate": "sample", "estimate_sample_size": 4},
+            headers=stack.auth(alice),
+        )
+    finally:
+        stack.fake.state.configure(script=[])
+    assert r.status_code == 200, r.text
+    out = r.json()
+    estimate = out["estimate"]
+    assert estimate["method"] == "sample"
+    sample = estimate["sample"]
+    assert (sample["size"], sample["valid"], sample["status"]) == (4, 4, "completed")
+    assert sample["calls"] == 5  # 4 first tries + 1 repair
+    assert estimate["calls_per_item"] == 1.25
+    job = await stack.wait_done(sample["job_id"], alice)  # a job of the caller, charged like any
+    assert job["usage"]["cost_usd"] == pytest.approx(sample["cost_usd"])
+    assert sample["cost_usd"] > 0
+    expected = sample["cost_usd"] / 4 * 40
+    assert estimate["total"]["expected"] == pytest.approx(expected)
+    assert estimate["total"]["low"] <= expected <= estimate["total"]["high"]
+    assert estimate["tokens_estimate"]["method"] == "chars/4"  # the token guess is kept beside it
+    assert len(out["items"]) == 3  # the rendered preview as usual
+    hist = await stack.http.get("/history", headers=stack.auth(alice))
+    assert [j["job_id"] for j in hist.json()["items"]] == [sample["job_id"]]
+
+
+async def test_sample_estimate_bad_input_is_refused(stack: Stack) -> None:
+    alice = user()
+    tpl = await stack.template(alice)
+    for body in (
+        {"template_id": tpl, "count": 10, "estimate": "guess"},
+        {"template_id": tpl, "count": 10, "estimate_sample_size": 3},  # a size without estimate: sample
+        {"template_id": tpl, "count": 10, "estimate": "sample", "estimate_sample_size": 0},
+        {"template_id": tpl, "count": 10, "estimate": "sample", "estimate_sample_size": 51},
+        {"template_id": tpl, "count": 10, "estimate": "sample", "mode": "batch"},
+    ):
+        r = await stack.http.post("/generate/preview", json=body, headers=stack.auth(alice))
+        assert r.status_code == 422, (body, r.text)
+        assert set(r.json()["error"]) >= {"code", "message", "details"}
+    r = await stack.http.post(
+        "/generate/preview",
+        json={"template_id": "nope", "count": 10, "estimate": "sample"},
+        headers=stack.auth(alice),
+    )
+    assert r.status_code == 404
+    hist = await stack.http.get("/history", headers=stack.auth(alice))
+    assert hist.json()["total"] == 0  # no sample was run

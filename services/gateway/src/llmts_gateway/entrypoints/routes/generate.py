@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from llmts_api import examples as ex
+from llmts_api.estimates import GenerationPreviewCreate
 from llmts_api.generation import (
     BatchAccepted,
     BatchCreate,
@@ -43,7 +44,7 @@ from llmts_api.generation import (
 )
 from llmts_common.auth import bearer_token
 from llmts_common.query import reject_unknown_query
-from llmts_gateway import handlers
+from llmts_gateway import handlers, sampling
 from llmts_gateway.deps import Context, CurrentUser, Jobs
 from llmts_gateway.domain.ports import Answer
 from llmts_gateway.entrypoints.openapi import error_cases
@@ -168,9 +169,19 @@ async def create_job(
     responses=ERRORS,
 )
 async def preview_job(
-    body: GenerationCreate, jobs: Jobs, user: CurrentUser, authorization: Authorization = None
+    body: GenerationPreviewCreate,
+    jobs: Jobs,
+    user: CurrentUser,
+    ctx: Context,
+    authorization: Authorization = None,
 ) -> JSONResponse:
     token = bearer_token(authorization)
+    if body.estimate == "sample":  # a real sample of the job, charged (llmts_gateway.sampling)
+        timeout_s = ctx.settings.estimate_sample_timeout_seconds
+        answer = await sampling.preview_with_sample(
+            body, user_id=user.user_id, token=token, deps=jobs, timeout_s=timeout_s
+        )
+        return relay(answer)
     return relay(await handlers.preview_job(body, user_id=user.user_id, token=token, deps=jobs))
 
 
