@@ -19,10 +19,10 @@ from llmts_api.template_document import MAIN_STAGE
 from llmts_api.templates import PreviewRequest
 from llmts_common.errors import Unprocessable
 from llmts_templates.domain.document import TemplateDocument
-from llmts_templates.domain.placeholders import schema_example
 from llmts_templates.domain.ports import DatasetCatalog
 from llmts_templating import RenderedPrompts, RenderError, build_context
 from llmts_templating.judge import JudgeError, JudgeRules
+from llmts_templating.placeholders import stage_placeholders as placeholders
 from llmts_templating.pool import RenderPool
 from llmts_templating.samplers import SamplerError, SamplerPlan, is_sampler_spec
 
@@ -96,8 +96,7 @@ async def _render(renderer: RenderPool, prompts: Any, context: dict[str, Any], p
 
 def stage_placeholders(doc: TemplateDocument) -> dict[str, Any]:
     """``main`` and each stage's placeholder output, by stage name."""
-    main = schema_example(doc.json_schema) if doc.output.format == "json" else "<text>"
-    return {MAIN_STAGE: main, **{s.name: schema_example(s.json_schema) for s in doc.stages}}
+    return placeholders(doc.json_schema, doc.output.format, ((s.name, s.json_schema) for s in doc.stages))
 
 
 async def _stages(

@@ -1,5 +1,6 @@
-"""Placeholder values from a JSON Schema: what the preview shows in place of a stage's output (a later stage's prompts
-render with the earlier stages' placeholders) and the item the judge's messages are previewed with.
+"""Placeholder values from a JSON Schema, shared by the previews of the templates service and of the generator: what
+a preview shows in place of a stage's output (a later stage's prompts render with the earlier stages' placeholders)
+and the item the judge's messages are previewed with.
 
 The first that applies: ``const``, ``examples[0]``, ``default``, ``enum[0]``, the first ``anyOf``/``oneOf``/``allOf``
 branch, then by type — an object of its properties, a one-element array, ``"<name>"`` for a string (the property
@@ -8,9 +9,11 @@ name, so the rendered prompt shows where each field lands), the ``minimum`` (or 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 MAX_DEPTH = 8
+MAIN_STAGE = "main"
 
 
 def schema_example(schema: Any, name: str = "value", depth: int = 0) -> Any:
@@ -45,3 +48,12 @@ def schema_example(schema: Any, name: str = "value", depth: int = 0) -> Any:
     if kind == "null":
         return None
     return f"<{name}>"
+
+
+def stage_placeholders(
+    main_schema: Any, output_format: str, stages: Iterable[tuple[str, Any]]
+) -> dict[str, Any]:
+    """``main`` (the top-level output; ``"<text>"`` for a text template) and each later stage's placeholder output,
+    by stage name, from ``stages``' (name, schema) pairs."""
+    main = schema_example(main_schema) if output_format == "json" else "<text>"
+    return {MAIN_STAGE: main, **{name: schema_example(schema) for name, schema in stages}}

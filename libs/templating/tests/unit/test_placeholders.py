@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmts_templates.domain.placeholders import schema_example
+from llmts_templating.placeholders import schema_example, stage_placeholders
 
 
 def test_examples_const_default_and_enum_win() -> None:
@@ -44,3 +44,13 @@ def test_deep_or_odd_schemas_end_in_a_placeholder() -> None:
         out = out["x"]
     assert out == "<x>"
     assert schema_example(True) == "<value>"
+
+
+def test_stage_placeholders_name_main_and_every_stage() -> None:
+    main = {"type": "object", "properties": {"title": {"type": "string"}}}
+    faq = {"type": "object", "properties": {"faq": {"type": "array", "items": {"type": "string"}}}}
+    assert stage_placeholders(main, "json", [("faq", faq)]) == {
+        "main": {"title": "<title>"},
+        "faq": {"faq": ["<faq>"]},
+    }
+    assert stage_placeholders(None, "text", []) == {"main": "<text>"}
