@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from llmts_common.contracts import GenerationRequested
-from llmts_common.errors import ServiceUnavailable, Unprocessable
+from llmts_common.errors import NotFound, ServiceUnavailable, Unprocessable
 from llmts_generator.domain.itemvars import (
     DatasetGone,
     DatasetsUnavailable,
@@ -124,7 +124,7 @@ async def preview_draws(
     req: GenerationRequested, seed: int, rows: SeedRows | None, targets: Sequence[int]
 ) -> list[ItemDraw]:
     """The seed rows and sampled values of a preview's first items, as the job would draw them with ``seed``
-    (422 ``dataset_not_found`` / ``render_error``, 503 while the templates service is away)."""
+    (404 ``dataset_not_found``, 422 ``render_error``, 503 while the templates service is away)."""
     try:
         variables = ItemVariables(req, seed, rows)
         await variables.open()
@@ -132,6 +132,6 @@ async def preview_draws(
     except SamplerError as exc:
         raise Unprocessable(exc.message, code="render_error", details={"path": exc.path}) from None
     except DatasetGone as exc:
-        raise Unprocessable(str(exc), code=DATASET_NOT_FOUND, details={"field": "dataset"}) from None
+        raise NotFound(str(exc), code=DATASET_NOT_FOUND, details={"field": "dataset"}) from None
     except DatasetsUnavailable as exc:
         raise ServiceUnavailable(f"seed datasets cannot be read now: {exc}") from None

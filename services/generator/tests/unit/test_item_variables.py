@@ -11,11 +11,18 @@ import pytest
 from services.generator.tests.support import command, template
 
 from llmts_common.contracts import GenerationRequested
+from llmts_common.errors import NotFound, ServiceUnavailable
 from llmts_generator.diversity_run import report_of
 from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable, ItemDraw, ItemVariables
 from llmts_generator.domain.requests import RenderedItem, item_context
 from llmts_generator.domain.tasks import expand_tasks
-from llmts_generator.itemdraws import JobInputError, draw_item, item_provenance, open_item_variables
+from llmts_generator.itemdraws import (
+    JobInputError,
+    draw_item,
+    item_provenance,
+    open_item_variables,
+    preview_draws,
+)
 from llmts_generator.jobloop import JobAborted
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
@@ -187,3 +194,15 @@ def test_the_diversity_report_compares_sampled_categories_with_their_weights() -
     assert tone["values"]["formal"] == {"count": 30, "share": 0.75, "target": 0.75}
     assert tone["max_dev_pp"] == 0.0
     assert report_of(docs, req, {}, max_items=10)["items"] == 10
+
+
+async def test_the_preview_draws_as_the_job_and_names_a_missing_dataset() -> None:
+    req = job()
+    variables = ItemVariables(req, 5, Rows(PRODUCTS))
+    await variables.open()
+    assert await preview_draws(req, 5, Rows(PRODUCTS), [0, 1]) == [await variables.draw(t) for t in (0, 1)]
+    with pytest.raises(NotFound) as gone:
+        await preview_draws(req, 5, Rows(PRODUCTS, gone=True), [0])
+    assert gone.value.code == "dataset_not_found"
+    with pytest.raises(ServiceUnavailable):
+        await preview_draws(req, 5, Rows(PRODUCTS, down=5), [0])
