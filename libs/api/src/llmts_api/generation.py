@@ -452,6 +452,17 @@ class ItemsPage(BaseModel):
     next_after: int | None = Field(description="Pass as ``after`` for the next page; null on the last page.")
 
 
+class RenderedStage(BaseModel):
+    """A later stage of a multi-stage template in a preview, rendered with placeholder outputs of the stages before
+    it (example values from their schemas: a preview calls no model)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    system: str
+    user: str
+    request_body: dict[str, Any] = Field(description="The exact body the provider would receive for this stage.")
+
+
 class RenderedItem(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int
@@ -459,6 +470,9 @@ class RenderedItem(BaseModel):
     user: str
     provider: str | None = None
     request_body: dict[str, Any] = Field(description="The exact body the provider would receive.")
+    stages: list[RenderedStage] | None = Field(
+        default=None, description="Every later stage of a multi-stage template, in order (absent without stages)."
+    )
 
 
 class GenerationPreviewPublic(BaseModel):
@@ -495,6 +509,11 @@ class AttemptsSummary(BaseModel):
     by_model: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Calls, valid answers, tokens and cost per model, in the order used.",
+    )
+    by_stage: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Count, tokens and cost of the attempts per stage of a multi-stage template (`main`: the "
+        "top-level prompts; every item's stage calls are attempts too).",
     )
     items: list[dict[str, Any]]
 

@@ -30,26 +30,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmts_common.contracts import GenerationRequested
+from llmts_common.contracts.common_models import StageSpec
 from llmts_generator.domain import fallback
 from llmts_generator.domain.evaluation import ItemRules, StageRules, Verdict, evaluate
 from llmts_generator.domain.repair import error_summary, first_messages
-from llmts_generator.domain.requests import RenderedItem, RequestShape
+from llmts_generator.domain.requests import RenderedItem, Renderer, RequestShape
 from llmts_generator.records import attempt_op
+from llmts_providers import Provider
 from llmts_providers.preview import structured_output
 from llmts_templating import RenderError
+from llmts_templating.placeholders import MAIN_STAGE, stage_placeholders
 from llmts_templating.validation import UniqueState
 
 if TYPE_CHECKING:
     from llmts_generator.slots import SlotWork, _Call, _Target
 
-MAIN_STAGE = "main"
 
-
-def stage_shape(shape: RequestShape, stage: StageRules | None) -> RequestShape:
+def stage_shape(shape: RequestShape, stage: StageRules | StageSpec | None) -> RequestShape:
     """The request shape of a call of ``stage`` (its schema as structured output); the job's for ``main``."""
     if stage is None:
         return shape
@@ -224,3 +226,34 @@ def _item_paths(errors: list[dict[str, Any]], name: str) -> list[dict[str, Any]]
         rest = path[1:] if path.startswith("$") else f".{path}"
         out.append({**error, "path": f"$.{name}{rest}"})
     return out
+
+
+async def preview_stages(
+    renderer: Renderer,
+    req: GenerationRequested,
+    items: Sequence[RenderedItem],
+    provider: Provider,
+    shape: RequestShape,
+) -> list[list[dict[str, Any]]]:
+    """For each previewed item, every later stage's prompts and exact request body, rendered with placeholder
+    outputs of the stages before it (example values from their schemas, as the templates service's preview): no
+    model is called. Raises ``RenderError``."""
+    tpl = req.template
+    previews: list[list[dict[str, Any]]] = [[] for _ in items]
+    if not tpl.stages:
+        return previews
+    outputs = stage_placeholders(
+        tpl.json_schema, tpl.output_format, ((s.name, s.json_schema) for s in tpl.stages)
+    )
+    seen = {MAIN_STAGE: outputs[MAIN_STAGE]}
+    for stage in tpl.stages:
+        contexts = [{**item.context, **seen} for item in items]
+        rendered = await renderer.render_prompts_many(stage.prompts.system, stage.prompts.user, contexts)
+        for preview, prompts in zip(previews, rendered, strict=True):
+            request = stage_shape(shape, stage).request(first_messages(prompts.system, prompts.user))
+            body = provider.build_request_body(request)
+            preview.append(
+                {"name": stage.name, "system": prompts.system, "user": prompts.user, "request_body": body}
+            )
+        seen[stage.name] = outputs[stage.name]
+    return previews

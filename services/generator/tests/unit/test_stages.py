@@ -11,10 +11,14 @@ from services.generator.tests import support
 from services.generator.tests.fakes import ScriptedProvider
 from services.generator.tests.unit.test_runner import SCHEMA, harness, review
 
+from llmts_api.generation import GenerationPreviewRequest
 from llmts_common.contracts import GenerationRequested, ItemRejected
 from llmts_generator.domain.evaluation import ItemRules
+from llmts_generator.entrypoints.http import preview_job
+from llmts_generator.entrypoints.views import attempt_view, attempts_by_stage
 from llmts_generator.stages import StageMemory, complete_value
-from llmts_providers import ChatRequest
+from llmts_providers import ChatRequest, Provider
+from llmts_templating.pool import RenderPool
 
 REPLY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -80,6 +84,9 @@ async def test_a_two_stage_item_sees_mains_output_and_holds_both_parts() -> None
     attempts = h.repo.attempts_of_job(msg.job_id)
     assert sorted(a.get("stage") or "main" for a in attempts) == ["main"] * 6 + ["reply"] * 6
     assert {a["outcome"] for a in attempts} == {"valid"}
+    by_stage = attempts_by_stage(attempts)  # history: billing per stage
+    assert {k: v["count"] for k, v in by_stage.items()} == {"main": 6, "reply": 6}
+    assert {attempt_view(a)["stage"] for a in attempts} == {None, "reply"}
     doc = h.repo.jobs[msg.job_id]
     assert doc["counts"]["attempts"] == 12
     assert doc["counts"]["item_attempts"] == 12
@@ -228,3 +235,31 @@ def test_stage_memory_rebuilds_a_stages_unique_values_from_the_accepted_items() 
     (reply_rules,) = rules.stages
     assert memory.state(reply_rules).check({"text": "hello"}, reply_rules.rules.rules) != []
     assert memory.state(reply_rules).check({"text": "other"}, reply_rules.rules.rules) == []
+
+
+async def test_the_preview_shows_every_stage_with_placeholder_outputs() -> None:
+    provider = ScriptedProvider(lambda _call, _req: "unused")
+
+    async def resolve(model_id: str, _provider: str | None) -> tuple[Provider, str]:
+        return provider, model_id
+
+    msg = staged(2)
+    body = GenerationPreviewRequest(request=msg.model_dump(mode="json"), items=2)
+    answer = await preview_job(body, resolve, RenderPool(workers=1, isolation="thread"))
+
+    assert provider.calls == []  # a preview calls no model
+    first, second = answer["items"]
+    assert first["user"] == "Write review number 0."
+    (stage,) = first["stages"]
+    assert stage["name"] == "reply"
+    assert (
+        stage["user"] == "Reply to '<title>' (1 stars), item 0."
+    )  # main's placeholder: schema example values
+    assert stage["request_body"]["json_schema"] == REPLY_SCHEMA
+    assert second["stages"][0]["user"].endswith("item 1.")
+    plain = await preview_job(
+        GenerationPreviewRequest(request=support.command("u1", 1).model_dump(mode="json"), items=1),
+        resolve,
+        RenderPool(workers=1, isolation="thread"),
+    )
+    assert "stages" not in plain["items"][0]

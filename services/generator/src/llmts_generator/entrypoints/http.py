@@ -49,11 +49,13 @@ from llmts_generator.entrypoints.views import (
     attempt_view,
     attempts_by_model,
     attempts_by_outcome,
+    attempts_by_stage,
     item_view,
     job_view,
 )
 from llmts_generator.itemdraws import preview_draws
 from llmts_generator.manager import JobManager
+from llmts_generator.stages import preview_stages
 from llmts_providers import Provider
 from llmts_providers.estimate import estimate_prompt_tokens, estimate_text_tokens, pricing_from
 from llmts_providers.preview import preview_estimate
@@ -237,6 +239,7 @@ def _history_routes(router: APIRouter, access: Access, reconcile_threshold: int)
                 "total": len(attempts),
                 "by_outcome": attempts_by_outcome(attempts),
                 "by_model": attempts_by_model(attempts),
+                "by_stage": attempts_by_stage(attempts),
                 "items": [attempt_view(a) for a in attempts[:attempts_limit]],
             },
             "costs": {
@@ -296,12 +299,13 @@ async def preview_job(
     draws = await preview_draws(req, job_seed(req.seed, req.job_id), datasets, targets)
     try:  # all items in one render call: one hard deadline for the whole preview, off the event loop
         items = await render_items(renderer, req, plan, targets, job_id=req.job_id, now=now, draws=draws)
+        stages = await preview_stages(renderer, req, items, provider, shape)  # placeholder outputs
     except RenderError as exc:
         raise Unprocessable(
             f"the template could not be rendered: {exc}", code="render_error", details=exc.to_dict()
         ) from exc
     largest: dict[str, Any] = {}
-    for target, item in zip(targets, items, strict=True):
+    for target, item, later in zip(targets, items, stages, strict=True):
         request_body = provider.build_request_body(shape.request(item.messages))
         tokens = estimate_prompt_tokens(request_body)
         if tokens >= prompt_tokens:
@@ -313,6 +317,7 @@ async def preview_job(
                 "user": item.user,
                 "provider": getattr(provider, "name", None),
                 "request_body": request_body,
+                **({"stages": later} if later else {}),
             }
         )
     return {

@@ -117,6 +117,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             "status": "rejected",
             "slot": doc.get("slot"),
             "reason": doc.get("reason"),
+            "stage": doc.get("stage"),  # the later stage that spent its attempts (reason stage)
             "errors": doc.get("errors") or [],
             "last_output": doc.get("last_output"),
             "inputs": doc.get("inputs"),
@@ -142,6 +143,7 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "call": doc.get("call"),
         "item_attempt": doc.get("item_attempt"),
         "kind": doc.get("kind"),
+        "stage": doc.get("stage"),  # a later stage of a multi-stage item; null: the top-level stage (main)
         "outcome": doc.get("outcome"),
         "prompt_tokens": doc.get("prompt_tokens", 0),
         "completion_tokens": doc.get("completion_tokens", 0),
@@ -178,6 +180,19 @@ def attempts_by_outcome(attempts: list[dict[str, Any]]) -> dict[str, dict[str, A
         row["count"] += 1
         _add_usage(row, a)
     return by_outcome
+
+
+def attempts_by_stage(attempts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Count, tokens and cost of a job's attempts per stage (``main``: the top-level prompts)."""
+    by_stage: dict[str, dict[str, Any]] = {}
+    for a in attempts:
+        row = by_stage.setdefault(
+            str(a.get("stage") or "main"),
+            {"count": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+        )
+        row["count"] += 1
+        _add_usage(row, a)
+    return by_stage
 
 
 def switches_view(switches: Any) -> list[dict[str, Any]]:
