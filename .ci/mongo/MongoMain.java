@@ -2,6 +2,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
@@ -22,8 +24,9 @@ import io.netty.channel.Channel;
  *       {@code ismaster}/{@code buildInfo} report. mongo-java-server's own default is wire 8, which pymongo >= 4.18
  *       (MIN_SUPPORTED_WIRE_VERSION = 9) refuses.</li>
  *   <li>{@code mongo.commitEachCommand} (default {@code true}): commit the MVStore after every command that left
- *       unsaved changes, so an acknowledged write survives {@code kill -9}. With {@code false} H2 only auto-commits
- *       about once a second.</li>
+ *       unsaved changes, so an acknowledged write survives {@code kill -9} (a group commit: commands that finish
+ *       while another commits share the next commit). With {@code false} H2 only auto-commits about once a
+ *       second.</li>
  *   <li>{@code mongo.oplog} (default {@code false}): enable the oplog, i.e. change streams. Off by default: it is
  *       an ordinary (uncapped) collection in the same H2 file, so it grows without bound and doubles write cost.</li>
  * </ul>
@@ -55,9 +58,24 @@ public final class MongoMain {
         }
     }
 
-    /** H2 file backend that makes each command durable before it is acknowledged. */
+    /**
+     * H2 file backend that makes each command durable before it is acknowledged, with a group commit: a command
+     * whose changes a commit started after them has already stored is acknowledged without a commit of its own.
+     * The netty workers handle commands concurrently while one of them commits; the commands that finished
+     * meanwhile then share the next commit instead of each writing a chunk of its own in turn (under many
+     * concurrent writers, one commit per command queued every command, reads included, behind the others'
+     * commits). Durability is unchanged: no command is answered before a commit that began after its changes
+     * has returned.
+     */
     static final class CommittingH2Backend extends H2Backend {
+        /** The command that reports the group commit's counters (tests, diagnostics). */
+        static final String STATS_COMMAND = "llmtsCommitStats";
+
         private final boolean commitEachCommand;
+        private final ReentrantLock commitLock = new ReentrantLock();
+        private final AtomicLong commitsStarted = new AtomicLong();
+        private final AtomicLong commandsWaited = new AtomicLong();
+        private volatile long commitsDone;
 
         CommittingH2Backend(String fileName, boolean commitEachCommand) {
             super(fileName);
@@ -66,12 +84,38 @@ public final class MongoMain {
 
         @Override
         public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+            if (STATS_COMMAND.equals(command)) {
+                Document stats = new Document("commits", commitsDone);
+                stats.put("commandsCommitted", commandsWaited.get());
+                stats.put("ok", 1.0);
+                return stats;
+            }
             try {
                 return super.handleCommand(channel, databaseName, command, query);
             } finally {
-                if (commitEachCommand && getMvStore().hasUnsavedChanges()) {
-                    commit();
+                if (commitEachCommand) {
+                    commitCovering();
                 }
+            }
+        }
+
+        /** Returns once a commit that started after this command's changes has stored them. */
+        private void commitCovering() {
+            long seen = commitsStarted.get(); // any commit numbered above this one starts after our changes
+            if (!getMvStore().hasUnsavedChanges() && commitsDone == seen) {
+                return; // nothing unsaved and no commit in progress: nothing of ours to wait for
+            }
+            commandsWaited.incrementAndGet();
+            commitLock.lock();
+            try {
+                if (commitsDone > seen) {
+                    return; // stored by a commit another command ran while we waited
+                }
+                long number = commitsStarted.incrementAndGet();
+                commit();
+                commitsDone = number;
+            } finally {
+                commitLock.unlock();
             }
         }
     }
