@@ -4,18 +4,21 @@ The scripted provider tells the stages apart by the structured-output schema of 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+from datetime import timedelta
 from typing import Any
 
 from services.generator.tests import support
-from services.generator.tests.fakes import ScriptedProvider
-from services.generator.tests.unit.test_runner import SCHEMA, harness, review
+from services.generator.tests.fakes import FakeResponseCache, ScriptedProvider
+from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, review
 
 from llmts_api.generation import GenerationPreviewRequest
 from llmts_common.contracts import GenerationRequested, ItemRejected
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.entrypoints.http import preview_job
 from llmts_generator.entrypoints.views import attempt_view, attempts_by_stage
+from llmts_generator.runner import JobRunner
 from llmts_generator.stages import StageMemory, complete_value
 from llmts_providers import ChatRequest, Provider
 from llmts_templating.pool import RenderPool
@@ -263,3 +266,30 @@ async def test_the_preview_shows_every_stage_with_placeholder_outputs() -> None:
         RenderPool(workers=1, isolation="thread"),
     )
     assert "stages" not in plain["items"][0]
+
+
+async def test_a_rerun_with_the_same_seed_answers_every_stage_from_the_cache() -> None:
+    h, cache = harness(), FakeResponseCache()
+
+    def script(call: int, req: ChatRequest) -> str:
+        return reply(f"reply {call}: {prompt_of(req)}") if is_reply(req) else review(f"r{call}")
+
+    providers = []
+    jobs = []
+    for _ in range(2):
+        provider = ScriptedProvider(script)
+        msg = staged(5, seed=7, cache="use")
+        await h.submit(msg)
+        doc = await h.repo.claim(msg.job_id, OWNER, h.clock(), timedelta(seconds=15))
+        assert doc is not None
+        assert await JobRunner(doc, dataclasses.replace(h.deps(provider), cache=cache)).run() == "completed"
+        providers.append(provider)
+        jobs.append(msg.job_id)
+
+    assert len(providers[0].calls) == 10
+    assert len(cache.entries) == 10  # each stage call is keyed like any call
+    assert providers[1].calls == []
+    first, second = ([d["data_json"] for d in h.repo.accepted(job)] for job in jobs)
+    assert sorted(first) == sorted(second)
+    rerun = h.repo.attempts_of_job(jobs[1])
+    assert sorted(str(a.get("stage")) for a in rerun if a["cached"]) == ["None"] * 5 + ["reply"] * 5
