@@ -274,6 +274,7 @@ class FakeGenerationRepository:
     async def attempt_totals(self, job_id: str) -> dict[str, Any]:
         self._gate("attempt_totals")
         rows = [a for a in self.attempts.values() if a["job_id"] == job_id]
+        judged = [a for a in rows if a.get("kind") == "judge"]
         return {
             "calls": len(rows),
             "item_attempts": sum(int(a.get("item_attempt_done", 0)) for a in rows),
@@ -283,6 +284,10 @@ class FakeGenerationRepository:
             "cache_hits": sum(int(a.get("cache_hit", 0)) for a in rows),
             "cache_misses": sum(int(a.get("cache_miss", 0)) for a in rows),
             "next_slot": max((int(a["slot"]) for a in rows), default=-1) + 1,
+            "judge_calls": len(judged),
+            "judge_prompt_tokens": sum(int(a["prompt_tokens"]) for a in judged),
+            "judge_completion_tokens": sum(int(a["completion_tokens"]) for a in judged),
+            "judge_cost_usd": float(sum(a["cost_usd"] for a in judged)),
         }
 
     async def item_attempts_by_target(self, job_id: str) -> dict[int, int]:

@@ -373,6 +373,16 @@ class JobPublic(BaseModel):
         default=0.0, description="What the answers served from the cache cost when they were first called."
     )
     round: int = Field(default=1, description="1, then +1 per extend / resume / retry-rejected of the job.")
+    judge_usage: dict[str, Any] | None = Field(
+        default=None,
+        description="Jobs with an LLM judge: the judge's {calls, prompt_tokens, completion_tokens, cost_usd} "
+        "(included in usage and counts.attempts); null without a judge.",
+    )
+    near_duplicates_rejected: int = Field(
+        default=0,
+        description="Answers turned away as near-duplicates of an accepted item (repaired or rejected; jobs with "
+        "validation.near_duplicates).",
+    )
     rounds: list[dict[str, Any]] = Field(
         default_factory=list,
         description="The job's later rounds: {round, kind, count, requested, max_cost_usd, at}.",
@@ -431,6 +441,15 @@ class ItemPublic(BaseModel):
     provenance: ItemProvenancePublic | None = Field(
         default=None, description="How the item was made (null for rejected items and items of older jobs)."
     )
+    judge: dict[str, Any] | None = Field(
+        default=None,
+        description="The LLM judge's verdict (jobs with a judge): {scores: {name: number} (null: the judge's answer "
+        "could not be read), reason, model: {provider, id}, calls, usage}; on a rejected item (reason judge) why it "
+        "was refused.",
+        examples=[
+            {"scores": {"quality": 4}, "reason": "clear", "model": {"provider": "openrouter", "id": "x"}}
+        ],
+    )
 
 
 class ResultPublic(BaseModel):
@@ -460,7 +479,9 @@ class RenderedStage(BaseModel):
     name: str
     system: str
     user: str
-    request_body: dict[str, Any] = Field(description="The exact body the provider would receive for this stage.")
+    request_body: dict[str, Any] = Field(
+        description="The exact body the provider would receive for this stage."
+    )
 
 
 class RenderedItem(BaseModel):
@@ -471,7 +492,8 @@ class RenderedItem(BaseModel):
     provider: str | None = None
     request_body: dict[str, Any] = Field(description="The exact body the provider would receive.")
     stages: list[RenderedStage] | None = Field(
-        default=None, description="Every later stage of a multi-stage template, in order (absent without stages)."
+        default=None,
+        description="Every later stage of a multi-stage template, in order (absent without stages).",
     )
 
 

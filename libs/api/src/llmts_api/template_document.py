@@ -37,6 +37,7 @@ __all__ = [
     "JudgeModelSpec",
     "JudgeSpec",
     "ModelSpec",
+    "NearDuplicatesSpec",
     "OutputSpec",
     "PromptsSpec",
     "StageSpec",
@@ -68,6 +69,22 @@ class PromptsSpec(_Strict):
     )
 
 
+class NearDuplicatesSpec(_Strict):
+    """Near-duplicate control of a job's items: MinHash LSH over word 3-shingles of ``fields``; an item whose
+    estimated Jaccard similarity to an accepted one is ≥ ``threshold`` is rejected (``near_duplicate``) and
+    regenerated."""
+
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Dotted paths of the compared text fields (e.g. `question`); empty: every string of the item.",
+        examples=[["question"]],
+    )
+    threshold: float = Field(
+        default=0.8, gt=0, le=1, description="Jaccard similarity that counts as a duplicate."
+    )
+
+
 class ValidationSpec(_Strict):
     mode: ValidationMode = "strict"
     rules: list[dict[str, Any]] = Field(
@@ -79,6 +96,9 @@ class ValidationSpec(_Strict):
                 {"path": "answer", "pattern": "^[A-D]$"},
             ]
         ],
+    )
+    near_duplicates: NearDuplicatesSpec | None = Field(
+        default=None, description="Reject near-duplicates too (not only identical items) and regenerate them."
     )
 
 
@@ -132,6 +152,12 @@ class JudgeSpec(_Strict):
         description="One expression over the score names (sandboxed Jinja), e.g. `accuracy >= 4 and clarity >= 3`.",
     )
     max_tokens: int | None = Field(default=None, ge=1, le=100_000, description="The judge's answer limit.")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Judge calls of a job at once; default: the job's concurrency.",
+    )
 
 
 class StageSpec(_Strict):

@@ -47,6 +47,14 @@ def test_a_rejected_slot_retried_on_its_target_counts_as_a_new_item() -> None:
     assert (figures.items_tried, figures.first_try_validity, figures.repairs_per_item) == (2, 0.5, 0.0)
 
 
+def test_the_judge_calls_are_not_the_compared_models() -> None:
+    judged = {**attempt(0, 1, "judge_reject", latency=5000.0), "kind": "judge"}
+    attempts = [attempt(0, 1, "valid"), judged, attempt(1, 1, "valid")]
+    figures = compare.attempt_figures(attempts)
+    assert (figures.items_tried, figures.first_try_validity, figures.calls) == (2, 1.0, 2)
+    assert figures.latency_p95 == 100.0
+
+
 def test_no_attempt_yet_gives_nulls() -> None:
     figures = compare.attempt_figures([])
     assert figures == compare.Figures(0, None, None, None, None, 0)

@@ -18,6 +18,7 @@ from llmts_common.contracts import (
     Message,
     Usage,
 )
+from llmts_common.contracts.common_models import JudgeUsage
 from llmts_generator.domain import state
 from llmts_generator.domain.rounds import round_end
 
@@ -32,6 +33,7 @@ class RoundFigures:
     rejected: int
     attempts: int
     usage: Usage
+    judge_usage: JudgeUsage | None = None  # the LLM judge's part of usage (jobs with a judge)
 
 
 def _duration(doc: Mapping[str, Any], now: datetime) -> float:
@@ -61,6 +63,7 @@ def terminal_event(
         "rejected": figures.rejected,
         "attempts": figures.attempts,
         "usage": figures.usage,
+        "judge_usage": figures.judge_usage,
         **round_end(doc, figures.succeeded, figures.usage.cost_usd),
     }
     if status == state.CANCELLED:

@@ -145,6 +145,8 @@ def attempt_op(attempt: dict[str, Any], *, item_attempt_done: bool) -> Op:
         inc["usage.saved_cost_usd"] = float(attempt.get("saved_cost_usd", 0.0))
     if attempt.get("cache_miss"):
         inc["counts.cache_misses"] = 1
+    if attempt.get("outcome") == "near_duplicate":  # near-duplicate control (issue 18): turned away
+        inc["counts.near_duplicates"] = 1
     return Op(inc=inc, max={"next_slot": attempt["slot"] + 1}, attempts=[attempt])
 
 
@@ -169,10 +171,12 @@ def accepted_op(
     digest: str,
     task_index: int,
     inputs: dict[str, Any] | None = None,
+    judge: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Op:
     """The final attempt of a target + the accepted item at ``index`` (reserved by the caller) + its event;
-    ``provenance``: how it was made (``itemdraws.item_provenance``)."""
+    ``provenance``: how it was made (``itemdraws.item_provenance``). With an LLM judge (``judge``: its verdict,
+    stored on the item) the attempt was written when the item went to the judge: only the item is added here."""
     event = ItemGenerated(
         job_id=job.job_id,
         user_id=job.user_id,
@@ -183,6 +187,7 @@ def accepted_op(
         content_hash=digest,
         model=ModelUsed(provider=attempt.get("provider"), id=str(attempt.get("model"))),
         inputs=inputs,
+        judge=judge,
         provenance=provenance,
     )
     envelope = events.envelope_for(event)
@@ -205,9 +210,11 @@ def accepted_op(
         "created_at": done.created_at,
         "event_id": envelope.id,
     }
+    if judge is not None:
+        item["judge"] = judge
     if provenance is not None:
         item["provenance"] = provenance
-    op = attempt_op(attempt, item_attempt_done=True)
+    op = attempt_op(attempt, item_attempt_done=True) if judge is None else Op()
     op.inc["counts.succeeded"] = 1
     op.inc["next_index"] = 1
     op.items.append(item)
@@ -226,6 +233,7 @@ def rejected_op(
     errors: list[dict[str, Any]],
     last_text: str | None,
     inputs: dict[str, Any] | None = None,
+    judge: dict[str, Any] | None = None,
     stage: str | None = None,  # the later stage of a multi-stage item that spent its attempts
 ) -> Op:
     """The final attempt of a target + rejected item number ``number`` (stored at index ``-(number + 1)``) + its
@@ -264,7 +272,9 @@ def rejected_op(
         "created_at": done.created_at,
         "event_id": envelope.id,
     }
-    op = attempt_op(attempt, item_attempt_done=True)
+    if judge is not None:  # refused by the LLM judge: its verdict; the attempt was written when it was judged
+        item["judge"] = judge
+    op = attempt_op(attempt, item_attempt_done=True) if judge is None else Op()
     op.inc["counts.rejected"] = 1
     op.inc["next_rejected"] = 1
     op.items.append(item)
@@ -287,6 +297,7 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             content_hash=str(d.get("content_hash", "")),
             model=ModelUsed.model_validate(d["model"]) if (d.get("model") or {}).get("id") else None,
             inputs=d.get("inputs"),
+            judge=d.get("judge"),
             provenance=d.get("provenance"),
         )
     else:

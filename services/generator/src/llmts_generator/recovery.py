@@ -36,6 +36,7 @@ class JobState:
     cache_hits: int = 0
     cache_misses: int = 0
     target_attempts: dict[int, int] = field(default_factory=dict)  # item attempts per target (item seeds)
+    judge: dict[str, Any] = field(default_factory=dict)  # the LLM judge's stored totals (judge_calls, …)
     published_index: int = -1
     published_rejected: int = -1
     accepted_docs: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +88,7 @@ async def recover(
     st.cache_misses = int(totals.get("cache_misses", 0))
     st.next_slot = max(st.next_slot, totals["next_slot"])
     st.target_attempts = await repo.item_attempts_by_target(job.job_id)
+    st.judge = {k: v for k, v in totals.items() if k.startswith("judge_")}
     await _republish(repo, events, job, outbox, accepted, rejected, st)
     # the live counters are a cache: make them equal to the durable truth again
     await repo.write(
@@ -107,6 +109,7 @@ async def recover(
                 "next_index": st.next_index,
                 "next_rejected": st.next_rejected,
                 "next_slot": st.next_slot,
+                **{f"judge.{k.removeprefix('judge_')}": v for k, v in st.judge.items()},
             }
         },
     )

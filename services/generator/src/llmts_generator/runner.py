@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +65,7 @@ from llmts_generator.flusher import JobFlusher
 from llmts_generator.folding import Batch, Op
 from llmts_generator.itemdraws import JobInputError, open_item_variables
 from llmts_generator.jobloop import JobAborted, retry_transient
+from llmts_generator.judging import JobJudge, JudgeUnavailable, attach_quality
 from llmts_generator.prefetch import prefetch
 from llmts_generator.records import JobRef
 from llmts_generator.recovery import JobState, recover
@@ -123,6 +124,7 @@ class JobRunner:
         self._tasks: dict[asyncio.Task[None], int] = {}
         self.scheduler: Scheduler | None = None
         self.chain: ModelChain | None = None
+        self.judge: JobJudge | None = None  # the job's LLM judge (judging.py)
         self.writer: JobWriter | None = None
         self.variables: ItemVariables | None = None  # seed rows and sampled values per target (itemdraws.py)
         self.flusher: JobFlusher | None = None
@@ -168,7 +170,7 @@ class JobRunner:
             self.job_id, self.user_id, sched, self.state.calls, self._usage(), rate, concurrency
         )
         hits = {"cache_hits": self.state.cache_hits, "cache_misses": self.state.cache_misses}
-        return event.model_copy(update=hits)
+        return event.model_copy(update=hits | {"judge_usage": JobJudge.usage_of(self.judge)})
 
     def _on_written(self, batch: Batch) -> None:
         assert self.flusher is not None
@@ -290,7 +292,8 @@ class JobRunner:
             self.variables = await open_item_variables(
                 req, job_seed(req.seed, self.job_id), self.deps.datasets
             )
-        except JobInputError as exc:
+            self.judge = await JobJudge.start(req, self.deps, self.state.judge)  # the LLM judge, if any
+        except (JobInputError, JudgeUnavailable) as exc:
             return await self._finish_early(status, state.FAILED, exc.code, exc.reason)
         done_targets = self.state.rebuild_dedup(rules.rules)  # dedup state and done targets of a resumed job
         chain = ModelChain(req, self.deps.resolve_provider, self.deps.limiter_for, self.deps.clock)
@@ -325,6 +328,7 @@ class JobRunner:
         slots = SlotWork(
             self.job, ctx, self.state, sched, self.writer, self.rate, self._next_plan, self._max_backlog
         )
+        attach_quality(slots, self.judge, self._spawn)  # the LLM judge and near-duplicate control (issue 18)
         if not await self._loop(sched, slots):
             return None
         return await self._finish(status)
@@ -371,14 +375,18 @@ class JobRunner:
                 await self._abandon_all()
             # no new provider call while the database is away: what they would produce could not be stored
             while (plan := self._next_plan()) is not None:
-                task = asyncio.create_task(slots.slot(plan), name=f"slot:{self.job_id}:{plan.slot}")
-                self._tasks[task] = plan.slot
-                task.add_done_callback(self._slot_done)
+                self._spawn(slots.slot(plan), plan.slot)
             if sched.finished and not self._tasks:
                 return True
             await self._wake.wait()
             self._wake.clear()
             self._reap(sched)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], slot: int) -> None:
+        """Run a slot (or the judging of a slot's item) as a task of the job."""
+        task = asyncio.create_task(work, name=f"slot:{self.job_id}:{slot}")
+        self._tasks[task] = slot
+        task.add_done_callback(self._slot_done)
 
     def _reap(self, sched: Scheduler) -> None:
         """Forget finished slot tasks; a lost lease or a failed writer aborts the runner, a crash fails the job."""
@@ -427,7 +435,9 @@ class JobRunner:
         sched = self.scheduler
         succeeded = sched.succeeded if sched else self.state.next_index
         rejected = sched.rejected if sched else int((self.doc.get("counts") or {}).get("rejected", 0))
-        figures = RoundFigures(succeeded, rejected, self.state.calls, self._usage())
+        figures = RoundFigures(
+            succeeded, rejected, self.state.calls, self._usage(), JobJudge.usage_of(self.judge)
+        )
         return terminal_event(
             self.doc, figures, requested=self.requested, now=self._now(), status=status,
             stop_reason=stop_reason, code=code, reason=reason,

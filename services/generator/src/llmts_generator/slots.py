@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmts_common.contracts import GenerationRequested
 from llmts_generator.chain import ModelChain, Route
@@ -23,6 +23,7 @@ from llmts_generator.domain.caching import CachedAnswer, cache_key, item_seed
 from llmts_generator.domain.evaluation import ItemRules, StageRules, Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
 from llmts_generator.domain.itemvars import ItemVariables
+from llmts_generator.domain.nearcontrol import NearDupControl
 from llmts_generator.domain.ports import EventSink, ResponseCache
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
@@ -47,6 +48,9 @@ from llmts_generator.writer import JobWriter
 from llmts_providers import ChatRequest, ChatResult, ProviderError
 from llmts_providers.deadlines import first_token_listener
 from llmts_templating import RenderError
+
+if TYPE_CHECKING:
+    from llmts_generator.judging import JudgeStage
 
 FREE_BACKLOG_FACTOR = 16
 
@@ -127,6 +131,8 @@ class SlotWork:
         self._next_plan = next_plan
         self._max_backlog = max_backlog
         self._breaker_fallback: asyncio.Future[Route | None] | None = None  # a move started by the breaker
+        self.judge: JudgeStage | None = None  # the job's LLM judge (judging.py), set by the runner
+        self.near: NearDupControl | None = None  # near-duplicate control (domain/nearcontrol.py)
         self.stage_memory = StageMemory.of(ctx.rules, st.accepted_docs)  # the stages' `unique` values
 
     async def slot(self, plan: SlotPlan) -> None:
@@ -202,7 +208,7 @@ class SlotWork:
             t.last_text,
             verdict.errors,
             output_format=self.ctx.rules.output_format,
-            duplicate=verdict.outcome == "duplicate",
+            duplicate=verdict.outcome == "duplicate",  # a near-duplicate is shown its error: "too similar …"
         )
 
     async def _attempt(self, t: _Target, messages: list[Message]) -> _Call | None:
@@ -370,6 +376,10 @@ class SlotWork:
             unique=self.st.unique,
             provider_error=str(call.error) if call.error is not None else None,
         )
+        if self.near is not None and t.stage is None:
+            verdict = self.near.check(
+                verdict, item_attempt=t.item_attempt, max_attempts=self.ctx.rules.max_attempts
+            )
         call.attempt["outcome"] = verdict.outcome
         call.attempt["errors"] = error_summary(verdict.errors, 5)
         chain = self.ctx.chain
@@ -379,13 +389,21 @@ class SlotWork:
             )
         return verdict
 
-    async def _conclude(self, t: _Target, attempt: dict[str, Any], verdict: Verdict) -> None:
-        """Accept (reserving the next dense index) or reject the target."""
+    async def _conclude(
+        self, t: _Target, attempt: dict[str, Any], verdict: Verdict, judged: dict[str, Any] | None = None
+    ) -> None:
+        """Accept (reserving the next dense index) or reject the target. With an LLM judge an accepted answer
+        goes to the judge first (judging.py), which comes back here with its verdict (``judged``)."""
         st, sched = self.st, self.sched
+        if verdict.action == "accept" and judged is None and self.judge is not None:
+            self.judge.hand_off(t, attempt, verdict)
+            return
         if verdict.action == "accept":
             index = st.next_index
             st.next_index += 1
             st.hashes.add(verdict.digest)
+            if self.near is not None and judged is None:
+                self.near.add(f"s{t.plan.slot}", verdict.value)
             if self.ctx.rules.rules.unique:
                 st.unique.commit(verdict.value, self.ctx.rules.rules)
             sched.slot_succeeded(t.plan.slot)
@@ -401,7 +419,10 @@ class SlotWork:
                 digest=verdict.digest,
                 task_index=t.rendered.task_index,
                 inputs=self._inputs(t),
-                provenance=item_provenance(t.rendered, attempt, t.item_attempt, dataset_id=self._dataset_id),
+                provenance=item_provenance(
+                    t.rendered, attempt, t.item_attempt, dataset_id=self._dataset_id, judge=judged
+                ),
+                judge=judged,
             )
         else:
             number = st.next_rejected
@@ -418,6 +439,7 @@ class SlotWork:
                 errors=verdict.errors,
                 last_text=t.last_text,
                 inputs=self._inputs(t),
+                judge=judged,
                 stage=verdict.stage,
             )
         await self._submit(op, free=t.cache == "hit")

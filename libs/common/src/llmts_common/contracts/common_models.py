@@ -28,6 +28,12 @@ class Usage(_Frozen):
     cost_usd: float = Field(default=0.0, ge=0, description="Cost in USD as billed by the provider.")
 
 
+class JudgeUsage(Usage):
+    """What a job's LLM judge calls cost (a part of the job's usage, shown separately)."""
+
+    calls: int = Field(default=0, ge=0, description="Judge calls that answered or failed (billing).")
+
+
 class FallbackModel(_Frozen):
     """One model of a job's fallback chain (tried in order when the one before is unavailable)."""
 
@@ -62,9 +68,26 @@ class Prompts(_Frozen):
     user: str
 
 
+class NearDuplicates(_Frozen):
+    """Near-duplicate control: an item whose text (``fields``) has an estimated Jaccard similarity ≥ ``threshold``
+    with an accepted item (MinHash LSH over word 3-shingles) is rejected (``near_duplicate``) and regenerated."""
+
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Dotted paths of the compared text fields; empty: every string of the item.",
+    )
+    threshold: float = Field(
+        default=0.8, gt=0, le=1, description="Jaccard similarity that counts as a duplicate."
+    )
+
+
 class ValidationSpec(_Frozen):
     mode: ValidationMode = "strict"
     rules: list[dict[str, Any]] = Field(default_factory=list)
+    near_duplicates: NearDuplicates | None = Field(
+        default=None, description="Reject near-duplicates too (MinHash LSH), not only identical items."
+    )
 
 
 SeedSampling = Literal["ordered", "shuffle", "with_replacement"]
@@ -91,6 +114,12 @@ class JudgeSpec(_Frozen):
     scores: dict[str, list[float]] = Field(description="Score name → [min, max].")
     accept: str = Field(description="An expression over the scores, e.g. `quality >= 4`.")
     max_tokens: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Judge calls of a job at once; default: the job's concurrency.",
+    )
 
 
 class StageSpec(_Frozen):

@@ -56,6 +56,8 @@ def attempt_figures(attempts: Iterable[Mapping[str, Any]]) -> Figures:
     later: dict[tuple[Any, Any], set[int]] = {}
     latencies: list[float] = []
     for attempt in attempts:
+        if attempt.get("kind") == "judge":  # the LLM judge's calls: not the compared model's (issue 18)
+            continue
         latency = attempt.get("latency_ms")
         if isinstance(latency, int | float) and not isinstance(latency, bool):
             latencies.append(float(latency))

@@ -265,6 +265,7 @@ class MongoGenerationRepository:
                     "cost_usd": {"$sum": "$cost_usd"},
                     "cache_hits": {"$sum": "$cache_hit"},
                     "cache_misses": {"$sum": "$cache_miss"},
+                    **_judge_sums(),
                 }
             },
         ]
@@ -282,6 +283,10 @@ class MongoGenerationRepository:
             "cache_hits": int(row.get("cache_hits", 0) or 0),
             "cache_misses": int(row.get("cache_misses", 0) or 0),
             "next_slot": int(last[0]["slot"]) + 1 if last else 0,
+            "judge_calls": int(row.get("judge_calls", 0) or 0),
+            "judge_prompt_tokens": int(row.get("judge_prompt_tokens", 0) or 0),
+            "judge_completion_tokens": int(row.get("judge_completion_tokens", 0) or 0),
+            "judge_cost_usd": float(row.get("judge_cost_usd", 0.0) or 0.0),
         }
 
     async def item_attempts_by_target(self, job_id: str) -> dict[int, int]:
@@ -415,3 +420,12 @@ def _only_duplicates(exc: BaseException) -> bool:
         errors = details.get("writeErrors") or []
         return bool(errors) and all(e.get("code") in (11000, 11001) for e in errors)
     return is_duplicate_key(exc)
+
+
+def _judge_sums() -> dict[str, Any]:
+    """The LLM judge's calls, tokens and cost among a job's attempts (``kind: "judge"``)."""
+    judge = {"$eq": ["$kind", "judge"]}
+    sums: dict[str, Any] = {"judge_calls": {"$sum": {"$cond": [judge, 1, 0]}}}
+    for name in ("prompt_tokens", "completion_tokens", "cost_usd"):
+        sums[f"judge_{name}"] = {"$sum": {"$cond": [judge, f"${name}", 0]}}
+    return sums

@@ -24,9 +24,9 @@ from llmts_templating.validation import (
     validate_item,
 )
 
-AttemptOutcome = Literal["valid", "invalid", "duplicate", "provider_error"]
+AttemptOutcome = Literal["valid", "invalid", "duplicate", "provider_error", "near_duplicate", "judge"]
 Action = Literal["accept", "repair", "reject"]
-RejectReason = Literal["invalid", "duplicate", "provider_error", "stage"]
+RejectReason = Literal["invalid", "duplicate", "provider_error", "stage", "near_duplicate", "judge"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,8 @@ class Verdict:
             return "duplicate"
         if self.outcome == "provider_error":
             return "provider_error"
+        if self.outcome in ("near_duplicate", "judge"):  # near-duplicate control, the LLM judge (issue 18)
+            return "near_duplicate" if self.outcome == "near_duplicate" else "judge"
         return "invalid"
 
 

@@ -79,6 +79,8 @@ def job_view(
         "cache": doc.get("cache"),
         "saved_cost_usd": round(float(usage.get("saved_cost_usd", 0.0)), 10),
         "round": int(doc.get("round", 1)),
+        "judge_usage": _judge_usage(doc.get("judge")),
+        "near_duplicates_rejected": int(counts.get("near_duplicates", 0)),
         "rounds": [_round_view(r) for r in doc.get("rounds") or [] if isinstance(r, Mapping)],
         "model_active": doc.get("model_active"),
         "model_switches": switches_view(doc.get("model_switches")),
@@ -94,6 +96,18 @@ def job_view(
             "finished_at": _iso(doc.get("finished_at")),
             "duration_seconds": _duration(doc),
         },
+    }
+
+
+def _judge_usage(judge: Any) -> dict[str, Any] | None:
+    """The LLM judge's counters of a job (``judge.calls`` …), None when it never called a judge."""
+    if not isinstance(judge, Mapping):
+        return None
+    return {
+        "calls": int(judge.get("calls", 0)),
+        "prompt_tokens": int(judge.get("prompt_tokens", 0)),
+        "completion_tokens": int(judge.get("completion_tokens", 0)),
+        "cost_usd": round(float(judge.get("cost_usd", 0.0)), 10),
     }
 
 
@@ -121,6 +135,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             "errors": doc.get("errors") or [],
             "last_output": doc.get("last_output"),
             "inputs": doc.get("inputs"),
+            "judge": doc.get("judge"),
             **base,
         }
     data_json = doc.get("data_json")
@@ -131,6 +146,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "data": json.loads(data_json) if isinstance(data_json, str) else None,
         "model": doc.get("model"),
         "inputs": doc.get("inputs"),
+        "judge": doc.get("judge"),
         **base,
     }
 
