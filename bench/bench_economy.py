@@ -6,11 +6,14 @@ consumer group and topic carries this run's id: ``bench_generation.stack_env``),
 1. a job of N items with a fixed seed (cold cache): its wall from the 202 to the terminal event and its cost;
 2. the same job again (same template, model, parameters and seed, ``cache: use``): its cost and wall;
 3. ``POST /generate/{id}/extend {count: N}`` on the first job: what the new round cost (the job's cost after −
-   before).
+   before);
+4. ``POST /generate/preview`` of an N=200 job with ``estimate: "sample"`` (a real sample of 5 items, charged), then
+   that job: the sampled estimate against the job's cost.
 
 Prints ``cache: N=… rerun_cost_usd=… rerun_time_ratio=<rerun wall / first wall> extend_cost_ratio=<cost of +N /
-cost of the first N>`` last (targets: rerun cost 0, time ratio ≤ 0.05, extend ratio ≤ 1.02). Dedup is off, as in
-``bench_generation``: the fake derives its answer from a call counter, so concurrent calls can get identical JSON
+cost of the first N>`` (targets: rerun cost 0, time ratio ≤ 0.05, extend ratio ≤ 1.02) and ``estimate: N=200
+estimate_usd=… actual_usd=… error=<|estimate − actual| / actual>`` (target ≤ 0.15) last; ``--lines`` picks the
+lines. Dedup is off, as in ``bench_generation``: the fake derives its answer from a call counter, so concurrent calls can get identical JSON
 (a fake artefact), which would add repair calls at random to either run and blur the cost comparison.
 """
 
@@ -154,6 +157,45 @@ async def cache_line(client: httpx.AsyncClient, gateway: str, token: str, args: 
     )
 
 
+async def estimate_line(client: httpx.AsyncClient, gateway: str, token: str, args: argparse.Namespace) -> str:
+    """``estimate: "sample"`` on the preview of an N-item job (a real sample of min(5, N) items), then the job
+    itself: the sampled estimate against what the job cost."""
+    r = await client.post("/templates", json=TEMPLATE)
+    r.raise_for_status()
+    n = args.estimate_count
+    body = {
+        "template_id": r.json()["id"],
+        "count": n,
+        "concurrency": args.concurrency,
+        "cache": "off",
+        "dedup": False,
+    }
+    t0 = time.perf_counter()
+    r = await client.post("/generate/preview", json={**body, "estimate": "sample"})
+    r.raise_for_status()
+    estimate = r.json()["estimate"]
+    sample_wall = time.perf_counter() - t0
+    estimate_usd = float(estimate["total"]["expected"])
+    wall, actual = await run_job(client, gateway, token, body)
+    assert actual["status"] == "completed", (actual["status"], actual.get("error"))
+    actual_usd = float(actual["usage"]["cost_usd"])
+    sample = estimate["sample"]
+    print(
+        f"estimate detail: sample k={sample['size']} valid={sample['valid']} calls={sample['calls']} "
+        f"cost=${sample['cost_usd']:.6f} wall={sample_wall:.2f}s range=[{estimate['total']['low']:.6f}, "
+        f"{estimate['total']['high']:.6f}] tokens_guess=[{_guess(estimate, 'low')}, {_guess(estimate, 'high')}] | "
+        f"job N={n}: wall={wall:.2f}s calls={actual['counts']['attempts']} cost=${actual_usd:.6f}",
+        flush=True,
+    )
+    error = abs(estimate_usd - actual_usd) / actual_usd
+    return f"estimate: N={n} estimate_usd={estimate_usd:.6f} actual_usd={actual_usd:.6f} error={error:.4f}"
+
+
+def _guess(estimate: dict[str, Any], end: str) -> str:
+    total = (estimate.get("tokens_estimate") or {}).get("total") or {}
+    return "n/a" if total.get(end) is None else f"{float(total[end]):.6f}"
+
+
 async def main_async(args: argparse.Namespace) -> str:
     run = uuid.uuid4().hex[:8]
     log_dir = ROOT / "var" / "log" / f"bench-economy-{run}"
@@ -173,10 +215,13 @@ async def main_async(args: argparse.Namespace) -> str:
         token = access_token(key, f"bench-{run}", ttl=7200)
         gateway = procs["gateway"].url
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=120) as client:
-            line = await cache_line(client, gateway, token, args)
+        runs = {"cache": cache_line, "estimate": estimate_line}
+        lines = []
+        async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=300) as client:
+            for name in args.lines.split(","):
+                lines.append(await runs[name.strip()](client, gateway, token, args))
         print(f"logs: {log_dir}", flush=True)
-        return line
+        return "\n".join(lines)
     finally:
         for p in reversed(list(procs.values())):
             p.stop()
@@ -191,6 +236,8 @@ def main() -> None:
         "--latency-ms", type=int, default=1000, help="the fake's answer time (a real model's)"
     )
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--estimate-count", type=int, default=200, help="N of the estimate line")
+    parser.add_argument("--lines", default="cache,estimate", help="which figure lines to measure, in order")
     args = parser.parse_args()
     print(asyncio.run(main_async(args)), flush=True)
 
