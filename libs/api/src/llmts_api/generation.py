@@ -16,7 +16,11 @@ from llmts_api import examples as ex
 from llmts_api.catalog import ProviderName
 from llmts_api.costs import JobCostsPublic
 from llmts_api.datasets import DatasetSeed
+from llmts_api.items import ItemInputsPublic, ItemProvenancePublic
+from llmts_api.items import ResultQuery as ResultQuery
 from llmts_api.paging import MAX_OFFSET
+from llmts_api.rounds import ExtendRequest as ExtendRequest
+from llmts_api.rounds import ResumeRequest as ResumeRequest
 
 JobStatus = Literal[
     "queued", "running", "completed", "completed_with_errors", "stopped", "failed", "cancelled"
@@ -111,22 +115,6 @@ class GenerationCreate(BaseModel):
         return {"id": value} if isinstance(value, str) else value
 
 
-class ExtendRequest(BaseModel):
-    """``POST /generate/{id}/extend``: add ``count`` items to a finished job (new indexes, dedup and ``unique``
-    rules checked against the existing items)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 500}]})
-    count: int = Field(ge=1, description="Items to add (≤ the configured max per job).")
-    max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
-
-
-class ResumeRequest(BaseModel):
-    """``POST /generate/{id}/resume`` and ``/retry-rejected``: an optional new spending cap for the round."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_cost_usd": 0.5}]})
-    max_cost_usd: float | None = Field(default=None, gt=0, description="Spending cap of this round.")
-
-
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.BATCH_CREATE]})
     jobs: list[GenerationCreate] = Field(min_length=1, max_length=100)
@@ -146,16 +134,6 @@ class GenerationPreviewRequest(BaseModel):
         ge=1,
         description="The catalog's most completion tokens for the model: the estimate's guess without max_tokens "
         "(llmts_providers.preview.completion_guess, as /templates/preview).",
-    )
-
-
-class ResultQuery(BaseModel):
-    """Query parameters of ``GET /generate/{job_id}/result``."""
-
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
-    include: str | None = Field(
-        default=None, pattern=r"^rejected$", description="'rejected' adds rejected items"
     )
 
 
@@ -389,45 +367,6 @@ class JobPublic(BaseModel):
     )
 
 
-class ItemInputsPublic(BaseModel):
-    """What an item was generated from (stored at acceptance): join a result back to its input with these."""
-
-    model_config = ConfigDict(extra="allow")
-    target: int = Field(
-        description="The wanted item's number, 0..N-1 (the prompt's ``index``).", examples=[3]
-    )
-    task: int = Field(description="The task's number in the job's tasks (0 without tasks).", examples=[1])
-    task_index: int = Field(description="The item's number within its task (its ``count``).", examples=[0])
-    row: dict[str, Any] = Field(
-        default_factory=dict, description="The task row (its variables).", examples=[{"topic": "Physics"}]
-    )
-    variables: dict[str, Any] | None = Field(
-        default=None, description="The request's variables (for every item), when there are any."
-    )
-
-
-class ItemProvenancePublic(BaseModel):
-    """How an item was made (issue 18): its task, seed row, sampled values, model, attempts and judge scores."""
-
-    model_config = ConfigDict(extra="allow")
-    task_index: int = Field(description="The item's number within its task.", examples=[0])
-    dataset_id: str | None = Field(default=None, description="The seed dataset the row came from.")
-    seed_row: int | None = Field(
-        default=None, description="The seed dataset row number (0-based) the item got; null without a seed."
-    )
-    sampled: dict[str, Any] = Field(
-        default_factory=dict,
-        description="The sampled variables' values (drawn from the job seed, no tokens).",
-        examples=[{"tone": "formal", "rating": 4}],
-    )
-    model: str | None = Field(default=None, description="The model id that produced the item.")
-    provider: str | None = Field(default=None, description="Its provider (null: the default one).")
-    attempts: int = Field(description="Item attempts (repairs included) until it was valid.", examples=[1])
-    judge: dict[str, Any] | None = Field(
-        default=None, description="The LLM judge's scores {name: number}, when the job has a judge."
-    )
-
-
 class ItemPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     index: int | None = Field(description="0..N-1 (dense, acceptance order); null for rejected items.")
@@ -546,9 +485,6 @@ class HistoryJobPublic(JobPublic):
     costs: JobCostsPublic | None = None
     diversity: dict[str, Any] | None = Field(
         default=None,
-        description="The diversity report of the job's accepted items, computed when the job (or its latest round) "
-        "ended: items, distinct_1 / distinct_2 (distinct word uni/bigrams over their total), "
-        "near_duplicate_threshold, near_duplicate_rate (share of items with a near-duplicate among them), "
-        "near_duplicates_rejected, categories ({column: {values: {value: {count, share, target}}, max_dev_pp}}: "
-        "sampled category shares next to their weights); null while it runs or for older jobs.",
+        description="The diversity report of the job's accepted items when its latest round completed "
+        "(generator README, issue 18): distinct_1/2, near_duplicate_rate, categories vs their targets.",
     )
