@@ -64,6 +64,16 @@ class ExportOptions(BaseModel):
         ),
     )
 
+    diversity: bool = Field(
+        default=False,
+        description=(
+            "Append the job's diversity report (distinct-n, near-duplicate rate, sampled category shares vs their "
+            "targets): json/xml the envelope form with a `diversity` key/element after the items; xlsx a "
+            "`diversity` sheet; md/html/txt a Diversity section; parquet the `llmts.diversity` file metadata; "
+            "not in csv, jsonl or pdf (see `GET /history/{id}`). Jobs without a report get none."
+        ),
+    )
+
     @model_validator(mode="after")
     def _explode_field_needs_explode(self) -> ExportOptions:
         if self.explode_field is not None and self.nested != "explode":

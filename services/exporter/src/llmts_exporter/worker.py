@@ -338,6 +338,7 @@ class ExportWorker:
             output_format=output_format,
             schema=job.item_schema if output_format == "json" else None,
             models=tuple(job.models),
+            diversity=job.diversity,
         )
 
     async def _build(

@@ -64,6 +64,10 @@ class JobView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     stop_reason: str | None = Field(default=None, description="Why the job ended short, when it did.")
+    diversity: dict[str, Any] | None = Field(
+        default=None,
+        description="The diversity report of the job's latest completed round (GenerationCompleted).",
+    )
 
     def owned_by(self, user_id: str) -> bool:
         return self.user_id is not None and self.user_id == user_id

@@ -47,6 +47,8 @@ def terminal_fields(event: TerminalEvent) -> dict[str, Any]:
     }
     if isinstance(event, GenerationCompleted):
         fields.update(status=event.status, requested=event.requested, stop_reason=event.stop_reason)
+        if event.diversity is not None:  # issue 18: the appendix of the `diversity` export option
+            fields["diversity"] = event.diversity
     elif isinstance(event, GenerationFailed):
         fields.update(status="failed", stop_reason=f"{event.code}: {event.reason}")
     else:

@@ -40,6 +40,8 @@ class ExportMeta:
     schema: dict[str, Any] | None
     models: tuple[str, ...] = ()
     """The models that produced the job's items, in order of first use (more than one after a fallback)."""
+    diversity: Mapping[str, Any] | None = None
+    """The job's diversity report (``GenerationCompleted.diversity``), appended by the ``diversity`` option."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (``created_at`` as ISO 8601, ``schema`` omitted: it belongs to the template)."""
@@ -104,6 +106,8 @@ class ExportOptions:
     provenance: bool | Literal["auto"] = "auto"
     """Show how each item was made (model, task, attempts, tokens; see ``_provenance``); ``auto``: only
     when the job's items came from more than one model."""
+    diversity: bool = False
+    """Append the job's diversity report (see ``_diversity``: which formats carry it, and where)."""
 
     def __post_init__(self) -> None:
         if len(self.csv_delimiter) != 1 or self.csv_delimiter in "\r\n\"'":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._layout import table_plan
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
@@ -89,6 +89,12 @@ def write_html(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
                 buf.write(f'<p class="provenance">{key}: {text}</p>\n')
             buf.write("</section>\n")
             count += 1
+    report = _diversity.report(meta, options)
+    if report is not None:
+        buf.write(f'<section class="diversity">\n<h2>{esc(_diversity.TITLE)}</h2>\n<table class="meta">\n')
+        for label, value in _diversity.rows(report):
+            buf.write(f"<tr><th>{esc(label)}</th><td>{esc(value)}</td></tr>\n")
+        buf.write("</table>\n</section>\n")
     buf.write("</main>\n</body>\n</html>\n")
     buf.flush()
     return count

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
 from ._values import json_text
@@ -31,7 +31,9 @@ def _item_value(meta: ExportMeta, options: ExportOptions) -> Callable[[ExportIte
 
 def write_json(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: ExportOptions) -> int:
     buf = TextBuffer(out)
-    if options.envelope:
+    appendix = _diversity.report(meta, options)
+    envelope = options.envelope or appendix is not None
+    if envelope:
         head = dict(meta.as_dict())
         if meta.schema is not None:
             head["schema"] = meta.schema
@@ -43,7 +45,10 @@ def write_json(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
     for item in items():
         buf.write(("\n" if count == 0 else ",\n") + json_text(value(item)))
         count += 1
-    buf.write("\n]}\n" if options.envelope else "\n]\n")
+    if appendix is not None:
+        buf.write(f"\n], {json_text(_diversity.KEY)}: {json_text(appendix)}}}\n")
+    else:
+        buf.write("\n]}\n" if envelope else "\n]\n")
     buf.flush()
     return count
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._layout import table_plan
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
@@ -58,6 +58,7 @@ def write_md(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: E
                 cells.append(md_escape(_provenance.line(item)))
             buf.write("| " + " | ".join(cells) + " |\n")
             count += 1
+        _appendix(buf, meta, options)
         buf.flush()
         return count
 
@@ -74,5 +75,14 @@ def write_md(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: E
         if provenance:
             buf.write(f"*{md_escape(_provenance.OBJECT_KEY)}: {md_escape(_provenance.line(item))}*\n\n")
         count += 1
+    _appendix(buf, meta, options)
     buf.flush()
     return count
+
+
+def _appendix(buf: TextBuffer, meta: ExportMeta, options: ExportOptions) -> None:
+    report = _diversity.report(meta, options)
+    if report is not None:
+        buf.write(f"\n## {_diversity.TITLE}\n\n")
+        for label, value in _diversity.rows(report):
+            buf.write(f"- **{md_escape(label)}:** {md_escape(value)}\n")

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._nested import Exploded
 from ._plan import Column, Plan
@@ -198,7 +198,15 @@ def write_parquet(items: ItemsFactory, meta: ExportMeta, out: HashingSink, optio
         names, types, converters = _with_provenance(pa, names, types, converters)
     schema = pa.schema(
         [pa.field(n, t) for n, t in zip(names, types, strict=True)],
-        metadata={"llmts.meta": json_text(meta.as_dict()), "template_name": meta.template_name},
+        metadata={
+            "llmts.meta": json_text(meta.as_dict()),
+            "template_name": meta.template_name,
+            **(
+                {_diversity.METADATA_KEY: json_text(report)}
+                if (report := _diversity.report(meta, options))
+                else {}
+            ),
+        },
     )
     count = _write_groups(pa, pq, out, schema, types, converters, rows_of(), options.parquet_row_group_size)
     return count if exploded is None else exploded.item_count

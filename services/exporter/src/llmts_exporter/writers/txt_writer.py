@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._model import ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink, TextBuffer
 from ._values import as_mapping, json_text, outline, visible_controls
@@ -39,5 +39,10 @@ def write_txt(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
         if provenance:
             buf.write(f"{_provenance.OBJECT_KEY}: {visible_controls(_provenance.line(item))}\n")
         count += 1
+    report = _diversity.report(meta, options)
+    if report is not None:
+        buf.write(f"\n{_RULE}\n{_diversity.TITLE}\n{_RULE}\n")
+        for label, value in _diversity.rows(report):
+            buf.write(f"{visible_controls(label)}: {visible_controls(value)}\n")
     buf.flush()
     return count

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._nested import Exploded, column_plan
 from ._sink import HashingSink
@@ -163,6 +163,11 @@ def write_xlsx(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options:
     written = count if exploded is None else exploded.item_count  # exploded rows are array elements
 
     _meta_sheet(wb, meta, written)
+    report = _diversity.report(meta, options)
+    if report is not None:
+        sheet = wb.create_sheet(_diversity.SHEET)
+        for label, value in _diversity.rows(report):
+            sheet.append([label, value])
     wb.save(out)
     return written
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import _provenance
+from . import _diversity, _provenance
 from ._model import ExportItem, ExportMeta, ExportOptions, ItemsFactory
 from ._sink import HashingSink
 from ._values import json_text, xml_clean
@@ -98,12 +98,17 @@ def write_xml(items: ItemsFactory, meta: ExportMeta, out: HashingSink, options: 
     provenance = _provenance.wanted(meta, options)
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
-        if options.envelope:
+        appendix = _diversity.report(meta, options)
+        if options.envelope or appendix is not None:
             with xf.element("export"):
                 head = etree.Element("meta")
                 _fill(etree, head, meta.as_dict())
                 xf.write(head)
                 count = _write_items(etree, xf, items, provenance)
+                if appendix is not None:
+                    element = etree.Element(_diversity.KEY)
+                    _fill(etree, element, dict(appendix))
+                    xf.write(element)
         else:
             count = _write_items(etree, xf, items, provenance)
     return count
