@@ -4,6 +4,7 @@ The scripted provider tells the stages apart by the structured-output schema of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from datetime import timedelta
@@ -11,7 +12,7 @@ from typing import Any
 
 from services.generator.tests import support
 from services.generator.tests.fakes import FakeResponseCache, ScriptedProvider
-from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, review
+from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, review, until
 
 from llmts_api.generation import GenerationPreviewRequest
 from llmts_common.contracts import GenerationRequested, ItemRejected
@@ -293,3 +294,43 @@ async def test_a_rerun_with_the_same_seed_answers_every_stage_from_the_cache() -
     assert sorted(first) == sorted(second)
     rerun = h.repo.attempts_of_job(jobs[1])
     assert sorted(str(a.get("stage")) for a in rerun if a["cached"]) == ["None"] * 5 + ["reply"] * 5
+
+
+async def test_a_half_done_item_is_redone_from_main_after_a_crash() -> None:
+    h = harness()
+    never = asyncio.Event()
+    replies = {"n": 0}
+
+    async def hang() -> str:
+        await never.wait()
+        return reply("never")
+
+    def first_script(call: int, req: ChatRequest) -> Any:
+        if is_reply(req):
+            replies["n"] += 1
+            return reply(f"first reply {call}") if replies["n"] <= 2 else hang()
+        return review(f"a{call}")
+
+    first = ScriptedProvider(first_script)
+    msg = staged(4, concurrency=2)
+    await h.submit(msg)
+    task = asyncio.create_task((await h.claim(msg, first)).run())
+    await until(lambda: len(h.repo.accepted(msg.job_id)) == 2 and first.in_flight == 2, "two complete items")
+    task.cancel()  # the process dies with two items half done (main valid, stage in flight)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    h.clock.now += timedelta(seconds=16)  # the lease expired
+    second = ScriptedProvider(
+        lambda call, req: reply(f"second reply {call}") if is_reply(req) else review(f"b{call}")
+    )
+    assert await (await h.claim(msg, second)).run() == "completed"
+
+    items = h.repo.accepted(msg.job_id)
+    assert [d["index"] for d in items] == [0, 1, 2, 3]
+    redone = [json.loads(d["data_json"]) for d in items[2:]]
+    assert all(d["title"].startswith("review b") and d["reply"]["text"].startswith("second") for d in redone)
+    assert (
+        sum(not is_reply(c.request) for c in second.calls) == 2
+    )  # the half-done targets start again from main
+    assert len(second.calls) == 4
