@@ -281,11 +281,14 @@ def processes(
 
 
 def infra_pids() -> dict[str, int]:
-    """The local Kafka and Mongo-wire server (their pid files in var/run), when they are ours to see."""
+    """The local Kafka and Mongo-wire server (their pid files in var/run, or ``BENCH_MONGO_PID`` for a server of
+    one's own given by ``MONGO_URL``), when they are ours to see."""
     out: dict[str, int] = {}
     for name in ("kafka", "mongo"):
         with contextlib.suppress(OSError, ValueError):
             out[name] = int((ROOT / "var" / "run" / f"{name}.pid").read_text().strip())
+    if os.environ.get("BENCH_MONGO_PID"):  # the benchmark runs against another Mongo-wire server (MONGO_URL)
+        out["mongo"] = int(os.environ["BENCH_MONGO_PID"])
     return out
 
 
