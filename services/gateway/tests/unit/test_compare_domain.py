@@ -55,6 +55,26 @@ def test_the_judge_calls_are_not_the_compared_models() -> None:
     assert figures.latency_p95 == 100.0
 
 
+def test_a_multi_stage_item_is_right_first_time_only_if_every_stage_was() -> None:
+    def staged(slot: int, item_attempt: int, outcome: str, stage: str | None) -> dict[str, Any]:
+        return {**attempt(slot, item_attempt, outcome), "stage": stage}
+
+    attempts = [
+        staged(0, 1, "valid", None),
+        staged(0, 1, "valid", "faq"),
+        staged(1, 1, "valid", None),
+        staged(1, 1, "invalid", "faq"),  # main right, its FAQ repaired once
+        staged(1, 2, "valid", "faq"),
+        staged(2, 1, "invalid", None),
+        staged(2, 2, "valid", None),
+        staged(2, 1, "valid", "faq"),
+    ]
+    figures = compare.attempt_figures(attempts)
+    assert figures.items_tried == 3
+    assert figures.first_try_validity == round(1 / 3, 4)
+    assert figures.repairs_per_item == round(2 / 3, 4)  # one repair of main, one of a stage
+
+
 def test_no_attempt_yet_gives_nulls() -> None:
     figures = compare.attempt_figures([])
     assert figures == compare.Figures(0, None, None, None, None, 0)

@@ -53,7 +53,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def attempt_figures(attempts: Iterable[Mapping[str, Any]]) -> Figures:
     """First-try validity, repairs per item and latency percentiles of a job's attempts."""
     first_valid: dict[tuple[Any, Any], bool] = {}
-    later: dict[tuple[Any, Any], set[int]] = {}
+    later: dict[tuple[Any, Any], set[tuple[str, int]]] = {}  # item → (stage, item attempt) of its repairs
     latencies: list[float] = []
     for attempt in attempts:
         if attempt.get("kind") == "judge":  # the LLM judge's calls: not the compared model's (issue 18)
@@ -66,10 +66,10 @@ def attempt_figures(attempts: Iterable[Mapping[str, Any]]) -> Figures:
             continue
         key = (attempt.get("slot"), attempt.get("target"))
         number = int(attempt.get("item_attempt") or 1)
-        if number == 1:
-            first_valid[key] = outcome == "valid"
+        if number == 1:  # each stage's first try (multi-stage items): right first time only if every one was
+            first_valid[key] = first_valid.get(key, True) and outcome == "valid"
         else:
-            later.setdefault(key, set()).add(number)
+            later.setdefault(key, set()).add((str(attempt.get("stage") or "main"), number))
     tried = len(first_valid)
     repairs = sum(len(numbers) for key, numbers in later.items() if key in first_valid)
     return Figures(
