@@ -18,7 +18,9 @@ Each line is answered by the server's own ``/v1/chat/completions`` (in process, 
 scripts, latency and accounting are the chat endpoint's. Fake knobs (``FakeConfig``): ``batch_concurrency`` lines
 at once, ``batch_start_delay_ms`` queueing before a batch starts, ``batch_window_ms`` (0 = no expiry) as the window.
 Batch lines cost the published batch discount (50 % of the sync price): providers that speak this dialect return no
-cost, so the client prices them (``OPENAI_COMPATIBLE_BATCH_DISCOUNT``).
+cost, so the client prices them (``OPENAI_COMPATIBLE_BATCH_DISCOUNT``). The fake records every submitted line's custom
+id: ``GET /_fake/batches`` says how many lines were submitted more than once (a client that resubmits after a
+restart shows there).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections import Counter
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -74,6 +77,7 @@ class BatchStore:
         self.batches: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.lines_served = 0
+        self.submitted: Counter[str] = Counter()  # custom id → times it was submitted in a created batch
         state.reset_hooks.append(self.reset)
 
     def reset(self) -> None:
@@ -84,6 +88,17 @@ class BatchStore:
         self.batches.clear()
         self.tasks.clear()
         self.lines_served = 0
+        self.submitted.clear()
+
+    def submissions(self) -> dict[str, Any]:
+        """What clients submitted: batches, lines, and lines submitted more than once (each extra time counts)."""
+        return {
+            "batches": len(self.batches),
+            "lines_submitted": sum(self.submitted.values()),
+            "distinct_lines": len(self.submitted),
+            "resubmitted_lines": sum(n - 1 for n in self.submitted.values() if n > 1),
+            "lines_served": self.lines_served,
+        }
 
     def store_file(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file_id = f"file-{secrets.token_hex(12)}"
@@ -300,6 +315,7 @@ def batch_routes(store: BatchStore, auth_error: Any) -> list[Route]:
             batch.update(status="failed", failed_at=now, errors={"object": "list", "data": errors})
             return JSONResponse(batch)
         batch["request_counts"]["total"] = len(lines)
+        store.submitted.update(str(line["custom_id"]) for line in lines)
         store.tasks[batch["id"]] = asyncio.create_task(store.run(batch, lines))
         return JSONResponse(batch)
 
@@ -326,7 +342,11 @@ def batch_routes(store: BatchStore, auth_error: Any) -> list[Route]:
                 await asyncio.shield(task)
         return JSONResponse(batch)
 
+    async def submissions(_request: Request) -> Response:
+        return JSONResponse(store.submissions())
+
     return [
+        Route("/_fake/batches", submissions, methods=["GET"]),
         Route("/v1/files", upload, methods=["POST"]),
         Route("/v1/files/{file_id}", file_meta, methods=["GET"]),
         Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
