@@ -10,6 +10,7 @@ import pytest
 from services.gateway.tests.unit.test_jobs_domain import create, snapshot
 
 from llmts_common.contracts import ModelRef
+from llmts_common.contracts.common_models import StageSpec
 from llmts_common.errors import Unprocessable
 from llmts_gateway.domain import jobs
 
@@ -46,3 +47,16 @@ def test_a_batch_job_on_a_provider_without_batch_api_is_422(provider: str | None
         jobs.check_batch_mode(command(provider, count=3, mode="batch"))
     assert err.value.code == "batch_unsupported"
     assert err.value.details["field"] == "mode"
+
+
+def test_a_batch_job_of_a_multi_stage_template_is_422() -> None:
+    stage = {"name": "faq", "prompts": {"user": "FAQ for {{ main.title }}"}, "schema": {"type": "object"}}
+    cmd = command("openai-compatible", count=3, mode="batch")
+    staged = cmd.model_copy(
+        update={"template": cmd.template.model_copy(update={"stages": [StageSpec.model_validate(stage)]})}
+    )
+    with pytest.raises(Unprocessable) as err:
+        jobs.check_batch_mode(staged)
+    assert err.value.code == "batch_unsupported"
+    assert err.value.details == {"field": "mode", "stages": ["faq"]}
+    jobs.check_batch_mode(staged.model_copy(update={"mode": "sync"}))

@@ -263,13 +263,21 @@ def new_command(
 
 
 def check_batch_mode(command: GenerationRequested) -> None:
-    """A batch job needs a provider with a Batch API: only the openai-compatible provider offers one."""
+    """A batch job needs a provider with a Batch API (only the openai-compatible provider offers one) and a template
+    without later stages (those run after the item's earlier answers, in sync mode)."""
     if command.mode == "batch" and command.model.provider != BATCH_PROVIDER:
         raise Unprocessable(
             f"mode 'batch' needs a model of the {BATCH_PROVIDER} provider (the only one with a Batch API); "
             f"{command.model.id!r} is served by {command.model.provider or 'an unknown provider'}",
             code="batch_unsupported",
             details={"field": "mode", "model": command.model.id, "provider": command.model.provider},
+        )
+    if command.mode == "batch" and command.template.stages:
+        raise Unprocessable(
+            "mode 'batch' cannot run a multi-stage template: each stage's prompts need the earlier stages' "
+            "answers, which a batch only returns hours later; run it in mode 'sync'",
+            code="batch_unsupported",
+            details={"field": "mode", "stages": [stage.name for stage in command.template.stages]},
         )
 
 
