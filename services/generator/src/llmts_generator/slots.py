@@ -406,6 +406,7 @@ class SlotWork:
                 self.near.add(f"s{t.plan.slot}", verdict.value)
             if self.ctx.rules.rules.unique:
                 st.unique.commit(verdict.value, self.ctx.rules.rules)
+            self.stage_memory.commit(verdict.value, self.ctx.rules)  # the stages' own `unique` values
             sched.slot_succeeded(t.plan.slot)
             self.rate.record(time.monotonic())
             done = ItemOutcome(t.plan, t.item_attempt, t.usage, self.ctx.clock())

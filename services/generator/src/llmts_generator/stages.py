@@ -19,7 +19,9 @@ Decisions (the service README says them too):
 - **Dedup and ``unique`` rules apply to ``main``** (checked when main is evaluated, so a duplicate costs no stage
   call); the item's ``content_hash`` is main's. While its stages run, the item's main hash and unique values (and
   each valid stage output's own ``unique`` values) are *reserved* — other slots see them — and released if the item
-  is rejected. A stage's ``unique`` rules compare that stage's outputs across the job's items.
+  is rejected. Once complete, the hash stays reserved and the unique values go back to the accept path, which
+  commits them (at once, or when the LLM judge accepts the item). A stage's ``unique`` rules compare that stage's
+  outputs across the job's items.
 - **A stage's prompts that do not render fail the job** (``render_error``), as the top-level prompts do.
 - **Crash safety**: the item is written only when its last stage is valid (with its final attempt); a slot that
   stops half-way (job paused, cancelled, a crash) wrote only attempt documents, and the target is redone in full.
@@ -75,14 +77,19 @@ class StageMemory:
 
     @classmethod
     def of(cls, rules: ItemRules, accepted: Iterable[Mapping[str, Any]]) -> StageMemory:
-        checked = [s for s in rules.stages if s.rules.rules.unique]
-        memory = cls({s.name: UniqueState() for s in checked})
-        for doc in accepted if checked else ():
-            data = json.loads(doc["data_json"]) if doc.get("data_json") is not None else None
-            for stage in checked:
-                if isinstance(data, dict) and data.get(stage.name) is not None:
-                    memory.unique[stage.name].commit(data[stage.name], stage.rules.rules)
+        memory = cls({s.name: UniqueState() for s in rules.stages if s.rules.rules.unique})
+        for doc in accepted if memory.unique else ():
+            if doc.get("data_json") is not None:
+                memory.commit(json.loads(doc["data_json"]), rules)
         return memory
+
+    def commit(self, item: Any, rules: ItemRules) -> None:
+        """Record the stages' ``unique`` values of an accepted (complete) item."""
+        if not isinstance(item, dict):
+            return
+        for stage in rules.stages:
+            if stage.name in self.unique and item.get(stage.name) is not None:
+                self.unique[stage.name].commit(item[stage.name], stage.rules.rules)
 
     def state(self, stage: StageRules) -> UniqueState:
         return self.unique.get(stage.name) or UniqueState()
@@ -122,8 +129,9 @@ async def complete_item(
         accepted = True
         return attempt, dataclasses.replace(main, value=complete_value(held.outputs))
     finally:
-        if not accepted:
-            _release(work, held)
+        # complete: the hash stays reserved, the unique values go back to the accept path, which commits them
+        # (at once, or after the LLM judge accepts the item, as for an item without stages)
+        _release(work, held, keep_hash=accepted)
 
 
 def _reserve(work: SlotWork, main: Verdict) -> _Reservation:
@@ -135,9 +143,10 @@ def _reserve(work: SlotWork, main: Verdict) -> _Reservation:
     return _Reservation(main, {MAIN_STAGE: main.value})
 
 
-def _release(work: SlotWork, held: _Reservation) -> None:
+def _release(work: SlotWork, held: _Reservation, *, keep_hash: bool = False) -> None:
     st, rules = work.st, work.ctx.rules
-    st.hashes.discard(held.main.digest)
+    if not keep_hash:
+        st.hashes.discard(held.main.digest)
     if rules.rules.unique:
         st.unique.release(held.main.value, rules.rules)
     for stage in rules.stages:

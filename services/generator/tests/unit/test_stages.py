@@ -334,3 +334,31 @@ async def test_a_half_done_item_is_redone_from_main_after_a_crash() -> None:
         sum(not is_reply(c.request) for c in second.calls) == 2
     )  # the half-done targets start again from main
     assert len(second.calls) == 4
+
+
+async def test_a_stages_unique_rule_compares_its_outputs_across_items() -> None:
+    h = harness()
+    stage = {**REPLY, "validation": {"rules": [{"path": "text", "unique": True}]}}
+    msg = support.command(
+        "u1",
+        3,
+        template=support.template(id="tpl-u", schema=SCHEMA, stages=[stage]),
+        concurrency=1,
+        max_attempts_per_item=3,
+    )
+    replies = {"n": 0}
+
+    def script(call: int, req: ChatRequest) -> str:
+        if not is_reply(req):
+            return review(f"r{call}")
+        replies["n"] += 1
+        return reply("the same reply") if replies["n"] <= 2 else reply(f"reply {call}")
+
+    provider = ScriptedProvider(script)
+    await h.submit(msg)
+    assert await (await h.claim(msg, provider)).run() == "completed"
+
+    texts = [json.loads(d["data_json"])["reply"]["text"] for d in h.repo.accepted(msg.job_id)]
+    assert len(set(texts)) == 3
+    stage_outcomes = [a["outcome"] for a in h.repo.attempts_of_job(msg.job_id) if a.get("stage") == "reply"]
+    assert stage_outcomes == ["valid", "invalid", "valid", "valid"]  # item 1's first reply repeats item 0's
