@@ -16,6 +16,7 @@ from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, re
 
 from llmts_api.generation import GenerationPreviewRequest
 from llmts_common.contracts import GenerationRequested, ItemRejected
+from llmts_common.contracts.common_models import JudgeSpec
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.entrypoints.http import preview_job
 from llmts_generator.entrypoints.views import attempt_view, attempts_by_stage
@@ -362,3 +363,40 @@ async def test_a_stages_unique_rule_compares_its_outputs_across_items() -> None:
     assert len(set(texts)) == 3
     stage_outcomes = [a["outcome"] for a in h.repo.attempts_of_job(msg.job_id) if a.get("stage") == "reply"]
     assert stage_outcomes == ["valid", "invalid", "valid", "valid"]  # item 1's first reply repeats item 0's
+
+
+async def test_the_llm_judge_scores_the_complete_item_after_its_last_stage() -> None:
+    h = harness()
+    seen: list[str] = []
+
+    def judge_script(_call: int, req: ChatRequest) -> str:
+        asked = req.messages[-1].content or ""
+        seen.append(asked)
+        quality = 4 if "first reply" in asked and len(seen) > 1 else 1  # the first item judged is refused
+        return json.dumps({"scores": {"quality": quality}, "reason": "scored"})
+
+    gen = ScriptedProvider(
+        lambda call, req: reply(f"first reply {call}") if is_reply(req) else review(f"r{call}")
+    )
+    judge = ScriptedProvider(judge_script)
+    spec = {
+        "model": {"id": "judge-model"},
+        "rubric": "Good?",
+        "scores": {"quality": [1, 5]},
+        "accept": "quality >= 3",
+    }
+    msg = staged(3, concurrency=1)
+    msg = msg.model_copy(
+        update={"template": msg.template.model_copy(update={"judge": JudgeSpec.model_validate(spec)})}
+    )
+    await h.submit(msg)
+    runner = await h.claim(msg, {support.MODEL: gen, "judge-model": judge})
+    assert await runner.run() == "completed"
+
+    assert all('"reply"' in asked for asked in seen)  # the judge saw main and the stage's output
+    items = h.repo.accepted(msg.job_id)
+    assert [d["index"] for d in items] == [0, 1, 2]
+    assert all(d["judge"]["scores"] == {"quality": 4.0} for d in items)
+    (refused,) = h.repo.rejected(msg.job_id)
+    assert refused["reason"] == "judge"
+    assert len(judge.calls) == 4
