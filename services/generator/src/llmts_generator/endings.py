@@ -21,6 +21,7 @@ from llmts_common.contracts import (
 from llmts_common.contracts.common_models import JudgeUsage
 from llmts_generator.domain import state
 from llmts_generator.domain.rounds import round_end
+from llmts_generator.stages import item_schema
 
 __all__ = ["RoundFigures", "started_event", "terminal_event"]
 
@@ -84,6 +85,7 @@ def terminal_event(
 def started_event(
     req: GenerationRequested, job_id: str, user_id: str, requested: int, now: datetime
 ) -> GenerationStarted:
+    schema, enforced = item_schema(req)  # a multi-stage item's: main's with each stage's under its name
     return GenerationStarted(
         job_id=job_id,
         user_id=user_id,
@@ -96,6 +98,6 @@ def started_event(
         # item_schema_enforced) and what other consumers read the items with
         template_name=req.template.name,
         output_format=req.template.output_format,
-        item_schema=req.template.json_schema,
-        item_schema_enforced=(req.validation_mode == "strict") if req.template.json_schema else None,
+        item_schema=schema,
+        item_schema_enforced=enforced,
     )

@@ -61,6 +61,23 @@ def stage_shape(shape: RequestShape, stage: StageRules | StageSpec | None) -> Re
     return dataclasses.replace(shape, json_schema=schema, strict=strict)
 
 
+def item_schema(req: GenerationRequested) -> tuple[dict[str, Any] | None, bool | None]:
+    """(the JSON Schema of a complete item, whether items were checked against it): main's schema with each later
+    stage's schema under the stage's name (required), strict only when main and every stage validate strictly —
+    what ``GenerationStarted.item_schema`` tells the exporter to lay files out by (a closed main schema alone would
+    drop the stages' columns)."""
+    tpl = req.template
+    schema = tpl.json_schema
+    if schema is None:
+        return None, None
+    strict = req.validation_mode == "strict" and all(s.validation.mode == "strict" for s in tpl.stages)
+    if not tpl.stages:
+        return schema, strict
+    properties = {**(schema.get("properties") or {}), **{s.name: s.json_schema for s in tpl.stages}}
+    required = [*(schema.get("required") or []), *(s.name for s in tpl.stages)]
+    return {**schema, "type": "object", "properties": properties, "required": required}, strict
+
+
 def complete_value(outputs: Mapping[str, Any]) -> Any:
     """The item: main's output with each later stage's output under the stage's name."""
     main = outputs[MAIN_STAGE]

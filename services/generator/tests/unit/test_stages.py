@@ -15,7 +15,7 @@ from services.generator.tests.fakes import FakeResponseCache, ScriptedProvider
 from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, review, until
 
 from llmts_api.generation import GenerationPreviewRequest
-from llmts_common.contracts import GenerationRequested, ItemRejected
+from llmts_common.contracts import GenerationRequested, GenerationStarted, ItemRejected
 from llmts_common.contracts.common_models import JudgeSpec
 from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.entrypoints.http import preview_job
@@ -98,6 +98,11 @@ async def test_a_two_stage_item_sees_mains_output_and_holds_both_parts() -> None
     assert round(doc["usage"]["cost_usd"], 10) == round(12 * provider.cost_per_call, 10)
     seeds = [c.request.seed for c in provider.calls]
     assert len(set(seeds)) == 12  # every stage call has a seed of its own
+    (started,) = h.events.of(msg.job_id, GenerationStarted.TYPE)  # what the exporter lays files out by
+    assert started["item_schema"]["properties"]["reply"] == REPLY_SCHEMA
+    assert started["item_schema"]["required"] == ["title", "rating", "reply"]
+    assert started["item_schema"]["additionalProperties"] is False
+    assert started["item_schema_enforced"] is True
 
 
 async def test_an_invalid_stage_answer_is_repaired_with_the_stages_errors() -> None:
