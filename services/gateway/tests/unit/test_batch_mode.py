@@ -10,7 +10,7 @@ import pytest
 from services.gateway.tests.unit.test_jobs_domain import create, snapshot
 
 from llmts_common.contracts import ModelRef
-from llmts_common.contracts.common_models import StageSpec
+from llmts_common.contracts.common_models import NearDuplicates, StageSpec, ValidationSpec
 from llmts_common.errors import Unprocessable
 from llmts_gateway.domain import jobs
 
@@ -60,3 +60,13 @@ def test_a_batch_job_of_a_multi_stage_template_is_422() -> None:
     assert err.value.code == "batch_unsupported"
     assert err.value.details == {"field": "mode", "stages": ["faq"]}
     jobs.check_batch_mode(staged.model_copy(update={"mode": "sync"}))
+
+
+def test_a_batch_job_of_a_template_with_near_duplicate_control_is_422() -> None:
+    cmd = command("openai-compatible", count=3, mode="batch")
+    validation = ValidationSpec(near_duplicates=NearDuplicates(threshold=0.7))
+    cmd = cmd.model_copy(update={"template": cmd.template.model_copy(update={"validation": validation})})
+    with pytest.raises(Unprocessable) as err:
+        jobs.check_batch_mode(cmd)
+    assert err.value.details == {"field": "mode", "feature": "near-duplicate control"}
+    jobs.check_batch_mode(cmd.model_copy(update={"mode": "sync"}))  # a sync job runs it

@@ -11,7 +11,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmts_common.contracts.events import BatchProgress
-from llmts_generator.domain.batching import LineRef, OpenSlot, batch_record, custom_id, rebuild, record_key
+from llmts_generator.domain.batching import (
+    LineRef,
+    OpenSlot,
+    batch_record,
+    custom_id,
+    rebuild,
+    record_key,
+    unsupported_feature,
+)
 from llmts_generator.domain.caching import item_seed
 from llmts_generator.domain.evaluation import Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
@@ -78,6 +86,10 @@ class BatchDriver:
                 "batch_unsupported",
                 f"the provider {self.route.provider_name!r} has no Batch API (only openai-compatible has one)",
             )
+            return True
+        feature = unsupported_feature(self.ctx.request)
+        if feature is not None:
+            self.sched.fail("batch_unsupported", f"mode 'batch' does not run {feature}: use mode 'sync'")
             return True
         self.sched.concurrency = max(self.sched.concurrency, self.sched.requested)  # every target at once
         await self._resume()

@@ -17,6 +17,7 @@ from typing import Any
 from services.generator.tests.fakes import ScriptedProvider
 from services.generator.tests.unit.test_runner import OWNER, Harness, command, harness, review, until
 
+from llmts_common.contracts.common_models import NearDuplicates, ValidationSpec
 from llmts_generator.batchjob import BatchConfig, BatchJobRunner, new_runner
 from llmts_generator.domain.batching import (
     LineRef,
@@ -307,3 +308,16 @@ def test_the_record_keeps_the_lines() -> None:
     record = batch_record("b.1", [LineRef(1, 2, 3, 4)], round_no=2, submitted_at="t")
     assert json.loads(json.dumps(record))["lines"] == [[1, 2, 3, 4]]
     assert (record["id"], record["round"], record["ingested"]) == ("b.1", 2, False)
+
+
+async def test_a_template_with_near_duplicate_control_fails_as_batch_unsupported() -> None:
+    h = harness()
+    api = FakeBatchApi(valid)
+    msg = command(3, mode="batch")
+    validation = ValidationSpec(near_duplicates=NearDuplicates(threshold=0.7))
+    msg = msg.model_copy(update={"template": msg.template.model_copy(update={"validation": validation})})
+    await h.submit(msg)
+    runner = await claim(h, msg, api, ScriptedProvider(valid_text))
+    assert await runner.run() == "failed"
+    assert h.repo.jobs[msg.job_id]["error"]["code"] == "batch_unsupported"
+    assert api.batches == {}  # nothing submitted

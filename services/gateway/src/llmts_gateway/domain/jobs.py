@@ -264,7 +264,8 @@ def new_command(
 
 def check_batch_mode(command: GenerationRequested) -> None:
     """A batch job needs a provider with a Batch API (only the openai-compatible provider offers one) and a template
-    without later stages (those run after the item's earlier answers, in sync mode)."""
+    without later stages (those run after the item's earlier answers, in sync mode), LLM judge or near-duplicate
+    control (the batch driver judges each line by the template's rules only)."""
     if command.mode == "batch" and command.model.provider != BATCH_PROVIDER:
         raise Unprocessable(
             f"mode 'batch' needs a model of the {BATCH_PROVIDER} provider (the only one with a Batch API); "
@@ -279,6 +280,23 @@ def check_batch_mode(command: GenerationRequested) -> None:
             code="batch_unsupported",
             details={"field": "mode", "stages": [stage.name for stage in command.template.stages]},
         )
+    feature = batch_unsupported_feature(command)
+    if command.mode == "batch" and feature is not None:
+        raise Unprocessable(
+            f"mode 'batch' does not run {feature} yet: use mode 'sync' for this template",
+            code="batch_unsupported",
+            details={"field": "mode", "feature": feature},
+        )
+
+
+def batch_unsupported_feature(command: GenerationRequested) -> str | None:
+    """What else a batch job does not run (a line is one answer judged by the template's rules)."""
+    template = command.template
+    if template.judge is not None:
+        return "an LLM judge"
+    if template.validation.near_duplicates is not None:
+        return "near-duplicate control"
+    return None
 
 
 def command_bytes(command: GenerationRequested) -> int:

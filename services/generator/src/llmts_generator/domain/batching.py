@@ -18,10 +18,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmts_common.contracts import GenerationRequested
 from llmts_generator.domain.ports import attempt_id
 from llmts_generator.domain.repair import Message
 
 RETRY_OUTCOMES = frozenset({"retried", "expired"})  # a line that must be sent again (not an item attempt)
+
+
+def unsupported_feature(request: GenerationRequested) -> str | None:
+    """What a batch job does not run (a line is one answer judged by the template's rules): None when it can run."""
+    template = request.template
+    if template.stages:
+        return "multi-stage templates"
+    if template.judge is not None:
+        return "an LLM judge"
+    if template.validation.near_duplicates is not None:
+        return "near-duplicate control"
+    return None
 
 
 def custom_id(job_id: str, slot: int, call: int) -> str:
