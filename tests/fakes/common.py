@@ -55,6 +55,11 @@ class FakeConfig:
     rate_invalid_json: float = 0.0
     rate_code_fence: float = 0.0
     rate_duplicate: float = 0.0
+    rate_near_duplicate: float = (
+        0.0  # share of item answers that nearly repeat an earlier one (tests/fakes/quality.py)
+    )
+    rate_low_score: float = 0.0  # share of judged items a judge request scores at the minimum (quality.py)
+    long_texts: bool = False  # item answers with 30-word texts in every string property (quality.py)
     down: bool = False  # every non-control request → 503
     fail_first_n: int = 0  # the first N chat calls fail with fail_first_status
     fail_first_status: int = 503

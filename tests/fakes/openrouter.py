@@ -33,6 +33,7 @@ from tests.fakes.common import (
     with_place,
 )
 from tests.fakes.openrouter_books import Books, read_price_factor
+from tests.fakes.quality import quality_answer
 
 CATALOG_PATH = Path(__file__).parent / "data" / "openrouter_models.json"
 _ECHO_HEADERS = ("http-referer", "x-openrouter-title", "x-title", "user-agent", "x-stainless-retry-count")
@@ -223,7 +224,10 @@ def create_app(state: FakeState | None = None, catalog: list[dict[str, Any]] | N
         elif rf.get("type") == "json_object":
             json_mode = True
             schema = schema_from_messages(messages)
-        content, finish = synthesise(state, schema, json_mode, outcome)
+        quality = quality_answer(state, schema, body) if kind == "ok" else None  # judges, near-duplicates
+        content, finish = (
+            (quality, "stop") if quality is not None else synthesise(state, schema, json_mode, outcome)
+        )
         completion_tokens = estimate_tokens(content) if content else 0
         served_model = lookup if lookup != "openrouter/auto" else "openai/gpt-4o-mini"
         p_price, c_price = prices.get(lookup, _FALLBACK_PRICE)
