@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from services.generator.tests.fakes import FakeEvents
 from services.generator.tests.support import command, template
 
 from llmts_common.contracts import GenerationRequested
@@ -15,6 +16,7 @@ from llmts_common.errors import NotFound, ServiceUnavailable
 from llmts_generator.diversity_run import report_of
 from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable, ItemDraw, ItemVariables
 from llmts_generator.domain.requests import RenderedItem, item_context
+from llmts_generator.domain.scheduling import SlotPlan
 from llmts_generator.domain.tasks import expand_tasks
 from llmts_generator.itemdraws import (
     JobInputError,
@@ -24,6 +26,7 @@ from llmts_generator.itemdraws import (
     preview_draws,
 )
 from llmts_generator.jobloop import JobAborted
+from llmts_generator.records import ItemOutcome, JobRef, SlotUsage, accepted_op, stored_item_event
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 VARIABLES: dict[str, Any] = {
@@ -206,3 +209,32 @@ async def test_the_preview_draws_as_the_job_and_names_a_missing_dataset() -> Non
     assert gone.value.code == "dataset_not_found"
     with pytest.raises(ServiceUnavailable):
         await preview_draws(req, 5, Rows(PRODUCTS, down=5), [0])
+
+
+def test_an_accepted_item_stores_its_provenance_and_a_republish_carries_it() -> None:
+    events = FakeEvents()
+    job_ref = JobRef("job-1", "u1", 1)
+    draw = ItemDraw(row_number=2, row={"product": "p2"}, sampled={"tone": "terse"})
+    rendered = RenderedItem(5, 0, "s", "u", [], {}, draw)
+    attempt = {"model": "m-1", "provider": "openrouter", "slot": 0, "prompt_tokens": 1,
+               "completion_tokens": 1, "cost_usd": 0.0}  # fmt: skip
+    prov = item_provenance(rendered, attempt, 1, dataset_id="ds-1")
+    done = ItemOutcome(SlotPlan(0, 5), 1, SlotUsage(), NOW)
+    op = accepted_op(
+        job_ref,
+        events,
+        attempt,
+        done,
+        index=0,
+        value={"title": "x"},
+        digest="h",
+        task_index=0,
+        provenance=prov,
+    )
+    (item,) = op.items
+    assert item["provenance"] == prov
+    envelope, _ = op.item_events[0]
+    assert envelope.data["provenance"] == prov
+    again, _ = stored_item_event(job_ref, events, item)
+    assert again.data["provenance"] == prov
+    assert again.id == envelope.id
