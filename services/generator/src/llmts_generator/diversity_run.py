@@ -82,7 +82,7 @@ async def round_diversity(
         return None
     try:
         await writer.submit(Op())  # everything decided so far is durable behind it
-        docs = await repo.job_items(req.job_id)
+        docs = await repo.stored_items(req.job_id)  # by id: no scan of every job's items (issue 14)
         targets = variables.category_targets() if variables is not None else {}
         return await asyncio.to_thread(report_of, docs, req, targets)
     except asyncio.CancelledError:
