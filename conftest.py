@@ -26,7 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- test databases --------------------------------------------------------------------------------------------
 # Every suite creates databases of its own on the shared local Mongo-wire server (unique names). That server keeps
 # all of them in one H2 file, and a file grown by hundreds of finished suites' databases makes every later tier
-# slower, so a session drops, when it ends, the databases that appeared while it ran. Two sessions running at the
+# slower, so a session drops, when it ends, the databases that appeared while it ran (not a benchmark's: a bench
+# drops its own, and one ending test session wiped a running bench's jobs). Two sessions running at the
 # same time against one server (a developer's, not CI's) would drop each other's: LLMTS_KEEP_TEST_DATABASES=1 keeps
 # them.
 _DATABASES_AT_START: set[str] | None = None
@@ -66,7 +67,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:  # n
     try:
         with contextlib.suppress(Exception):  # cleanup only: the session's result stands
             for name in client.list_database_names():  # type: ignore[attr-defined]
-                if name.startswith("llmts") and name not in _DATABASES_AT_START:
+                # a benchmark's stack (llmts_bench_*) drops its own databases when it ends, and runs while tests do
+                if (
+                    name.startswith("llmts")
+                    and not name.startswith("llmts_bench_")
+                    and name not in _DATABASES_AT_START
+                ):
                     client.drop_database(name)  # type: ignore[attr-defined]
     finally:
         client.close()  # type: ignore[attr-defined]
