@@ -4,6 +4,8 @@ both parts and the history bills each stage."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -86,3 +88,16 @@ async def test_a_two_stage_template_gives_n_items_with_both_parts(
     by_stage = r.json()["attempts"]["by_stage"]
     assert by_stage["main"]["count"] >= N
     assert by_stage["faq"]["count"] >= N
+    # the export lays the items out by the complete item's schema: the FAQ stage has its column
+    r = await gateway.post("/exports", headers=user.headers, json={"job_id": job_id, "format": "csv"})
+    assert r.status_code == 202, r.text
+    export_id = r.json()["export_id"]
+    info = await api.wait_export(gateway, export_id, user.headers)
+    assert info["status"] == "ready", info
+    r = await gateway.get(f"/exports/{export_id}/download", headers=user.headers)
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    header = rows[0]
+    assert "description" in header
+    assert any(column.startswith("faq") for column in header), header
+    assert len(rows) == N + 1
