@@ -2,11 +2,14 @@
 items (``domain/diversity.py``): stored on the job (``diversity``, shown by ``GET /history/{id}``) and carried by
 ``GenerationCompleted`` (the exporter's appendix).
 
-Only rounds that complete (completed, completed_with_errors, stopped) get one; a failed or cancelled round keeps
-the report of the round before it, if any. The report reads what is durable, so the writer is drained first (an
-empty operation behind the round's last items). At most :data:`MAX_ITEMS` items (the first, by index) are read:
-the report of a larger job says so (``items_total``). A report that cannot be computed (storage trouble, a bug) is
-logged and left out — it never fails or holds up the job.
+Only jobs that use the dataset-grade features — a seed dataset, sampler variables or near-duplicate control — get
+one (the report reads every item and delays the round's terminal event by about a millisecond per item: plain jobs
+do not pay for it), and only rounds that complete (completed, completed_with_errors, stopped); a failed or cancelled
+round keeps the report of the round before it, if any. The report reads what is durable, so the writer is drained
+first (an empty operation behind the round's last items). At most :data:`MAX_ITEMS` items (the first, by index)
+are read (``items_total`` says how many there are), and near-duplicates are looked for among the first
+:data:`NEAR_DUP_SAMPLE` (``near_duplicate_sample``). A report that cannot be computed (storage trouble, a bug) is
+logged and left out — it never fails the job.
 """
 
 from __future__ import annotations
@@ -29,16 +32,22 @@ log = logging.getLogger("llmts.generator.runner")
 __all__ = ["MAX_ITEMS", "report_of", "round_diversity"]
 
 MAX_ITEMS: Final = 20_000
+NEAR_DUP_SAMPLE: Final = 2_000
 DEFAULT_THRESHOLD: Final = 0.8
+
+
+def wanted(req: GenerationRequested, variables: ItemVariables | None) -> bool:
+    """Whether the job gets a report: it has a seed dataset, sampler variables or near-duplicate control."""
+    near = req.template.validation.near_duplicates
+    return near is not None or (variables is not None and variables.active)
 
 
 def _near_dup_settings(req: GenerationRequested) -> tuple[list[str] | None, float]:
     """The fields and threshold of the job's near-duplicate control, the same for the report's count."""
-    spec = getattr(req.template.validation, "near_duplicates", None)
+    spec = req.template.validation.near_duplicates
     if spec is None:
         return None, DEFAULT_THRESHOLD
-    fields = list(getattr(spec, "fields", []) or [])
-    return (fields or None), float(getattr(spec, "threshold", DEFAULT_THRESHOLD))
+    return (list(spec.fields) or None), spec.threshold
 
 
 def report_of(
@@ -65,6 +74,7 @@ def report_of(
         targets=targets,
         threshold=threshold,
         rejected_near_duplicates=rejected_near,
+        near_dup_sample=NEAR_DUP_SAMPLE,
     )
     report["items_total"] = len(accepted)
     return report
@@ -77,8 +87,9 @@ async def round_diversity(
     variables: ItemVariables | None,
     status: str,
 ) -> dict[str, Any] | None:
-    """The report of a round ending with ``status`` (None for failed / cancelled rounds or when it fails)."""
-    if status not in ("completed", "completed_with_errors", "stopped"):
+    """The report of a round ending with ``status`` (None for plain jobs, failed / cancelled rounds, or when it
+    fails)."""
+    if status not in ("completed", "completed_with_errors", "stopped") or not wanted(req, variables):
         return None
     try:
         await writer.submit(Op())  # everything decided so far is durable behind it

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from services.generator.tests.fakes import FakeEvents
+from services.generator.tests.fakes import FakeEvents, FakeGenerationRepository
 from services.generator.tests.support import command, template
 
 from llmts_common.contracts import GenerationRequested
 from llmts_common.errors import NotFound, ServiceUnavailable
-from llmts_generator.diversity_run import report_of
+from llmts_generator.diversity_run import report_of, round_diversity, wanted
 from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable, ItemDraw, ItemVariables
 from llmts_generator.domain.requests import RenderedItem, item_context
 from llmts_generator.domain.scheduling import SlotPlan
@@ -238,3 +238,31 @@ def test_an_accepted_item_stores_its_provenance_and_a_republish_carries_it() -> 
     again, _ = stored_item_event(job_ref, events, item)
     assert again.data["provenance"] == prov
     assert again.id == envelope.id
+
+
+async def test_only_jobs_using_seeds_samplers_or_near_duplicate_control_get_a_report() -> None:
+    plain = command("u1", count=3)
+    assert not wanted(plain, ItemVariables(plain, 1, None))
+    assert not wanted(plain, None)
+    sampled = command("u1", template=template(variables={"tone": VARIABLES["tone"]}))
+    assert wanted(sampled, ItemVariables(sampled, 1, None))
+    near = command(
+        "u1", template=template(validation={"mode": "strict", "near_duplicates": {"threshold": 0.7}})
+    )
+    assert wanted(near, ItemVariables(near, 1, None))
+    repo = FakeGenerationRepository()
+    assert await round_diversity(repo, None, plain, None, "completed") is None  # type: ignore[arg-type]
+
+
+def test_near_duplicates_are_looked_for_in_a_sample_of_the_items() -> None:
+    docs = [
+        {
+            "status": "accepted",
+            "index": i,
+            "data_json": json.dumps({"title": "the very same words again here"}),
+        }
+        for i in range(10)
+    ]
+    report = report_of(docs, job(), {})
+    assert report["near_duplicate_rate"] == 1.0
+    assert report["near_duplicate_sample"] == 10
