@@ -73,9 +73,18 @@ class GenerationCreate(BaseModel):
         default=None, description="Overrides the template's validation mode."
     )
     concurrency: int = Field(default=8, ge=1, le=256, description="Provider calls in flight for this job.")
-    max_attempts_per_item: int = Field(default=3, ge=1, le=20, description="First try + repair attempts.")
+    max_attempts_per_item: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="First try + repair attempts; of each stage, for a multi-stage template (an item whose stage "
+        "spends them is rejected and regenerated).",
+    )
     max_cost_usd: float | None = Field(default=None, gt=0, description="Stop spending beyond this.")
-    dedup: bool = Field(default=True, description="Reject and regenerate exact duplicates.")
+    dedup: bool = Field(
+        default=True,
+        description="Reject and regenerate exact duplicates (of the top-level output, for a multi-stage template).",
+    )
     dataset: DatasetSeed | None = Field(
         default=None,
         description="The job's seed dataset (one of yours): each item gets one row of it as variables. Overrides "
