@@ -5,8 +5,8 @@ prompts and every stage's prompts; and the judge's messages for a placeholder it
 Variables of an item, later wins: the template's plain defaults, the seed row, the sampled values, the task's fields,
 the request's variables. The seed row of item ``i`` is row ``i mod rows`` (what ``ordered`` sampling gives; with
 ``shuffle`` or ``with_replacement`` a job picks rows from its seed, so the preview shows the first rows instead).
-Stages render with placeholder outputs of the stages before them (``llmts_templating.placeholders``: example values from each
-stage's schema), since the preview calls no model.
+Stages render with placeholder outputs of the stages before them (``llmts_templating.placeholders``: example
+values from each stage's schema), since the preview calls no model.
 """
 
 from __future__ import annotations
