@@ -29,10 +29,11 @@ from llmts_generator.writer import JobWriter
 
 log = logging.getLogger("llmts.generator.runner")
 
-__all__ = ["MAX_ITEMS", "report_of", "round_diversity"]
+__all__ = ["MAX_ITEMS", "report_of", "round_diversity", "wanted"]
 
 MAX_ITEMS: Final = 20_000
 NEAR_DUP_SAMPLE: Final = 2_000
+PAGE: Final = 1_000
 DEFAULT_THRESHOLD: Final = 0.8
 
 
@@ -51,21 +52,17 @@ def _near_dup_settings(req: GenerationRequested) -> tuple[list[str] | None, floa
 
 
 def report_of(
-    docs: Sequence[Mapping[str, Any]],
+    accepted: Sequence[Mapping[str, Any]],
     req: GenerationRequested,
     targets: Mapping[str, Mapping[str, float]],
     *,
-    max_items: int = MAX_ITEMS,
+    total: int | None = None,
+    rejected_near_duplicates: int = 0,
 ) -> dict[str, Any]:
-    """The report over the stored item documents of a job (accepted ones in index order; rejected ones only
-    count the near-duplicates turned away)."""
-    accepted = sorted((d for d in docs if d.get("status") == "accepted"), key=lambda d: int(d["index"]))
-    rejected_near = sum(
-        1 for d in docs if d.get("status") == "rejected" and d.get("reason") == "near_duplicate"
-    )
-    kept = accepted[:max_items]
-    items = [json.loads(d["data_json"]) for d in kept]
-    sampled = [dict((d.get("provenance") or {}).get("sampled") or {}) for d in kept]
+    """The report over accepted item documents in index order (``total``: how many the job has in all;
+    ``rejected_near_duplicates``: the answers its near-duplicate control turned away)."""
+    items = [json.loads(d["data_json"]) for d in accepted]
+    sampled = [dict((d.get("provenance") or {}).get("sampled") or {}) for d in accepted]
     fields, threshold = _near_dup_settings(req)
     report = diversity_report(
         items,
@@ -73,11 +70,24 @@ def report_of(
         sampled=sampled,
         targets=targets,
         threshold=threshold,
-        rejected_near_duplicates=rejected_near,
+        rejected_near_duplicates=rejected_near_duplicates,
         near_dup_sample=NEAR_DUP_SAMPLE,
     )
-    report["items_total"] = len(accepted)
+    report["items_total"] = len(accepted) if total is None else max(total, len(accepted))
     return report
+
+
+async def _accepted(repo: GenerationRepository, job_id: str, most: int) -> list[dict[str, Any]]:
+    """The first ``most`` accepted items in index order, a page at a time."""
+    docs: list[dict[str, Any]] = []
+    after = -1
+    while len(docs) < most:
+        page = await repo.items_page(job_id, after=after, limit=min(PAGE, most - len(docs)))
+        if not page:
+            break
+        docs += page
+        after = int(page[-1]["index"])
+    return docs
 
 
 async def round_diversity(
@@ -93,9 +103,18 @@ async def round_diversity(
         return None
     try:
         await writer.submit(Op())  # everything decided so far is durable behind it
-        docs = await repo.stored_items(req.job_id)  # by id: no scan of every job's items (issue 14)
+        accepted = await _accepted(repo, req.job_id, MAX_ITEMS)
+        job = await repo.get_job(req.job_id, {"counts": 1})
+        counts = (job or {}).get("counts") or {}
         targets = variables.category_targets() if variables is not None else {}
-        return await asyncio.to_thread(report_of, docs, req, targets)
+        return await asyncio.to_thread(
+            report_of,
+            accepted,
+            req,
+            targets,
+            total=int(counts.get("succeeded", len(accepted))),
+            rejected_near_duplicates=int(counts.get("near_duplicates", 0)),
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -186,17 +186,18 @@ def test_the_diversity_report_compares_sampled_categories_with_their_weights() -
         }
         for i in range(40)
     ]
-    docs.append({"status": "rejected", "index": -1, "reason": "near_duplicate"})
     req = job()
-    report = report_of(docs, req, {"tone": {"formal": 0.75, "friendly": 0.25}})
+    report = report_of(
+        docs, req, {"tone": {"formal": 0.75, "friendly": 0.25}}, total=45, rejected_near_duplicates=1
+    )
     assert report["items"] == 40
-    assert report["items_total"] == 40
+    assert report["items_total"] == 45
     assert report["near_duplicates_rejected"] == 1
     assert report["near_duplicate_rate"] == 0.0
     tone = report["categories"]["tone"]
     assert tone["values"]["formal"] == {"count": 30, "share": 0.75, "target": 0.75}
     assert tone["max_dev_pp"] == 0.0
-    assert report_of(docs, req, {}, max_items=10)["items"] == 10
+    assert report_of(docs[:10], req, {})["items"] == 10
 
 
 async def test_the_preview_draws_as_the_job_and_names_a_missing_dataset() -> None:
