@@ -27,7 +27,7 @@ from llmts_common.envelope import Envelope
 from llmts_generator.adapters.repository import EPOCH, TERMINAL, is_transient
 from llmts_generator.domain.caching import CachedAnswer
 from llmts_generator.domain.fairness import Candidate
-from llmts_generator.domain.ports import LeaseLost, item_id, rejected_item_id
+from llmts_generator.domain.ports import LeaseLost
 from llmts_providers import ChatRequest, ChatResult, ProviderError
 from llmts_providers.models import ConnectionTestResult, ModelRecord
 
@@ -270,13 +270,6 @@ class FakeGenerationRepository:
     async def job_items(self, job_id: str) -> list[dict[str, Any]]:
         self._gate("job_items")
         return [copy.deepcopy(d) for d in self.items.values() if d["job_id"] == job_id]
-
-    async def stored_items(self, job_id: str) -> list[dict[str, Any]]:
-        self._gate("stored_items")
-        job = self.jobs.get(job_id) or {}
-        counted = {item_id(job_id, i) for i in range(int(job.get("next_index") or 0))}
-        counted |= {rejected_item_id(job_id, n) for n in range(int(job.get("next_rejected") or 0))}
-        return [copy.deepcopy(d) for k, d in self.items.items() if k in counted]
 
     async def attempt_totals(self, job_id: str) -> dict[str, Any]:
         self._gate("attempt_totals")

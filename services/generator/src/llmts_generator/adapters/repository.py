@@ -28,7 +28,7 @@ from pymongo.errors import OperationFailure
 
 from llmts_common.mongo import TRANSIENT_MONGO_ERRORS, Collection, Database, IndexSpec, is_duplicate_key
 from llmts_generator.domain.fairness import Candidate
-from llmts_generator.domain.ports import LeaseLost, item_id, rejected_item_id
+from llmts_generator.domain.ports import LeaseLost
 
 JOBS = "generations"
 ITEMS = "items"
@@ -251,22 +251,6 @@ class MongoGenerationRepository:
     async def job_items(self, job_id: str) -> list[dict[str, Any]]:
         """Every item of a job (accepted and rejected), for the resume rebuild."""
         return [d async for d in self.items.find({"job_id": job_id})]
-
-    async def stored_items(self, job_id: str, *, chunk: int = 1000) -> list[dict[str, Any]]:
-        """The items a job's document counts (``next_index`` accepted, ``next_rejected`` rejected), read by their
-        ids: every item a drained writer stored (the job update that counts an item is written before the item).
-        Read by ``_id`` rather than by ``job_id``: the local Mongo-wire server serves only unique indexes fully, so
-        a ``job_id`` query scans every job's items — under another user's 10,000-item backlog that scan held a
-        10-item job's end for 0.3-2 s (issue 14, bench-fairness)."""
-        doc = await self.jobs.find_one({"_id": job_id}, {"next_index": 1, "next_rejected": 1})
-        if doc is None:
-            return []
-        ids = [item_id(job_id, i) for i in range(int(doc.get("next_index") or 0))]
-        ids += [rejected_item_id(job_id, n) for n in range(int(doc.get("next_rejected") or 0))]
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(ids), chunk):
-            out += [d async for d in self.items.find({"_id": {"$in": ids[start : start + chunk]}})]
-        return out
 
     async def attempt_totals(self, job_id: str) -> dict[str, Any]:
         pipeline: list[dict[str, Any]] = [

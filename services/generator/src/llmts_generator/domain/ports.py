@@ -118,11 +118,6 @@ class GenerationRepository(Protocol):
         """Every item of a job (accepted and rejected)."""
         ...
 
-    async def stored_items(self, job_id: str) -> list[dict[str, Any]]:
-        """The items the job's document counts (accepted and rejected), by id: every item stored once the job's
-        writer is drained, without a query by job (cheap on any server)."""
-        ...
-
     async def attempt_totals(self, job_id: str) -> dict[str, Any]:
         """``calls``, ``item_attempts``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``next_slot``
         summed over the stored attempts."""
