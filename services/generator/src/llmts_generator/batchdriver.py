@@ -166,14 +166,21 @@ class BatchDriver:
             if sched.stopped or (not s.resend and not sched.begin_attempt()):
                 self._drop(s.slot)
                 continue
-            lines.append(s.next_line())
+            lines.append(self._line_of(s))
         while sched.can_launch() and sched.begin_attempt():
             plan = sched.launch()
             s = self.open[plan.slot] = OpenSlot(plan.slot, plan.target)
             self.usage[plan.slot] = SlotUsage()
-            lines.append(s.next_line())
+            lines.append(self._line_of(s))
         await self._render({line.target for line in lines if self.open[line.slot].messages is None})
         return lines
+
+    def _line_of(self, s: OpenSlot) -> LineRef:
+        """The slot's next line, counted in flight from now (the cost cap sees every line planned before it)."""
+        line = s.next_line()
+        s.awaiting = custom_id(self.job.job_id, line.slot, line.call)
+        self.sched.call_started()
+        return line
 
     async def _render(self, targets: set[int]) -> None:
         wanted = sorted(t for t in targets if t not in self.rendered)
@@ -203,7 +210,9 @@ class BatchDriver:
         state = await self._provider("submit", submit)
         if state is None:
             for line in lines:
-                self.open[line.slot].resend = True  # nothing was submitted: the same lines next time
+                s = self.open[line.slot]
+                s.awaiting, s.resend = None, True  # nothing was submitted: the same lines next time
+                self.sched.call_abandoned()
             return False
         record = batch_record(state.id, lines, round_no=self.job.round, submitted_at=self.ctx.clock())
         await self.writer.submit(Op(set={f"batches.{record_key(state.id)}": record}))
@@ -211,9 +220,6 @@ class BatchDriver:
         self.states[state.id] = state
         self.submitted += 1
         self.status = state.status
-        for line in lines:
-            self.open[line.slot].awaiting = custom_id(self.job.job_id, line.slot, line.call)
-            self.sched.call_started()
         log.info("batch job %s: batch %s submitted with %d line(s)", self.job.job_id, state.id, len(lines))
         return True
 
@@ -442,8 +448,6 @@ class BatchDriver:
             request = route.shape.request(
                 self._messages(line), seed=item_seed(self.ctx.seed, line.target, line.item_attempt)
             ).model_copy(update={"stream": False})
-            s.awaiting = cid
-            self.sched.call_started()
             result: ChatResult | None = None
             error: ProviderError | None = None
             async with limit, route.limiter.slot(self.job.job_id, user=self.job.user_id) as permit:

@@ -321,3 +321,20 @@ async def test_a_template_with_near_duplicate_control_fails_as_batch_unsupported
     assert await runner.run() == "failed"
     assert h.repo.jobs[msg.job_id]["error"]["code"] == "batch_unsupported"
     assert api.batches == {}  # nothing submitted
+
+
+async def test_the_cost_cap_counts_every_line_planned_for_a_batch() -> None:
+    """All first answers are invalid (10 lines at $0.0005): with a $0.0061 cap only two repair lines fit — each line
+    planned for the next batch is counted in flight before the next one is allowed."""
+    h = harness()
+    api = FakeBatchApi(lambda _n, _cid: "not JSON")
+    api.release.set()
+    msg = command(10, mode="batch", max_attempts=3, max_cost_usd=0.0061)
+    await h.submit(msg)
+    runner = await claim(h, msg, api, ScriptedProvider(valid_text))
+
+    assert await runner.run() == "failed"
+
+    assert [len(lines) for lines in api.batches.values()] == [10, 2]
+    assert h.repo.jobs[msg.job_id]["stop_reason"] == "max_cost_reached"
+    assert h.repo.jobs[msg.job_id]["usage"]["cost_usd"] <= 0.0061
