@@ -140,7 +140,7 @@ bench-fairness: install infra-up ## user A's 20 jobs × 500 items vs user B's 10
 	@$(PY) bench/bench_fairness.py
 
 .PHONY: bench-economy
-bench-economy: install infra-up ## re-run of a 500-item job from the response cache (cost, time ratio) and extend +500 (cost ratio); sampled estimate of a 200-item job vs its cost — on the fake OpenRouter (L=1s, C=16)
+bench-economy: install infra-up ## re-run of a 500-item job from the response cache (cost, time ratio) and extend +500 (cost ratio); sampled estimate of a 200-item job vs its cost — on the fake OpenRouter (L=1s, C=16); batch vs sync cost of 1000 items with a kill -9 of the generator mid-window (fake OpenAI-compatible)
 	@$(PY) bench/bench_economy.py
 
 .PHONY: bench-local-model
