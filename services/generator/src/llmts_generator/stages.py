@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmts_common.contracts import GenerationRequested
@@ -44,6 +45,7 @@ from llmts_generator.domain.repair import error_summary, first_messages
 from llmts_generator.domain.requests import RenderedItem, Renderer, RequestShape
 from llmts_generator.records import attempt_op
 from llmts_providers import Provider
+from llmts_providers.estimate import CostBound, CostEstimate, estimate_prompt_tokens
 from llmts_providers.preview import structured_output
 from llmts_templating import RenderError
 from llmts_templating.placeholders import MAIN_STAGE, stage_placeholders
@@ -283,3 +285,34 @@ async def preview_stages(
             )
         seen[stage.name] = outputs[stage.name]
     return previews
+
+
+def estimate_with_stages(
+    main_body: Mapping[str, Any],
+    previews: Sequence[Sequence[Mapping[str, Any]]],
+    estimate: Callable[[Mapping[str, Any]], CostEstimate],
+) -> CostEstimate:
+    """A preview's cost range with every later stage's calls added to main's (the largest rendered request of each
+    stage, like main's): per item and total; ``prompt_tokens_per_call`` stays main's."""
+    largest: dict[str, tuple[int, Mapping[str, Any]]] = {}
+    for item in previews:
+        for stage in item:
+            tokens = estimate_prompt_tokens(stage["request_body"])
+            if stage["name"] not in largest or tokens >= largest[stage["name"]][0]:
+                largest[stage["name"]] = (tokens, stage["request_body"])
+    parts = [estimate(main_body), *(estimate(body) for _, body in largest.values())]
+    return dataclasses.replace(parts[0], low=_sum([p.low for p in parts]), high=_sum([p.high for p in parts]))
+
+
+def _sum(bounds: Sequence[CostBound]) -> CostBound:
+    usd = (
+        None
+        if any(b.usd is None for b in bounds)
+        else sum((b.usd for b in bounds if b.usd is not None), Decimal(0))
+    )
+    return CostBound(
+        sum(b.calls for b in bounds),
+        sum(b.prompt_tokens for b in bounds),
+        sum(b.completion_tokens for b in bounds),
+        usd,
+    )

@@ -267,12 +267,16 @@ async def test_the_preview_shows_every_stage_with_placeholder_outputs() -> None:
     )  # main's placeholder: schema example values
     assert stage["request_body"]["json_schema"] == REPLY_SCHEMA
     assert second["stages"][0]["user"].endswith("item 1.")
+    estimate = answer["estimate"]  # the reply stage's calls are added to main's: 2 items × 2 stages × 3 attempts
+    assert (estimate["low"]["calls"], estimate["high"]["calls"]) == (4, 12)
+    assert estimate["low"]["prompt_tokens"] > 2 * estimate["prompt_tokens_per_call"]
     plain = await preview_job(
         GenerationPreviewRequest(request=support.command("u1", 1).model_dump(mode="json"), items=1),
         resolve,
         RenderPool(workers=1, isolation="thread"),
     )
     assert "stages" not in plain["items"][0]
+    assert (plain["estimate"]["low"]["calls"], plain["estimate"]["high"]["calls"]) == (1, 3)
 
 
 async def test_a_rerun_with_the_same_seed_answers_every_stage_from_the_cache() -> None:

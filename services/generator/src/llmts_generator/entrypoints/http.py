@@ -55,7 +55,7 @@ from llmts_generator.entrypoints.views import (
 )
 from llmts_generator.itemdraws import preview_draws
 from llmts_generator.manager import JobManager
-from llmts_generator.stages import preview_stages
+from llmts_generator.stages import estimate_with_stages, preview_stages
 from llmts_providers import Provider
 from llmts_providers.estimate import estimate_prompt_tokens, estimate_text_tokens, pricing_from
 from llmts_providers.preview import preview_estimate
@@ -324,14 +324,19 @@ async def preview_job(
         "items": rendered,
         "count": req.count,
         "model": req.model.model_dump(mode="json"),
-        "estimate": preview_estimate(  # the one preview estimate (llmts_providers.preview), as /templates/preview
+        # the one preview estimate (llmts_providers.preview), as /templates/preview, plus each later stage's calls
+        "estimate": estimate_with_stages(
             largest,
-            count=req.count,
-            pricing=pricing_from(body.pricing),
-            max_tokens=req.model.max_tokens,
-            catalog_max_completion=body.max_completion_tokens,
-            attempts=req.max_attempts_per_item,
-            repair_prompt_tokens=REPAIR_PROMPT_TOKENS,
+            stages,
+            lambda request_body: preview_estimate(
+                request_body,
+                count=req.count,
+                pricing=pricing_from(body.pricing),
+                max_tokens=req.model.max_tokens,
+                catalog_max_completion=body.max_completion_tokens,
+                attempts=req.max_attempts_per_item,
+                repair_prompt_tokens=REPAIR_PROMPT_TOKENS,
+            ),
         ).to_dict(),
     }
 
