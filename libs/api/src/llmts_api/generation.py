@@ -439,6 +439,8 @@ class RenderedItem(BaseModel):
     user: str
     provider: str | None = None
     request_body: dict[str, Any] = Field(description="The exact body the provider would receive.")
+    sampled: dict[str, Any] = Field(default_factory=dict, description="The item's sampled values (job seed).")
+    seed_row: int | None = Field(default=None, description="The seed dataset row the item gets (0-based).")
     stages: list[RenderedStage] | None = Field(
         default=None,
         description="Every later stage of a multi-stage template, in order (absent without stages).",

@@ -190,7 +190,7 @@ def bootstrap(
     renderer = render_pool(settings, runtime)
     cache = response_cache(settings, runtime, now)
     deps = runner_deps(settings, repo, sink, providers, renderer, now, cache)
-    deps.datasets = datasets = seed_rows(settings, runtime)
+    deps.datasets = seed_rows(settings, runtime)  # the jobs' and the preview's seed rows
     manager = job_manager(settings, deps)
     stream.register(
         runtime,
@@ -234,7 +234,7 @@ def bootstrap(
     verifier = verifier or JwksVerifier(
         settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    http.mount(app, _router(settings, repo, manager, verifier, providers, renderer, datasets))
+    http.mount(app, _router(settings, repo, manager, verifier, providers, renderer))
     generator = Generator(runtime, repo, manager, providers, settings)
     app.state.runtime = runtime
     app.state.generator = generator
@@ -307,7 +307,6 @@ def _router(
     verifier: JwksVerifier,
     providers: ProviderFactory,
     renderer: RenderPool,
-    datasets: DatasetRows | None = None,
 ) -> APIRouter:
     return http.build_router(
         repo=repo,
@@ -316,7 +315,6 @@ def _router(
         resolve_provider=providers.for_model,
         renderer=renderer,
         internal_token=settings.internal_token_value,
-        datasets=datasets,
         reconcile_threshold=reconcile_config(settings).threshold,
     )
 

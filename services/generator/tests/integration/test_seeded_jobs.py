@@ -132,6 +132,18 @@ async def test_items_get_their_row_and_sampled_values_the_same_on_a_rerun(
     assert report["categories"]["tone"]["max_dev_pp"] <= 50
     done = [e for e in h.tap.events(msg.job_id) if e["type"].endswith(".completed")]
     assert done[-1]["data"]["diversity"] == report
+    # the preview of the same request draws the same (the job's seed was given)
+    r = await h.http.post(
+        "/preview", json={"request": msg.model_dump(mode="json"), "items": 3}, headers=h.auth(owner)
+    )
+    assert r.status_code == 200, r.text
+    assert {i["index"]: (i["seed_row"], i["sampled"]) for i in r.json()["items"]} == {
+        t: rows[t] for t in range(3)
+    }
+    gone = seeded_job(owner, "0" * 32)
+    r = await h.http.post("/preview", json={"request": gone.model_dump(mode="json")}, headers=h.auth(owner))
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "dataset_not_found"
     # the same job seed again: every target gets the same row and values
     again = seeded_job(owner, dataset_id)
     assert (await h.run(again))["status"] == "completed"

@@ -135,7 +135,6 @@ def build_router(
     renderer: Renderer,
     internal_token: str | None,
     reconcile_threshold: int = 0,
-    datasets: SeedRows | None = None,
 ) -> APIRouter:
     """``reconcile_threshold``: the cost reconciler's sample threshold (``domain/costs``), for the history's
     pending count."""
@@ -143,7 +142,7 @@ def build_router(
     router = APIRouter(dependencies=[Depends(reject_unknown_query)])
     _job_routes(router, access)
     _history_routes(router, access, reconcile_threshold)
-    _preview_route(router, access, resolve_provider, renderer, datasets)
+    _preview_route(router, access, resolve_provider, renderer)
     _internal_routes(router, access)
     return router
 
@@ -254,7 +253,6 @@ def _preview_route(
     access: Access,
     resolve_provider: ProviderResolver,
     renderer: Renderer,
-    datasets: SeedRows | None,
 ) -> None:
     @router.post(
         "/preview",
@@ -267,7 +265,8 @@ def _preview_route(
         body: GenerationPreviewRequest, authorization: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
         await access.user_id_of(authorization)
-        return await preview_job(body, resolve_provider, renderer, datasets)
+        # the seed rows the jobs read (RunnerDeps.datasets): a preview draws what the job would
+        return await preview_job(body, resolve_provider, renderer, access.manager.deps.datasets)
 
 
 async def preview_job(
@@ -317,6 +316,8 @@ async def preview_job(
                 "user": item.user,
                 "provider": getattr(provider, "name", None),
                 "request_body": request_body,
+                "sampled": item.draw.sampled,  # the item's sampled values and seed row (issue 18)
+                "seed_row": item.draw.row_number,
                 **({"stages": later} if later else {}),
             }
         )
