@@ -142,7 +142,8 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "index": int(doc["index"]),
         "status": "accepted",
-        "provenance": doc.get("provenance"),  # how it was made (issue 18): seed row, sampled values, judge scores
+        # how it was made (issue 18): task, seed row, sampled values, model, attempts, judge scores
+        "provenance": doc.get("provenance"),
         "data": json.loads(data_json) if isinstance(data_json, str) else None,
         "model": doc.get("model"),
         "inputs": doc.get("inputs"),
