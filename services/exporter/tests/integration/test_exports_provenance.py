@@ -113,3 +113,37 @@ async def test_a_one_model_job_shows_it_only_when_asked(stack: Stack) -> None:
     assert "_model" not in (await _export(stack, *job, "csv")).decode().splitlines()[0]
     rows = list(csv.DictReader(io.StringIO((await _export(stack, *job, "csv", provenance=True)).decode())))
     assert {r["_model"] for r in rows} == {PRIMARY.id}
+
+
+async def test_a_seeded_job_exports_its_rows_sampled_values_and_diversity_report(stack: Stack) -> None:
+    """Issue 18: provenance of seeded items (row number, sampled values, judge scores) and the diversity report
+    kept from GenerationCompleted, appended by the ``diversity`` option (xlsx sheet, parquet metadata)."""
+    job_id, user_id = f"job-{_uid()}", f"user-{_uid()}"
+    report = {"items": N, "distinct_1": 0.5, "categories": {"tone": {"values": {}, "max_dev_pp": 1.5}}}
+    items = [
+        item.model_copy(
+            update={
+                "provenance": {
+                    "task_index": i,
+                    "dataset_id": "ds-1",
+                    "seed_row": N - i,
+                    "sampled": {"tone": "formal"},
+                    "judge": {"quality": 4},
+                }
+            }
+        )
+        for i, item in enumerate(_items(job_id, user_id, make_items(N), switch_at=N))
+    ]
+    done = job_completed(job_id, user_id, N).model_copy(update={"diversity": report})
+    await stack.publish(job_started(job_id, user_id, N), *items, done)
+    rows = list(
+        csv.DictReader(io.StringIO((await _export(stack, job_id, user_id, "csv", provenance=True)).decode()))
+    )
+    assert [r["_seed_row"] for r in rows] == [str(N - i) for i in range(N)]
+    assert json.loads(rows[0]["_sampled"]) == {"tone": "formal"}
+    assert json.loads(rows[0]["_judge"]) == {"quality": 4}
+    table = pq.read_table(io.BytesIO(await _export(stack, job_id, user_id, "parquet", diversity=True)))
+    assert json.loads(table.schema.metadata[b"llmts.diversity"]) == report
+    doc = json.loads(await _export(stack, job_id, user_id, "json", diversity=True))
+    assert doc["diversity"] == report
+    assert len(doc["items"]) == N
