@@ -54,3 +54,24 @@ async def test_rows_come_page_by_page_and_stay_private(templates: tuple[httpx.As
         await DatasetRows(client, TOKEN).row("someone-else", dataset_id, 0)
     with pytest.raises(DatasetsUnavailable):
         await DatasetRows(client, "wrong-token").row(owner, dataset_id, 0)
+
+
+async def test_a_deleted_dataset_is_noticed_although_its_rows_were_read_before(
+    templates: tuple[httpx.AsyncClient, Signer],
+) -> None:
+    client, signer = templates
+    owner = f"u-{uuid.uuid4().hex[:8]}"
+    r = await client.post(
+        "/datasets", params={"name": "few.csv"}, content=b"n\n1\n2\n", headers=signer.headers(owner)
+    )
+    assert r.status_code == 201, r.text
+    dataset_id = r.json()["id"]
+    reader = DatasetRows(client, TOKEN)
+    assert await reader.total(owner, dataset_id) == 2
+    assert await reader.row(owner, dataset_id, 1) == {"n": "2"}  # its page is cached now
+    r = await client.delete(f"/datasets/{dataset_id}", headers=signer.headers(owner))
+    assert r.status_code == 204, r.text
+    with pytest.raises(DatasetGone):  # the next job's start asks again
+        await reader.total(owner, dataset_id)
+    with pytest.raises(DatasetGone):  # and the rows it had are dropped
+        await reader.row(owner, dataset_id, 1)
