@@ -267,3 +267,17 @@ def test_near_duplicates_are_looked_for_in_a_sample_of_the_items() -> None:
     report = report_of(docs, job(), {})
     assert report["near_duplicate_rate"] == 1.0
     assert report["near_duplicate_sample"] == 10
+
+
+async def test_expressions_see_the_seed_row_the_task_and_the_request_variables() -> None:
+    tpl = template(
+        variables={
+            "lang": "en",
+            "line": {"sampler": "expression", "template": "{{ topic }}/{{ product }}/{{ lang }}"},
+        },
+        seed={"dataset_id": "ds-1", "sampling": "ordered"},
+        tasks=[{"topic": "cats"}, {"topic": "dogs"}],
+    )
+    req = command("u1", count=2, template=tpl, variables={"lang": "ru"})
+    variables = await open_item_variables(req, 3, Rows(PRODUCTS))
+    assert [(await variables.draw(t)).sampled["line"] for t in (0, 1)] == ["cats/p0/ru", "dogs/p1/ru"]

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from llmts_common.contracts import GenerationRequested
 from llmts_common.contracts.common_models import SeedRef
 from llmts_generator.domain.seeding import row_for
-from llmts_templating.samplers import SamplerError, SamplerPlan, is_sampler_spec
+from llmts_generator.domain.tasks import expand_tasks, task_for_target
+from llmts_templating.samplers import SamplerPlan, is_sampler_spec
 
 __all__ = [
     "DatasetGone",
@@ -75,7 +76,9 @@ class ItemVariables:
     def __init__(self, req: GenerationRequested, job_seed: int, rows: SeedRows | None) -> None:
         self.seed_ref: SeedRef | None = req.dataset or req.template.seed
         self.plan = SamplerPlan.from_variables(req.template.variables)  # SamplerError: invalid_template
-        self._base = {**plain_variables(req.template.variables), **req.variables}
+        self._plain = plain_variables(req.template.variables)
+        self._request_variables = dict(req.variables)
+        self._tasks = expand_tasks(req.tasks or req.template.tasks)
         self._user_id = req.user_id
         self._job_seed = job_seed
         self._rows = rows
@@ -112,13 +115,13 @@ class ItemVariables:
             number = row_for(ref.sampling, self._total, self._job_seed, target)
             full = await self._rows.row(self._user_id, ref.dataset_id, number)
             row = {k: v for k, v in full.items() if ref.columns is None or k in ref.columns}
-        sampled = self.plan.draw(self._job_seed, target, {**self._base, **(row or {})}) if self.plan else {}
-        return ItemDraw(number, row, sampled)
+        if not self.plan:
+            return ItemDraw(number, row, {})
+        # what expressions see: the item's other variables, in the context's order (the templates preview's too)
+        task = task_for_target(self._tasks, target)[0]
+        base = {**self._plain, **(row or {}), **task, **self._request_variables}
+        return ItemDraw(number, row, self.plan.draw(self._job_seed, target, base))
 
     def category_targets(self) -> dict[str, dict[str, float]]:
         """Each category sampler's target share per value (the diversity report compares them)."""
         return self.plan.targets() if self.plan else {}
-
-
-def sampler_error_text(exc: SamplerError) -> str:
-    return f"{exc.path}: {exc.message}"
