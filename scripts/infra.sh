@@ -18,7 +18,7 @@
 #   LLMTS_VAR_DIR (<repo>/var): log/{kafka,mongo}.log  data/kafka/  data/mongo/llmts.mv.db  run/*.pid
 #   LLMTS_CACHE_DIR (~/.cache/llmts): kafka-<v>/lib, mongo-java-server-<v>/{lib,classes}  (outside the clone)
 #   KAFKA_VERSION (4.1.1)  MONGO_JAVA_SERVER_VERSION (1.47.0)  JAVA (java)  PYTHON (<repo>/.venv/bin/python)
-#   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)  MONGO_HEAP_OPTS (-Xms64m -Xmx512m)  KAFKA_JVM_OPTS / MONGO_JVM_OPTS (extra)
+#   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)  MONGO_HEAP_OPTS (-Xms512m -Xmx512m)  KAFKA_JVM_OPTS / MONGO_JVM_OPTS (extra)
 #   READY_TIMEOUT (120 s per component)  STOP_TIMEOUT (20 s)
 set -euo pipefail
 
@@ -35,7 +35,9 @@ PYTHON="${PYTHON:-$REPO_DIR/.venv/bin/python}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-MONGO_HEAP_OPTS="${MONGO_HEAP_OPTS:--Xms64m -Xmx512m}"
+# a fixed heap: from -Xms64m the serial collector kept the heap at ~70 MB under load (a young collection every
+# ~0.1 s and a full one of 40-130 ms every few seconds — the p99 of every round trip, issue 14 bench-fairness)
+MONGO_HEAP_OPTS="${MONGO_HEAP_OPTS:--Xms512m -Xmx512m}"
 # fixed KRaft cluster id (22-char base64 UUID); only used when data/kafka is formatted the first time
 KAFKA_CLUSTER_ID="${KAFKA_CLUSTER_ID:-bGxtdHMtbG9jYWwta2Fma2E}"
 MVN_DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
