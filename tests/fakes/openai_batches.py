@@ -7,7 +7,7 @@ What the real API does (platform.openai.com/docs/guides/batch and the API refere
   (``validating``; a bad line or a duplicate ``custom_id`` → ``failed`` with ``errors.data[{code, message, line}]``),
   then runs it (``in_progress``), then ``finalizing`` → ``completed`` with ``output_file_id`` (lines answered 200) and
   ``error_file_id`` (the others), and ``request_counts {total, completed, failed}``;
-- ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel`` (``cancelling`` → ``cancelled``, the lines done so far
+- ``GET /v1/batches`` (newest first, ``limit`` / ``after``), ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel`` (``cancelling`` → ``cancelled``, the lines done so far
   in the output file), ``GET /v1/files/{id}/content``; past the window a batch is ``expired``: what was done is in the
   output file and each line not done is in the error file with code ``batch_expired``.
 - an output line: ``{"id": "batch_req_…", "custom_id", "response": {"status_code", "request_id", "body"},
@@ -326,6 +326,28 @@ def batch_routes(store: BatchStore, auth_error: Any) -> list[Route]:
         batch = store.batches.get(request.path_params["batch_id"])
         return JSONResponse(batch) if batch else _error(404, "No such Batch object")
 
+    async def list_batches(request: Request) -> Response:
+        """``GET /v1/batches?limit&after``: newest first, paginated by ``after`` (a batch id)."""
+        store.state.note_request("/batches/list")
+        if r := auth_error(request):
+            return r
+        newest = list(reversed(store.batches.values()))
+        after = request.query_params.get("after")
+        if after:
+            ids = [b["id"] for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        limit = max(1, min(100, int(request.query_params.get("limit") or 20)))
+        page = newest[:limit]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(newest) > limit,
+            }
+        )
+
     async def cancel(request: Request) -> Response:
         if r := auth_error(request):
             return r
@@ -351,6 +373,7 @@ def batch_routes(store: BatchStore, auth_error: Any) -> list[Route]:
         Route("/v1/files/{file_id}", file_meta, methods=["GET"]),
         Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
         Route("/v1/batches", create, methods=["POST"]),
+        Route("/v1/batches", list_batches, methods=["GET"]),
         Route("/v1/batches/{batch_id}", retrieve, methods=["GET"]),
         Route("/v1/batches/{batch_id}/cancel", cancel, methods=["POST"]),
     ]

@@ -2,7 +2,9 @@
 DeepInfra…): upload a JSONL file of chat requests, create a batch, follow it, read its output and error files.
 
 A building block: the caller decides the custom ids (``job/slot/attempt``), persists the batch id, polls with its own
-backoff and resumes after a restart from the persisted id alone (nothing here keeps state between calls). Lines are
+backoff and resumes after a restart from the persisted id alone (nothing here keeps state between calls); a caller
+that may have died between creating a batch and persisting its id tags it (``metadata``) and finds it again
+(:meth:`OpenAIBatches.find`). Lines are
 priced at the provider's ``batch_price_factor`` of the sync price.
 """
 
@@ -41,6 +43,9 @@ class BatchState(BaseModel):
     errors: list[str] = Field(default_factory=list, description="Validation errors of a failed batch.")
     created_at: int | None = None
     expires_at: int | None = None
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="What the client attached at creation."
+    )
 
     @property
     def terminal(self) -> bool:
@@ -76,6 +81,7 @@ def _state(raw: Any) -> BatchState:
         ],
         created_at=data.get("created_at"),
         expires_at=data.get("expires_at"),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
     )
 
 
@@ -114,6 +120,21 @@ class OpenAIBatches:
     async def get(self, batch_id: str) -> BatchState:
         with sdk_errors(PROVIDER, []):
             return _state(await self._provider.sdk_client().batches.retrieve(batch_id))
+
+    async def find(self, key: str, value: str, *, scan: int = 200) -> BatchState | None:
+        """The newest batch whose metadata ``key`` is ``value`` among the provider's latest ``scan`` batches
+        (``GET /v1/batches``, newest first): how a client that died between creating a batch and recording its id
+        finds it again instead of submitting its lines twice."""
+        seen = 0
+        with sdk_errors(PROVIDER, []):
+            async for raw in self._provider.sdk_client().batches.list(limit=min(100, scan)):
+                state = _state(raw)
+                if state.metadata.get(key) == value:
+                    return state
+                seen += 1
+                if seen >= scan:
+                    break
+        return None
 
     async def cancel(self, batch_id: str) -> BatchState:
         with sdk_errors(PROVIDER, []):

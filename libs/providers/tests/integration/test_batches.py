@@ -142,3 +142,19 @@ async def test_an_invalid_input_file_fails_validation(
     assert final.status == "failed"
     assert any("duplicate_custom_id" in e for e in final.errors)
     assert await batches.results(final) == []
+
+
+async def test_a_batch_is_found_again_by_its_metadata(
+    provider: OpenAICompatibleProvider, fake_openai_compat: FakeHandle
+) -> None:
+    """A client that died between creating a batch and recording its id finds it by the tag it attached."""
+    batches = OpenAIBatches(provider)
+    fake_openai_compat.configure(batch_start_delay_ms=60_000)
+    first = await batches.submit([batches.line("a/0/1", _req(0))], {"submission": "s-1"})
+    for n in range(3):
+        await batches.submit([batches.line(f"b/{n}/1", _req(n))], {"submission": f"other-{n}"})
+    found = await batches.find("submission", "s-1")
+    assert found is not None
+    assert (found.id, found.metadata["submission"]) == (first.id, "s-1")
+    assert await batches.find("submission", "s-1", scan=2) is None  # beyond the newest two: not looked at
+    assert await batches.find("submission", "never") is None

@@ -7,41 +7,35 @@ import asyncio
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmts_common.contracts.events import BatchProgress
+from llmts_generator.batchingest import LineIngest
 from llmts_generator.domain.batching import (
+    SUBMISSION_TAG,
     LineRef,
     OpenSlot,
     batch_record,
     custom_id,
+    pending_submission,
     rebuild,
     record_key,
     unsupported_feature,
 )
 from llmts_generator.domain.caching import item_seed
-from llmts_generator.domain.evaluation import Verdict, evaluate
 from llmts_generator.domain.failures import fatal_code, fatal_reason
 from llmts_generator.domain.ports import attempt_id
-from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
 from llmts_generator.domain.requests import RenderedItem, render_items
-from llmts_generator.domain.scheduling import Scheduler, SlotPlan
-from llmts_generator.domain.tasks import item_inputs
+from llmts_generator.domain.scheduling import Scheduler
 from llmts_generator.folding import Op
 from llmts_generator.records import (
-    CallRecord,
-    ItemOutcome,
     SlotUsage,
-    accepted_op,
-    attempt_doc,
-    attempt_op,
-    rejected_op,
 )
 from llmts_generator.slots import SlotContext
 from llmts_providers import ChatResult, ProviderError
 from llmts_providers.batches import BatchLineResult, BatchState
-from llmts_providers.errors import ProviderUnavailable
 
 if TYPE_CHECKING:
     from llmts_generator.batchjob import BatchJobRunner
@@ -49,11 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmts.generator.batch")
 
 RENDER_CHUNK = 64  # targets per render call
-MAX_RESENDS = 10  # an expired line is sent again at most this often (then it counts as a failed item attempt)
 ALL_ROWS = 10_000_000
 
 
-class BatchDriver:
+class BatchDriver(LineIngest):
     """The lines, batches and open slots of one batch job while this process runs it."""
 
     def __init__(self, runner: BatchJobRunner, sched: Scheduler, ctx: SlotContext) -> None:
@@ -122,7 +115,9 @@ class BatchDriver:
 
     async def _resume(self) -> None:
         """A resumed job: adopt its open slots and the batches still at the provider (nothing is resubmitted)."""
-        batches = self.r.doc.get("batches") or {}
+        batches = await self._recover_pending(dict(self.r.doc.get("batches") or {}))
+        pending_slots = [LineRef.unpack(raw).slot + 1 for raw in self._pending_lines()]
+        self.sched.next_slot = max([self.sched.next_slot, *pending_slots])  # a custom id is never used twice
         if not batches and self.st.calls == 0:
             return
         repo, job_id = self.r.deps.repo, self.job.job_id
@@ -154,6 +149,29 @@ class BatchDriver:
             len(self.open),
             len(self.outstanding),
         )
+
+    def _pending_lines(self) -> list[Any]:
+        return list((self.r.doc.get("batch_pending") or {}).get("lines") or [])
+
+    async def _recover_pending(self, batches: dict[str, Any]) -> dict[str, Any]:
+        """A submission the previous owner started but did not record: the batch the provider created meanwhile
+        (found by its tag) is recorded now and adopted like any other."""
+        pending = self.r.doc.get("batch_pending")
+        if not pending or self.api is None:
+            return batches
+        token = str(pending.get("token"))
+        if any(record.get("submission") == token for record in batches.values()):
+            return batches
+        state = await self._provider("find", functools.partial(self.api.find, SUBMISSION_TAG, token))
+        if state is None:
+            return batches  # never created: its lines are planned again (under new slot numbers)
+        lines = [LineRef.unpack(raw) for raw in self._pending_lines()]
+        record = batch_record(
+            state.id, lines, round_no=self.job.round, submitted_at=pending.get("at"), submission=token
+        )
+        await self.writer.submit(Op(set={f"batches.{record_key(state.id)}": record, "batch_pending": None}))
+        log.info("batch job %s: batch %s found by its tag and adopted", self.job.job_id, state.id)
+        return {**batches, record_key(state.id): record}
 
     # --- planning and submitting ------------------------------------------------------------------------
     async def _plan(self) -> list[LineRef]:
@@ -192,10 +210,6 @@ class BatchDriver:
             ):
                 self.rendered[item.target] = item
 
-    def _messages(self, line: LineRef) -> list[Message]:
-        s = self.open[line.slot]
-        return s.messages if s.messages is not None else self.rendered[line.target].messages
-
     def _line_body(self, line: LineRef) -> dict[str, Any]:
         assert self.api is not None
         seed = item_seed(self.ctx.seed, line.target, line.item_attempt)
@@ -206,16 +220,25 @@ class BatchDriver:
         """Upload and create one batch, then persist its id and lines before anything else."""
         assert self.api is not None
         bodies = [self._line_body(line) for line in lines]
-        submit = functools.partial(self.api.submit, bodies, metadata={"job_id": self.job.job_id})
-        state = await self._provider("submit", submit)
+        token = uuid.uuid4().hex
+        pending = pending_submission(token, lines, self.ctx.clock())
+        await self.writer.submit(Op(set={"batch_pending": pending}))
+        tags = {"job_id": self.job.job_id, SUBMISSION_TAG: token}
+        state = await self._provider("submit", functools.partial(self.api.submit, bodies, metadata=tags))
+        if (
+            state is None
+        ):  # a failed create may have created it all the same (a timeout after the provider took it)
+            state = await self._provider("find", functools.partial(self.api.find, SUBMISSION_TAG, token))
         if state is None:
             for line in lines:
                 s = self.open[line.slot]
                 s.awaiting, s.resend = None, True  # nothing was submitted: the same lines next time
                 self.sched.call_abandoned()
             return False
-        record = batch_record(state.id, lines, round_no=self.job.round, submitted_at=self.ctx.clock())
-        await self.writer.submit(Op(set={f"batches.{record_key(state.id)}": record}))
+        record = batch_record(
+            state.id, lines, round_no=self.job.round, submitted_at=self.ctx.clock(), submission=token
+        )
+        await self.writer.submit(Op(set={f"batches.{record_key(state.id)}": record, "batch_pending": None}))
         self.outstanding[state.id] = lines
         self.states[state.id] = state
         self.submitted += 1
@@ -306,135 +329,6 @@ class BatchDriver:
         if state.status == "failed":
             reason = "; ".join(state.errors)[:900] or "the batch failed validation"
             self.sched.fail("batch_failed", f"the provider refused the batch: {reason}")
-
-    def _ingest_line(self, s: OpenSlot, line: LineRef, found: BatchLineResult, batch_id: str | None) -> None:
-        """One answered (or failed) line: its attempt, then accept / repair / reject or send it again."""
-        s.awaiting = None
-        result, error = found.result, found.error
-        self.sched.call_finished(result.cost_usd if result is not None else 0.0)
-        self.usage[s.slot].add(result)
-        self.st.calls += 1
-        if result is not None:
-            self.st.prompt_tokens += result.prompt_tokens
-            self.st.completion_tokens += result.completion_tokens
-        kind = "first" if line.item_attempt == 1 else ("retry" if s.retries else "repair")
-        call = CallRecord(
-            line.call,
-            line.item_attempt,
-            kind,
-            len(self._messages(line)),
-            result,
-            error,
-            self.ctx.clock(),
-            0.0,
-        )
-        plan = SlotPlan(s.slot, s.target)
-        attempt = attempt_doc(
-            self.job, plan, call, model_id=self.route.shape.model_id, provider=self.route.provider_name
-        )
-        attempt["mode"] = "batch" if batch_id is not None else "sync"
-        attempt["batch_id"] = batch_id
-        self.stored.add(str(attempt["_id"]))
-        if error is not None and self._line_failed(s, error, attempt):
-            return
-        verdict = evaluate(
-            result.text if result is not None else None,
-            self.ctx.rules,
-            item_attempt=line.item_attempt,
-            hashes=self.st.hashes,
-            unique=self.st.unique,
-            provider_error=str(error) if error is not None else None,
-        )
-        attempt["outcome"] = verdict.outcome
-        attempt["errors"] = error_summary(verdict.errors, 5)
-        self.sched.attempt_outcome(verdict.outcome == "valid")
-        if result is not None:
-            self.last_text[s.slot] = (result.text, result.finish_reason)
-        if verdict.action == "repair":
-            self._write(attempt_op(attempt, item_attempt_done=True))
-            s.messages = self._repair(s, verdict)
-            return
-        self._conclude(s, attempt, verdict)
-
-    def _line_failed(self, s: OpenSlot, error: ProviderError, attempt: dict[str, Any]) -> bool:
-        """A failed line: True when handled here (the job fails, or the line is sent again); False when it counts
-        as a failed item attempt (judged as a provider error)."""
-        code = fatal_code(error)
-        if code is not None:
-            attempt["outcome"] = "fatal"
-            self._write(attempt_op(attempt, item_attempt_done=True))
-            self.sched.fail(code, fatal_reason(code, error))
-            return True
-        expired = isinstance(error, ProviderUnavailable) and "batch_expired" in str(error)
-        limit = MAX_RESENDS if expired else self.ctx.backoff.max_retries
-        if error.retryable and s.retries < limit:
-            s.retries += 1
-            s.resend = True
-            attempt["outcome"] = "expired" if expired else "retried"
-            self._write(attempt_op(attempt, item_attempt_done=False))
-            return True
-        return False
-
-    def _write(self, op: Op) -> None:
-        self._last_write = self.writer.submit(op)
-
-    def _repair(self, s: OpenSlot, verdict: Verdict) -> list[Message] | None:
-        text, finish = self.last_text.get(s.slot, (None, None))
-        if verdict.outcome == "invalid" and retry_fresh(finish, verdict.errors):
-            return None
-        rendered = self.rendered[s.target]
-        return repair_messages(
-            rendered.system,
-            rendered.user,
-            text,
-            verdict.errors,
-            output_format=self.ctx.rules.output_format,
-            duplicate=verdict.outcome == "duplicate",
-        )
-
-    def _conclude(self, s: OpenSlot, attempt: dict[str, Any], verdict: Verdict) -> None:
-        st, sched, ctx = self.st, self.sched, self.ctx
-        plan = SlotPlan(s.slot, s.target)
-        done = ItemOutcome(plan, s.item_attempt, self.usage[s.slot], ctx.clock())
-        inputs = item_inputs(ctx.plan, s.target, ctx.request.variables)
-        if verdict.action == "accept":
-            index = st.next_index
-            st.next_index += 1
-            st.hashes.add(verdict.digest)
-            if ctx.rules.rules.unique:
-                st.unique.commit(verdict.value, ctx.rules.rules)
-            sched.slot_succeeded(s.slot)
-            self.r.rate.record(time.monotonic())
-            task_index = self.rendered[s.target].task_index if s.target in self.rendered else 0
-            op = accepted_op(
-                self.job,
-                ctx.events,
-                attempt,
-                done,
-                index=index,
-                value=verdict.value,
-                digest=verdict.digest,
-                task_index=task_index,
-                inputs=inputs,
-            )
-        else:
-            number = st.next_rejected
-            st.next_rejected += 1
-            sched.slot_rejected(s.slot)  # its target goes back to the queue: a new slot tops it up
-            op = rejected_op(
-                self.job,
-                ctx.events,
-                attempt,
-                done,
-                number=number,
-                reason=verdict.reason,
-                errors=verdict.errors,
-                last_text=self.last_text.get(s.slot, (None, None))[0],
-                inputs=inputs,
-            )
-        self._write(op)
-        self.open.pop(s.slot, None)
-        self.last_text.pop(s.slot, None)
 
     # --- sync fallback, stopping --------------------------------------------------------------------------
     async def _run_sync(self, lines: list[LineRef]) -> None:

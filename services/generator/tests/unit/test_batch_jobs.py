@@ -49,6 +49,8 @@ class FakeBatchApi:
     status: dict[str, str] = field(default_factory=dict)
     submitted: Counter[str] = field(default_factory=Counter)
     cancelled: list[str] = field(default_factory=list)
+    metadata: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    crash_after_submit: bool = False  # the process dies right after the provider created the batch
     polls: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lines: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -63,7 +65,17 @@ class FakeBatchApi:
         self.batches[batch_id] = list(lines)
         self.status[batch_id] = "validating"
         self.submitted.update(str(line["custom_id"]) for line in lines)
+        self.metadata[batch_id] = dict(metadata or {})
+        if self.crash_after_submit:
+            self.crash_after_submit = False
+            raise asyncio.CancelledError  # dies before it could record the batch id
         return self._state(batch_id)
+
+    async def find(self, key: str, value: str, *, scan: int = 200) -> BatchState | None:
+        for batch_id in reversed(list(self.batches)[-scan:]):
+            if self.metadata[batch_id].get(key) == value:
+                return self._state(batch_id)
+        return None
 
     async def get(self, batch_id: str) -> BatchState:
         self.polls += 1
@@ -338,3 +350,42 @@ async def test_the_cost_cap_counts_every_line_planned_for_a_batch() -> None:
     assert [len(lines) for lines in api.batches.values()] == [10, 2]
     assert h.repo.jobs[msg.job_id]["stop_reason"] == "max_cost_reached"
     assert h.repo.jobs[msg.job_id]["usage"]["cost_usd"] <= 0.0061
+
+
+async def test_a_job_that_died_before_recording_its_batch_finds_it_by_its_tag() -> None:
+    h = harness()
+    api = FakeBatchApi(valid, crash_after_submit=True)
+    msg = command(6, mode="batch")
+    await h.submit(msg)
+    first = await claim(h, msg, api, ScriptedProvider(valid_text))
+    (outcome,) = await asyncio.gather(asyncio.ensure_future(first.run()), return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+    doc = h.repo.jobs[msg.job_id]
+    assert not doc.get("batches")  # the batch exists at the provider, its id is nowhere in the job
+    assert len(doc["batch_pending"]["lines"]) == 6
+
+    h.clock.now += timedelta(seconds=30)
+    api.release.set()
+    second = await claim(h, msg, api, ScriptedProvider(valid_text))
+    assert await second.run() == "completed"
+
+    assert (len(api.batches), api.resubmitted()) == (1, 0)
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["batch_pending"] is None
+    (record,) = doc["batches"].values()
+    assert record["ingested"]
+    assert record["submission"] == api.metadata[record["id"]]["llmts_submission"]
+    assert [d["index"] for d in h.repo.accepted(msg.job_id)] == list(range(6))
+
+
+async def test_a_pending_submission_the_provider_never_got_is_planned_again_under_new_slots() -> None:
+    h = harness()
+    msg = command(3, mode="batch")
+    await h.submit(msg)
+    lines = [LineRef(slot, slot, 1, 1) for slot in range(3)]
+    h.repo.jobs[msg.job_id]["batch_pending"] = {"token": "t-lost", "lines": [x.packed() for x in lines]}
+    api = FakeBatchApi(valid)
+    api.release.set()
+    runner = await claim(h, msg, api, ScriptedProvider(valid_text))
+    assert await runner.run() == "completed"
+    assert sorted(api.submitted) == [f"{msg.job_id}/{slot}/1" for slot in (3, 4, 5)]  # never job/0/1 again

@@ -8,8 +8,10 @@ batch once; its answer is stored as that attempt, so a line whose attempt is sto
 line listed in a persisted batch is never submitted again.
 
 The job document keeps its batches under ``batches.<batch id>`` (:func:`batch_record`): the lines each holds
-(``[slot, target, item attempt, call]``), written before anything else can be lost (right after the provider
-created the batch), and ``ingested`` once its results are durable.
+(``[slot, target, item attempt, call]``), written right after the provider created the batch, and ``ingested`` once
+its results are durable. Before the provider is asked, ``batch_pending`` (:func:`pending_submission`) records the
+lines and a token the batch is tagged with (metadata ``llmts_submission``): a job that died between the provider's
+answer and the record finds its batch again by that tag instead of submitting the lines twice.
 """
 
 from __future__ import annotations
@@ -74,8 +76,16 @@ def record_key(batch_id: str) -> str:
     return batch_id.replace(".", "_").replace("$", "_")
 
 
+SUBMISSION_TAG = "llmts_submission"  # the batch metadata key of a submission's token
+
+
 def batch_record(
-    batch_id: str, lines: Iterable[LineRef], *, round_no: int, submitted_at: Any
+    batch_id: str,
+    lines: Iterable[LineRef],
+    *,
+    round_no: int,
+    submitted_at: Any,
+    submission: str | None = None,
 ) -> dict[str, Any]:
     """What the job document keeps of one submitted batch."""
     return {
@@ -83,8 +93,15 @@ def batch_record(
         "lines": [line.packed() for line in lines],
         "round": round_no,
         "submitted_at": submitted_at,
+        "submission": submission,
         "ingested": False,
     }
+
+
+def pending_submission(token: str, lines: Iterable[LineRef], at: Any) -> dict[str, Any]:
+    """``batch_pending`` of the job document: lines about to be submitted under ``token`` (tagged on the batch),
+    written before the provider is asked; a restarted job finds a batch created meanwhile by that tag."""
+    return {"token": token, "lines": [line.packed() for line in lines], "at": at}
 
 
 @dataclass
