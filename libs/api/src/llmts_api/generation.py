@@ -356,6 +356,12 @@ class JobPublic(BaseModel):
     )
     seed: int | None = Field(default=None, description="The job seed (given, or picked at random).")
     cache: str | None = Field(default=None, description="The job's cache mode: use, refresh or off.")
+    mode: str = Field(default="sync", description="sync, or batch: the job runs through the provider's Batch API.")
+    batches: dict[str, Any] | None = Field(
+        default=None,
+        description="Batch mode: the provider batches {submitted, outstanding (not read yet), lines, ids}; null "
+        "for sync jobs and before the first batch.",
+    )
     saved_cost_usd: float = Field(
         default=0.0, description="What the answers served from the cache cost when they were first called."
     )

@@ -43,6 +43,7 @@ def new_job_document(message: GenerationRequested, now: datetime) -> dict[str, A
         "dedup": message.dedup,
         "seed": job_seed(message.seed, message.job_id),
         "cache": message.cache,
+        "mode": message.mode,
         "round": 1,
         "rounds": [],
         "counts": {

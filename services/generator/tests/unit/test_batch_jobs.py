@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.generator.tests.fakes import ScriptedProvider
@@ -28,6 +28,8 @@ from llmts_generator.domain.batching import (
     parse_custom_id,
     rebuild,
 )
+from llmts_generator.entrypoints.views import job_view
+from llmts_generator.handlers import new_job_document
 from llmts_generator.runner import JobRunner
 from llmts_providers import ChatRequest, ChatResult, Provider
 from llmts_providers.batches import BatchLineResult, BatchState
@@ -389,3 +391,15 @@ async def test_a_pending_submission_the_provider_never_got_is_planned_again_unde
     runner = await claim(h, msg, api, ScriptedProvider(valid_text))
     assert await runner.run() == "completed"
     assert sorted(api.submitted) == [f"{msg.job_id}/{slot}/1" for slot in (3, 4, 5)]  # never job/0/1 again
+
+
+def test_the_job_view_shows_the_mode_and_the_batches() -> None:
+    doc = new_job_document(command(2, mode="batch"), datetime(2026, 1, 1, tzinfo=UTC))
+    assert job_view(doc)["mode"] == "batch"
+    assert job_view(doc)["batches"] is None  # none submitted yet
+    doc["batches"] = {
+        "b1": batch_record("b1", [LineRef(0, 0, 1, 1), LineRef(1, 1, 1, 1)], round_no=1, submitted_at=None),
+        "b2": {**batch_record("b2", [LineRef(2, 0, 1, 1)], round_no=1, submitted_at=None), "ingested": True},
+    }
+    assert job_view(doc)["batches"] == {"submitted": 2, "outstanding": 1, "lines": 3, "ids": ["b1", "b2"]}
+    assert job_view(new_job_document(command(2), datetime(2026, 1, 1, tzinfo=UTC)))["mode"] == "sync"

@@ -77,6 +77,8 @@ def job_view(
         },
         "seed": doc.get("seed"),
         "cache": doc.get("cache"),
+        "mode": doc.get("mode") or "sync",
+        "batches": batches_view(doc.get("batches")),
         "saved_cost_usd": round(float(usage.get("saved_cost_usd", 0.0)), 10),
         "round": int(doc.get("round", 1)),
         "judge_usage": _judge_usage(doc.get("judge")),
@@ -108,6 +110,19 @@ def _judge_usage(judge: Any) -> dict[str, Any] | None:
         "prompt_tokens": int(judge.get("prompt_tokens", 0)),
         "completion_tokens": int(judge.get("completion_tokens", 0)),
         "cost_usd": round(float(judge.get("cost_usd", 0.0)), 10),
+    }
+
+
+def batches_view(batches: Any) -> dict[str, Any] | None:
+    """A batch-mode job's provider batches: how many were submitted, how many are not read yet, and their lines."""
+    if not isinstance(batches, Mapping) or not batches:
+        return None
+    records = [r for r in batches.values() if isinstance(r, Mapping)]
+    return {
+        "submitted": len(records),
+        "outstanding": sum(1 for r in records if not r.get("ingested")),
+        "lines": sum(len(r.get("lines") or []) for r in records),
+        "ids": [str(r.get("id")) for r in records],
     }
 
 
