@@ -30,6 +30,7 @@ from llmts_generator.domain.ports import attempt_id
 from llmts_generator.domain.requests import RenderedItem, render_items
 from llmts_generator.domain.scheduling import Scheduler
 from llmts_generator.folding import Op
+from llmts_generator.itemdraws import draw_items
 from llmts_generator.records import (
     SlotUsage,
 )
@@ -191,6 +192,9 @@ class BatchDriver(LineIngest):
             self.usage[plan.slot] = SlotUsage()
             lines.append(self._line_of(s))
         await self._render({line.target for line in lines if self.open[line.slot].messages is None})
+        if sched.fatal is not None:  # failed while drawing the items' variables: nothing is sent
+            self._abandon_open()
+            return []
         return lines
 
     def _line_of(self, s: OpenSlot) -> LineRef:
@@ -205,8 +209,17 @@ class BatchDriver(LineIngest):
         ctx = self.ctx
         for start in range(0, len(wanted), RENDER_CHUNK):
             chunk = wanted[start : start + RENDER_CHUNK]
+            draws = await draw_items(ctx.variables, chunk, self.sched)  # seed rows, sampled values (issue 18)
+            if draws is None:
+                return  # the job failed on its seed dataset or samplers (sched.fail): _plan sends nothing
             for item in await render_items(
-                ctx.renderer, ctx.request, ctx.plan, chunk, job_id=self.job.job_id, now=ctx.clock()
+                ctx.renderer,
+                ctx.request,
+                ctx.plan,
+                chunk,
+                job_id=self.job.job_id,
+                now=ctx.clock(),
+                draws=draws,
             ):
                 self.rendered[item.target] = item
 

@@ -16,6 +16,7 @@ from llmts_generator.domain.requests import RenderedItem
 from llmts_generator.domain.scheduling import Scheduler, SlotPlan
 from llmts_generator.domain.tasks import item_inputs
 from llmts_generator.folding import Op
+from llmts_generator.itemdraws import dataset_of, item_provenance
 from llmts_generator.records import (
     CallRecord,
     ItemOutcome,
@@ -159,7 +160,13 @@ class LineIngest:
                 st.unique.commit(verdict.value, ctx.rules.rules)
             sched.slot_succeeded(s.slot)
             self.r.rate.record(time.monotonic())
-            task_index = self.rendered[s.target].task_index if s.target in self.rendered else 0
+            rendered = self.rendered.get(s.target)
+            task_index = rendered.task_index if rendered is not None else 0
+            made = (
+                item_provenance(rendered, attempt, s.item_attempt, dataset_id=dataset_of(ctx.variables))
+                if rendered is not None
+                else None
+            )
             op = accepted_op(
                 self.job,
                 ctx.events,
@@ -170,6 +177,7 @@ class LineIngest:
                 digest=verdict.digest,
                 task_index=task_index,
                 inputs=inputs,
+                provenance=made,
             )
         else:
             number = st.next_rejected

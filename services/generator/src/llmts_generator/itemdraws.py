@@ -35,7 +35,15 @@ from llmts_templating.samplers import SamplerError
 
 log = logging.getLogger("llmts.generator.runner")
 
-__all__ = ["JobInputError", "draw_item", "item_provenance", "open_item_variables", "preview_draws"]
+__all__ = [
+    "JobInputError",
+    "dataset_of",
+    "draw_item",
+    "draw_items",
+    "item_provenance",
+    "open_item_variables",
+    "preview_draws",
+]
 
 OPEN_PATIENCE_S: Final = 30.0
 RETRY_FIRST_S: Final = 0.25
@@ -94,6 +102,24 @@ async def draw_item(variables: ItemVariables | None, target: int, sched: Schedul
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
     return None
+
+
+async def draw_items(
+    variables: ItemVariables | None, targets: Sequence[int], sched: Scheduler
+) -> list[ItemDraw] | None:
+    """:func:`draw_item` for several targets (a batch job's lines); None when the job failed or stopped."""
+    draws = []
+    for target in targets:
+        draw = await draw_item(variables, target, sched)
+        if draw is None:
+            return None
+        draws.append(draw)
+    return draws
+
+
+def dataset_of(variables: ItemVariables | None) -> str | None:
+    """The job's seed dataset id, if any (for :func:`item_provenance`)."""
+    return variables.dataset_id if variables is not None else None
 
 
 def item_provenance(
