@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationProgress
 from llmts_generator.batchdriver import BatchDriver
+from llmts_generator.domain import state
 from llmts_generator.domain.batching import PollPolicy
 from llmts_generator.domain.scheduling import Scheduler
 from llmts_generator.runner import JobRunner, RunnerDeps
 from llmts_generator.settings import GeneratorSettings
 from llmts_generator.slots import SlotWork
-from llmts_providers import ChatRequest, Provider
+from llmts_providers import ChatRequest, Provider, ProviderError
 from llmts_providers.batches import BatchLineResult, BatchState, OpenAIBatches
 from llmts_providers.openai_compatible import OpenAICompatibleProvider
+
+log = logging.getLogger("llmts.generator.batch")
 
 
 class BatchApi(Protocol):
@@ -92,6 +96,33 @@ class BatchJobRunner(JobRunner):
         self.request = self.request.model_copy(update={"cache": "off"})  # batch lines are not cached
         self.batch_config = config
         self.driver: BatchDriver | None = None
+
+    async def _finish_early(
+        self, current: str, status: str, code: str | None = None, reason: str | None = None
+    ) -> str:
+        if status == state.CANCELLED and self.driver is None:
+            await self._cancel_recorded_batches()
+        return await super()._finish_early(current, status, code, reason)
+
+    async def _cancel_recorded_batches(self) -> None:
+        """A job cancelled while no process ran it (its owner died): the batches it left at the provider are
+        cancelled, best effort, so that they stop costing (what they had answered is not read)."""
+        records = [r for r in (self.doc.get("batches") or {}).values() if not r.get("ingested")]
+        if not records:
+            return
+        try:
+            provider, _ = await self.deps.resolve_provider(self.request.model.id, self.request.model.provider)
+        except Exception as exc:
+            log.warning("job %s: its batches could not be cancelled: %s", self.job_id, exc)
+            return
+        api = self.batch_config.api_for(provider)
+        if api is None:
+            return
+        for record in records:
+            try:
+                await api.cancel(str(record.get("id")))
+            except ProviderError as exc:
+                log.warning("job %s: batch %s not cancelled: %s", self.job_id, record.get("id"), exc)
 
     async def _loop(self, sched: Scheduler, slots: SlotWork) -> bool:
         self.driver = BatchDriver(self, sched, slots.ctx)

@@ -403,3 +403,24 @@ def test_the_job_view_shows_the_mode_and_the_batches() -> None:
     }
     assert job_view(doc)["batches"] == {"submitted": 2, "outstanding": 1, "lines": 3, "ids": ["b1", "b2"]}
     assert job_view(new_job_document(command(2), datetime(2026, 1, 1, tzinfo=UTC)))["mode"] == "sync"
+
+
+async def test_a_job_cancelled_while_no_process_ran_it_cancels_its_batches() -> None:
+    """The owner died with a batch at the provider; the cancel came meanwhile: the next claim only writes the
+    terminal state — and cancels the batch, which would otherwise go on costing."""
+    h = harness()
+    api = FakeBatchApi(valid)
+    msg = command(4, mode="batch")
+    await h.submit(msg)
+    first = await claim(h, msg, api, ScriptedProvider(valid_text))
+    task = asyncio.create_task(first.run())
+    await until(lambda: api.polls >= 2, "the batch is being polled")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    h.repo.jobs[msg.job_id]["cancel_requested"] = True
+    h.clock.now += timedelta(seconds=30)
+
+    second = await claim(h, msg, api, ScriptedProvider(valid_text))
+    assert await second.run() == "cancelled"
+    assert api.cancelled == ["batch_1"]
