@@ -106,7 +106,9 @@ class BatchDriver(LineIngest):
                     await self._run_sync(lines)
                     continue
                 delay = self.r.batch_config.poll.initial_s
-                if not await self._submit(lines):
+                size = self.r.batch_config.max_lines
+                sent = [await self._submit(lines[i : i + size]) for i in range(0, len(lines), size)]
+                if not any(sent):
                     await self.r.idle(self.r.batch_config.poll.max_s / 4)  # the provider is away: later
                     continue
             progressed = await self._poll_once()

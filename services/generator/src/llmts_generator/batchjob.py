@@ -71,6 +71,7 @@ def batch_api(provider: Provider) -> BatchApi | None:
 class BatchConfig:
     poll: PollPolicy = field(default_factory=PollPolicy)
     cancel_wait_s: float = 60.0  # how long a cancel (or a stop) waits for the provider to end the batches
+    max_lines: int = 50_000  # lines per provider batch (more go into several batches)
     api_for: Callable[[Provider], BatchApi | None] = batch_api
 
     @classmethod
@@ -78,6 +79,7 @@ class BatchConfig:
         return cls(
             poll=PollPolicy(settings.batch_poll_initial_seconds, settings.batch_poll_max_seconds),
             cancel_wait_s=settings.batch_cancel_wait_seconds,
+            max_lines=settings.batch_max_lines,
         )
 
 

@@ -168,6 +168,12 @@ class GeneratorSettings(BaseServiceSettings):
         description="Batch jobs: how long a cancelled (or stopped) job waits for the provider to end its batches, "
         "to store the lines they answered (paid for) before it ends.",
     )
+    batch_max_lines: int = Field(
+        default=50_000,
+        ge=1,
+        description="Batch jobs: most lines in one provider batch (OpenAI's limit is 50,000); more lines go into "
+        "several batches, each read as soon as it ends.",
+    )
 
     render_workers: int = Field(
         default=2,

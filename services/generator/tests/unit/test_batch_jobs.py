@@ -125,16 +125,21 @@ class FakeBatchApi:
         return sum(n - 1 for n in self.submitted.values() if n > 1)
 
 
-def config(api: FakeBatchApi | None) -> BatchConfig:
+def config(api: FakeBatchApi | None, max_lines: int = 50_000) -> BatchConfig:
     return BatchConfig(
-        poll=PollPolicy(initial_s=0.001, max_s=0.005), cancel_wait_s=1.0, api_for=lambda _p: api
+        poll=PollPolicy(initial_s=0.001, max_s=0.005),
+        cancel_wait_s=1.0,
+        api_for=lambda _p: api,
+        max_lines=max_lines,
     )
 
 
-async def claim(h: Harness, msg: Any, api: FakeBatchApi | None, provider: Provider) -> JobRunner:
+async def claim(
+    h: Harness, msg: Any, api: FakeBatchApi | None, provider: Provider, max_lines: int = 50_000
+) -> JobRunner:
     doc = await h.repo.claim(msg.job_id, OWNER, h.clock(), timedelta(seconds=15))
     assert doc is not None
-    return new_runner(doc, h.deps(provider), config(api))
+    return new_runner(doc, h.deps(provider), config(api, max_lines))
 
 
 def valid(_n: int, cid: str) -> str:
@@ -424,3 +429,17 @@ async def test_a_job_cancelled_while_no_process_ran_it_cancels_its_batches() -> 
     second = await claim(h, msg, api, ScriptedProvider(valid_text))
     assert await second.run() == "cancelled"
     assert api.cancelled == ["batch_1"]
+
+
+async def test_lines_beyond_the_batch_size_go_into_several_batches() -> None:
+    h = harness()
+    api = FakeBatchApi(valid)
+    api.release.set()
+    msg = command(10, mode="batch")
+    await h.submit(msg)
+    runner = await claim(h, msg, api, ScriptedProvider(valid_text), max_lines=4)
+    assert await runner.run() == "completed"
+    assert [len(lines) for lines in api.batches.values()] == [4, 4, 2]
+    assert api.resubmitted() == 0
+    assert [d["index"] for d in h.repo.accepted(msg.job_id)] == list(range(10))
+    assert len(h.repo.jobs[msg.job_id]["batches"]) == 3
