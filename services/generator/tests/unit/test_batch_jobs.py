@@ -28,7 +28,7 @@ from llmts_generator.domain.batching import (
     parse_custom_id,
     rebuild,
 )
-from llmts_generator.entrypoints.views import job_view
+from llmts_generator.entrypoints.views import attempt_view, job_view
 from llmts_generator.handlers import new_job_document
 from llmts_generator.runner import JobRunner
 from llmts_providers import ChatRequest, ChatResult, Provider
@@ -181,6 +181,8 @@ async def test_exactly_n_with_invalid_lines_repaired_in_a_further_batch() -> Non
     attempts = h.repo.attempts_of_job(msg.job_id)
     assert len(attempts) == sum(api.submitted.values())  # each line billed once
     assert {a["mode"] for a in attempts} == {"batch"}
+    shown = attempt_view(attempts[0])  # GET /history/{id}
+    assert (shown["mode"], shown["batch_id"]) == ("batch", "batch_1")
     outcomes = Counter(a["outcome"] for a in attempts)
     assert outcomes["valid"] == 10
     assert outcomes["invalid"] == len(attempts) - 10 > 0  # the repairs

@@ -189,6 +189,8 @@ def attempt_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "reconcile": doc.get("reconcile"),
         "reconciled_cost_usd": doc.get("reconciled_cost_usd"),
         "round": doc.get("round", 1),
+        "mode": doc.get("mode") or "sync",  # batch: a line of a provider batch (batch_id), at the batch price
+        "batch_id": doc.get("batch_id"),
         "error": {"code": error.get("code"), "message": error.get("message")} if error else None,
         "errors": doc.get("errors") or [],
         "started_at": _iso(doc.get("started_at")),
