@@ -143,6 +143,10 @@ bench-fairness: install infra-up ## user A's 20 jobs × 500 items vs user B's 10
 bench-economy: install infra-up ## re-run of a 500-item job from the response cache (cost, time ratio) and extend +500 (cost ratio); sampled estimate of a 200-item job vs its cost — on the fake OpenRouter (L=1s, C=16); batch vs sync cost of 1000 items with a kill -9 of the generator mid-window (fake OpenAI-compatible)
 	@$(PY) bench/bench_economy.py
 
+.PHONY: bench-quality
+bench-quality: install infra-up ## N=1000 on the fake OpenRouter (L=1–1.3s, C=20; 2% near-duplicate, 3% low-scoring answers): wall with an LLM judge / without, near-duplicate rate after the filter and its wall overhead, sampler tokens, category deviation
+	@$(PY) bench/bench_quality.py
+
 .PHONY: bench-local-model
 bench-local-model: install infra-up ## N=20 through the whole stack on the real local Ollama vs a direct client loop at its best concurrency
 	@$(PY) bench/bench_local_model.py

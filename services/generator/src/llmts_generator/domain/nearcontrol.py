@@ -25,6 +25,10 @@ class NearDupControl:
     def __init__(self, fields: Iterable[str], threshold: float) -> None:
         self.index = NearDupIndex(list(fields), threshold=threshold)
         self.found = 0  # near-duplicate answers seen by this run (each one repaired or rejected)
+        self._last: tuple[Any, Any] = (
+            None,
+            None,
+        )  # (value, signature) of the latest check: added without rehashing
 
     @classmethod
     def of(
@@ -50,8 +54,10 @@ class NearDupControl:
         """``verdict`` unchanged unless it accepts a near-duplicate; then repair (attempts left) or reject."""
         if verdict.outcome != "valid":
             return verdict
-        match = self.index.nearest(verdict.value)
+        signature = self.index.signature(verdict.value)
+        match = self.index.nearest(verdict.value, signature)
         if match is None:
+            self._last = (verdict.value, signature)
             return verdict
         self.found += 1
         message = (
@@ -65,7 +71,8 @@ class NearDupControl:
 
     def add(self, key: str, value: Any) -> None:
         """Index an accepted item (or one reserved while the judge scores it)."""
-        self.index.add(key, value)
+        seen, signature = self._last
+        self.index.add(key, value, signature if seen is value else None)
 
     def remove(self, key: str) -> None:
         """Forget a reserved item the judge refused."""
