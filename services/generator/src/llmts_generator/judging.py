@@ -3,7 +3,7 @@
 A slot whose answer passed validation (and dedup, and near-duplicate control) does not wait for the judge: it hands
 the item over (:meth:`JudgeStage.hand_off` — the generation attempt is written then, for billing; the target moves
 to the scheduler's ``judging`` set, still undone; its content hash and text are reserved so an identical or near
-identical answer meanwhile is a duplicate) and goes on to its next target. The judge task scores the item under the
+identical answer meanwhile is a duplicate, and so are its ``unique`` rule values) and goes on to its next target. The judge task scores the item under the
 judge's own concurrency (``judge.concurrency``, default the job's) through the judge model's provider limiter, then:
 
 - **accept** passes → the item is accepted (the next dense index) with the verdict stored on it (``judge``:
@@ -172,6 +172,8 @@ class JudgeStage:
         w.writer.submit(attempt_op(attempt, item_attempt_done=True))
         w.sched.slot_to_judge(t.plan.slot)
         w.st.hashes.add(verdict.digest)
+        if w.ctx.rules.rules.unique:
+            w.st.unique.commit(verdict.value, w.ctx.rules.rules)
         if w.near is not None:
             w.near.add(f"s{t.plan.slot}", verdict.value)
         self.spawn(self._run(t, attempt, verdict), t.plan.slot)
@@ -179,6 +181,8 @@ class JudgeStage:
     def _release(self, t: _Target, verdict: Verdict) -> None:
         w = self.work
         w.st.hashes.discard(verdict.digest)
+        if w.ctx.rules.rules.unique:
+            w.st.unique.release(verdict.value, w.ctx.rules.rules)
         if w.near is not None:
             w.near.remove(f"s{t.plan.slot}")
 

@@ -306,3 +306,39 @@ def test_signatures_with_the_index_permutations_are_the_plain_minhash() -> None:
     signature = index.signature(item)
     assert signature is not None
     assert list(signature.hashvalues) == list(plain.hashvalues)
+
+
+async def test_unique_values_are_reserved_while_the_judge_scores_and_released_on_refusal() -> None:
+    """Target 1 answers target 0's title while target 0 is being judged: refused as not unique (repaired). Target 0
+    is then refused by the judge, which releases its title: the regenerated target may use it again."""
+    h = harness()
+    gate = asyncio.Event()
+    judged: list[int] = []
+
+    async def judge_script(req: ChatRequest) -> str:
+        judged.append(judged_item(req))
+        if len(judged) == 1:
+            await gate.wait()  # target 0 held by the judge while target 1 answers
+            return verdict(1)  # … then refused
+        return verdict(5)
+
+    def gen_script(call: int, req: ChatRequest) -> str:
+        if call == 2:
+            gate.set()
+        if call in (1, 2):  # target 0's answer, and target 1's first answer with the same title
+            return answer(0, text_of(call))
+        return answer(call)
+
+    gen = ScriptedProvider(gen_script)
+    judge = ScriptedProvider(lambda _c, req: judge_script(req))
+    rules = [{"path": "title", "unique": True}]
+    msg = job(2, concurrency=2, judge=JUDGE_SPEC, validation={"mode": "strict", "rules": rules})
+
+    assert await run(h, msg, gen, judge) == "completed"
+
+    outcomes = [a["outcome"] for a in h.repo.attempts_of_job(msg.job_id) if a["kind"] != "judge"]
+    assert outcomes.count("invalid") == 1  # target 1's title was taken while target 0 was judged
+    (refused,) = h.repo.rejected(msg.job_id)
+    assert refused["reason"] == "judge"
+    titles = sorted(json.loads(d["data_json"])["title"] for d in h.repo.accepted(msg.job_id))
+    assert len(set(titles)) == 2
