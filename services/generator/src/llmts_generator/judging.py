@@ -249,9 +249,11 @@ class JudgeStage:
         return None  # not reached
 
     def _inputs(self, t: _Target) -> dict[str, Any]:
-        """What the item was asked from, for the judge: the task row and the request's variables."""
+        """What the item was asked from, for the judge: its seed row and sampled values (a rubric may ask "in the
+        asked tone?"), the task row and the request's variables."""
         inputs = self.work._inputs(t)
-        shown = dict(inputs.get("row") or {})
+        shown = t.rendered.draw.layer()
+        shown.update(inputs.get("row") or {})
         shown.update(inputs.get("variables") or {})
         return shown
 

@@ -182,6 +182,9 @@ async def test_an_unreadable_judge_answer_is_asked_again_with_the_error() -> Non
     (item,) = h.repo.accepted(msg.job_id)
     assert item["judge"]["scores"] == {"quality": 5.0}
     assert item["judge"]["calls"] == 3
+    assert "review 1" in (
+        judge.calls[0].request.messages[1].content or ""
+    )  # the item, and what it was asked from
     judged = [a["outcome"] for a in h.repo.attempts_of_job(msg.job_id) if a["kind"] == "judge"]
     assert judged == ["judge_unreadable", "judge_unreadable", "judge_accept"]
     last = judge.calls[-1].request.messages
@@ -342,3 +345,19 @@ async def test_unique_values_are_reserved_while_the_judge_scores_and_released_on
     assert refused["reason"] == "judge"
     titles = sorted(json.loads(d["data_json"])["title"] for d in h.repo.accepted(msg.job_id))
     assert len(set(titles)) == 2
+
+
+async def test_the_judge_sees_the_sampled_values_the_item_was_asked_with() -> None:
+    h = harness()
+    gen = ScriptedProvider(lambda call, _req: answer(call))
+    judge = ScriptedProvider(lambda _c, _req: verdict(5))
+    tone = {"sampler": "category", "values": ["sarcastic"], "weights": [1]}
+    msg = job(1, concurrency=1, judge=JUDGE_SPEC, variables={"tone": tone})
+
+    assert await run(h, msg, gen, judge) == "completed"
+
+    (call,) = judge.calls
+    asked = call.request.messages[1].content or ""
+    assert '"tone": "sarcastic"' in asked
+    (item,) = h.repo.accepted(msg.job_id)
+    assert item["provenance"]["sampled"] == {"tone": "sarcastic"}

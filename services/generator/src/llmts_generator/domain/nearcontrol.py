@@ -25,10 +25,7 @@ class NearDupControl:
     def __init__(self, fields: Iterable[str], threshold: float) -> None:
         self.index = NearDupIndex(list(fields), threshold=threshold)
         self.found = 0  # near-duplicate answers seen by this run (each one repaired or rejected)
-        self._last: tuple[Any, Any] = (
-            None,
-            None,
-        )  # (value, signature) of the latest check: added without rehashing
+        self._last: tuple[Any, Any] = (None, None)  # the latest check's (value, signature): added as is
 
     @classmethod
     def of(
