@@ -361,3 +361,79 @@ async def test_the_judge_sees_the_sampled_values_the_item_was_asked_with() -> No
     assert '"tone": "sarcastic"' in asked
     (item,) = h.repo.accepted(msg.job_id)
     assert item["provenance"]["sampled"] == {"tone": "sarcastic"}
+
+
+async def test_a_resumed_job_regenerates_an_item_judged_but_not_written_and_keeps_its_indexes() -> None:
+    """The process dies while the judge scores the third item: the resumed run regenerates that target, refuses a
+    near-duplicate of a stored item (the index is rebuilt from the stored items) and counts every judge call once."""
+    import contextlib
+    from datetime import timedelta
+
+    from services.generator.tests.unit.test_runner import OWNER
+
+    h = harness()
+    never = asyncio.Event()
+
+    async def hang() -> str:
+        await never.wait()
+        return verdict(5)
+
+    near = {"fields": ["text"], "threshold": 0.8}
+    msg = job(
+        4,
+        concurrency=1,
+        judge=JUDGE_SPEC,
+        validation={"mode": "strict", "rules": [], "near_duplicates": near},
+    )
+    gen1 = ScriptedProvider(lambda call, _req: answer(call))
+    judge1 = ScriptedProvider(lambda c, _req: verdict(5) if c <= 2 else hang())
+    await h.submit(msg)
+    runner = await h.claim(msg, {GEN: gen1, JUDGE: judge1})
+    task = asyncio.create_task(runner.run())
+    await until(
+        lambda: len(h.repo.accepted(msg.job_id)) == 2 and judge1.in_flight == 1, "third item at the judge"
+    )
+    task.cancel()  # the process dies: the judged-but-not-written item is lost, its attempts are stored
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert h.repo.jobs[msg.job_id]["lease_owner"] == OWNER
+
+    h.clock.now += timedelta(seconds=16)
+    twin = text_of(1).rsplit(" ", 1)[0] + " other"  # a near-duplicate of the stored item 0's text
+
+    def script(call: int, _req: ChatRequest) -> str:
+        return answer(100 + call, twin) if call == 1 else answer(100 + call)
+
+    gen2 = ScriptedProvider(script)
+    judge2 = ScriptedProvider(lambda _c, _req: verdict(5))
+    resumed = await h.claim(msg, {GEN: gen2, JUDGE: judge2})
+
+    assert await resumed.run() == "completed"
+
+    assert_dense_and_unique(h, msg.job_id, 4)
+    second_run = [
+        a["outcome"] for a in h.repo.attempts_of_job(msg.job_id) if a["run"] == 2 and a["kind"] != "judge"
+    ]
+
+    assert second_run[0] == "near_duplicate"  # refused against the rebuilt index, then repaired
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["judge"]["calls"] == len(judge1.answered()) + len(judge2.answered())
+    assert doc["counts"]["succeeded"] == 4
+
+
+def test_the_index_finds_near_duplicates_just_above_the_threshold() -> None:
+    """Twins of Jaccard 20/24 ≈ 0.83 (their second word changed: 2 of 22 word 3-shingles) are found; the LSH's
+    default bands found about half of them."""
+    from llmts_generator.domain.neardup import NearDupIndex
+
+    originals = [{"text": text_of(n)} for n in range(40)]
+    index = NearDupIndex(["text"], threshold=0.8)
+    for n, item in enumerate(originals):
+        index.add(str(n), item)
+    found = []
+    for n, item in enumerate(originals):
+        words = item["text"].split()
+        words[1] = "changed"
+        match = index.nearest({"text": " ".join(words)})
+        found.append(match is not None and match[0] == str(n))
+    assert sum(found) >= 36
