@@ -437,3 +437,19 @@ def test_the_index_finds_near_duplicates_just_above_the_threshold() -> None:
         match = index.nearest({"text": " ".join(words)})
         found.append(match is not None and match[0] == str(n))
     assert sum(found) >= 36
+
+
+async def test_judge_calls_count_against_max_cost() -> None:
+    """Generation alone (3 × $0.001) stays far under the cap; with the judge's calls ($0.01 each) the job stops."""
+    h = harness()
+    gen = ScriptedProvider(lambda call, _req: answer(call), cost_per_call=0.001)
+    judge = ScriptedProvider(lambda _c, _req: verdict(5), cost_per_call=0.01)
+    msg = job(3, concurrency=1, judge=JUDGE_SPEC).model_copy(update={"max_cost_usd": 0.015})
+
+    assert await run(h, msg, gen, judge) == "stopped"
+
+    doc = h.repo.jobs[msg.job_id]
+    assert doc["stop_reason"] == "max_cost_reached"
+    assert 1 <= doc["counts"]["succeeded"] < 3
+    assert doc["usage"]["cost_usd"] <= 0.015 + 0.011  # at most the calls in flight when the cap was reached
+    assert round(doc["judge"]["cost_usd"], 10) == round(0.01 * len(judge.answered()), 10)
