@@ -163,6 +163,9 @@ async def test_the_slot_does_not_wait_for_the_judge() -> None:
     await until(lambda: len(gen.calls) == n, "every target generated while the judge holds its answers")
     assert judge.in_flight == 2  # the judge's own concurrency, not the job's
     assert h.repo.accepted(msg.job_id) == []
+    progress = runner.progress_event(force=True)
+    assert progress is not None
+    assert (progress.in_flight, progress.succeeded) == (n, 0)  # the targets at the judge are in flight
     gate.set()
 
     assert await task == "completed"

@@ -112,7 +112,7 @@ def job_progress(
         requested=sched.requested,
         succeeded=sched.succeeded,
         rejected=sched.rejected,
-        in_flight=len(sched.in_flight),
+        in_flight=len(sched.in_flight) + len(sched.judging),  # targets being generated or judged
         attempts=calls,
         usage=usage,
         projected_cost_usd=projected_cost(sched.requested, sched.succeeded, usage.cost_usd),

@@ -107,7 +107,7 @@ class Access:
         runner = self.manager.runner(job_id)
         if runner is None or runner.scheduler is None:
             return None
-        return len(runner.scheduler.in_flight)
+        return len(runner.scheduler.in_flight) + len(runner.scheduler.judging)  # generated or judged
 
     def rate(self, job_id: str) -> float | None:
         """Valid items per second lately, when the job runs in this process."""
