@@ -456,3 +456,35 @@ async def test_judge_calls_count_against_max_cost() -> None:
     assert 1 <= doc["counts"]["succeeded"] < 3
     assert doc["usage"]["cost_usd"] <= 0.015 + 0.011  # at most the calls in flight when the cap was reached
     assert round(doc["judge"]["cost_usd"], 10) == round(0.01 * len(judge.answered()), 10)
+
+
+async def test_the_judge_scores_the_complete_multi_stage_item() -> None:
+    stage = {
+        "name": "reply",
+        "prompts": {"user": "Reply to '{{ main.title }}'."},
+        "schema": {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+            "additionalProperties": False,
+        },
+    }
+
+    def script(call: int, req: ChatRequest) -> str:
+        if req.json_schema is not None and "answer" in req.json_schema.get("properties", {}):
+            return json.dumps({"answer": f"thanks for review {call}"})
+        return answer(call)
+
+    h = harness()
+    gen = ScriptedProvider(script)
+    judge = ScriptedProvider(lambda _c, _req: verdict(4))
+    msg = job(2, concurrency=1, judge=JUDGE_SPEC, stages=[stage])
+
+    assert await run(h, msg, gen, judge) == "completed"
+
+    assert len(judge.calls) == 2
+    for call in judge.calls:
+        assert '"reply"' in (call.request.messages[1].content or "")  # the last stage's output is judged too
+    for item in h.repo.accepted(msg.job_id):
+        assert set(json.loads(item["data_json"])) == {"title", "text", "reply"}
+        assert item["judge"]["scores"] == {"quality": 4.0}
