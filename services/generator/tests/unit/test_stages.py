@@ -267,7 +267,8 @@ async def test_the_preview_shows_every_stage_with_placeholder_outputs() -> None:
     )  # main's placeholder: schema example values
     assert stage["request_body"]["json_schema"] == REPLY_SCHEMA
     assert second["stages"][0]["user"].endswith("item 1.")
-    estimate = answer["estimate"]  # the reply stage's calls are added to main's: 2 items × 2 stages × 3 attempts
+    # the reply stage's calls are added to main's: 2 items × 2 stages × 3 attempts
+    estimate = answer["estimate"]
     assert (estimate["low"]["calls"], estimate["high"]["calls"]) == (4, 12)
     assert estimate["low"]["prompt_tokens"] > 2 * estimate["prompt_tokens_per_call"]
     plain = await preview_job(
