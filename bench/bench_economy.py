@@ -36,12 +36,11 @@ from typing import Any
 
 import httpx
 
-from bench_generation import Proc, drop_run_databases, jwks_app, stack_env, watch_terminal
+from bench_generation import Proc, jwks_app, service_procs, stack_env, stop_stack, watch_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.stack import GENEROUS_QUOTAS  # noqa: E402
 from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
@@ -122,27 +121,7 @@ def processes(
     return {
         "fake": Proc("fake_openrouter", [py, *fake_args], env("fake"), ports["fake"], log_dir),
         "fake_oc": Proc("fake_openai_compat", [py, *oc_args], env("fake_oc"), ports["fake_oc"], log_dir),
-        "templates": Proc(
-            "templates",
-            [py, "-m", "llmts_templates"],
-            env("templates", TEMPLATES_PORT=str(ports["templates"])),
-            ports["templates"],
-            log_dir,
-        ),
-        "generator": Proc(
-            "generator",
-            [py, "-m", "llmts_generator"],
-            env("generator", GENERATOR_PORT=str(ports["generator"]), **batch_env),
-            ports["generator"],
-            log_dir,
-        ),
-        "gateway": Proc(
-            "gateway",
-            [py, "-m", "llmts_gateway"],
-            env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS),
-            ports["gateway"],
-            log_dir,
-        ),
+        **service_procs(py, ports, env, log_dir, generator=batch_env),
     }
 
 
@@ -303,10 +282,7 @@ async def main_async(args: argparse.Namespace) -> str:
         print(f"logs: {log_dir}", flush=True)
         return "\n".join(lines)
     finally:
-        for p in reversed(list(procs.values())):
-            p.stop()
-        jwks.stop()
-        await drop_run_databases("eco", run)
+        await stop_stack(procs, jwks, "eco", run)
 
 
 def main() -> None:

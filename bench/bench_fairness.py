@@ -43,9 +43,10 @@ from bench_generation import (
     Proc,
     call_timing,
     cpu_seconds,
-    drop_run_databases,
     jwks_app,
+    service_procs,
     stack_env,
+    stop_stack,
     watch_terminal,
 )
 from llmts_common.kafka_security import kafka_client_options
@@ -53,7 +54,6 @@ from llmts_common.kafka_security import kafka_client_options
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.stack import GENEROUS_QUOTAS  # noqa: E402
 from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
@@ -250,33 +250,10 @@ def processes(
     env = stack_env("fair", run, ports, jwks)
 
     fake = [py, "-m", "tests.fakes.openrouter", "--port", str(ports["fake"]), "--latency-ms", str(latency_ms)]
+    generator = {"PROVIDER_CONCURRENCY": f"openrouter={ceiling}"} if ceiling else {}
     return {
         "fake": Proc("fake_openrouter", fake, env("fake"), ports["fake"], log_dir),
-        "templates": Proc(
-            "templates",
-            [py, "-m", "llmts_templates"],
-            env("templates", TEMPLATES_PORT=str(ports["templates"])),
-            ports["templates"],
-            log_dir,
-        ),
-        "generator": Proc(
-            "generator",
-            [py, "-m", "llmts_generator"],
-            env(
-                "generator",
-                GENERATOR_PORT=str(ports["generator"]),
-                **({"PROVIDER_CONCURRENCY": f"openrouter={ceiling}"} if ceiling else {}),
-            ),
-            ports["generator"],
-            log_dir,
-        ),
-        "gateway": Proc(
-            "gateway",
-            [py, "-m", "llmts_gateway"],
-            env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS),
-            ports["gateway"],
-            log_dir,
-        ),
+        **service_procs(py, ports, env, log_dir, generator=generator),
     }
 
 
@@ -381,10 +358,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for user in users:
             with contextlib.suppress(Exception):
                 await user.aclose()
-        for p in reversed(list(procs.values())):
-            p.stop()
-        jwks.stop()
-        await drop_run_databases("fair", run)
+        await stop_stack(procs, jwks, "fair", run)
 
 
 def main() -> None:

@@ -440,6 +440,35 @@ async def drop_run_databases(label: str, run: str) -> None:
         await client.close()
 
 
+def service_procs(
+    py: str,
+    ports: Mapping[str, int],
+    env: Callable[..., dict[str, str]],
+    log_dir: Path,
+    *,
+    generator: Mapping[str, str] | None = None,
+) -> dict[str, Proc]:
+    """The templates, generator and gateway processes of a benchmark stack (each bench adds its own fakes before
+    them): on their ports, the generator with ``generator`` on top, the gateway with generous quotas (a benchmark
+    measures the service, not the admission limits)."""
+    gen_env = env("generator", GENERATOR_PORT=str(ports["generator"]), **(generator or {}))
+    gw_env = env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS)
+    tpl_env = env("templates", TEMPLATES_PORT=str(ports["templates"]))
+    return {
+        "templates": Proc("templates", [py, "-m", "llmts_templates"], tpl_env, ports["templates"], log_dir),
+        "generator": Proc("generator", [py, "-m", "llmts_generator"], gen_env, ports["generator"], log_dir),
+        "gateway": Proc("gateway", [py, "-m", "llmts_gateway"], gw_env, ports["gateway"], log_dir),
+    }
+
+
+async def stop_stack(procs: Mapping[str, Proc], jwks: RunningFake, label: str, run: str) -> None:
+    """Stop a benchmark stack's processes (last started first) and its JWKS, and drop the run's databases."""
+    for p in reversed(list(procs.values())):
+        p.stop()
+    jwks.stop()
+    await drop_run_databases(label, run)
+
+
 def stack_env(label: str, run: str, ports: Mapping[str, int], jwks_url: str) -> Callable[..., dict[str, str]]:
     """``env(service, **extra)``: the environment of one process of a benchmark stack (fake OpenRouter on
     ``ports["fake"]``, templates, generator, gateway; the other services unreachable). Every database, consumer
@@ -518,27 +547,7 @@ async def main_async(args: argparse.Namespace) -> str:
             ports["fake_capacity"],
             log_dir,
         ),
-        "templates": Proc(
-            "templates",
-            [py, "-m", "llmts_templates"],
-            env("templates", TEMPLATES_PORT=str(ports["templates"])),
-            ports["templates"],
-            log_dir,
-        ),
-        "generator": Proc(
-            "generator",
-            [py, "-m", "llmts_generator"],
-            env("generator", GENERATOR_PORT=str(ports["generator"])),
-            ports["generator"],
-            log_dir,
-        ),
-        "gateway": Proc(
-            "gateway",
-            [py, "-m", "llmts_gateway"],
-            env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS),
-            ports["gateway"],
-            log_dir,
-        ),
+        **service_procs(py, ports, env, log_dir),
     }
     try:
         for p in procs.values():
@@ -666,10 +675,7 @@ async def main_async(args: argparse.Namespace) -> str:
                 f"ratio={wall / ideal:.3f} items_per_s={rate:.1f} cpu_ms_per_item={cpu_ms:.2f}"
             )
     finally:
-        for p in reversed(list(procs.values())):
-            p.stop()
-        jwks.stop()
-        await drop_run_databases("gen", run)
+        await stop_stack(procs, jwks, "gen", run)
 
 
 def main() -> None:

@@ -37,12 +37,11 @@ from typing import Any
 import httpx
 
 from bench_economy import run_job
-from bench_generation import Proc, call_timing, drop_run_databases, jwks_app, stack_env
+from bench_generation import Proc, call_timing, jwks_app, service_procs, stack_env, stop_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.stack import GENEROUS_QUOTAS  # noqa: E402
 from tests.fakes.server import RunningFake  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.tokens import access_token, signing_key  # noqa: E402
@@ -85,19 +84,10 @@ def processes(
         *("--rate-near-duplicate", str(args.near_dup_share), "--rate-low-score", str(args.low_score_share)),
     ]
     ceiling = "openrouter=256"  # the job's calls and its judge's at once, no ramp-up: a fixed, ample capacity
-    generator = env(
-        "generator",
-        GENERATOR_PORT=str(ports["generator"]),
-        PROVIDER_CONCURRENCY=ceiling,
-        PROVIDER_CONCURRENCY_INITIAL=ceiling,
-    )
-    gateway = env("gateway", GATEWAY_PORT=str(ports["gateway"]), **GENEROUS_QUOTAS)
-    templates = env("templates", TEMPLATES_PORT=str(ports["templates"]))
+    generator = {"PROVIDER_CONCURRENCY": ceiling, "PROVIDER_CONCURRENCY_INITIAL": ceiling}
     return {
         "fake": Proc("fake_openrouter", [py, *fake], env("fake"), ports["fake"], log_dir),
-        "templates": Proc("templates", [py, "-m", "llmts_templates"], templates, ports["templates"], log_dir),
-        "generator": Proc("generator", [py, "-m", "llmts_generator"], generator, ports["generator"], log_dir),
-        "gateway": Proc("gateway", [py, "-m", "llmts_gateway"], gateway, ports["gateway"], log_dir),
+        **service_procs(py, ports, env, log_dir, generator=generator),
     }
 
 
@@ -206,10 +196,7 @@ async def main_async(args: argparse.Namespace) -> str:
         print(f"logs: {log_dir} ({time.perf_counter() - t0:.0f}s)", flush=True)
         return line
     finally:
-        for p in reversed(list(procs.values())):
-            p.stop()
-        jwks.stop()
-        await drop_run_databases("qual", run)
+        await stop_stack(procs, jwks, "qual", run)
 
 
 def main() -> None:
