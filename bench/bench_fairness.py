@@ -7,7 +7,10 @@ endpoint for a throwaway signing key; assumes Kafka and the Mongo-wire server ar
 Every name it creates (database, consumer groups, topics) carries a per-run id. Then, each user with its
 own template, every job at the API's default concurrency and without dedup (the fake answers alike):
 
-1. warm-up: one job of user B (connections, caches, consumer assignment);
+1. warm-up: one job of user A of ``--warmup-items`` items at concurrency 64 (the stack under load once: the JIT of
+   the local Kafka and Mongo-wire server compiles their hot paths — a cold Mongo-wire server spends its first tens
+   of seconds of load compiling, at twice the CPU per command), then one job of user B (connections, caches,
+   consumer assignment);
 2. **solo**: user B's job of 10 items alone, ``--repeat`` times; ``solo_s`` is the median time from the 202 to
    the terminal event on the job's WebSocket;
 3. **shared**: user A submits 20 jobs × 500 items (10,000 calls at least), the benchmark waits until A's calls
@@ -169,10 +172,12 @@ class User:
         r.raise_for_status()
         return str(r.json()["job_id"])
 
-    async def timed_job(self, count: int, label: str) -> tuple[float, float]:
+    async def timed_job(self, count: int, label: str, concurrency: int | None = None) -> tuple[float, float]:
         """Seconds from the 202 to the terminal event of a job of ``count`` items (which must complete), and from
         its start to its end in the generator; prints the job's own timings (queued → started → finished)."""
         body = {"template_id": self.template_id, "count": count, "dedup": False, **EXTRA}
+        if concurrency is not None:
+            body["concurrency"] = concurrency
         r = await self.client.post("/generate", json=body)
         r.raise_for_status()
         t0 = time.perf_counter()
@@ -281,6 +286,12 @@ async def measure(
     a: User, b: User, fake_url: str, pids: dict[str, int], args: argparse.Namespace, probe: InfraProbe
 ) -> tuple[float, float]:
     """Steps 1–4 of the module doc; (solo_s, shared_s)."""
+    if args.warmup_items:
+        t = time.perf_counter()
+        await a.timed_job(args.warmup_items, "warm-up (stack)", concurrency=64)
+        print(
+            f"stack warmed up by user A's job of {args.warmup_items} items in {time.perf_counter() - t:.1f}s"
+        )
     await b.timed_job(args.b_count, "warm-up")
     probe.begin()
     solo = [await b.timed_job(args.b_count, "solo") for _ in range(args.repeat)]
@@ -367,7 +378,14 @@ def main() -> None:
     parser.add_argument("--a-jobs", type=int, default=20, help="jobs user A submits")
     parser.add_argument("--a-count", type=int, default=500, help="items per job of user A")
     parser.add_argument("--b-count", type=int, default=10, help="items of user B's job")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of B's job, alone and behind A")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of B's job, alone and behind A")
+    parser.add_argument(
+        "--warmup-items",
+        type=int,
+        default=1000,
+        help="items of user A's warm-up job before anything is timed (0: none): the stack under load once, so the "
+        "JIT of the local Kafka and Mongo-wire server has compiled their hot paths before the timed runs",
+    )
     parser.add_argument(
         "--ramp-s", type=float, default=4.0, help="wait after A's submissions before B's runs"
     )

@@ -18,7 +18,7 @@
 #   LLMTS_VAR_DIR (<repo>/var): log/{kafka,mongo}.log  data/kafka/  data/mongo/llmts.mv.db  run/*.pid
 #   LLMTS_CACHE_DIR (~/.cache/llmts): kafka-<v>/lib, mongo-java-server-<v>/{lib,classes}  (outside the clone)
 #   KAFKA_VERSION (4.1.1)  MONGO_JAVA_SERVER_VERSION (1.47.0)  JAVA (java)  PYTHON (<repo>/.venv/bin/python)
-#   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)  MONGO_HEAP_OPTS (-Xms512m -Xmx512m)  KAFKA_JVM_OPTS / MONGO_JVM_OPTS (extra)
+#   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)  MONGO_HEAP_OPTS (-Xms512m -Xmx512m)  KAFKA_JVM_OPTS / MONGO_JVM_OPTS (extra)  MONGO_GC_OPTS (-XX:+UseSerialGC)
 #   READY_TIMEOUT (120 s per component)  STOP_TIMEOUT (20 s)
 set -euo pipefail
 
@@ -38,6 +38,10 @@ KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 # a fixed heap: from -Xms64m the serial collector kept the heap at ~70 MB under load (a young collection every
 # ~0.1 s and a full one of 40-130 ms every few seconds — the p99 of every round trip, issue 14 bench-fairness)
 MONGO_HEAP_OPTS="${MONGO_HEAP_OPTS:--Xms512m -Xmx512m}"
+# the JIT's full tiers (C1 then C2): C1 alone (-XX:TieredStopAtLevel=1) starts a few hundred ms sooner but kept the
+# server at twice the CPU per command under load (bench-fairness: 61% of a core at 210 calls/s vs 31% at 288 once
+# C2 had compiled the hot paths, and a p99 round trip of 200 ms vs 70 ms — issue 14)
+MONGO_GC_OPTS="${MONGO_GC_OPTS:--XX:+UseSerialGC}"
 # fixed KRaft cluster id (22-char base64 UUID); only used when data/kafka is formatted the first time
 KAFKA_CLUSTER_ID="${KAFKA_CLUSTER_ID:-bGxtdHMtbG9jYWwta2Fma2E}"
 MVN_DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -176,7 +180,7 @@ start_mongo() {
   ensure_mongo
   mkdir -p "$MONGO_DATA"
   # shellcheck disable=SC2086
-  launch mongo "$JAVA" -Dllmts.component=mongo $MONGO_HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  launch mongo "$JAVA" -Dllmts.component=mongo $MONGO_HEAP_OPTS $MONGO_GC_OPTS \
     -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.MongoServer=info \
     ${MONGO_JVM_OPTS:-} -cp "$MONGO_HOME/classes:$MONGO_HOME/lib/*" MongoMain "$MONGO_FILE" "$MONGO_PORT" 127.0.0.1
