@@ -382,7 +382,7 @@ def main() -> None:
     parser.add_argument(
         "--warmup-items",
         type=int,
-        default=1000,
+        default=2000,
         help="items of user A's warm-up job before anything is timed (0: none): the stack under load once, so the "
         "JIT of the local Kafka and Mongo-wire server has compiled their hot paths before the timed runs",
     )

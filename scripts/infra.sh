@@ -19,6 +19,7 @@
 #   LLMTS_CACHE_DIR (~/.cache/llmts): kafka-<v>/lib, mongo-java-server-<v>/{lib,classes}  (outside the clone)
 #   KAFKA_VERSION (4.1.1)  MONGO_JAVA_SERVER_VERSION (1.47.0)  JAVA (java)  PYTHON (<repo>/.venv/bin/python)
 #   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)  MONGO_HEAP_OPTS (-Xms512m -Xmx512m)  KAFKA_JVM_OPTS / MONGO_JVM_OPTS (extra)  MONGO_GC_OPTS (-XX:+UseSerialGC)
+#   MONGO_WORKER_THREADS (16)
 #   READY_TIMEOUT (120 s per component)  STOP_TIMEOUT (20 s)
 set -euo pipefail
 
@@ -42,6 +43,11 @@ MONGO_HEAP_OPTS="${MONGO_HEAP_OPTS:--Xms512m -Xmx512m}"
 # server at twice the CPU per command under load (bench-fairness: 61% of a core at 210 calls/s vs 31% at 288 once
 # C2 had compiled the hot paths, and a p99 round trip of 200 ms vs 70 ms — issue 14)
 MONGO_GC_OPTS="${MONGO_GC_OPTS:--XX:+UseSerialGC}"
+# netty worker threads of the Mongo-wire server (netty's default: 2 × cores = 4 here). A worker runs each command of
+# its connections to the end, the group commit's wait included, so with 4 a client's command queued behind the
+# commits of whichever other connections shared its worker (bench-fairness, shared runs: p99 round trip 113-274 ms
+# with 4, 49-66 ms with 16)
+MONGO_WORKER_THREADS="${MONGO_WORKER_THREADS:-16}"
 # fixed KRaft cluster id (22-char base64 UUID); only used when data/kafka is formatted the first time
 KAFKA_CLUSTER_ID="${KAFKA_CLUSTER_ID:-bGxtdHMtbG9jYWwta2Fma2E}"
 MVN_DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -180,7 +186,7 @@ start_mongo() {
   ensure_mongo
   mkdir -p "$MONGO_DATA"
   # shellcheck disable=SC2086
-  launch mongo "$JAVA" -Dllmts.component=mongo $MONGO_HEAP_OPTS $MONGO_GC_OPTS \
+  launch mongo "$JAVA" -Dllmts.component=mongo $MONGO_HEAP_OPTS $MONGO_GC_OPTS -Dio.netty.eventLoopThreads="$MONGO_WORKER_THREADS" \
     -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.MongoServer=info \
     ${MONGO_JVM_OPTS:-} -cp "$MONGO_HOME/classes:$MONGO_HOME/lib/*" MongoMain "$MONGO_FILE" "$MONGO_PORT" 127.0.0.1
