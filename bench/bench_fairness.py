@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import statistics
 import sys
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from bench_generation import (
@@ -52,6 +53,7 @@ from bench_generation import (
     stop_stack,
     watch_terminal,
 )
+from llmts_common.contracts import GENERATION_TERMINAL_EVENTS, topics
 from llmts_common.kafka_security import kafka_client_options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,7 @@ EXTRA: dict[str, Any] = json.loads(
     os.environ.get("BENCH_JOB_EXTRA", "{}")
 )  # experiments: e.g. {"cache": "off"}
 TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+TERMINAL_EVENT_TYPES = tuple(m.TYPE for m in GENERATION_TERMINAL_EVENTS)
 TEMPLATE: dict[str, Any] = {
     "prompts": {"system": "You write short product reviews.", "user": "Review {{ index }}."},
     "schema": {
@@ -86,7 +89,10 @@ class InfraProbe:
     """Round trips of one trivial Mongo update and one Kafka produce every 50 ms while a phase runs: how slow the
     shared infrastructure (this machine's Mongo-wire server and broker) is under A's load, next to B's stages."""
 
-    def __init__(self, run: str) -> None:
+    def __init__(self, run: str, services: dict[str, str] | None = None) -> None:
+        self.services = services or {}  # name → base URL: their event-loop lag (/metrics) is reported too
+        self._lag0: dict[str, dict[float, float]] = {}
+        self.guard_cap: float | None = None
         self.mongo = AsyncMongoClient(os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"))
         self.col = self.mongo[f"llmts_bench_fair_{run}_probe"]["probe"]
         self.producer = AIOKafkaProducer(**kafka_client_options())
@@ -108,8 +114,24 @@ class InfraProbe:
             self.samples["kafka"].append(time.perf_counter() - t)
             await asyncio.sleep(0.05)
 
-    def begin(self) -> None:
+    async def _lag_buckets(self) -> dict[str, dict[float, float]]:
+        """Cumulative bucket counts of each service's ``llmts_event_loop_lag_seconds`` (upper bound → count)."""
+        out: dict[str, dict[float, float]] = {}
+        async with httpx.AsyncClient(timeout=10) as c:
+            for name, url in self.services.items():
+                buckets: dict[float, float] = {}
+                for line in (await c.get(url + "/metrics")).text.splitlines():
+                    if line.startswith("llmts_generator_load_guard_calls "):
+                        self.guard_cap = float(line.rsplit(" ", 1)[1])
+                    if line.startswith("llmts_event_loop_lag_seconds_bucket{"):
+                        le = line.split('le="', 1)[1].split('"', 1)[0]
+                        buckets[math.inf if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+                out[name] = buckets
+        return out
+
+    async def begin(self) -> None:
         self.samples = {"mongo": [], "kafka": []}
+        self._lag0 = await self._lag_buckets()
         self._task = asyncio.create_task(self._loop())
 
     async def end(self, label: str) -> None:
@@ -123,6 +145,24 @@ class InfraProbe:
                 q = statistics.quantiles([v * 1000 for v in values], n=100)
                 parts.append(f"{name} p50={q[49]:.1f}ms p99={q[98]:.1f}ms")
         print(f"infra round trips during the {label} runs: {', '.join(parts)}", flush=True)
+        if self.services:
+            lag1 = await self._lag_buckets()
+            lags = []
+            for name, after in lag1.items():
+                diff = {le: n - self._lag0.get(name, {}).get(le, 0.0) for le, n in sorted(after.items())}
+                total = diff.get(math.inf, 0.0)
+                if total:
+                    qs = []
+                    for share in (0.5, 0.9, 0.99):  # the bucket's upper bound where the quantile falls
+                        le = next(le for le, n in diff.items() if n >= share * total)
+                        qs.append(f"p{round(share * 100)}≤{le * 1000:.0f}ms")
+                    lags.append(f"{name} {' '.join(qs)}")
+            cap = "none" if self.guard_cap is None or self.guard_cap < 0 else f"{self.guard_cap:.0f} calls"
+            print(
+                f"event-loop lag during the {label} runs: {', '.join(lags)}; the generator's load guard at the "
+                f"end: {cap} (LOOP_LAG_TARGET_MS)",
+                flush=True,
+            )
 
     async def aclose(self) -> None:
         await self.producer.stop()
@@ -131,10 +171,58 @@ class InfraProbe:
         await self.mongo.close()
 
 
-def stages(timings: dict[str, Any], seen: dict[str, Any]) -> str:
+class KafkaWatch:
+    """Reads the run's command and event topics (no consumer group, from the latest offset) and notes, for the jobs
+    it is told to watch, when each record was produced (its CreateTime, stamped by the producing client) and when
+    it arrived here: splits the command stage (gateway → Kafka → generator) and the relay (generator → Kafka →
+    gateway → WebSocket) at the broker."""
+
+    def __init__(self, run: str) -> None:
+        prefix = f"bench-fair-{run}."
+        self.topics = {
+            prefix + topics.GENERATION_COMMANDS: "command",
+            prefix + topics.GENERATION_EVENTS: "event",
+        }
+        self.consumer = AIOKafkaConsumer(
+            *self.topics, auto_offset_reset="latest", enable_auto_commit=False, **kafka_client_options()
+        )
+        self.watched: set[bytes] = set()
+        self.seen: dict[tuple[str, str], tuple[float, float]] = {}  # (job id, kind) → (produced, received)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.seek_to_end()
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        async for record in self.consumer:
+            kind = self.topics.get(record.topic, "")
+            if record.key is None or (kind == "event" and record.key not in self.watched):
+                continue  # commands: all (few, and keyed by a job id not known before the 202); events: B's
+            if kind == "event":
+                if not any(f'"{t}"'.encode() in record.value for t in TERMINAL_EVENT_TYPES):
+                    continue
+                kind = "terminal"
+            self.seen[(record.key.decode(), kind)] = (record.timestamp / 1000.0, time.time())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.consumer.stop()
+
+
+def stages(
+    timings: dict[str, Any], seen: dict[str, Any], kafka: KafkaWatch | None = None, job_id: str = ""
+) -> str:
     """Where the wall time went: command delivery (accepted → the generator has it), admission (→ started), the
     run (→ finished), the terminal event's publication (finished → the event's ``time``, set when the generator
-    publishes it) and its relay to the client (→ seen on the WebSocket: Kafka, the gateway's fan-out)."""
+    creates it) and its relay to the client (→ seen on the WebSocket). With ``kafka``, the command splits into
+    ``outbox`` (accepted → record produced by the gateway), ``broker`` (→ record read by this benchmark's consumer)
+    and ``consume`` (→ stored by the generator), the relay into ``write`` (event created → record produced: the
+    job's terminal write and the flusher), ``broker`` and ``gateway`` (→ seen on the WebSocket)."""
 
     def at(key: str) -> float | None:
         raw = timings.get(key)
@@ -148,7 +236,32 @@ def stages(timings: dict[str, Any], seen: dict[str, Any]) -> str:
     if any(p is None for p in points):
         return str(timings)
     names = ("command", "admission", "run", "publish" if published else "event", "relay")
-    return " ".join(f"{n}={(b - a) * 1000:.0f}ms" for n, a, b in zip(names, points, points[1:], strict=False))  # type: ignore[operator]
+    parts = [f"{n}={(b - a) * 1000:.0f}ms" for n, a, b in zip(names, points, points[1:], strict=False)]  # type: ignore[operator]
+    command = kafka.seen.get((job_id, "command")) if kafka else None
+    if command:
+        parts[0] += " ({})".format(
+            " ".join(
+                f"{n}={(b - a) * 1000:.0f}"
+                for n, a, b in (
+                    ("outbox", points[0], command[0]),
+                    ("broker", command[0], command[1]),
+                    ("consume", command[1], points[1]),
+                )
+            )
+        )
+    terminal = kafka.seen.get((job_id, "terminal")) if kafka else None
+    if terminal and published:
+        parts[-1] += " ({})".format(
+            " ".join(
+                f"{n}={(b - a) * 1000:.0f}"
+                for n, a, b in (
+                    ("write", points[-2], terminal[0]),
+                    ("broker", terminal[0], terminal[1]),
+                    ("gateway", terminal[1], points[-1]),
+                )
+            )
+        )
+    return " ".join(parts)
 
 
 class User:
@@ -160,6 +273,7 @@ class User:
             base_url=gateway, headers={"Authorization": f"Bearer {token}"}, timeout=120
         )
         self.template_id = ""
+        self.kafka: KafkaWatch | None = None
 
     async def create_template(self) -> None:
         r = await self.client.post("/templates", json={"name": f"bench fairness {self.name}", **TEMPLATE})
@@ -182,6 +296,8 @@ class User:
         r.raise_for_status()
         t0 = time.perf_counter()
         job_id = r.json()["job_id"]
+        if self.kafka is not None:
+            self.kafka.watched.add(job_id.encode())
         seen: dict[str, Any] = {}
         final = await watch_terminal(self.gateway, self.token, job_id, seen)
         wall = time.perf_counter() - t0
@@ -192,7 +308,7 @@ class User:
         call_s, _first, _last = await call_timing(self.client, job_id)
         print(
             f"{label}: wall={wall:.3f}s mean call (permit wait + provider, as recorded)={call_s * 1000:.0f}ms "
-            f"stages: {stages(timings, seen)}",
+            f"stages: {stages(timings, seen, self.kafka, job_id)}",
             flush=True,
         )
         return wall, float(timings.get("duration_seconds") or 0.0)
@@ -293,7 +409,7 @@ async def measure(
             f"stack warmed up by user A's job of {args.warmup_items} items in {time.perf_counter() - t:.1f}s"
         )
     await b.timed_job(args.b_count, "warm-up")
-    probe.begin()
+    await probe.begin()
     solo = [await b.timed_job(args.b_count, "solo") for _ in range(args.repeat)]
     await probe.end("solo")
     a_jobs = [await a.submit(args.a_count) for _ in range(args.a_jobs)]
@@ -302,7 +418,7 @@ async def measure(
     t0 = time.perf_counter()
     try:
         shared = []
-        probe.begin()
+        await probe.begin()
         for _ in range(args.repeat):
             shared.append(await b.timed_job(args.b_count, "shared"))
         await probe.end("shared")
@@ -357,11 +473,15 @@ async def main_async(args: argparse.Namespace) -> str:
             users.append(user)
             await user.create_template()
         pids = {name: proc.p.pid for name, proc in procs.items() if proc.p is not None} | infra_pids()
-        probe = InfraProbe(run)
+        lagged = {n: procs[n].url for n in ("generator", "gateway")}
+        probe, watch = InfraProbe(run, lagged), KafkaWatch(run)
         await probe.start()
+        await watch.start()
+        users[1].kafka = watch
         try:
             solo, shared = await measure(users[0], users[1], procs["fake"].url, pids, args, probe)
         finally:
+            await watch.aclose()
             await probe.aclose()
         print(f"logs: {log_dir}", flush=True)
         return f"fairness: solo_s={solo:.3f} shared_s={shared:.3f} ratio={shared / solo:.3f}"

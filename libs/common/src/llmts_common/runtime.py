@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 from llmts_common.kafka import EventPublisher, create_broker, flush_offsets
 from llmts_common.kafka_security import faststream_security, start_explained
 from llmts_common.logging import configure_logging
+from llmts_common.looplag import LoopLag
 from llmts_common.mongo import (
     Database,
     Document,
@@ -132,6 +133,8 @@ class ServiceRuntime:
             else None
         )
         self._tasks: list[tuple[str, BackgroundTask]] = []
+        self.loop_lag = LoopLag()  # llmts_event_loop_lag_seconds; read by code of the process (the generator)
+        self._tasks.append(("loop-lag", self.loop_lag.run))
         self._running: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self.stopping = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from llmts_generator.batchjob import BatchConfig
 from llmts_generator.domain.backoff import BackoffPolicy
 from llmts_generator.domain.concurrency import AdaptiveConfig, AdaptiveLimit
 from llmts_generator.domain.limiter import FairLimiter
+from llmts_generator.domain.loadguard import GuardConfig, LoadGuard
 from llmts_generator.domain.ports import EventSink
 from llmts_generator.entrypoints import account_events, http, stream
 from llmts_generator.manager import JobManager, default_owner
@@ -34,6 +36,9 @@ from llmts_generator.runner import RunnerConfig, RunnerDeps
 from llmts_generator.settings import GeneratorSettings
 from llmts_providers import ProviderFactory, ProviderSettings
 from llmts_templating.pool import RenderPool
+
+GUARD_INTERVAL_S = 1.0
+"""How often the process-wide cap of the load guard is re-decided (the loop-lag window is one second)."""
 
 DESCRIPTION = """Runs generation jobs (exactly N validated items) from `generation.commands`; publishes
 `generation.events`. Reads are owner-only through the verified bearer token."""
@@ -70,9 +75,10 @@ def runner_config(settings: GeneratorSettings) -> RunnerConfig:
     )
 
 
-def limiters(settings: GeneratorSettings) -> Callable[[str], FairLimiter]:
+def limiters(settings: GeneratorSettings, guard: LoadGuard | None = None) -> Callable[[str], FairLimiter]:
     """One global fair limiter per provider (one endpoint: a provider has one base URL), shared by every job of
-    the process; its capacity is learned below the configured ceiling unless PROVIDER_ADAPTIVE_CONCURRENCY=false."""
+    the process; its capacity is learned below the configured ceiling unless PROVIDER_ADAPTIVE_CONCURRENCY=false,
+    and all of them heed ``guard`` (the process-wide cap while the event loop lags)."""
     ceilings = settings.provider_limits()
     initials = settings.provider_initial_limits()
     made: dict[str, FairLimiter] = {}
@@ -94,7 +100,7 @@ def limiters(settings: GeneratorSettings) -> Callable[[str], FairLimiter]:
                         max_pause_s=settings.max_retry_after_seconds,
                     )
                 )
-            limiter = made[name] = FairLimiter(ceiling, name=name, controller=controller)
+            limiter = made[name] = FairLimiter(ceiling, name=name, controller=controller, guard=guard)
         return limiter
 
     return limiter_for
@@ -133,6 +139,32 @@ def response_cache(
     return cache
 
 
+def load_guard(settings: GeneratorSettings, runtime: ServiceRuntime) -> LoadGuard | None:
+    """The process-wide cap on provider calls while the event loop lags (``LOOP_LAG_TARGET_MS``; None when 0),
+    re-decided every second from the runtime's loop-lag samples by a background task."""
+    if settings.loop_lag_target_ms <= 0:
+        return None
+    ceiling = sum(settings.provider_limits().values()) or settings.provider_concurrency_default
+    guard = LoadGuard(
+        GuardConfig(
+            target_s=settings.loop_lag_target_ms / 1000.0,
+            floor=min(settings.loop_lag_min_calls, max(1, ceiling)),
+            ceiling=max(ceiling, settings.loop_lag_min_calls),
+        )
+    )
+
+    async def steer(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), GUARD_INTERVAL_S)
+            if guard.update(runtime.loop_lag.recent_p90()):
+                guard.notify()
+            metrics.LOAD_GUARD_CAP.set(-1 if math.isinf(guard.cap) else guard.cap)
+
+    runtime.add_background("load-guard", steer)
+    return guard
+
+
 def runner_deps(
     settings: GeneratorSettings,
     repo: MongoGenerationRepository,
@@ -141,9 +173,10 @@ def runner_deps(
     renderer: RenderPool,
     now: Callable[[], datetime],
     cache: MongoResponseCache,
+    guard: LoadGuard | None = None,
 ) -> RunnerDeps:
     owner = default_owner(settings.instance_id)
-    limiter_for = limiters(settings)
+    limiter_for = limiters(settings, guard)
     config = runner_config(settings)
     return RunnerDeps(repo, sink, providers.for_model, limiter_for, renderer, config, owner, now, cache)
 
@@ -189,7 +222,7 @@ def bootstrap(
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     renderer = render_pool(settings, runtime)
     cache = response_cache(settings, runtime, now)
-    deps = runner_deps(settings, repo, sink, providers, renderer, now, cache)
+    deps = runner_deps(settings, repo, sink, providers, renderer, now, cache, load_guard(settings, runtime))
     deps.datasets = seed_rows(settings, runtime)  # the jobs' and the preview's seed rows
     manager = job_manager(settings, deps)
     stream.register(

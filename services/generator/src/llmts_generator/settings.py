@@ -110,6 +110,19 @@ class GeneratorSettings(BaseServiceSettings):
         description="Round trips at the limit before trying again a level that overloaded (doubled after each "
         "probe that fails again, up to 64).",
     )
+    loop_lag_target_ms: float = Field(
+        default=10.0,
+        ge=0,
+        description="Event-loop lag (p90 of the last second) above which the process keeps fewer provider calls "
+        "in flight, all providers together (AIMD; calls are still granted fairly between users): one user's "
+        "backlog against a fast endpoint must not keep the loop — every other user's job — waiting. 0: no such "
+        "cap.",
+    )
+    loop_lag_min_calls: int = Field(
+        default=8,
+        ge=1,
+        description="The process-wide cap never goes below this many calls in flight (LOOP_LAG_TARGET_MS).",
+    )
     stream_providers: str = Field(
         default="ollama,openai-compatible",
         description="Providers whose calls are streamed (comma list): their first-token and idle deadlines apply "

@@ -27,6 +27,10 @@ COST = Counter("llmts_generator_cost_usd_total", "Cost billed in USD", ["provide
 PROVIDER_ERRORS = Counter(
     "llmts_generator_provider_errors_total", "Provider errors by type", ["provider", "type"]
 )
+LOAD_GUARD_CAP = Gauge(
+    "llmts_generator_load_guard_calls",
+    "Process-wide cap on provider calls in flight while the event loop lags (LOOP_LAG_TARGET_MS); -1: no cap",
+)
 JOBS_QUEUED = Gauge(
     "llmts_generator_jobs_queued",
     "Unsettled jobs no generator holds a live lease on (waiting to start or to be resumed); global, the same "

@@ -9,7 +9,8 @@ user counts as a user of its own (its job id).
 **Capacity.** Fixed (``FairLimiter(n)``), or adaptive: with an
 :class:`~llmts_generator.domain.concurrency.AdaptiveLimit` the capacity is the controller's current limit, each call
 reports how it went through its :class:`Permit` (the ``slot`` context manager maps a provider error onto an overload
-signal itself), and a Retry-After pause holds every new grant until it ends.
+signal itself), and a Retry-After pause holds every new grant until it ends. Every provider's limiter also heeds the
+process-wide :class:`~llmts_generator.domain.loadguard.LoadGuard` (calls in flight while the event loop lags).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from llmts_generator.domain.concurrency import AdaptiveLimit, CallStart
 from llmts_generator.domain.fairness import FairQueue
+from llmts_generator.domain.loadguard import LoadGuard
 from llmts_providers.errors import ProviderTimeout, ProviderUnavailable, RateLimited
 
 log = logging.getLogger("llmts.generator.limiter")
@@ -75,6 +77,7 @@ class FairLimiter:
         name: str = "",
         controller: AdaptiveLimit | None = None,
         clock: Callable[[], float] = time.monotonic,
+        guard: LoadGuard | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be ≥ 1")
@@ -86,6 +89,11 @@ class FairLimiter:
         self._waiters: FairQueue[asyncio.Future[CallStart | None]] = FairQueue()
         self._open: set[Permit] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self.guard = (
+            guard  # the process-wide cap while the event loop lags (shared by every provider's limiter)
+        )
+        if guard is not None:
+            guard.subscribe(self._wake)
 
     @property
     def capacity(self) -> int:
@@ -115,12 +123,14 @@ class FairLimiter:
 
     # --- the fair semaphore ----------------------------------------------------------------------------
     def _room(self) -> bool:
-        if self.in_use >= self.capacity:
+        if self.in_use >= self.capacity or (self.guard is not None and not self.guard.allows()):
             return False
         return self.controller is None or not self.controller.paused(self.clock())
 
     def _start(self) -> CallStart | None:
         self.in_use += 1
+        if self.guard is not None:
+            self.guard.started()
         return self.controller.start(self.in_use) if self.controller is not None else None
 
     async def acquire(self, key: str, user: str | None = None) -> CallStart | None:
@@ -144,7 +154,12 @@ class FairLimiter:
     def release(self, key: str, user: str | None = None) -> None:
         self.in_use -= 1
         self._waiters.release(key if user is None else user, key)
+        if self.guard is None:
+            self._wake()
+            return
+        self.guard.ended()
         self._wake()
+        self.guard.notify()  # the other providers' waiters, when the process-wide cap was what held them
 
     def _wake(self) -> None:
         while self._waiters and self._room():
@@ -171,6 +186,8 @@ class FairLimiter:
         ctl = self.controller
         if ctl is None or not self._waiters or self._timer is not None or self.in_use >= self.capacity:
             return
+        if self.guard is not None and not self.guard.allows():
+            return  # the process-wide cap holds them: a call's end or the cap's rise wakes them (guard.notify)
         delay = max(0.0, ctl.paused_until - self.clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self.poke)
 
