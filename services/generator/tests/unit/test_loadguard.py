@@ -153,3 +153,42 @@ async def test_waiters_held_by_the_cap_do_not_spin_the_loop() -> None:
     gate.set()
     await asyncio.gather(*held, waiter)
     assert guard.in_flight == 0
+
+
+async def test_while_the_cap_binds_freed_calls_alternate_between_providers() -> None:
+    """User A's backlog waits on provider a, user B's calls on provider b: with the cap binding, every freed call
+    must not go back to a's queue first (B would wait behind all of A's calls)."""
+    guard = LoadGuard(CFG)
+    a, b = FairLimiter(16, name="a", guard=guard), FairLimiter(16, name="b", guard=guard)
+    order: list[str] = []
+    gates: dict[str, asyncio.Event] = {}
+
+    async def call(lim: FairLimiter, user: str, n: int) -> None:
+        async with lim.slot(f"{user}{n}", user=user):
+            order.append(user)
+            gate = gates[f"{user}{n}"] = asyncio.Event()
+            await gate.wait()
+
+    first = [asyncio.create_task(call(a, "A", i)) for i in range(8)]
+    await asyncio.sleep(0)
+    guard.update(0.05)  # 8 in flight: cap 4
+    assert guard.cap == 4
+    backlog = [asyncio.create_task(call(a, "A", i)) for i in range(8, 40)]
+    small = [asyncio.create_task(call(b, "B", i)) for i in range(4)]
+    await asyncio.sleep(0)
+    order.clear()
+    for i in range(8):  # the first 8 end one by one (4 of them above the cap: no grant until below it)
+        gates[f"A{i}"].set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    granted = list(order)
+    assert granted.count("B") >= 2  # B got its turns among the first grants, not after A's 32 waiting calls
+    assert granted[:4].count("B") >= 1
+    for task in backlog + small:
+        task.cancel()
+    for i in range(8):
+        gates.pop(f"A{i}", None)
+    for gate in gates.values():
+        gate.set()
+    await asyncio.gather(*first, *backlog, *small, return_exceptions=True)
+    assert guard.in_flight == 0

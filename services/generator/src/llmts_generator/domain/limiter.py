@@ -158,8 +158,8 @@ class FairLimiter:
             self._wake()
             return
         self.guard.ended()
-        self._wake()
-        self.guard.notify()  # the other providers' waiters, when the process-wide cap was what held them
+        self.guard.notify()  # every provider's waiters, this one's included, in turns while the cap binds
+        self._wake()  # (this one's own capacity, when the cap left room)
 
     def _wake(self) -> None:
         while self._waiters and self._room():

@@ -23,6 +23,7 @@ a small job still gets the next free call at once; the cap only decides how many
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class LoadGuard:
         self.in_flight = 0
         self.decreases = 0
         self.lag_s = 0.0
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: deque[Callable[[], None]] = deque()
 
     def subscribe(self, wake: Callable[[], None]) -> None:
         """``wake`` is called when calls may start again (the cap rose, or a call ended while it binds): each
@@ -59,9 +60,14 @@ class LoadGuard:
         self._listeners.append(wake)
 
     def notify(self) -> None:
-        for wake in self._listeners:
+        """Let the providers' limiters grant while the cap allows, in turns: the one asked first goes last next
+        time, so while the cap binds a freed call alternates between the providers whose calls wait (a user on
+        another provider than the backlog's is not left behind it)."""
+        for _ in range(len(self._listeners)):
             if not self.allows():
                 return
+            wake = self._listeners[0]
+            self._listeners.rotate(-1)
             wake()
 
     def allows(self) -> bool:
