@@ -35,6 +35,11 @@ class ConcurrencyPublic(BaseModel):
     ceiling: int = Field(description="The configured most (PROVIDER_CONCURRENCY).", examples=[4])
     in_flight: int = Field(default=0, description="Calls in flight to it now, all jobs of the process.")
     adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
+    process_cap: int | None = Field(
+        default=None,
+        description="The generator's process-wide cap on calls in flight, all providers together, while its event "
+        "loop lags (LOOP_LAG_TARGET_MS: the process, not the provider, is the bottleneck); null: none now.",
+    )
 
 
 class ModelRefPublic(BaseModel):

@@ -76,7 +76,7 @@ class ModelChain:
 
     def concurrency(self) -> dict[str, dict[str, Any]]:
         """Calls at once to the provider of the active model: ``{provider: {current, ceiling, in_flight,
-        adaptive}}`` (empty before the chain starts)."""
+        adaptive, process_cap}}`` (empty before the chain starts)."""
         route = self.route
         return {} if route is None else {route.provider_name: route.limiter.snapshot()}
 

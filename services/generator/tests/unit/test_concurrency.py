@@ -243,7 +243,13 @@ async def test_a_429_in_a_slot_lowers_the_capacity() -> None:
         async with lim.slot("job"):  # the 8th call at once gets a 429
             raise RateLimited("429", "fake", status_code=429)
     assert lim.capacity == 4  # 0.5 × 8
-    assert lim.snapshot() == {"current": 4, "ceiling": 64, "in_flight": 7, "adaptive": True}
+    assert lim.snapshot() == {
+        "current": 4,
+        "ceiling": 64,
+        "in_flight": 7,
+        "adaptive": True,
+        "process_cap": None,
+    }
     for _ in range(7):
         lim.release("other")
     assert lim.in_use == 0

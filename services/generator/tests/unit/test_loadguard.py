@@ -192,3 +192,12 @@ async def test_while_the_cap_binds_freed_calls_alternate_between_providers() -> 
         gate.set()
     await asyncio.gather(*first, *backlog, *small, return_exceptions=True)
     assert guard.in_flight == 0
+
+
+def test_the_job_view_shows_the_process_cap_while_it_binds() -> None:
+    guard = LoadGuard(CFG)
+    lim = FairLimiter(16, name="a", guard=guard)
+    assert lim.snapshot()["process_cap"] is None
+    busy(guard, 10)
+    guard.update(0.05)
+    assert lim.snapshot()["process_cap"] == 5

@@ -116,6 +116,12 @@ class ProviderConcurrency(BaseModel):
     ceiling: int = Field(ge=1, description="The configured most (PROVIDER_CONCURRENCY).", examples=[4])
     in_flight: int = Field(default=0, ge=0, description="Calls in flight to it now, all jobs of the process.")
     adaptive: bool = Field(default=True, description="False: the ceiling is a fixed limit.")
+    process_cap: int | None = Field(
+        default=None,
+        ge=1,
+        description="The generator's process-wide cap on calls in flight, all providers together, while its event "
+        "loop lags (LOOP_LAG_TARGET_MS: the process, not the provider, is the bottleneck); null: none now.",
+    )
 
 
 class BatchProgress(BaseModel):

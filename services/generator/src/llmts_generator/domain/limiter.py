@@ -109,12 +109,14 @@ class FairLimiter:
 
     def snapshot(self) -> dict[str, Any]:
         """What progress events and the job view show: ``current`` limit, ``ceiling``, calls ``in_flight`` (all
-        jobs of this process), ``adaptive``."""
+        jobs of this process), ``adaptive``, and ``process_cap`` while the load guard caps the whole process."""
+        cap = self.guard.snapshot()["cap"] if self.guard is not None else None
         return {
             "current": self.capacity,
             "ceiling": self.ceiling,
             "in_flight": self.in_use,
             "adaptive": self.controller is not None,
+            "process_cap": cap,
         }
 
     def waiting(self, key: str | None = None, *, user: str | None = None) -> int:
