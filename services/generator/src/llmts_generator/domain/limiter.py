@@ -89,9 +89,8 @@ class FairLimiter:
         self._waiters: FairQueue[asyncio.Future[CallStart | None]] = FairQueue()
         self._open: set[Permit] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self.guard = (
-            guard  # the process-wide cap while the event loop lags (shared by every provider's limiter)
-        )
+        # the process-wide cap while the event loop lags (shared by every provider's limiter)
+        self.guard = guard
         if guard is not None:
             guard.subscribe(self._wake)
 
