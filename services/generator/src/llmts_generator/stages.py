@@ -75,9 +75,74 @@ def item_schema(req: GenerationRequested) -> tuple[dict[str, Any] | None, bool |
     strict = req.validation_mode == "strict" and all(s.validation.mode == "strict" for s in tpl.stages)
     if not tpl.stages:
         return schema, strict
-    properties = {**(schema.get("properties") or {}), **{s.name: s.json_schema for s in tpl.stages}}
+    defs = dict(schema.get("$defs") or {})
+    nested: dict[str, Any] = {}
+    for stage in tpl.stages:
+        nested[stage.name], hoisted = nest_stage_schema(stage.name, stage.json_schema)
+        defs.update(hoisted)
+    properties = {**(schema.get("properties") or {}), **nested}
     required = [*(schema.get("required") or []), *(s.name for s in tpl.stages)]
-    return {**schema, "type": "object", "properties": properties, "required": required}, strict
+    combined = {**schema, "type": "object", "properties": properties, "required": required}
+    if defs:
+        combined["$defs"] = defs
+    return combined, strict
+
+
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas: no $ref inside
+
+
+def _pointer_token(text: str) -> str:
+    return text.replace("~", "~0").replace("/", "~1")
+
+
+def nest_stage_schema(stage: str, schema: Any) -> tuple[Any, dict[str, Any]]:
+    """``schema`` (a stage's own, whose local ``$ref``s point into itself) as it sits in the complete item's schema
+    under ``properties/<stage>``, and its ``$defs``/``definitions`` to add to that schema's root ``$defs`` (as
+    ``stage.<stage>.<name>``): every local ``$ref`` is rewritten to where its target is now, so the complete
+    schema resolves (jsonschema, the exporter's layout) as the stage's schema did on its own."""
+    if not isinstance(schema, dict):
+        return schema, {}
+    base = f"#/properties/{_pointer_token(stage)}"
+    sections = ("$defs", "definitions")
+
+    def moved(ref: str) -> str:
+        if not ref.startswith("#"):
+            return ref  # another document: unchanged
+        pointer = ref[1:]
+        head, _, rest = pointer.lstrip("/").partition("/")
+        if pointer.startswith("/") and head in sections and rest:
+            name, _, tail = rest.partition("/")
+            unescaped = name.replace("~1", "/").replace("~0", "~")
+            target = f"#/$defs/{_pointer_token(f'stage.{stage}.{unescaped}')}"
+            return target + (f"/{tail}" if tail else "")
+        return base + pointer
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str):
+                    out[key] = moved(value)
+                elif key in _DATA_KEYWORDS:
+                    out[key] = value
+                else:
+                    out[key] = rewrite(value)
+            return out
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    rewritten = rewrite(schema)
+    for key in (
+        "$id",
+        "$schema",
+    ):  # a nested $id would make "#" mean the stage again: the rewrite assumes the root
+        rewritten.pop(key, None)
+    hoisted: dict[str, Any] = {}
+    for section in sections:
+        for name, sub in (rewritten.pop(section, None) or {}).items():
+            hoisted[f"stage.{stage}.{name}"] = sub
+    return rewritten, hoisted
 
 
 def complete_value(outputs: Mapping[str, Any]) -> Any:

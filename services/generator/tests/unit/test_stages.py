@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
 from services.generator.tests import support
 from services.generator.tests.fakes import FakeResponseCache, ScriptedProvider
 from services.generator.tests.unit.test_runner import OWNER, SCHEMA, harness, review, until
@@ -21,7 +22,7 @@ from llmts_generator.domain.evaluation import ItemRules
 from llmts_generator.entrypoints.http import preview_job
 from llmts_generator.entrypoints.views import attempt_view, attempts_by_stage
 from llmts_generator.runner import JobRunner
-from llmts_generator.stages import StageMemory, complete_value
+from llmts_generator.stages import StageMemory, complete_value, item_schema
 from llmts_providers import ChatRequest, Provider
 from llmts_templating.pool import RenderPool
 
@@ -410,3 +411,56 @@ async def test_the_llm_judge_scores_the_complete_item_after_its_last_stage() -> 
     (refused,) = h.repo.rejected(msg.job_id)
     assert refused["reason"] == "judge"
     assert len(judge.calls) == 4
+
+
+def test_a_stage_schemas_own_defs_and_refs_resolve_in_the_complete_item_schema() -> None:
+    """A stage schema with ``$defs`` and local ``$ref``s (to its defs, to itself, between defs) nested under its
+    name: the refs are rewritten and the defs hoisted to the root, so the complete item validates as each part did
+    (before, ``#/$defs/tone`` inside the nested stage pointed at main's root and did not resolve)."""
+    reply_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "text": {"type": "string"},
+            "tone": {"$ref": "#/$defs/tone"},
+            "alternatives": {"type": "array", "items": {"$ref": "#/$defs/alt"}},
+            "quoted": {"$ref": "#/properties/text"},
+        },
+        "required": ["text", "tone"],
+        "$defs": {
+            "tone": {"enum": ["warm", "formal"], "default": {"$ref": "#/not/a/schema"}},
+            "alt": {"type": "object", "properties": {"tone": {"$ref": "#/$defs/tone"}}},
+        },
+    }
+    main_schema = {**SCHEMA, "$defs": {"tone": {"type": "integer"}}}  # main's own def of the same name
+    req = staged(1)
+    tpl = req.template.model_copy(
+        update={
+            "json_schema": main_schema,
+            "stages": [req.template.stages[0].model_copy(update={"json_schema": reply_schema})],
+        }
+    )
+    combined, _strict = item_schema(req.model_copy(update={"template": tpl}))
+    assert combined is not None
+    nested = combined["properties"]["reply"]
+    assert "$defs" not in nested
+    assert "$schema" not in nested
+    assert nested["properties"]["tone"] == {"$ref": "#/$defs/stage.reply.tone"}
+    assert nested["properties"]["quoted"] == {"$ref": "#/properties/reply/properties/text"}
+    assert combined["$defs"]["tone"] == {"type": "integer"}  # main's untouched
+    alt = combined["$defs"]["stage.reply.alt"]
+    assert alt["properties"]["tone"] == {"$ref": "#/$defs/stage.reply.tone"}
+    assert combined["$defs"]["stage.reply.tone"]["default"] == {
+        "$ref": "#/not/a/schema"
+    }  # data, not a schema
+    item = {
+        "title": "Great",
+        "rating": 5,
+        "reply": {"text": "Thanks", "tone": "warm", "alternatives": [{"tone": "formal"}], "quoted": "x"},
+    }
+    validator = jsonschema.Draft202012Validator(combined)
+    assert not list(validator.iter_errors(item))
+    bad = {**item, "reply": {**item["reply"], "alternatives": [{"tone": "rude"}]}}
+    errors = list(validator.iter_errors(bad))
+    assert len(errors) == 1
+    assert list(errors[0].absolute_path) == ["reply", "alternatives", 0, "tone"]
