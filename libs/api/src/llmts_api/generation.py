@@ -332,7 +332,9 @@ class ItemPublic(BaseModel):
         default=None, description="What the item was generated from (null for items of older jobs)."
     )
     provenance: ItemProvenancePublic | None = Field(
-        default=None, description="How the item was made (null for rejected items and items of older jobs)."
+        default=None,
+        description="How the item was made; on a rejected item what it was made from (null for items of older "
+        "jobs).",
     )
     judge: dict[str, Any] | None = Field(
         default=None,

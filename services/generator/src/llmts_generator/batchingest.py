@@ -152,6 +152,12 @@ class LineIngest:
         plan = SlotPlan(s.slot, s.target)
         done = ItemOutcome(plan, s.item_attempt, self.usage[s.slot], ctx.clock())
         inputs = item_inputs(ctx.plan, s.target, ctx.request.variables)
+        rendered = self.rendered.get(s.target)
+        made = (
+            item_provenance(rendered, attempt, s.item_attempt, dataset_id=dataset_of(ctx.variables))
+            if rendered is not None
+            else None
+        )
         if verdict.action == "accept":
             index = st.next_index
             st.next_index += 1
@@ -160,13 +166,7 @@ class LineIngest:
                 st.unique.commit(verdict.value, ctx.rules.rules)
             sched.slot_succeeded(s.slot)
             self.r.rate.record(time.monotonic())
-            rendered = self.rendered.get(s.target)
             task_index = rendered.task_index if rendered is not None else 0
-            made = (
-                item_provenance(rendered, attempt, s.item_attempt, dataset_id=dataset_of(ctx.variables))
-                if rendered is not None
-                else None
-            )
             op = accepted_op(
                 self.job,
                 ctx.events,
@@ -193,6 +193,7 @@ class LineIngest:
                 errors=verdict.errors,
                 last_text=self.last_text.get(s.slot, (None, None))[0],
                 inputs=inputs,
+                provenance=made,
             )
         self._write(op)
         self.open.pop(s.slot, None)

@@ -235,9 +235,10 @@ def rejected_op(
     inputs: dict[str, Any] | None = None,
     judge: dict[str, Any] | None = None,
     stage: str | None = None,  # the later stage of a multi-stage item that spent its attempts
+    provenance: dict[str, Any] | None = None,
 ) -> Op:
     """The final attempt of a target + rejected item number ``number`` (stored at index ``-(number + 1)``) + its
-    event."""
+    event; ``provenance``: what it was made from (``itemdraws.item_provenance``), as for an accepted item."""
     clipped = last_text[:MAX_LAST_OUTPUT_CHARS] if last_text is not None else None
     summary = error_summary(errors)
     event = ItemRejected(
@@ -251,6 +252,7 @@ def rejected_op(
         usage=done.usage.usage(),
         inputs=inputs,
         stage=stage,
+        provenance=provenance,
     )
     envelope = events.envelope_for(event)
     item = {
@@ -274,6 +276,8 @@ def rejected_op(
     }
     if judge is not None:  # refused by the LLM judge: its verdict; the attempt was written when it was judged
         item["judge"] = judge
+    if provenance is not None:
+        item["provenance"] = provenance
     op = attempt_op(attempt, item_attempt_done=True) if judge is None else Op()
     op.inc["counts.rejected"] = 1
     op.inc["next_rejected"] = 1
@@ -312,5 +316,6 @@ def stored_item_event(job: JobRef, events: EventSink, d: Mapping[str, Any]) -> t
             usage=usage,
             inputs=d.get("inputs"),
             stage=d.get("stage"),
+            provenance=d.get("provenance"),
         )
     return events.envelope_for(message, message_id=d.get("event_id")), message.TOPIC

@@ -442,6 +442,9 @@ class SlotWork:
                 inputs=self._inputs(t),
                 judge=judged,
                 stage=verdict.stage,
+                provenance=item_provenance(
+                    t.rendered, attempt, t.item_attempt, dataset_id=self._dataset_id, judge=judged
+                ),
             )
         await self._submit(op, free=t.cache == "hit")
 

@@ -18,6 +18,7 @@ from llmts_generator.domain.itemvars import DatasetGone, DatasetsUnavailable, It
 from llmts_generator.domain.requests import RenderedItem, item_context
 from llmts_generator.domain.scheduling import SlotPlan
 from llmts_generator.domain.tasks import expand_tasks
+from llmts_generator.entrypoints.views import item_view
 from llmts_generator.itemdraws import (
     JobInputError,
     draw_item,
@@ -26,7 +27,14 @@ from llmts_generator.itemdraws import (
     preview_draws,
 )
 from llmts_generator.jobloop import JobAborted
-from llmts_generator.records import ItemOutcome, JobRef, SlotUsage, accepted_op, stored_item_event
+from llmts_generator.records import (
+    ItemOutcome,
+    JobRef,
+    SlotUsage,
+    accepted_op,
+    rejected_op,
+    stored_item_event,
+)
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 VARIABLES: dict[str, Any] = {
@@ -236,6 +244,42 @@ def test_an_accepted_item_stores_its_provenance_and_a_republish_carries_it() -> 
     assert item["provenance"] == prov
     envelope, _ = op.item_events[0]
     assert envelope.data["provenance"] == prov
+    again, _ = stored_item_event(job_ref, events, item)
+    assert again.data["provenance"] == prov
+    assert again.id == envelope.id
+
+
+def test_a_rejected_item_stores_what_it_was_made_from_and_a_republish_carries_it() -> None:
+    """Rejections traced to their seed rows and sampled values: the rejected item's document, its event, its view in
+    the result and a republished event carry the same provenance as an accepted item's would."""
+    events = FakeEvents()
+    job_ref = JobRef("job-1", "u1", 1)
+    draw = ItemDraw(row_number=4, row={"product": "p4"}, sampled={"tone": "formal"})
+    rendered = RenderedItem(6, 0, "s", "u", [], {}, draw)
+    attempt = {"model": "m-1", "provider": "openrouter", "slot": 1, "prompt_tokens": 1,
+               "completion_tokens": 1, "cost_usd": 0.0}  # fmt: skip
+    judged = {"scores": {"quality": 1}, "accepted": False}
+    prov = item_provenance(rendered, attempt, 3, dataset_id="ds-1", judge=judged)
+    done = ItemOutcome(SlotPlan(1, 6), 3, SlotUsage(), NOW)
+    op = rejected_op(
+        job_ref,
+        events,
+        attempt,
+        done,
+        number=0,
+        reason="judge",
+        errors=[],
+        last_text="{}",
+        judge=judged,
+        provenance=prov,
+    )
+    (item,) = op.items
+    assert item["provenance"] == prov
+    assert prov["seed_row"] == 4
+    assert prov["judge"] == {"quality": 1}
+    envelope, _ = op.item_events[0]
+    assert envelope.data["provenance"] == prov
+    assert item_view(item)["provenance"] == prov
     again, _ = stored_item_event(job_ref, events, item)
     assert again.data["provenance"] == prov
     assert again.id == envelope.id

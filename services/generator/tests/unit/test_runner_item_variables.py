@@ -92,3 +92,31 @@ async def test_a_resumed_job_draws_what_an_uninterrupted_one_draws() -> None:
     h.clock.now += timedelta(seconds=16)
     assert await (await h.claim(broken, ScriptedProvider(answer))).run() == "completed"
     assert by_target(h.repo.accepted(broken.job_id)) == expected  # same seed: same values per target
+
+
+async def test_a_rejected_item_records_the_values_its_prompt_was_drawn_with() -> None:
+    """Target 1's answers never validate: its rejected items carry the sampled values its prompts held (the same
+    on every regeneration: fixed by the job seed and the target), like an accepted item's provenance."""
+    h = harness()
+    msg = command(4).model_copy(update={"max_attempts_per_item": 1})
+    drawn: dict[int, tuple[str, int]] = {}
+
+    def flaky(call: int, req: ChatRequest) -> str:
+        found = SENT.search(req.messages[-1].content)
+        assert found is not None
+        target, tone, stars = found.groups()
+        drawn[int(target)] = (tone, int(stars))
+        return "not json" if target == "1" else answer(call, req)
+
+    await h.submit(msg)
+    status = await (await h.claim(msg, ScriptedProvider(flaky))).run()
+    assert status == "completed_with_errors"  # target 1 never made it within the job's attempt budget
+    rejected = h.repo.rejected(msg.job_id)
+    assert rejected
+    for d in rejected:
+        prov = d["provenance"]
+        assert d["target"] == 1
+        assert (prov["sampled"]["tone"], prov["sampled"]["stars"]) == drawn[1]
+        assert prov["attempts"] == 1
+    (event, *_) = h.events.of(msg.job_id, "llmts.generation.item_rejected")
+    assert event["provenance"] == rejected[0]["provenance"]

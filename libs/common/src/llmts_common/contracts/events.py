@@ -105,6 +105,12 @@ class ItemRejected(_JobEvent):
         description="Added in v1: the later stage (multi-stage templates) that spent its attempts, when reason is "
         "stage; its errors' paths are relative to the item ($.<stage>…).",
     )
+    provenance: dict[str, Any] | None = Field(
+        default=None,
+        description="Added in v1: what the rejected item was made from, as for an accepted one — {task_index, "
+        "dataset_id, seed_row, sampled, model, provider, attempts, judge} (judge: the refusing scores) — so "
+        "rejections can be traced to seed rows and sampled values.",
+    )
 
 
 class ProviderConcurrency(BaseModel):

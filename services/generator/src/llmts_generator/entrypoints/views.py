@@ -151,6 +151,7 @@ def item_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             "last_output": doc.get("last_output"),
             "inputs": doc.get("inputs"),
             "judge": doc.get("judge"),
+            "provenance": doc.get("provenance"),  # what it was made from (seed row, sampled values, model)
             **base,
         }
     data_json = doc.get("data_json")
