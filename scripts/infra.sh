@@ -91,6 +91,18 @@ running_pid() {
   fi
 }
 
+# the pid file's process is alive (not a zombie), whatever it runs: right after `launch` it may still be the
+# subshell that has not exec'd the component yet (its cmdline is bash's), so startup checks this, not running_pid
+launched_alive() { # component
+  local f pid state
+  f="$(pidfile "$1")"
+  [[ -f $f ]] || return 1
+  pid="$(cat "$f" 2>/dev/null || true)"
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
 log_tail() {
   local f
   f="$(logfile "$1")"
@@ -213,22 +225,21 @@ mongo_ready() {
 }
 
 wait_ready() { # component t0
-  local c="$1" t0="$2" pid deadline
+  local c="$1" t0="$2" deadline
   deadline=$((SECONDS + READY_TIMEOUT))
   while :; do
     if "${c}_ready"; then
       say "$c ready in $(since "$t0") (pid $(running_pid "$c"), 127.0.0.1:$(port_of "$c"))"
       return 0
     fi
-    pid="$(running_pid "$c")"
-    if [[ -z $pid ]]; then
+    if ! launched_alive "$c"; then
       log_tail "$c"
       rm -f "$(pidfile "$c")"
       die "$c exited during startup"
     fi
     if ((SECONDS >= deadline)); then
       log_tail "$c"
-      die "$c not ready after ${READY_TIMEOUT}s (pid $pid still running; '$0 stop $c' to stop it)"
+      die "$c not ready after ${READY_TIMEOUT}s (pid $(cat "$(pidfile "$c")") still running; '$0 stop $c' to stop it)"
     fi
     sleep 0.2
   done

@@ -61,6 +61,17 @@ running_pid() {
   fi
 }
 
+# the pid file's process is alive and not a zombie, whatever it runs: right after the launch it may still be the
+# subshell that has not exec'd ollama yet (its cmdline is bash's), so startup checks this, not running_pid
+launched_alive() {
+  local pid state
+  [[ -f $PIDFILE ]] || return 1
+  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
 http_get() { # path -> body on stdout (fails on a non-2xx or no answer)
   local py
   py="$(pick_python)"
@@ -185,7 +196,7 @@ cmd_up() {
   fi
   deadline=$((SECONDS + READY_TIMEOUT))
   until http_get /api/version >/dev/null 2>&1; do
-    [[ -n $(running_pid) ]] || { tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; die "ollama exited during startup"; }
+    launched_alive || { tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; die "ollama exited during startup"; }
     ((SECONDS < deadline)) || die "ollama not ready after ${READY_TIMEOUT}s (see $LOG)"
     sleep 0.2
   done

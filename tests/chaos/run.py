@@ -102,6 +102,7 @@ class Chaos:
         self.headers: dict[str, str] = {}
         self.token = ""
         self.template_id = ""
+        self.jobs: list[str] = []
 
     async def setup(self) -> None:
         email = f"chaos-{int(time.time())}@example.com"
@@ -145,7 +146,25 @@ class Chaos:
         r = await self.retrying(
             lambda: self.client.post("/generate", headers=self.headers, json=body), (202,)
         )
-        return str(r.json()["job_id"])
+        job_id = str(r.json()["job_id"])
+        self.jobs.append(job_id)
+        return job_id
+
+    async def cancel_open_jobs(self, within: float = 30) -> None:
+        """After a scenario, cancels its jobs that have not ended and waits until they did: a scenario that broke
+        half-way must not keep calling the fake provider into the next one (whose billing check compares the fake's
+        served cost with its own job's)."""
+        jobs, self.jobs = self.jobs, []
+        deadline = time.monotonic() + within
+        for job_id in jobs:
+            while time.monotonic() < deadline:
+                st = await self.status(job_id)
+                if st is not None and st.get("status") in api.TERMINAL_STATUSES:
+                    break
+                with contextlib.suppress(httpx.HTTPError):
+                    await self.client.delete(f"/generate/{job_id}", headers=self.headers, timeout=5)
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(2 * LATENCY_MS / 1000)  # calls in flight at the cancel end on the fake meanwhile
 
     async def status(self, job_id: str) -> dict[str, Any] | None:
         try:
@@ -546,6 +565,10 @@ async def run_all(only: set[str] | None, items: int) -> int:
                         proc.start()
                         await asyncio.to_thread(stack.wait_ready, 60.0, (pname,))
                 await api.fake_config(stack.fake_openrouter, rate_429=0, rate_5xx=0, latency_ms=LATENCY_MS)
+                if not outcome.held:
+                    with contextlib.suppress(Exception):
+                        await chaos.cancel_open_jobs()
+                chaos.jobs.clear()
             outcome.figures = {"took_s": round(time.monotonic() - t0, 1), **outcome.figures}
             outcomes.append(outcome)
             print(outcome.line(), flush=True)

@@ -1,7 +1,8 @@
 """The process-wide load guard with the real generator (its own instance: the guard lives for the whole process):
 while something keeps the process's event loop busy, fewer provider calls are kept in flight (the cap shows in
-``GET /generate/{id}`` and in the gauge) and the job still ends with exactly N items (how the cap grows back once
-the loop is free: tests/unit/test_loadguard.py)."""
+``GET /generate/{id}``) and the job still ends with exactly N items (how the cap grows back once the loop is free:
+tests/unit/test_loadguard.py). The ``llmts_generator_load_guard_calls`` gauge is not checked here: it is process-wide
+and the other generators of this test process write it too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from joserfc.jwk import OKPKey
-from prometheus_client import REGISTRY
 from services.generator.tests.integration.conftest import KAFKA, MONGO_URL, Harness, make_settings
 from services.generator.tests.integration.test_generation_jobs import assert_consistent
 from services.generator.tests.support import EventTap, command, ensure_topic
@@ -97,9 +97,6 @@ async def test_a_busy_loop_caps_the_calls_in_flight_and_the_job_still_ends_exact
                 capped = True
                 break
         assert capped, f"no process cap while the loop was kept busy: {views[-3:]}"
-        gauge = REGISTRY.get_sample_value("llmts_generator_load_guard_calls")
-        assert gauge is not None
-        assert gauge >= 2  # a cap (at least LOOP_LAG_MIN_CALLS), not -1
     except BaseException:
         watcher.cancel()
         raise
