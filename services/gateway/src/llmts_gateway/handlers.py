@@ -265,7 +265,8 @@ async def job_status(job_id: str, *, user_id: str, token: str, deps: Deps) -> An
 
 
 async def cancel(job_id: str, *, user_id: str, token: str, deps: Deps) -> CancelAccepted:
-    """Ask the generator to cancel (in-flight calls abandoned, finished items kept); 409 once the job ended."""
+    """Ask the generator to cancel (no new call, calls at the provider awaited and billed, finished items kept);
+    409 once the job ended."""
     job = jobs.job_or_error(job_id, await job_status(job_id, user_id=user_id, token=token, deps=deps))
     jobs.ensure_cancellable(job)
     await deps.commands.enqueue(GenerationCancelRequested(job_id=job_id, user_id=user_id))

@@ -71,6 +71,7 @@ def runner_config(settings: GeneratorSettings) -> RunnerConfig:
         breaker_threshold=settings.breaker_threshold,
         progress_interval_s=settings.progress_interval_seconds,
         cancel_grace_s=settings.cancel_grace_seconds,
+        cancel_drain_s=settings.cancel_drain_seconds,
         stream_providers=settings.streamed_providers(),
     )
 

@@ -337,7 +337,8 @@ class JudgeStage:
         w.sched.call_started()
         try:
             async with judge.limiter.slot(f"{w.job.job_id}:judge", user=w.job.user_id) as permit:
-                result = await judge.provider.chat(request)
+                with w.provider_call():  # awaited by a cancel (billed), like a generation call
+                    result = await judge.provider.chat(request)
                 permit.succeeded(result.first_token_ms)
         except ProviderError as exc:
             error = exc

@@ -127,11 +127,12 @@ class JobManager:
                 self.finished.pop(next(iter(self.finished)))
             self._kick.set()
 
-    def cancel_local(self, job_id: str) -> bool:
+    def cancel_local(self, job_id: str, *, drain: bool = True) -> bool:
+        """Cancel the job if it runs here; ``drain`` False abandons its calls at the provider at once."""
         entry = self.running.get(job_id)
         if entry is None:
             return False
-        entry.runner.cancel()
+        entry.runner.cancel(drain=drain)
         return True
 
     async def wait(self, job_id: str, wait_s: float | None = None) -> str | None:

@@ -70,6 +70,7 @@ from llmts_generator.prefetch import prefetch
 from llmts_generator.records import JobRef
 from llmts_generator.recovery import JobState, recover
 from llmts_generator.slots import SlotContext, SlotWork
+from llmts_generator.stopping import drain_calls
 from llmts_generator.writer import JobWriter
 from llmts_providers import Provider
 
@@ -89,6 +90,9 @@ class RunnerConfig:
     breaker_threshold: float = 0.9
     progress_interval_s: float = 0.25
     cancel_grace_s: float = 1.0
+    # on a cancel (or a fatal error) the calls already at the provider are awaited this long: the provider bills
+    # them, so their attempts are recorded and charged; what is still out after it is abandoned (not billed)
+    cancel_drain_s: float = 30.0
     # how long a running job waits for MongoDB to come back (holding what it decided) before it aborts
     storage_outage_s: float = 120.0
     stream_providers: frozenset[str] = frozenset()  # providers whose calls are streamed (STREAM_PROVIDERS)
@@ -134,9 +138,12 @@ class JobRunner:
         self.rate = RateEstimator()
         self.outcome_status: str | None = None
         self._max_backlog = max(16, 2 * self.request.concurrency)
+        self._drain_on_stop = True  # a cancel or a fatal error awaits the calls at the provider (billed)
 
     # --- control from outside ---------------------------------------------------------------------------
-    def cancel(self) -> None:
+    def cancel(self, *, drain: bool = True) -> None:
+        """No new call; the calls at the provider are awaited (stopping.py) unless ``drain`` is False (an erase)."""
+        self._drain_on_stop = self._drain_on_stop and drain
         self._cancel.set()
         self._wake.set()
 
@@ -274,7 +281,7 @@ class JobRunner:
                 self.pause()
                 return
             if doc.get("cancel_requested"):
-                self.cancel()
+                self.cancel(drain=doc.get("cancel_reason") != state.CANCEL_ACCOUNT_DELETED)
 
     # --- the job ----------------------------------------------------------------------------------------
     async def _run(self) -> str | None:
@@ -374,6 +381,10 @@ class JobRunner:
             if self._cancel.is_set():
                 sched.cancel()
             if sched.stop_reason in ("cancelled", "fatal_error") and self._tasks:
+                if self._drain_on_stop:  # the calls at the provider are billed: awaited (stopping.py)
+                    await drain_calls(
+                        self._tasks, slots.at_provider, self.deps.config.cancel_drain_s, self.job_id
+                    )
                 await self._abandon_all()
             # no new provider call while the database is away: what they would produce could not be stored
             while (plan := self._next_plan()) is not None:

@@ -62,6 +62,12 @@ class GeneratorSettings(BaseServiceSettings):
         "_items_pending: what KEDA scales on) are re-read from the jobs collection.",
     )
     cancel_grace_seconds: float = Field(default=1.0, ge=0, description="Wait for in-flight writes on cancel.")
+    cancel_drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On a cancel (or a fatal error) wait this long for the calls already at the provider: it bills "
+        "them, so their attempts are recorded and charged; calls still out after it are abandoned. 0: abandon at once.",
+    )
 
     # provider calls
     provider_concurrency: str = Field(

@@ -9,8 +9,9 @@ durable (only for backpressure), and it starts no provider call while the databa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from llmts_generator.domain.ports import EventSink, ResponseCache
 from llmts_generator.domain.progress import RateEstimator
 from llmts_generator.domain.repair import Message, error_summary, repair_messages, retry_fresh
 from llmts_generator.domain.requests import RenderedItem, Renderer, render_item
-from llmts_generator.domain.scheduling import Scheduler, SlotPlan
+from llmts_generator.domain.scheduling import STOP_CANCELLED, STOP_FATAL, Scheduler, SlotPlan
 from llmts_generator.domain.tasks import TaskRef, item_inputs
 from llmts_generator.folding import Op
 from llmts_generator.itemdraws import draw_item, item_provenance
@@ -134,6 +135,8 @@ class SlotWork:
         self.judge: JudgeStage | None = None  # the job's LLM judge (judging.py), set by the runner
         self.near: NearDupControl | None = None  # near-duplicate control (domain/nearcontrol.py)
         self.stage_memory = StageMemory.of(ctx.rules, st.accepted_docs)  # the stages' `unique` values
+        # the tasks whose provider call is out right now: on a cancel the runner awaits those (billed, stopping.py)
+        self.at_provider: set[asyncio.Task[Any]] = set()
 
     async def slot(self, plan: SlotPlan) -> None:
         """One concurrency slot: works its target, then takes the next one itself while the scheduler allows, so
@@ -299,7 +302,7 @@ class SlotWork:
             async with route.limiter.slot(
                 self.job.job_id, user=self.job.user_id, streamed=request.stream
             ) as permit:
-                with first_token_listener(permit.first_token):
+                with first_token_listener(permit.first_token), self.provider_call():
                     result = await route.provider.chat(request)
                 permit.succeeded(result.first_token_ms)
         except ProviderError as exc:
@@ -317,6 +320,22 @@ class SlotWork:
             st.prompt_tokens += result.prompt_tokens
             st.completion_tokens += result.completion_tokens
         return result, error, started_at, latency_ms
+
+    @contextlib.contextmanager
+    def provider_call(self) -> Iterator[None]:
+        """Marks the current task as having a call at the provider (what a cancel awaits, stopping.py).
+        A permit granted after the job was cancelled or failed is given back unused: no new call then."""
+        if self.sched.stop_reason in (STOP_CANCELLED, STOP_FATAL):
+            raise asyncio.CancelledError  # abandoned before the call: nothing to bill
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self.at_provider.add(task)
+        try:
+            yield
+        finally:
+            self.at_provider.discard(task)
 
     # --- response cache -----------------------------------------------------------------------------
     def _next_seed(self, target: int) -> int:

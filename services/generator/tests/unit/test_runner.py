@@ -80,6 +80,7 @@ class Harness:
     events: FakeEvents
     clock: Clock
     limiter: FairLimiter
+    cancel_drain_s: float = 0.5  # how long a cancel awaits the calls at the provider (CANCEL_DRAIN_SECONDS)
 
     def deps(self, provider: Provider | dict[str, Provider]) -> RunnerDeps:
         """One provider for every model, or one per model id (a fallback chain; an id not in it is unknown)."""
@@ -97,7 +98,9 @@ class Harness:
             resolve_provider=resolve,
             limiter_for=lambda _name: self.limiter,
             renderer=RenderPool(workers=2, isolation="thread"),
-            config=RunnerConfig(backoff=BackoffPolicy(base_s=0.001, cap_s=0.002)),
+            config=RunnerConfig(
+                backoff=BackoffPolicy(base_s=0.001, cap_s=0.002), cancel_drain_s=self.cancel_drain_s
+            ),
             owner=OWNER,
             clock=self.clock,
         )
@@ -267,8 +270,74 @@ async def test_item_attempts_exhausted_rejects_with_reasons() -> None:
 # --- cancel ------------------------------------------------------------------------------------------------
 
 
-async def test_cancel_abandons_calls_in_flight_and_keeps_what_was_accepted() -> None:
+async def test_cancel_awaits_the_calls_at_the_provider_and_bills_them() -> None:
+    """The provider bills a call it is serving when the cancel comes: the runner waits for it (up to the drain),
+    records and charges its attempt and keeps its valid item; nothing new is called after the cancel. (Before, the
+    calls were abandoned unrecorded: start a job, cancel it, and the calls out were never charged.)"""
     h = harness()
+    h.cancel_drain_s = 60.0  # far longer than the test: the calls end when the test lets them
+    gate = asyncio.Event()
+
+    async def held(call: int) -> str:
+        await gate.wait()
+        return review(call)
+
+    def script(call: int, _req: ChatRequest) -> Any:
+        return review(call) if call <= 4 else held(call)
+
+    provider = ScriptedProvider(script)
+    msg = command(10, concurrency=3)
+    await h.submit(msg)
+    runner = await h.claim(msg, provider)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: provider.in_flight == 3 and len(provider.calls) == 7, "three calls at the provider")
+
+    runner.cancel()
+    # the job has taken the cancel (what abandoned the calls before) and only then do the calls answer
+    await until(lambda: runner.scheduler is not None and runner.scheduler.stopped, "the cancel taken")
+    gate.set()
+
+    assert await task == "cancelled"
+    assert [c.outcome for c in provider.calls] == ["answered"] * 7
+    assert len(provider.calls) == 7  # nothing started after the cancel
+    assert_dense_and_unique(h, msg.job_id, 7)  # the answers that came are kept like every finished item
+    assert_billed_once(h, msg.job_id, provider.answered())  # all 7, the 3 awaited ones included
+    doc = h.repo.jobs[msg.job_id]
+    assert (doc["status"], doc["settled"]) == ("cancelled", True)
+    (cancelled,) = h.events.of(msg.job_id, GenerationCancelled.TYPE)
+    assert (cancelled["succeeded"], cancelled["attempts"]) == (7, 7)
+
+
+async def test_a_cancel_for_an_erased_account_does_not_await_the_calls() -> None:
+    """``UserDeleted`` cancels with ``drain=False``: the calls at the provider are abandoned at once (the erase
+    follows; nothing of the user may be written after it), even with a long drain window."""
+    h = harness()
+    h.cancel_drain_s = 60.0
+    gate = asyncio.Event()
+
+    async def held(call: int) -> str:
+        await gate.wait()
+        return review(call)
+
+    provider = ScriptedProvider(lambda call, _req: review(call) if call <= 2 else held(call))
+    msg = command(10, concurrency=3)
+    await h.submit(msg)
+    runner = await h.claim(msg, provider)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: provider.in_flight == 3 and len(provider.calls) == 5, "three calls at the provider")
+
+    runner.cancel(drain=False)
+    await until(lambda: runner.scheduler is not None and runner.scheduler.stopped, "the cancel taken")
+    gate.set()  # too late: the calls were abandoned when the cancel was taken
+
+    assert await task == "cancelled"
+    assert [c.outcome for c in provider.calls[2:]] == ["abandoned"] * 3
+    assert_billed_once(h, msg.job_id, provider.answered())
+    assert_dense_and_unique(h, msg.job_id, 2)
+
+
+async def test_cancel_abandons_calls_that_outlast_the_drain_and_keeps_what_was_accepted() -> None:
+    h = harness()  # CANCEL_DRAIN_SECONDS 0.5 here: the hanging calls are awaited that long, then abandoned
     never = asyncio.Event()
 
     async def hang() -> str:

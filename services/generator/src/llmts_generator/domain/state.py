@@ -16,6 +16,10 @@ STOPPED: Final = "stopped"
 FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 
+# the cancel_reason of a job cancelled because its owner's account is erased: its runner abandons the calls at the
+# provider at once instead of awaiting them (nothing of the user may be written after the erase)
+CANCEL_ACCOUNT_DELETED: Final = "account deleted"
+
 TERMINAL: Final[frozenset[str]] = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, STOPPED, FAILED, CANCELLED})
 ACTIVE: Final[frozenset[str]] = frozenset({QUEUED, RUNNING})
 

@@ -19,6 +19,7 @@ from llmts_common.contracts import UserDeleted, topics
 from llmts_common.envelope import Envelope
 from llmts_common.kafka import register_consumer
 from llmts_common.runtime import ServiceRuntime
+from llmts_generator.domain.state import CANCEL_ACCOUNT_DELETED
 
 log = logging.getLogger("llmts.generator.accounts")
 
@@ -34,7 +35,7 @@ class CancelFlag(Protocol):
 
 
 class LocalJobs(Protocol):
-    def cancel_local(self, job_id: str) -> bool: ...
+    def cancel_local(self, job_id: str, *, drain: bool = True) -> bool: ...
 
     async def wait(self, job_id: str, wait_s: float | None = None) -> str | None: ...
 
@@ -49,8 +50,10 @@ async def on_user_deleted(
     grace_s: float = 10.0,
 ) -> dict[str, int]:
     for job_id in await erasure.active_jobs(event.user_id):
-        await repo.request_cancel(job_id, "account deleted", clock())
-        if manager.cancel_local(job_id):
+        await repo.request_cancel(job_id, CANCEL_ACCOUNT_DELETED, clock())
+        if manager.cancel_local(
+            job_id, drain=False
+        ):  # no call awaited: nothing may be written after the erase
             with contextlib.suppress(Exception):  # its end is best effort: the erase below happens regardless
                 await manager.wait(job_id, grace_s)
     erased = await erasure.erase(event.user_id)

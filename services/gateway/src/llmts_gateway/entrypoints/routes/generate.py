@@ -227,7 +227,8 @@ async def get_result(
     "/generate/{job_id}",
     status_code=202,
     response_model=CancelAccepted,
-    summary="Cancel a job: in-flight calls are abandoned, finished items kept, status becomes cancelled",
+    summary="Cancel a job: no new call, the calls at the provider awaited (billed) up to the generator's drain "
+    "window, finished items kept, status becomes cancelled",
     responses={**_ENDED, **ERRORS},
 )
 async def cancel_job(
