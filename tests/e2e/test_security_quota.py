@@ -2,8 +2,8 @@
 DEFAULT per-user quotas (the shared stack raises them for the other suites, so this module starts its own).
 
 A stranger who registers cannot commit more than the default budget, batch abuse is refused before anything is
-accepted, a finished job's reservation is settled to its (much smaller) billed cost, and a command too large for a
-Kafka message is refused with 413 at admission.
+accepted, a finished job's reservation is settled to its (much smaller) billed cost, a command too large for a
+Kafka message is refused with 413 at admission, and cancelling a job charges every call the provider served.
 """
 
 from __future__ import annotations
@@ -166,3 +166,50 @@ async def test_admin_quota_routes_need_the_admin_role(client: httpx.AsyncClient)
         )
         assert r.status_code == 403, r.text
     assert (await usage(client, user))["limits"]["budget_usd"] == DEFAULT_BUDGET
+
+
+async def test_a_cancel_charges_every_call_the_provider_served(
+    client: httpx.AsyncClient, quota_stack: Stack
+) -> None:
+    """Start a job and cancel it while its calls are at the provider (3 s each here): those calls are billed by the
+    provider, so the user is charged for them — before, they were abandoned unrecorded, and start-then-cancel spent
+    the operator's money without touching the user's budget. What the fake OpenRouter billed equals what the user
+    spent."""
+    user, template_id = await stranger_with_template(client, "canceller")
+    fake = quota_stack.fake_openrouter
+    for _ in range(240):  # the earlier tests' jobs have ended; their last calls too
+        if (await api.fake_stats(fake))["in_flight"] == 0:
+            break
+        await asyncio.sleep(0.25)
+    before = await api.fake_stats(fake)
+    assert before["in_flight"] == 0
+    body = {
+        "template_id": template_id,
+        "count": 20,
+        "concurrency": 4,
+        "model": {"id": PRICED_MODEL["id"], "max_tokens": 400},  # priced, and fits the model's context
+    }
+    r = await generate(client, user, body)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    for _ in range(240):
+        if (await api.fake_stats(fake))["in_flight"] >= 1:
+            break
+        await asyncio.sleep(0.1)
+    r = await client.delete(f"/generate/{job_id}", headers=user.headers)
+    assert r.status_code == 202, r.text
+    job = await api.wait_job(client, job_id, user.headers, within=120)
+    assert job["status"] == "cancelled"
+    current = await usage(client, user)
+    for _ in range(120):  # the reservation settles through generation.events
+        if not current["open_jobs"]:
+            break
+        await asyncio.sleep(0.5)
+        current = await usage(client, user)
+    after = await api.fake_stats(fake)
+    served = float(after["cost_usd"]) - float(before["cost_usd"])
+    assert after["in_flight"] == 0
+    assert after["calls"] > before["calls"]
+    assert served > 0
+    assert current["budget"]["reserved_usd"] == 0
+    assert current["budget"]["spent_usd"] == pytest.approx(served, abs=2e-6)
