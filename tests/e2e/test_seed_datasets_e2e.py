@@ -99,6 +99,18 @@ async def test_items_carry_their_row_and_sampled_tone_into_results_history_and_e
         assert prov["model"] == "openai/gpt-4o-mini"
     by_target = {i["inputs"]["target"]: i["provenance"]["seed_row"] for i in items}
     assert sorted(by_target[t] for t in range(ROWS)) == list(range(ROWS))  # shuffle: every row once per pass
+    # the template preview with sample_seed 5 shows what this job (seed 5) gave: each item's row and sampled values
+    r = await gateway.post(
+        "/templates/preview",
+        json={"template_id": template_id, "index": 1, "items": 6, "sample_seed": 5},
+        headers=user.headers,
+    )
+    assert r.status_code == 200, r.text
+    sampled = {i["inputs"]["target"]: i["provenance"]["sampled"] for i in items}
+    shown = r.json()["items"]
+    assert [p["index"] for p in shown] == list(range(1, 7))
+    assert [p["seed_row_index"] for p in shown] == [by_target[t] for t in range(1, 7)]
+    assert [p["sampled"] for p in shown] == [sampled[t] for t in range(1, 7)]
 
     r = await gateway.get(f"/history/{job_id}", headers=user.headers)
     assert r.status_code == 200, r.text

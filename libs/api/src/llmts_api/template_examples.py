@@ -52,7 +52,7 @@ PIPELINE_PREVIEW: dict[str, Any] = {
     "request_body": {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": _USER}]},
     "token_estimate": {"prompt_tokens": 40, "max_completion_tokens": 1024, "method": "chars/4"},
     "cost_estimate": None,
-    "notes": ["sampled values are drawn with sample_seed=0; a job draws with its own seed"],
+    "notes": ["sampled values are drawn with sample_seed=0; the same as a job with seed=0"],
     "sample_seed": 0,
     "items": [
         {
@@ -60,6 +60,7 @@ PIPELINE_PREVIEW: dict[str, Any] = {
             "task_index": 0,
             "sampled": {"tone": "formal"},
             "seed_row": {"title": "Kettle", "price": "29.90"},
+            "seed_row_index": 0,
             "rendered": {"system": "", "user": _USER},
             "stages": [
                 {

@@ -27,7 +27,11 @@ class PreviewItem(BaseModel):
         description="The sampler variables drawn for this item (with `sample_seed`)."
     )
     seed_row: dict[str, Any] | None = Field(
-        description="The seed dataset row (ordered sampling: row `index`)."
+        description="The seed dataset row's values: the row a job whose `seed` is `sample_seed` gives item `index` "
+        "(the template's `seed.sampling`; ordered: row `index` mod rows, whatever the seed)."
+    )
+    seed_row_index: int | None = Field(
+        default=None, description="That row's number in the dataset (0-based), as in an item's provenance."
     )
     rendered: RenderedPrompts
     stages: list[StagePreview] = Field(description="Every later stage's prompts, in order.")

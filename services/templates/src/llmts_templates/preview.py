@@ -18,7 +18,7 @@ from llmts_providers.preview import completion_guess, preview_estimate
 from llmts_templates.adapters.provider_body import ProviderRequestBuilder, provider_for
 from llmts_templates.domain.document import ModelSpec, TemplateDocument
 from llmts_templates.domain.ports import ModelPrice, PriceLookup, PriceSource
-from llmts_templates.preview_items import judge_preview, preview_items, task_at
+from llmts_templates.preview_items import SeedRow, judge_preview, preview_items, task_at
 from llmts_templating import RenderedPrompts
 from llmts_templating.pool import RenderPool
 from llmts_templating.samplers import is_sampler_spec
@@ -112,7 +112,7 @@ async def preview(
     default_model: str,
     default_max_tokens: int,
     authorization: str | None,
-    rows: list[dict[str, Any]] | None = None,
+    rows: list[SeedRow | None] | None = None,
 ) -> dict[str, Any]:
     """One item's request body and estimates (``req.index``), and ``req.items`` items with their sampled values,
     seed rows and every stage's prompts (``preview_items``); ``rows``: the seed row of each of those items."""
@@ -168,12 +168,13 @@ async def preview(
 def _pipeline_notes(doc: TemplateDocument, req: PreviewRequest, notes: list[str]) -> None:
     if any(is_sampler_spec(v) for v in doc.variables.values()):
         notes.append(
-            f"sampled values are drawn with sample_seed={req.sample_seed}; a job draws with its own seed"
+            f"sampled values are drawn with sample_seed={req.sample_seed}: what a job with seed "
+            f"{req.sample_seed} draws"
         )
     if doc.seed is not None and doc.seed.sampling != "ordered":
         notes.append(
-            f"seed rows shown in file order (item i: row i); with {doc.seed.sampling!r} sampling a job picks "
-            "rows from its seed"
+            f"seed rows picked with {doc.seed.sampling!r} sampling and sample_seed={req.sample_seed}: the rows a "
+            f"job with seed {req.sample_seed} gives these items"
         )
     if doc.stages:
         notes.append(

@@ -3,8 +3,9 @@ the request's ``sample_seed``, 0 by default; a job draws with its own seed), the
 prompts and every stage's prompts; and the judge's messages for a placeholder item.
 
 Variables of an item, later wins: the template's plain defaults, the seed row, the sampled values, the task's fields,
-the request's variables. The seed row of item ``i`` is row ``i mod rows`` (what ``ordered`` sampling gives; with
-``shuffle`` or ``with_replacement`` a job picks rows from its seed, so the preview shows the first rows instead).
+the request's variables. The seed row of item ``i`` is the one a job whose ``seed`` is the preview's ``sample_seed``
+gives it (``llmts_templating.seeding.row_for`` with the template's ``seed.sampling``, the generator's function):
+``ordered`` is row ``i mod rows`` whatever the seed; ``shuffle`` and ``with_replacement`` follow the seed.
 Stages render with placeholder outputs of the stages before them (``llmts_templating.placeholders``: example
 values from each stage's schema), since the preview calls no model.
 """
@@ -12,6 +13,7 @@ values from each stage's schema), since the preview calls no model.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ from llmts_templating.judge import JudgeError, JudgeRules
 from llmts_templating.placeholders import stage_placeholders as placeholders
 from llmts_templating.pool import RenderPool
 from llmts_templating.samplers import SamplerError, SamplerPlan, is_sampler_spec
+from llmts_templating.seeding import row_for
 
 PREVIEW_JOB_ID = "preview"
 
@@ -51,10 +54,25 @@ def task_at(doc: TemplateDocument, req: PreviewRequest, index: int) -> tuple[dic
     raise Unprocessable(f"index {index} is beyond the template's tasks ({start} items)", code="invalid_index")
 
 
+@dataclass(frozen=True)
+class SeedRow:
+    """A previewed item's seed row: its number in the dataset (0-based) and its values (reduced to ``columns``)."""
+
+    number: int
+    values: dict[str, Any]
+
+
 async def seed_rows(
-    doc: TemplateDocument, *, user_id: str, datasets: DatasetCatalog | None, first: int, count: int
-) -> list[dict[str, Any]] | None:
-    """The seed row of each previewed item (``None`` without a seed); the dataset must be the caller's."""
+    doc: TemplateDocument,
+    *,
+    user_id: str,
+    datasets: DatasetCatalog | None,
+    first: int,
+    count: int,
+    seed: int,
+) -> list[SeedRow | None] | None:
+    """The seed row of each previewed item, as a job with ``seed`` picks it (``None`` without a seed, an item
+    ``None`` for an empty dataset); the dataset must be the caller's."""
     if doc.seed is None or datasets is None:
         return None
     dataset = await datasets.get(doc.seed.dataset_id)
@@ -67,12 +85,16 @@ async def seed_rows(
             ],
         )  # fmt: skip
     total = int(dataset.get("rows") or 0)
-    rows = []
+    rows: list[SeedRow | None] = []
+    columns = doc.seed.columns
     for index in range(first, first + count):
-        found = await datasets.rows(doc.seed.dataset_id, index % total, 1) if total else []
+        if not total:
+            rows.append(None)
+            continue
+        number = row_for(doc.seed.sampling, total, seed, index)
+        found = await datasets.rows(doc.seed.dataset_id, number, 1)
         row = found[0] if found else {}
-        columns = doc.seed.columns
-        rows.append({k: v for k, v in row.items() if columns is None or k in columns})
+        rows.append(SeedRow(number, {k: v for k, v in row.items() if columns is None or k in columns}))
     return rows
 
 
@@ -117,7 +139,7 @@ async def preview_items(
     *,
     renderer: RenderPool,
     now: datetime,
-    rows: list[dict[str, Any]] | None,
+    rows: list[SeedRow | None] | None,
 ) -> list[dict[str, Any]]:
     plan = _plan(doc)
     plain = {k: v for k, v in doc.variables.items() if not is_sampler_spec(v)}
@@ -126,7 +148,8 @@ async def preview_items(
     for k in range(req.items):
         index = req.index + k
         task, task_index = task_at(doc, req, index)
-        row = rows[k] if rows is not None else None
+        seed_row = rows[k] if rows is not None else None
+        row = seed_row.values if seed_row is not None else ({} if rows is not None else None)
         base = {**plain, **(row or {}), **(task or {}), **req.variables}
         try:
             sampled = await asyncio.to_thread(plan.draw, req.sample_seed, index, base) if plan else {}
@@ -149,6 +172,7 @@ async def preview_items(
                 "task": task,
                 "sampled": sampled,
                 "seed_row": row,
+                "seed_row_index": seed_row.number if seed_row is not None else None,
                 "rendered": {"system": rendered.system, "user": rendered.user},
                 "stages": await _stages(doc, context, renderer, outputs),
                 "inputs": {**(row or {}), **sampled, **(task or {}), **req.variables},

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from llmts_templating.seeding import row_for
+
 ANSWER = {"type": "object", "properties": {"faq": {"type": "array", "items": {"type": "string"}}}}
 DESCRIPTION = {
     "type": "object",
@@ -113,6 +115,38 @@ async def test_a_dataset_grade_template_is_saved_versioned_and_previewed(
     assert again.json()["items"] == items  # the same seed draws the same values
 
 
+async def test_a_shuffled_seed_previews_the_rows_a_job_with_that_seed_gets(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    """With ``shuffle`` (and ``with_replacement``) sampling the preview picks each item's row with the generator's
+    function and the request's ``sample_seed``: what a job with ``seed`` = ``sample_seed`` gives the same items
+    (before, the preview showed the file order and a note that a job would differ)."""
+    dataset_id = await _dataset(client, alice)
+    titles = ["Kettle", "Toaster", "Lamp"]
+    for sampling in ("shuffle", "with_replacement"):
+        seed = {"dataset_id": dataset_id, "sampling": sampling, "columns": ["title", "price"]}
+        r = await client.post("/templates", json=_template(dataset_id, seed=seed), headers=alice)
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        shown: dict[int, list[int]] = {}
+        for sample_seed in (3, 11, 12345):
+            r = await client.post(
+                "/templates/preview",
+                json={"template_id": tid, "index": 2, "items": 6, "sample_seed": sample_seed},
+                headers=alice,
+            )
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            numbers = [row_for(sampling, 3, sample_seed, i) for i in range(2, 8)]
+            assert [i["seed_row_index"] for i in items] == numbers
+            assert [i["seed_row"]["title"] for i in items] == [titles[n] for n in numbers]
+            assert all(
+                i["rendered"]["user"].startswith(f"Describe {i['seed_row']['title']} (") for i in items
+            )
+            shown[sample_seed] = numbers
+        assert len({tuple(v) for v in shown.values()}) > 1  # the rows follow the seed
+
+
 async def test_errors_name_their_paths(
     client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
 ) -> None:
@@ -173,6 +207,7 @@ async def test_an_old_template_still_saves_and_previews(
             "task_index": 0,
             "sampled": {},
             "seed_row": None,
+            "seed_row_index": None,
             "rendered": p["rendered"],
             "stages": [],
         }

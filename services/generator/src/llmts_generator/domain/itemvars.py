@@ -1,7 +1,7 @@
 """Per-item variables of a job (issue 18 #1–#2): each target's seed-dataset row and its sampled values.
 
 - The seed dataset is the job's ``dataset`` (a job-level override) or else the template's ``seed``; target ``i``
-  gets row :func:`~llmts_generator.domain.seeding.row_for` ``(sampling, rows, job seed, i)``, reduced to the seed's
+  gets row :func:`~llmts_templating.seeding.row_for` ``(sampling, rows, job seed, i)``, reduced to the seed's
   ``columns`` when it names some.
 - Sampler variables (``llmts_templating.samplers``) are drawn with the job seed and the target: ``draw(seed, i)``.
 
@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from llmts_common.contracts import GenerationRequested
 from llmts_common.contracts.common_models import SeedRef
-from llmts_generator.domain.seeding import row_for
 from llmts_generator.domain.tasks import expand_tasks, task_for_target
 from llmts_templating.samplers import SamplerPlan, is_sampler_spec
+from llmts_templating.seeding import row_for
 
 __all__ = [
     "DatasetGone",

@@ -235,7 +235,12 @@ async def preview_(
     else:
         document = _document_or_422(req.template)
     rows = await seed_rows(
-        document, user_id=user.user_id, datasets=svc.deps.datasets, first=req.index, count=req.items
+        document,
+        user_id=user.user_id,
+        datasets=svc.deps.datasets,
+        first=req.index,
+        count=req.items,
+        seed=req.sample_seed,
     )
     result = await preview(
         document,

@@ -1,4 +1,6 @@
-"""Which row of a seed dataset item ``i`` of a job gets (issue 18 #1), from the job's seed — no state kept.
+"""Which row of a seed dataset item ``i`` of a job gets (issue 18 #1), from the job's seed — no state kept. The
+generator picks the rows of a job with it, and the templates service's preview with its ``sample_seed``, so a
+preview shows the rows a job with ``seed`` = ``sample_seed`` gives the same items.
 
 - ``ordered``: row ``i mod rows`` — the file's order, cycling;
 - ``shuffle``: a permutation of the rows drawn from the job seed, a new one for each pass over the dataset (so

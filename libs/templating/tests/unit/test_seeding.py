@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from llmts_generator.domain.seeding import row_for
+from llmts_templating.seeding import row_for
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 10, 97, 1000, 4096, 5000])
