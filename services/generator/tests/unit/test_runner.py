@@ -270,6 +270,31 @@ async def test_item_attempts_exhausted_rejects_with_reasons() -> None:
 # --- cancel ------------------------------------------------------------------------------------------------
 
 
+def gated_provider(answered: int, gate: asyncio.Event) -> ScriptedProvider:
+    """Calls 1..``answered`` answer at once; every later call is held at the provider until ``gate`` is set."""
+
+    async def held(call: int) -> str:
+        await gate.wait()
+        return review(call)
+
+    return ScriptedProvider(lambda call, _req: review(call) if call <= answered else held(call))
+
+
+async def cancel_with_three_calls_out(
+    h: Harness, answered: int, gate: asyncio.Event, *, drain: bool = True
+) -> tuple[ScriptedProvider, GenerationRequested, JobRunner, asyncio.Task[str | None]]:
+    """A 10-item job at concurrency 3 whose first ``answered`` calls answer and the next three stay at the provider;
+    cancelled once they are out (returns the provider, the command, the runner and its task)."""
+    provider = gated_provider(answered, gate)
+    msg = command(10, concurrency=3)
+    await h.submit(msg)
+    runner = await h.claim(msg, provider)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: provider.in_flight == 3 and len(provider.calls) == answered + 3, "three calls out")
+    runner.cancel(drain=drain)
+    return provider, msg, runner, task
+
+
 async def test_cancel_awaits_the_calls_at_the_provider_and_bills_them() -> None:
     """The provider bills a call it is serving when the cancel comes: the runner waits for it (up to the drain),
     records and charges its attempt and keeps its valid item; nothing new is called after the cancel. (Before, the
@@ -277,22 +302,7 @@ async def test_cancel_awaits_the_calls_at_the_provider_and_bills_them() -> None:
     h = harness()
     h.cancel_drain_s = 60.0  # far longer than the test: the calls end when the test lets them
     gate = asyncio.Event()
-
-    async def held(call: int) -> str:
-        await gate.wait()
-        return review(call)
-
-    def script(call: int, _req: ChatRequest) -> Any:
-        return review(call) if call <= 4 else held(call)
-
-    provider = ScriptedProvider(script)
-    msg = command(10, concurrency=3)
-    await h.submit(msg)
-    runner = await h.claim(msg, provider)
-    task = asyncio.create_task(runner.run())
-    await until(lambda: provider.in_flight == 3 and len(provider.calls) == 7, "three calls at the provider")
-
-    runner.cancel()
+    provider, msg, runner, task = await cancel_with_three_calls_out(h, 4, gate)
     # the job has taken the cancel (what abandoned the calls before) and only then do the calls answer
     await until(lambda: runner.scheduler is not None and runner.scheduler.stopped, "the cancel taken")
     gate.set()
@@ -314,19 +324,7 @@ async def test_a_cancel_for_an_erased_account_does_not_await_the_calls() -> None
     h = harness()
     h.cancel_drain_s = 60.0
     gate = asyncio.Event()
-
-    async def held(call: int) -> str:
-        await gate.wait()
-        return review(call)
-
-    provider = ScriptedProvider(lambda call, _req: review(call) if call <= 2 else held(call))
-    msg = command(10, concurrency=3)
-    await h.submit(msg)
-    runner = await h.claim(msg, provider)
-    task = asyncio.create_task(runner.run())
-    await until(lambda: provider.in_flight == 3 and len(provider.calls) == 5, "three calls at the provider")
-
-    runner.cancel(drain=False)
+    provider, msg, runner, task = await cancel_with_three_calls_out(h, 2, gate, drain=False)
     await until(lambda: runner.scheduler is not None and runner.scheduler.stopped, "the cancel taken")
     gate.set()  # too late: the calls were abandoned when the cancel was taken
 
@@ -338,23 +336,8 @@ async def test_a_cancel_for_an_erased_account_does_not_await_the_calls() -> None
 
 async def test_cancel_abandons_calls_that_outlast_the_drain_and_keeps_what_was_accepted() -> None:
     h = harness()  # CANCEL_DRAIN_SECONDS 0.5 here: the hanging calls are awaited that long, then abandoned
-    never = asyncio.Event()
-
-    async def hang() -> str:
-        await never.wait()
-        return review("never")
-
-    def script(call: int, _req: ChatRequest) -> Any:
-        return review(call) if call <= 4 else hang()
-
-    provider = ScriptedProvider(script)
-    msg = command(10, concurrency=3)
-    await h.submit(msg)
-    runner = await h.claim(msg, provider)
-    task = asyncio.create_task(runner.run())
-    await until(lambda: provider.in_flight == 3 and len(provider.calls) == 7, "three calls hanging")
-
-    runner.cancel()
+    never = asyncio.Event()  # never set: the calls outlast the drain
+    provider, msg, _runner, task = await cancel_with_three_calls_out(h, 4, never)
 
     assert await task == "cancelled"
     assert [c.outcome for c in provider.calls[4:]] == ["abandoned"] * 3
