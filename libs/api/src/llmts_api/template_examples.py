@@ -52,7 +52,7 @@ PIPELINE_PREVIEW: dict[str, Any] = {
     "request_body": {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": _USER}]},
     "token_estimate": {"prompt_tokens": 40, "max_completion_tokens": 1024, "method": "chars/4"},
     "cost_estimate": None,
-    "notes": ["sampled values are drawn with sample_seed=0; the same as a job with seed=0"],
+    "notes": ["sampled values are drawn with sample_seed=0: what a job with seed 0 draws"],
     "sample_seed": 0,
     "items": [
         {

@@ -51,9 +51,8 @@ async def on_user_deleted(
 ) -> dict[str, int]:
     for job_id in await erasure.active_jobs(event.user_id):
         await repo.request_cancel(job_id, CANCEL_ACCOUNT_DELETED, clock())
-        if manager.cancel_local(
-            job_id, drain=False
-        ):  # no call awaited: nothing may be written after the erase
+        # drain=False: no call at the provider is awaited, nothing of the user may be written after the erase
+        if manager.cancel_local(job_id, drain=False):
             with contextlib.suppress(Exception):  # its end is best effort: the erase below happens regardless
                 await manager.wait(job_id, grace_s)
     erased = await erasure.erase(event.user_id)
